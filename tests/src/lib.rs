@@ -1,0 +1,1 @@
+//! Shared helpers for qemukit's integration tests against a real QEMU.
