@@ -1,0 +1,3 @@
+//! Cross-crate integration tests against a real `qemu-system-x86_64`.
+//!
+//! One test binary: every area is a module.
