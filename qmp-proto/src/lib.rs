@@ -4,8 +4,10 @@
 //! workspace README.)
 
 mod message;
+mod session;
 
 pub use message::{
     Capability, ClientMessage, ErrorClass, ErrorReply, Event, ExecKind, Greeting, JsonObject,
     QemuVersion, Request, ServerMessage, Success, Timestamp, VersionInfo,
 };
+pub use session::{Refusal, RequestId, Session, SessionEvent, SessionState};

@@ -443,11 +443,14 @@ fn timestamp_from(value: &Value) -> Option<Timestamp> {
 }
 
 fn error_from(mut map: JsonObject) -> ServerMessage {
-    let parsed = map.get("error").and_then(Value::as_object).and_then(|error| {
-        let class = error.get("class")?.as_str()?;
-        let desc = error.get("desc")?.as_str()?;
-        Some((ErrorClass::from_name(class), desc.to_owned()))
-    });
+    let parsed = map
+        .get("error")
+        .and_then(Value::as_object)
+        .and_then(|error| {
+            let class = error.get("class")?.as_str()?;
+            let desc = error.get("desc")?.as_str()?;
+            Some((ErrorClass::from_name(class), desc.to_owned()))
+        });
     match parsed {
         Some((class, desc)) => ServerMessage::Error(ErrorReply {
             class,
@@ -484,7 +487,11 @@ fn parse_greeting(map: &JsonObject) -> Option<Greeting> {
         Some(list) => list
             .as_array()?
             .iter()
-            .map(|capability| capability.as_str().map(|name| Capability::from_name(name.into())))
+            .map(|capability| {
+                capability
+                    .as_str()
+                    .map(|name| Capability::from_name(name.into()))
+            })
             .collect::<Option<Vec<_>>>()?,
     };
     Some(Greeting {
@@ -602,7 +609,10 @@ mod tests {
         let ServerMessage::Greeting(greeting) = message else {
             panic!("not a greeting");
         };
-        assert_eq!(greeting.capabilities[1], Capability::Other("teleport".into()));
+        assert_eq!(
+            greeting.capabilities[1],
+            Capability::Other("teleport".into())
+        );
 
         let message = classify(json!({"error": {"class": "Novel", "desc": "d"}, "id": 3}));
         assert_eq!(
