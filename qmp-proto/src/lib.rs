@@ -3,9 +3,15 @@
 //! (Crate documentation and the opening example are being written; see the
 //! workspace README.)
 
+mod codec;
+mod error;
+mod framing;
 mod message;
 mod session;
 
+pub use codec::{ClientCodec, ServerCodec};
+pub use error::Error;
+pub use framing::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_SIZE, Frame, Limits, Splitter};
 pub use message::{
     Capability, ClientMessage, ErrorClass, ErrorReply, Event, ExecKind, Greeting, JsonObject,
     QemuVersion, Request, ServerMessage, Success, Timestamp, VersionInfo,

@@ -1,0 +1,435 @@
+//! `tokio_util::codec` encoders and decoders for both ends of a QMP stream.
+//!
+//! Decoding splits the stream with a [`Splitter`], parses each object with
+//! serde_json and classifies it. A well-formed object of no known shape is an
+//! item ([`ServerMessage::Unknown`], [`ClientMessage::Unknown`]), never an
+//! error, because `Framed` ends the stream after any error. Encoding writes
+//! each message as one buffer ending in CRLF.
+
+use bytes::{BufMut, BytesMut};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::framing::{Frame, Limits, Splitter};
+use crate::{ClientMessage, Error, Request, ServerMessage};
+
+/// The client side: decodes what QEMU sends, encodes requests.
+///
+/// Also serves guest-agent connections: [`ClientCodec::resync`] discards
+/// input up to the 0xFF byte that `guest-sync-delimited` puts before its
+/// reply.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCodec {
+    splitter: Splitter,
+}
+
+impl ClientCodec {
+    /// A codec with the default [`Limits`] (10 MiB messages).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A codec enforcing `limits` on what it decodes.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            splitter: Splitter::new(limits),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.splitter.limits()
+    }
+
+    /// Enters guest-agent resync mode: input is discarded up to and
+    /// including the next 0xFF byte, dropping any partial message.
+    pub fn resync(&mut self) {
+        self.splitter.resync();
+    }
+
+    /// Whether the codec is discarding input until a 0xFF byte.
+    pub fn is_resyncing(&self) -> bool {
+        self.splitter.is_resyncing()
+    }
+}
+
+impl Decoder for ClientCodec {
+    type Item = ServerMessage;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
+        match self.splitter.next_frame(src)? {
+            Some(frame) => parse(&frame).map(|value| Some(ServerMessage::from_value(value))),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
+        match self.decode(src)? {
+            Some(message) => Ok(Some(message)),
+            None => self.splitter.finish(src).map(|()| None),
+        }
+    }
+}
+
+impl Encoder<Request> for ClientCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: Request, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(&item, dst)
+    }
+}
+
+impl Encoder<&Request> for ClientCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: &Request, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(item, dst)
+    }
+}
+
+impl Encoder<ClientMessage> for ClientCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: ClientMessage, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(&item, dst)
+    }
+}
+
+impl Encoder<&ClientMessage> for ClientCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: &ClientMessage, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(item, dst)
+    }
+}
+
+/// The server side: decodes what a client sends, encodes greetings,
+/// replies and events. Mock servers and proxies build on it.
+#[derive(Debug, Clone, Default)]
+pub struct ServerCodec {
+    splitter: Splitter,
+}
+
+impl ServerCodec {
+    /// A codec with the default [`Limits`] (10 MiB messages).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A codec enforcing `limits` on what it decodes.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            splitter: Splitter::new(limits),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.splitter.limits()
+    }
+}
+
+impl Decoder for ServerCodec {
+    type Item = ClientMessage;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
+        match self.splitter.next_frame(src)? {
+            Some(frame) => parse(&frame).map(|value| Some(ClientMessage::from_value(value))),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
+        match self.decode(src)? {
+            Some(message) => Ok(Some(message)),
+            None => self.splitter.finish(src).map(|()| None),
+        }
+    }
+}
+
+impl Encoder<ServerMessage> for ServerCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: ServerMessage, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(&item, dst)
+    }
+}
+
+impl Encoder<&ServerMessage> for ServerCodec {
+    type Error = Error;
+
+    fn encode(&mut self, item: &ServerMessage, dst: &mut BytesMut) -> Result<(), Error> {
+        encode_json(item, dst)
+    }
+}
+
+/// Parses one framed object; errors carry the stream offset.
+fn parse(frame: &Frame) -> Result<Value, Error> {
+    serde_json::from_slice(&frame.bytes).map_err(|source| {
+        // Classify only on failure, so the happy path reads the bytes once.
+        if let Err(utf8) = std::str::from_utf8(&frame.bytes) {
+            return Error::InvalidUtf8 {
+                offset: frame.offset + utf8.valid_up_to() as u64,
+            };
+        }
+        let within = position_of(&frame.bytes, source.line(), source.column());
+        Error::Json {
+            offset: frame.offset + within as u64,
+            source,
+        }
+    })
+}
+
+/// The byte index of serde_json's 1-based line and column.
+fn position_of(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', bytes)
+            .nth(line - 2)
+            .map_or(bytes.len(), |newline| newline + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// Writes `item` as JSON plus CRLF, leaving `dst` untouched on failure.
+fn encode_json<T: Serialize + ?Sized>(item: &T, dst: &mut BytesMut) -> Result<(), Error> {
+    let start = dst.len();
+    let mut writer = dst.writer();
+    if let Err(error) = serde_json::to_writer(&mut writer, item) {
+        writer.into_inner().truncate(start);
+        return Err(Error::Encode(error));
+    }
+    dst.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorClass, ErrorReply, Event, Greeting, Success, Timestamp};
+    use serde_json::json;
+
+    const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"Debian 1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}\r\n";
+    const STREAM: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"Debian 1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}\r\n\
+        {\"return\": {}, \"id\": 1}\r\n\
+        {\"timestamp\": {\"seconds\": 1764037600, \"microseconds\": 123456}, \"event\": \"STOP\"}\r\n\
+        {\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not been found\"}, \"id\": \"x\"}\r\n\
+        {\"surprise\": true}\r\n";
+
+    fn decode_all(codec: &mut ClientCodec, input: &[u8], chunk: usize) -> Vec<ServerMessage> {
+        let mut buf = BytesMut::new();
+        let mut messages = Vec::new();
+        for piece in input.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(message)) => messages.push(message),
+                    Ok(None) => break,
+                    Err(error) => panic!("decode failed at chunk size {chunk}: {error}"),
+                }
+            }
+        }
+        match codec.decode_eof(&mut buf) {
+            Ok(None) => {}
+            other => panic!("leftover at end of stream: {other:?}"),
+        }
+        messages
+    }
+
+    #[test]
+    fn decodes_every_kind_of_server_message() {
+        let messages = decode_all(&mut ClientCodec::new(), STREAM, STREAM.len());
+        assert_eq!(messages.len(), 5);
+        assert!(matches!(&messages[0], ServerMessage::Greeting(g) if g.offers_oob()));
+        assert_eq!(
+            messages[1],
+            ServerMessage::Success(Success::new(json!({}), Some(json!(1))))
+        );
+        assert!(
+            matches!(&messages[2], ServerMessage::Event(e) if e.name == "STOP"
+            && e.timestamp == Timestamp { seconds: 1764037600, microseconds: 123456 })
+        );
+        assert_eq!(
+            messages[3],
+            ServerMessage::Error(ErrorReply::new(
+                ErrorClass::CommandNotFound,
+                "The command nope has not been found",
+                Some(json!("x"))
+            ))
+        );
+        assert_eq!(
+            messages[4],
+            ServerMessage::Unknown(json!({"surprise": true}))
+        );
+    }
+
+    #[test]
+    fn split_at_every_byte_boundary_decodes_identically() {
+        let whole = decode_all(&mut ClientCodec::new(), STREAM, STREAM.len());
+        for chunk in 1..STREAM.len() {
+            assert_eq!(decode_all(&mut ClientCodec::new(), STREAM, chunk), whole);
+        }
+        for cut in 1..STREAM.len() {
+            let mut codec = ClientCodec::new();
+            let mut buf = BytesMut::from(&STREAM[..cut]);
+            let mut messages = Vec::new();
+            while let Ok(Some(message)) = codec.decode(&mut buf) {
+                messages.push(message);
+            }
+            buf.extend_from_slice(&STREAM[cut..]);
+            while let Ok(Some(message)) = codec.decode_eof(&mut buf) {
+                messages.push(message);
+            }
+            assert_eq!(messages, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn partial_message_at_eof_is_a_typed_error() {
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::from(&GREETING[..40]);
+        assert!(matches!(codec.decode(&mut buf), Ok(None)));
+        assert!(matches!(
+            codec.decode_eof(&mut buf),
+            Err(Error::Truncated { offset: 0, len: 40 })
+        ));
+        // Whitespace alone at the end is fine.
+        let mut buf = BytesMut::from(&b"{}\r\n\r\n"[..]);
+        assert!(matches!(
+            codec.decode_eof(&mut buf),
+            Ok(Some(ServerMessage::Unknown(_)))
+        ));
+        assert!(matches!(codec.decode_eof(&mut buf), Ok(None)));
+    }
+
+    #[test]
+    fn syntax_errors_and_bad_utf8_carry_offsets() {
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::from(&b"{}\r\n{\"return\": tru}"[..]);
+        assert!(matches!(codec.decode(&mut buf), Ok(Some(_))));
+        let error = codec.decode(&mut buf);
+        assert!(
+            matches!(error, Err(Error::Json { offset: 18, .. })),
+            "{error:?}"
+        );
+
+        let mut buf = BytesMut::from(&b"{\"return\": \"\xc3\x28\"}"[..]);
+        let error = ClientCodec::new().decode(&mut buf);
+        assert!(
+            matches!(error, Err(Error::InvalidUtf8 { offset: 12 })),
+            "{error:?}"
+        );
+        let mut buf = BytesMut::from(&b"{\"return\":\n \xff}"[..]);
+        let error = ClientCodec::new().decode(&mut buf);
+        assert!(
+            matches!(error, Err(Error::InvalidUtf8 { offset: 12 })),
+            "{error:?}"
+        );
+
+        // A syntax error consumed its frame; the codec goes on.
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::from(&b"{}{\"a\":\n\n  x}{\"return\": 5}"[..]);
+        assert!(matches!(codec.decode(&mut buf), Ok(Some(_))));
+        let error = codec.decode(&mut buf);
+        assert_eq!(
+            error.as_ref().err().and_then(Error::offset),
+            Some(11),
+            "{error:?}"
+        );
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Ok(Some(ServerMessage::Success(_)))
+        ));
+    }
+
+    #[test]
+    fn oversize_through_the_codec() {
+        let mut codec = ClientCodec::with_limits(Limits {
+            max_message_size: 64,
+            max_depth: 4,
+        });
+        assert_eq!(codec.limits().max_message_size, 64);
+        let mut buf = BytesMut::from(GREETING);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(Error::MessageTooLarge {
+                limit: 64,
+                offset: 0
+            })
+        ));
+    }
+
+    #[test]
+    fn guest_agent_resync() {
+        let mut codec = ClientCodec::new();
+        codec.resync();
+        assert!(codec.is_resyncing());
+        let input = b"{\"return\": 4711}\n\xff{\"return\": 1234}\n";
+        let messages = decode_all(&mut codec, input, 3);
+        assert_eq!(
+            messages,
+            [ServerMessage::Success(Success::new(json!(1234), None))]
+        );
+    }
+
+    #[test]
+    fn requests_are_one_buffer_ending_in_crlf() {
+        let mut codec = ClientCodec::new();
+        let mut dst = BytesMut::from(&b"previous"[..]);
+        let request = Request::new("query-status").with_id(7);
+        assert!(codec.encode(&request, &mut dst).is_ok());
+        assert!(codec.encode(Request::new("stop"), &mut dst).is_ok());
+        assert_eq!(
+            &dst[..],
+            b"previous{\"execute\":\"query-status\",\"id\":7}\r\n{\"execute\":\"stop\"}\r\n"
+        );
+        let unknown = ClientMessage::Unknown(json!({"hello": 1}));
+        let mut dst = BytesMut::new();
+        assert!(codec.encode(&unknown, &mut dst).is_ok());
+        assert_eq!(&dst[..], b"{\"hello\":1}\r\n");
+    }
+
+    #[test]
+    fn server_and_client_codecs_talk_to_each_other() {
+        let mut server = ServerCodec::new();
+        let mut client = ClientCodec::new();
+        let mut wire = BytesMut::new();
+        let sent = [
+            ServerMessage::Greeting(Greeting::new(Default::default(), vec![])),
+            ServerMessage::Event(Event::new(
+                "RESUME",
+                Default::default(),
+                Timestamp::default(),
+            )),
+            ServerMessage::Success(Success::new(json!({"status": "running"}), Some(json!(2)))),
+        ];
+        for message in &sent {
+            assert!(server.encode(message, &mut wire).is_ok());
+        }
+        assert!(server.encode(sent[0].clone(), &mut wire).is_ok());
+        let received = decode_all(&mut client, &wire, 5);
+        assert_eq!(received[..3], sent);
+
+        let mut wire = BytesMut::new();
+        let request = Request::new("cont").with_id("c").oob();
+        assert!(client.encode(&request, &mut wire).is_ok());
+        wire.extend_from_slice(b"{\"execute\": 5}");
+        assert_eq!(
+            server.decode(&mut wire).ok().flatten(),
+            Some(ClientMessage::Request(request))
+        );
+        assert_eq!(
+            server.decode_eof(&mut wire).ok().flatten(),
+            Some(ClientMessage::Unknown(json!({"execute": 5})))
+        );
+        let mut cut = BytesMut::from(&b"{\"execute\""[..]);
+        assert!(matches!(
+            server.decode_eof(&mut cut),
+            Err(Error::Truncated { len: 10, .. })
+        ));
+    }
+}
