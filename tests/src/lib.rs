@@ -1,31 +1,31 @@
-//! Shared helpers for qemukit's integration tests against a real QEMU.
+//! Shared helpers for qemukit's integration tests against a real QEMU and
+//! the real test guest.
 //!
-//! Tests that need QEMU never pass silently without it: [`qemu_binary`]
-//! panics with the command that installs it.
+//! Tests that need QEMU or the guest never pass silently without them:
+//! [`qemu_binary`] panics with the command that installs QEMU, [`guest`]
+//! with the command that builds the guest.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::os::fd::{AsFd, AsRawFd};
+//! use std::time::Duration;
+//!
+//! let guest = qemukit_tests::guest();
+//! let (console, theirs) = qemukit_tests::socket_pair()?;
+//! let mut args = guest.args(false);
+//! args.push("-chardev".into());
+//! args.push(format!("socket,id=con,fd={}", theirs.as_raw_fd()).into());
+//! args.push("-serial".into());
+//! args.push("chardev:con".into());
+//! let mut qemu = qemukit_tests::QemuChild::spawn(&args, &[theirs.as_fd()])?;
+//! drop(theirs); // QEMU holds its own copy now
+//! // ... read `console` until READY_MARKER, then:
+//! qemu.kill().await?;
+//! # drop(console); Ok(()) }
+//! ```
 
-use std::path::PathBuf;
+mod guest;
+mod process;
 
-/// The QEMU binary the tests run: `$QEMUKIT_QEMU`, else
-/// `qemu-system-x86_64` from the `PATH`.
-///
-/// # Panics
-///
-/// When the binary cannot be found, with the command that installs it.
-pub fn qemu_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("QEMUKIT_QEMU") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("qemu-system-x86_64"))
-            .find(|candidate| candidate.is_file())
-    });
-    match found {
-        Some(path) => path,
-        None => panic!(
-            "qemu-system-x86_64 is not installed: these tests need a real QEMU. \
-             Install it with `sudo apt-get install -y qemu-system-x86` \
-             (or run `cargo xtask ci`, which does it), or point QEMUKIT_QEMU at a binary."
-        ),
-    }
-}
+pub use guest::{Guest, KERNEL_APPEND, READY_MARKER, guest, guest_dir};
+pub use process::{QemuChild, qemu_binary, socket_pair};

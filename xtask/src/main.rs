@@ -2,30 +2,41 @@
 //!
 //! `ci` is what `.ci/run` and the README's test command run on a fresh
 //! Debian machine: it installs what is missing, then checks and tests
-//! everything.
+//! everything. `demo` is the README's main job.
 
 // A command-line tool reports on its own terminal.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod cmd;
+mod guest;
+mod qemu;
+mod tasks;
+
 use std::env;
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::ExitCode;
+use std::time::Duration;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci      install what is missing (QEMU), then fmt, clippy, doc and every test
+  ci      install what is missing (QEMU), then fmt, clippy, doc, the guest and every test
+  integ   install QEMU if missing, build the guest, run the real-QEMU tests (qemukit-tests)
+  guest   build the test guest into target/qemukit-guest/ and boot it once
+          (--no-boot: build only)
+  bench   run the workspace's benchmarks (extra arguments go to `cargo bench`)
   deps    install what is missing (QEMU) and nothing else";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
-        Some("deps") => ensure_qemu(),
+        Some("ci") => tasks::ci(),
+        Some("integ") => tasks::integ(rest),
+        Some("guest") => guest_command(rest),
+        Some("bench") => tasks::bench(rest),
+        Some("deps") => qemu::ensure_qemu().map(|_| ()),
         Some("-h" | "--help" | "help") | None => {
             eprintln!("{USAGE}");
             Ok(())
@@ -41,103 +52,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// The whole CI job, in the order that fails fastest.
-fn ci() -> Result {
-    let started = Instant::now();
-    ensure_qemu()?;
-    cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    cargo(
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &[],
-    )?;
-    cargo(
-        &["doc", "--workspace", "--no-deps", "--all-features"],
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )?;
-    cargo(&["test", "--workspace", "--all-features"], &[])?;
-    eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
-    Ok(())
-}
-
-/// Installs `qemu-system-x86` with apt-get when `qemu-system-x86_64` is not
-/// on the PATH. Needs root; otherwise says what to run.
-fn ensure_qemu() -> Result {
-    if find_in_path("qemu-system-x86_64").is_some() {
+fn guest_command(args: &[String]) -> Result {
+    let boot = match args {
+        [] => true,
+        [flag] if flag == "--no-boot" => false,
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask guest [--no-boot]; got {args:?}"
+            ));
+        }
+    };
+    let qemu = qemu::ensure_qemu()?;
+    let built = guest::build()?;
+    if !boot {
         return Ok(());
     }
-    if !is_root() {
-        return Err(
-            "qemu-system-x86_64 is not installed and this user is not root: \
-             run `sudo apt-get update && sudo apt-get install -y qemu-system-x86`, then try again"
-                .into(),
+    for agent in [false, true] {
+        let options = guest::BootOptions {
+            agent,
+            timeout: Duration::from_secs(60),
+        };
+        let report = guest::boot_check(&qemu, &built, options)?;
+        let which = if agent { "guest with qemu-ga" } else { "guest" };
+        let agent_note = report
+            .agent_answered
+            .map(|after| format!(", qemu-ga answered {after:.2?} after the ready marker"))
+            .unwrap_or_default();
+        eprintln!(
+            "xtask: {which}: spawn → `{}` in {:.2?}{agent_note}; `poweroff -f` → exit in {:.2?}",
+            guest::READY_MARKER,
+            report.to_ready,
+            report.to_exit,
         );
     }
-    eprintln!("xtask: qemu-system-x86_64 is missing; installing qemu-system-x86 with apt-get");
-    run(Command::new("apt-get").args(["update", "-q"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(["qemu-system-x86", "qemu-utils"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    find_in_path("qemu-system-x86_64")
-        .map(|_| ())
-        .ok_or_else(|| "apt-get finished but qemu-system-x86_64 is still not on the PATH".into())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| out.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
-}
-
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args(args).current_dir(workspace_root());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    run(&mut command)
-}
-
-fn run(command: &mut Command) -> Result {
-    let shown = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(OsStr::to_string_lossy)
-        .collect::<Vec<_>>()
-        .join(" ");
-    eprintln!("xtask: $ {shown}");
-    let started = Instant::now();
-    let status = command
-        .status()
-        .map_err(|err| format!("could not start `{shown}`: {err}"))?;
-    eprintln!("xtask: `{shown}` took {:.1?}", started.elapsed());
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{shown}` failed with {status}"))
-    }
+    Ok(())
 }
