@@ -70,9 +70,13 @@ pub(crate) fn download(package: &Package, cache: &Path) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
     let spec = format!("{}={}", package.name, package.version);
-    run(Command::new("apt-get")
-        .args(["download", "-q", &spec])
-        .current_dir(&dir))?;
+    let mut command = Command::new("apt-get");
+    if is_root() {
+        // apt's `_apt` user may not enter the target directory; as root,
+        // download as root instead of warning about it.
+        command.args(["-o", "APT::Sandbox::User=root"]);
+    }
+    run(command.args(["download", "-q", &spec]).current_dir(&dir))?;
     find_deb(&dir, package)?.ok_or_else(|| {
         format!(
             "`apt-get download {spec}` left no .deb in {}",
