@@ -91,6 +91,13 @@ pub enum Error {
     #[error("could not serialise the message to JSON")]
     Encode(#[source] serde_json::Error),
 
+    /// A typed command whose arguments do not serialise to a JSON object.
+    #[error("the arguments of `{command}` do not serialise to a JSON object; QMP needs one")]
+    ArgumentsNotAnObject {
+        /// The command's wire name.
+        command: &'static str,
+    },
+
     /// The transport failed (reported through `tokio_util::codec::Framed`).
     #[error("I/O error on the QMP transport")]
     Io(#[from] std::io::Error),
@@ -107,7 +114,7 @@ impl Error {
             | Error::TooDeep { offset, .. }
             | Error::Json { offset, .. }
             | Error::Truncated { offset, .. } => Some(*offset),
-            Error::Encode(_) | Error::Io(_) => None,
+            Error::Encode(_) | Error::ArgumentsNotAnObject { .. } | Error::Io(_) => None,
         }
     }
 }

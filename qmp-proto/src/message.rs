@@ -4,6 +4,7 @@
 //! none of the known shapes becomes [`ServerMessage::Unknown`] or
 //! [`ClientMessage::Unknown`], because QEMU's schema drifts between versions.
 
+use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -39,12 +40,13 @@ impl Greeting {
 }
 
 /// QEMU's version as reported in the greeting and by `query-version`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VersionInfo {
     /// The upstream version numbers.
     pub qemu: QemuVersion,
     /// The package string, e.g. `Debian 1:7.2+dfsg-7+deb12u18`.
+    #[serde(default)]
     pub package: String,
 }
 
@@ -59,7 +61,9 @@ impl VersionInfo {
 }
 
 /// The upstream version numbers of QEMU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, Deserialize,
+)]
 pub struct QemuVersion {
     /// Major version, e.g. 7 in 7.2.0.
     pub major: u64,

@@ -1,0 +1,111 @@
+//! Typed definitions of the QMP commands people use most.
+//!
+//! Each command is a struct implementing [`Command`](crate::Command): its
+//! fields are the arguments, under QEMU's wire names, and optional ones are
+//! left out when `None`. Commands that take arbitrary properties
+//! ([`DeviceAdd`], [`BlockdevAdd`], [`NetdevAdd`]) carry them in a
+//! free-form map next to the typed fields. Outputs are typed where that
+//! helps; [`QueryQmpSchema`] returns raw JSON.
+//!
+//! Every name and argument here is checked against the `query-qmp-schema` of
+//! the QEMU the tests run (7.2). Struct fields are public; the structs are
+//! `#[non_exhaustive]`, so build them with `new` and set optional fields by
+//! assignment.
+//!
+//! Enumerations keep values this crate does not know in an `Other` variant,
+//! so a newer QEMU does not break decoding.
+
+/// Defines a string enumeration of QAPI values that keeps unknown values.
+macro_rules! qapi_enum {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident {
+            $($variant:ident = $wire:literal,)*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $(
+                #[doc = concat!("`", $wire, "`")]
+                #[serde(rename = $wire)]
+                $variant,
+            )*
+            /// A value this crate does not know, kept as sent.
+            #[serde(untagged)]
+            Other(String),
+        }
+
+        impl $name {
+            /// Every value this crate knows, as QEMU spells it.
+            pub const KNOWN: &'static [&'static str] = &[$($wire),*];
+
+            /// The value as QEMU spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(name) => name,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Defines a command without arguments.
+macro_rules! no_arguments {
+    ($(#[$attr:meta])* $name:ident = $wire:literal -> $output:ty) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub struct $name;
+
+        impl $crate::Command for $name {
+            const NAME: &'static str = $wire;
+            type Output = $output;
+        }
+    };
+}
+
+/// Implements [`Command`](crate::Command) for an argument struct.
+macro_rules! command {
+    ($name:ident = $wire:literal -> $output:ty) => {
+        impl $crate::Command for $name {
+            const NAME: &'static str = $wire;
+            type Output = $output;
+        }
+    };
+}
+
+mod block;
+mod device;
+mod fd;
+mod machine;
+mod migration;
+
+pub use crate::command::Empty;
+pub use block::{
+    BlockDeviceInfo, BlockInfo, BlockdevAdd, BlockdevCacheInfo, BlockdevDel, BlockdevMirror,
+    BlockdevOnError, ImageInfo, JobCancel, JobComplete, JobDismiss, JobInfo, JobStatus, JobType,
+    MirrorCopyMode, MirrorSyncMode, QueryBlock, QueryJobs, QueryNamedBlockNodes,
+};
+pub use device::{
+    ChardevAdd, ChardevBackend, ChardevRemove, ChardevReturn, DeviceAdd, DeviceDel, NetdevAdd,
+    NetdevDel, ObjectPropertyInfo, QomGet, QomList, QomSet,
+};
+pub use fd::{AddFd, AddFdInfo, CloseFd, FdsetFdInfo, FdsetInfo, GetFd, QueryFdsets, RemoveFd};
+pub use machine::{
+    CommandInfo, Cont, CpuInfoFast, HumanMonitorCommand, ImageFormat, KvmInfo, NameInfo,
+    QmpCapabilities, QueryCommands, QueryCpusFast, QueryKvm, QueryName, QueryQmpSchema,
+    QueryStatus, QueryVersion, Quit, RunState, Screendump, ShutdownCause, StatusInfo, Stop,
+    SystemPowerdown, SystemReset,
+};
+pub use migration::{
+    Migrate, MigrateIncoming, MigrateSetCapabilities, MigrationCapability,
+    MigrationCapabilityStatus, MigrationInfo, MigrationStats, MigrationStatus, QueryMigrate,
+};
