@@ -408,10 +408,13 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{ClientCodec, ServerCodec};
     use crate::message::{
         ClientMessage, ErrorClass, JsonObject, QemuVersion, Success, Timestamp, VersionInfo,
     };
+    use bytes::BytesMut;
     use serde_json::json;
+    use tokio_util::codec::{Decoder, Encoder};
 
     type Handler = Box<dyn FnMut(&Request) -> Vec<ServerMessage>>;
 
@@ -421,15 +424,17 @@ mod tests {
         outbox: VecDeque<ServerMessage>,
         handler: Handler,
         received: Vec<Request>,
+        codec: ServerCodec,
         /// Answer `qmp_capabilities` itself instead of asking the handler.
         auto_negotiate: bool,
     }
 
-    /// A client session and a scripted server, connected in memory through
-    /// the wire encoding.
+    /// A client session and a scripted server (on the production
+    /// `ServerCodec`), connected in memory through the wire bytes.
     struct Pair {
         client: Session,
         server: Server,
+        codec: ClientCodec,
         seen: Vec<SessionEvent>,
     }
 
@@ -471,8 +476,10 @@ mod tests {
                     outbox: before.into(),
                     handler,
                     received: Vec::new(),
+                    codec: ServerCodec::new(),
                     auto_negotiate: false,
                 },
+                codec: ClientCodec::new(),
                 seen: Vec::new(),
             }
         }
@@ -482,10 +489,13 @@ mod tests {
             let mut moved = false;
             while let Some(request) = self.client.poll_transmit() {
                 moved = true;
-                // Through the wire shape, as the server would read it.
-                let wire = serde_json::to_value(&request).unwrap_or_default();
-                let ClientMessage::Request(request) = ClientMessage::from_value(wire) else {
-                    panic!("the session sent a non-request");
+                // Through the real codecs, as bytes on a wire.
+                let mut wire = BytesMut::new();
+                let encoded = ClientCodec::new().encode(request, &mut wire);
+                assert!(encoded.is_ok(), "could not encode: {encoded:?}");
+                let decoded = self.server.codec.decode(&mut wire);
+                let Ok(Some(ClientMessage::Request(request))) = decoded else {
+                    panic!("the session sent a non-request: {decoded:?}");
                 };
                 let replies = if self.server.auto_negotiate && request.command == "qmp_capabilities"
                 {
@@ -498,8 +508,14 @@ mod tests {
             }
             while let Some(message) = self.server.outbox.pop_front() {
                 moved = true;
-                let wire = serde_json::to_value(&message).unwrap_or_default();
-                self.client.handle_message(ServerMessage::from_value(wire));
+                let mut wire = BytesMut::new();
+                let encoded = self.server.codec.encode(message, &mut wire);
+                assert!(encoded.is_ok(), "could not encode: {encoded:?}");
+                let decoded = self.codec.decode(&mut wire);
+                let Ok(Some(message)) = decoded else {
+                    panic!("the server's message did not decode: {decoded:?}");
+                };
+                self.client.handle_message(message);
             }
             while let Some(event) = self.client.poll_event() {
                 moved = true;
