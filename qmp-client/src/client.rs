@@ -1,0 +1,289 @@
+//! The cloneable handle: commands, events, fds and the connection's fate.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qmp_proto::{Event, Greeting, JsonObject, Request};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, debug, field};
+
+use crate::config::Config;
+use crate::connection::Op;
+use crate::error::{Disconnect, Error};
+use crate::events::{EventStream, EventWaiter};
+use crate::fds::AddFdInfo;
+use crate::shared::{Shared, wait_closed};
+
+/// A handle on a QMP connection. Cheap to clone, `Send + Sync`; any number
+/// of tasks may have commands in flight at once (replies are matched by
+/// id).
+///
+/// The connection task ends when the last `Client` is dropped.
+///
+/// # Cancel safety
+///
+/// A command is sent when its future is first polled, not when it is
+/// created. Once sent, QEMU runs it whatever happens to the future:
+/// dropping the future (or a timeout) only discards the reply when it
+/// comes, and the connection stays in sync.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    ops: mpsc::UnboundedSender<Op>,
+    shared: Arc<Shared>,
+    greeting: Greeting,
+    command_timeout: Option<Duration>,
+}
+
+impl Client {
+    pub(crate) fn new(ops: mpsc::UnboundedSender<Op>, shared: Arc<Shared>, config: &Config) -> Self {
+        let greeting = shared
+            .greeting()
+            .cloned()
+            .unwrap_or_else(|| Greeting::new(Default::default(), Vec::new()));
+        Self {
+            inner: Arc::new(Inner {
+                ops,
+                shared,
+                greeting,
+                command_timeout: config.command_timeout,
+            }),
+        }
+    }
+
+    /// The greeting QEMU sent (version and offered capabilities).
+    pub fn greeting(&self) -> &Greeting {
+        &self.inner.greeting
+    }
+
+    /// Runs `name` with `args` and returns QEMU's raw `return` value, under
+    /// the default timeout ([`Config::command_timeout`]).
+    ///
+    /// A QMP error reply becomes [`Error::Qmp`] with its class and desc.
+    pub async fn execute_raw(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Error> {
+        self.call(request(name, args), Vec::new(), self.inner.command_timeout)
+            .await
+    }
+
+    /// [`execute_raw`](Self::execute_raw) with its own timeout (`None`:
+    /// wait as long as the connection lives).
+    pub async fn execute_raw_with_timeout(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        self.call(request(name, args), Vec::new(), timeout).await
+    }
+
+    /// Runs `name` out of band (`exec-oob`): it does not queue behind
+    /// in-band commands. Needs [`Config::oob`] and a QEMU offering it,
+    /// else [`Error::OobNotNegotiated`].
+    pub async fn execute_oob_raw(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Error> {
+        self.call(request(name, args).oob(), Vec::new(), self.inner.command_timeout)
+            .await
+    }
+
+    /// Runs `name` with file descriptors attached to the command's own
+    /// bytes (SCM_RIGHTS). Only over Unix domain sockets, else
+    /// [`Error::FdPassingUnsupported`]. The fds are closed here once sent;
+    /// QEMU receives duplicates.
+    pub async fn execute_raw_with_fds(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Value, Error> {
+        self.call(request(name, args), fds, self.inner.command_timeout)
+            .await
+    }
+
+    /// Sends the request and waits for its reply. Crate-internal core of
+    /// every `execute*`.
+    pub(crate) async fn call(
+        &self,
+        request: Request,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let command = request.command.clone();
+        let span = tracing::debug_span!("qmp_command", command = %command, id = field::Empty);
+        let started = Instant::now();
+        let result = self
+            .send_and_wait(request, fds, timeout)
+            .instrument(span.clone())
+            .await;
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => debug!(parent: &span, elapsed_us, outcome = "ok", "command done"),
+            Err(error) => debug!(parent: &span, elapsed_us, outcome = "error", %error, "command failed"),
+        }
+        result
+    }
+
+    async fn send_and_wait(
+        &self,
+        request: Request,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        if let Some(reason) = self.inner.shared.close_reason() {
+            return Err(Error::Disconnected(reason));
+        }
+        let command = request.command.clone();
+        let (reply, received) = oneshot::channel();
+        let op = Op {
+            request,
+            fds,
+            reply,
+            span: tracing::Span::current(),
+        };
+        if self.inner.ops.send(op).is_err() {
+            return Err(Error::Disconnected(self.reason()));
+        }
+        let received = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, received).await {
+                Ok(received) => received,
+                Err(_) => {
+                    return Err(Error::CommandTimeout {
+                        command,
+                        timeout: limit,
+                    });
+                }
+            },
+            None => received.await,
+        };
+        received.unwrap_or_else(|_| Err(Error::Disconnected(self.reason())))
+    }
+
+    fn reason(&self) -> Disconnect {
+        self.inner
+            .shared
+            .close_reason()
+            .unwrap_or(Disconnect::DriverGone)
+    }
+
+    /// Every event from now on, through a bounded buffer
+    /// ([`Config::event_buffer`]); see [`EventStream`].
+    ///
+    /// The subscription exists when this returns: subscribe first, then
+    /// send a command, and no event caused by the command can be missed.
+    pub fn events(&self) -> EventStream {
+        EventStream::new(&self.inner.shared)
+    }
+
+    /// Waits for an event named `name` matching `filter`
+    /// ([`event_match`](crate::event_match) semantics, e.g.
+    /// `{"data": {"device": "d0"}}`), like `QEMUMachine.event_wait`.
+    ///
+    /// It first looks in the backlog of recent events
+    /// ([`Config::event_backlog`]), so an event that arrived before the call
+    /// is found; each event is consumed by at most one wait.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future consumes nothing.
+    pub async fn wait_event(
+        &self,
+        name: &str,
+        filter: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Event, Error> {
+        EventWaiter::new(self.inner.shared.clone(), name, filter, true)
+            .wait(timeout)
+            .await
+    }
+
+    /// A wait for an event named `name` matching `filter` that arrives from
+    /// now on. Make it before sending the command that causes the event.
+    pub fn event_waiter(&self, name: &str, filter: Option<&Value>) -> EventWaiter {
+        EventWaiter::new(self.inner.shared.clone(), name, filter, false)
+    }
+
+    /// Resolves when the connection has ended, with the reason.
+    pub async fn closed(&self) -> Disconnect {
+        wait_closed(self.inner.shared.watch_closed()).await
+    }
+
+    /// Why the connection ended, or `None` while it is open.
+    pub fn close_reason(&self) -> Option<Disconnect> {
+        self.inner.shared.close_reason()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.close_reason().is_some()
+    }
+
+    /// Passes `fd` to QEMU under `name` (`getfd`), for commands that take
+    /// an fd name. Needs a Unix socket.
+    pub async fn getfd(&self, name: &str, fd: impl AsFd) -> Result<(), Error> {
+        let fd = fd.as_fd().try_clone_to_owned().map_err(Error::DuplicateFd)?;
+        let args = object([("fdname", Value::from(name))]);
+        self.execute_raw_with_fds("getfd", Some(args), vec![fd])
+            .await
+            .map(drop)
+    }
+
+    /// Closes the fd QEMU holds under `name` (`closefd`).
+    pub async fn closefd(&self, name: &str) -> Result<(), Error> {
+        let args = object([("fdname", Value::from(name))]);
+        self.execute_raw("closefd", Some(args)).await.map(drop)
+    }
+
+    /// Adds `fd` to an fd set (`add-fd`); QEMU can then open it as
+    /// `/dev/fdset/<fdset_id>` (e.g. in `blockdev-add`). Without
+    /// `fdset_id` QEMU picks a new set. Needs a Unix socket.
+    pub async fn add_fd(
+        &self,
+        fd: impl AsFd,
+        fdset_id: Option<u64>,
+        opaque: Option<&str>,
+    ) -> Result<AddFdInfo, Error> {
+        let fd = fd.as_fd().try_clone_to_owned().map_err(Error::DuplicateFd)?;
+        let mut args = JsonObject::new();
+        if let Some(id) = fdset_id {
+            args.insert("fdset-id".into(), Value::from(id));
+        }
+        if let Some(opaque) = opaque {
+            args.insert("opaque".into(), Value::from(opaque));
+        }
+        let value = self
+            .execute_raw_with_fds("add-fd", Some(args), vec![fd])
+            .await?;
+        serde_json::from_value(value).map_err(|source| Error::Decode {
+            command: "add-fd".into(),
+            source,
+        })
+    }
+
+    /// Removes an fd set, or one fd of it (`remove-fd`).
+    pub async fn remove_fd(&self, fdset_id: u64, fd: Option<i64>) -> Result<(), Error> {
+        let mut args = object([("fdset-id", Value::from(fdset_id))]);
+        if let Some(fd) = fd {
+            args.insert("fd".into(), Value::from(fd));
+        }
+        self.execute_raw("remove-fd", Some(args)).await.map(drop)
+    }
+}
+
+fn request(name: &str, args: Option<JsonObject>) -> Request {
+    let request = Request::new(name);
+    match args {
+        Some(args) => request.with_arguments(args),
+        None => request,
+    }
+}
+
+fn object<const N: usize>(entries: [(&str, Value); N]) -> JsonObject {
+    entries
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+}

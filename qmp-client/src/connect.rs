@@ -1,0 +1,269 @@
+//! The handshake over any transport, and connectors that spawn the
+//! connection task for you.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tracing::{Instrument, debug, warn};
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::{Error, Step};
+use crate::fds::send_fds_for;
+use crate::shared::Shared;
+
+/// Greets and negotiates over `io`, under [`Config::handshake_timeout`].
+///
+/// Returns the handle and the connection task, which owns `io`: spawn it
+/// (nothing moves until it is polled). Events that arrive during the
+/// handshake are kept for [`Client::wait_event`]. Over a
+/// [`tokio::net::UnixStream`], commands can carry file descriptors.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), qmp_client::Error> {
+/// let io = tokio::net::UnixStream::connect("/run/qemu/vm0.qmp").await.unwrap();
+/// let (client, connection) = qmp_client::handshake(io, &qmp_client::Config::default()).await?;
+/// tokio::spawn(connection);
+/// client.execute_raw("query-status", None).await?;
+/// # Ok(()) }
+/// ```
+pub async fn handshake<IO>(io: IO, config: &Config) -> Result<(Client, Connection<IO>), Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    handshake_labelled(io, config, "stream").await
+}
+
+async fn handshake_labelled<IO>(
+    io: IO,
+    config: &Config,
+    peer: &str,
+) -> Result<(Client, Connection<IO>), Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Shared::new(config);
+    let (ops, receiver) = mpsc::unbounded_channel();
+    let span = tracing::debug_span!("qmp_connection", peer = %peer);
+    let mut connection = Connection::new(
+        io,
+        send_fds_for::<IO>(),
+        config,
+        shared.clone(),
+        receiver,
+        span.clone(),
+    );
+    let negotiate = std::future::poll_fn(|cx| connection.poll_handshake(cx));
+    match within(config.handshake_timeout, negotiate).await {
+        Some(Ok(())) => {}
+        Some(Err(error)) => return Err(error),
+        None => {
+            return Err(Error::Timeout {
+                step: connection.step(),
+                timeout: config.handshake_timeout.unwrap_or_default(),
+            });
+        }
+    }
+    let client = Client::new(ops, shared, config);
+    span.in_scope(|| debug!(version = %client.greeting().version.qemu, "ready"));
+    Ok((client, connection))
+}
+
+/// Runs `future` under `timeout`; `None` when it expired.
+async fn within<F: Future>(timeout: Option<Duration>, future: F) -> Option<F::Output> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
+/// Spawns the connection task on the current tokio runtime.
+fn spawn<IO>(connection: Connection<IO>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(
+        async move {
+            if let Err(error) = connection.await {
+                debug!(%error, "connection task ended");
+            }
+        }
+        .in_current_span(),
+    );
+}
+
+impl Client {
+    /// Connects to QEMU's QMP Unix socket at `path` and spawns the
+    /// connection task. Commands can carry file descriptors.
+    ///
+    /// Needs a tokio runtime (with the `time` and `net` drivers).
+    pub async fn connect_unix(path: impl AsRef<Path>, config: &Config) -> Result<Client, Error> {
+        let path = path.as_ref();
+        let step = Step::Connect {
+            address: path.display().to_string(),
+        };
+        let io = match within(config.connect_timeout, UnixStream::connect(path)).await {
+            Some(Ok(io)) => io,
+            Some(Err(source)) => return Err(Error::Connect { step, source }),
+            None => return Err(timeout(step, config.connect_timeout)),
+        };
+        let (client, connection) =
+            handshake_labelled(io, config, &path.display().to_string()).await?;
+        spawn(connection);
+        Ok(client)
+    }
+
+    /// Connects to QEMU's QMP TCP socket at `address` (e.g.
+    /// `"127.0.0.1:4444"`) and spawns the connection task.
+    pub async fn connect_tcp(
+        address: impl ToSocketAddrs + Display,
+        config: &Config,
+    ) -> Result<Client, Error> {
+        let label = address.to_string();
+        let step = Step::Connect {
+            address: label.clone(),
+        };
+        let io = match within(config.connect_timeout, TcpStream::connect(address)).await {
+            Some(Ok(io)) => io,
+            Some(Err(source)) => return Err(Error::Connect { step, source }),
+            None => return Err(timeout(step, config.connect_timeout)),
+        };
+        if let Err(error) = io.set_nodelay(true) {
+            warn!(%error, "could not set TCP_NODELAY");
+        }
+        let (client, connection) = handshake_labelled(io, config, &label).await?;
+        spawn(connection);
+        Ok(client)
+    }
+
+    /// Runs QMP over an already connected stream (for example one end of
+    /// [`UnixStream::pair`] whose other end QEMU got as
+    /// `-chardev socket,id=mon,fd=N`) and spawns the connection task. A
+    /// [`UnixStream`] can carry file descriptors.
+    pub async fn from_stream<IO>(io: IO, config: &Config) -> Result<Client, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (client, connection) = handshake(io, config).await?;
+        spawn(connection);
+        Ok(client)
+    }
+}
+
+fn timeout(step: Step, limit: Option<Duration>) -> Error {
+    Error::Timeout {
+        step,
+        timeout: limit.unwrap_or_default(),
+    }
+}
+
+/// Accept mode: we listen, QEMU connects (`-chardev
+/// socket,id=mon,path=...,server=off` or `host=..,port=..,server=off`).
+///
+/// Bind first, start QEMU, then [`accept`](Listener::accept).
+#[derive(Debug)]
+pub struct Listener {
+    kind: ListenerKind,
+    address: String,
+}
+
+#[derive(Debug)]
+enum ListenerKind {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    /// Listens on a Unix socket at `path` (which must not exist). The
+    /// socket file is removed when the listener is dropped.
+    pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, Error> {
+        let path = path.as_ref().to_path_buf();
+        let address = path.display().to_string();
+        match UnixListener::bind(&path) {
+            Ok(listener) => Ok(Listener {
+                kind: ListenerKind::Unix(listener, path),
+                address,
+            }),
+            Err(source) => Err(Error::Connect {
+                step: Step::Accept { address },
+                source,
+            }),
+        }
+    }
+
+    /// Listens on a TCP address (port 0 picks a free port; see
+    /// [`address`](Self::address)).
+    pub async fn bind_tcp(address: impl ToSocketAddrs + Display) -> Result<Listener, Error> {
+        let label = address.to_string();
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| Error::Connect {
+                step: Step::Accept {
+                    address: label.clone(),
+                },
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map(|address| address.to_string())
+            .unwrap_or(label);
+        Ok(Listener {
+            kind: ListenerKind::Tcp(listener),
+            address,
+        })
+    }
+
+    /// The address to give QEMU: the socket path, or `host:port` with the
+    /// real port.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Waits (up to [`Config::connect_timeout`]) for QEMU to connect, runs
+    /// the handshake and spawns the connection task.
+    pub async fn accept(&self, config: &Config) -> Result<Client, Error> {
+        let step = Step::Accept {
+            address: self.address.clone(),
+        };
+        match &self.kind {
+            ListenerKind::Unix(listener, _) => {
+                let io = match within(config.connect_timeout, listener.accept()).await {
+                    Some(Ok((io, _))) => io,
+                    Some(Err(source)) => return Err(Error::Connect { step, source }),
+                    None => return Err(timeout(step, config.connect_timeout)),
+                };
+                let (client, connection) = handshake_labelled(io, config, &self.address)
+                    .instrument(tracing::Span::current())
+                    .await?;
+                spawn(connection);
+                Ok(client)
+            }
+            ListenerKind::Tcp(listener) => {
+                let io = match within(config.connect_timeout, listener.accept()).await {
+                    Some(Ok((io, _))) => io,
+                    Some(Err(source)) => return Err(Error::Connect { step, source }),
+                    None => return Err(timeout(step, config.connect_timeout)),
+                };
+                let (client, connection) = handshake_labelled(io, config, &self.address).await?;
+                spawn(connection);
+                Ok(client)
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let ListenerKind::Unix(_, path) = &self.kind
+            && let Err(error) = std::fs::remove_file(path)
+        {
+            debug!(path = %path.display(), %error, "could not remove the listening socket");
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The connection task: owns the transport and the sans-IO session, writes
+//! requests, reads and dispatches replies and events.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use qmp_proto::{
+    ClientCodec, Limits, Refusal, Request, RequestId, ServerMessage, Session, SessionEvent,
+    SessionState,
+};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{Decoder, Encoder};
+use tracing::{Span, debug, trace, warn};
+
+use crate::config::Config;
+use crate::error::{Disconnect, Error, Step};
+use crate::fds::SendFds;
+use crate::shared::Shared;
+
+/// How many reads, writes or requests one poll handles before yielding, so
+/// one busy connection cannot starve other tasks.
+const BUDGET: usize = 64;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the reply to a request resolves to.
+pub(crate) type Reply = Result<Value, Error>;
+
+/// A request from a handle to the connection task.
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub(crate) request: Request,
+    pub(crate) fds: Vec<OwnedFd>,
+    pub(crate) reply: oneshot::Sender<Reply>,
+    pub(crate) span: Span,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    command: String,
+    reply: oneshot::Sender<Reply>,
+    span: Span,
+}
+
+/// Bytes to write; the fds, if any, go with the first byte.
+#[derive(Debug)]
+struct Outgoing {
+    bytes: BytesMut,
+    fds: Vec<OwnedFd>,
+}
+
+/// The connection task. It owns the transport: spawn it (for example with
+/// `tokio::spawn`) or poll it yourself; nothing moves until it is polled.
+///
+/// It resolves when the connection ends: `Ok(())` after `quit` or once
+/// every [`Client`](crate::Client) is dropped, else the reason as
+/// [`Error::Disconnected`]. Before it resolves, every pending command and
+/// wait has failed with the same reason.
+#[must_use = "futures do nothing unless polled; spawn the connection"]
+pub struct Connection<IO> {
+    io: IO,
+    send_fds: Option<SendFds<IO>>,
+    codec: ClientCodec,
+    read_buf: BytesMut,
+    out: VecDeque<Outgoing>,
+    need_flush: bool,
+    session: Session,
+    ops: mpsc::UnboundedReceiver<Op>,
+    ops_closed: bool,
+    waiters: HashMap<RequestId, Waiter>,
+    fd_in_flight: Option<RequestId>,
+    deferred: VecDeque<Op>,
+    shared: Arc<Shared>,
+    span: Span,
+    eof: bool,
+    negotiation_error: Option<Error>,
+    result: Option<Result<(), Disconnect>>,
+}
+
+impl<IO> std::fmt::Debug for Connection<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.session.state())
+            .field("pending", &self.waiters.len())
+            .field("fd_passing", &self.send_fds.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO> Connection<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    pub(crate) fn new(
+        io: IO,
+        send_fds: Option<SendFds<IO>>,
+        config: &Config,
+        shared: Arc<Shared>,
+        ops: mpsc::UnboundedReceiver<Op>,
+        span: Span,
+    ) -> Self {
+        let limits = Limits {
+            max_message_size: config.max_message_size,
+            ..Limits::default()
+        };
+        Self {
+            io,
+            send_fds,
+            codec: ClientCodec::with_limits(limits),
+            read_buf: BytesMut::new(),
+            out: VecDeque::new(),
+            need_flush: false,
+            session: Session::new(config.oob),
+            ops,
+            ops_closed: false,
+            waiters: HashMap::new(),
+            fd_in_flight: None,
+            deferred: VecDeque::new(),
+            shared,
+            span,
+            eof: false,
+            negotiation_error: None,
+            result: None,
+        }
+    }
+
+    /// The handshake step in progress, for timeout errors.
+    pub(crate) fn step(&self) -> Step {
+        match self.session.state() {
+            SessionState::AwaitingGreeting => Step::Greeting,
+            _ => Step::Negotiation,
+        }
+    }
+
+    /// Drives the connection until negotiation finishes (`Ok`) or fails.
+    pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let step = self.step();
+        match self.poll_drive(cx, true) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => match (&self.result, self.negotiation_error.take()) {
+                (_, Some(error)) => Poll::Ready(Err(error)),
+                (Some(Err(reason)), None) => Poll::Ready(Err(Error::Handshake {
+                    step,
+                    reason: reason.clone(),
+                })),
+                (Some(Ok(())), None) => Poll::Ready(Err(Error::Handshake {
+                    step,
+                    reason: self.shared.close_reason().unwrap_or(Disconnect::PeerClosed),
+                })),
+                (None, None) => Poll::Ready(Ok(())),
+            },
+        }
+    }
+
+    /// Runs until the connection ends (or, with `until_ready`, until the
+    /// session is ready).
+    fn poll_drive(&mut self, cx: &mut Context<'_>, until_ready: bool) -> Poll<()> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        for _ in 0..BUDGET {
+            if self.result.is_some() {
+                return Poll::Ready(());
+            }
+            if until_ready && self.session.state() == SessionState::Ready {
+                return Poll::Ready(());
+            }
+            let mut progress = self.take_ops(cx);
+            progress |= self.encode_transmits();
+            match self.poll_write(cx) {
+                Ok(wrote) => progress |= wrote,
+                Err(error) => {
+                    self.terminate(Disconnect::Io(Arc::new(error)));
+                    continue;
+                }
+            }
+            match self.poll_read(cx) {
+                Ok(read) => progress |= read,
+                Err(reason) => {
+                    self.terminate(reason);
+                    continue;
+                }
+            }
+            progress |= self.dispatch();
+            if self.ops_closed && self.out.is_empty() && self.result.is_none() {
+                // Every handle is gone: nobody can use this connection.
+                self.terminate(Disconnect::ClientDropped);
+                continue;
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Out of budget with work left: yield, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn take_ops(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.ops_closed || self.session.state() != SessionState::Ready {
+            return false;
+        }
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            match self.ops.poll_recv(cx) {
+                Poll::Ready(Some(op)) => {
+                    progress = true;
+                    self.start(op);
+                }
+                Poll::Ready(None) => {
+                    self.ops_closed = true;
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    /// Hands a request to the session and queues its bytes.
+    fn start(&mut self, op: Op) {
+        if op.reply.is_closed() {
+            // Abandoned before it was sent: send nothing.
+            trace!(parent: &op.span, "dropped before sending");
+            return;
+        }
+        if !op.fds.is_empty() {
+            if self.send_fds.is_none() {
+                let command = op.request.command.clone();
+                let _ = op.reply.send(Err(Error::FdPassingUnsupported { command }));
+                return;
+            }
+            if self.fd_in_flight.is_some() {
+                // QEMU keeps only the last fds it received: one at a time.
+                self.deferred.push_back(op);
+                return;
+            }
+        }
+        let Op {
+            request,
+            fds,
+            reply,
+            span,
+        } = op;
+        let command = request.command.clone();
+        let has_fds = !fds.is_empty();
+        if has_fds {
+            // Earlier requests go first, in their own chunk.
+            self.encode_transmits();
+        }
+        let id = match self.session.execute(request) {
+            Ok(id) => id,
+            Err(refusal) => {
+                let error = match refusal {
+                    Refusal::OobNotNegotiated => Error::OobNotNegotiated { command },
+                    _ => Error::Disconnected(
+                        self.shared.close_reason().unwrap_or(Disconnect::DriverGone),
+                    ),
+                };
+                let _ = reply.send(Err(error));
+                return;
+            }
+        };
+        span.record("id", id.get());
+        trace!(parent: &span, "queued");
+        self.waiters.insert(
+            id,
+            Waiter {
+                command,
+                reply,
+                span,
+            },
+        );
+        if has_fds {
+            // The fds ride on the first byte of this request's own chunk.
+            self.fd_in_flight = Some(id);
+            let mut chunk = Outgoing {
+                bytes: BytesMut::new(),
+                fds,
+            };
+            while let Some(request) = self.session.poll_transmit() {
+                self.encode(&request, &mut chunk.bytes);
+            }
+            self.out.push_back(chunk);
+        }
+    }
+
+    /// Encodes what the session wants sent.
+    fn encode_transmits(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(request) = self.session.poll_transmit() {
+            progress = true;
+            if self.out.is_empty() {
+                self.out.push_back(Outgoing {
+                    bytes: BytesMut::new(),
+                    fds: Vec::new(),
+                });
+            }
+            let mut bytes = match self.out.back_mut() {
+                Some(last) => std::mem::take(&mut last.bytes),
+                None => BytesMut::new(),
+            };
+            self.encode(&request, &mut bytes);
+            if let Some(last) = self.out.back_mut() {
+                last.bytes = bytes;
+            }
+        }
+        progress
+    }
+
+    fn encode(&mut self, request: &Request, bytes: &mut BytesMut) {
+        let start = bytes.len();
+        if let Err(error) = self.codec.encode(request, bytes) {
+            // Requests built from JSON values always serialise.
+            warn!(command = %request.command, %error, "could not encode a request");
+            bytes.truncate(start);
+            return;
+        }
+        trace!(target: "qmp_client::wire", bytes = %String::from_utf8_lossy(&bytes[start..]), "send");
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let mut progress = false;
+        while let Some(front) = self.out.front_mut() {
+            let written = if front.fds.is_empty() {
+                Pin::new(&mut self.io).poll_write(cx, &front.bytes)
+            } else if let Some(send_fds) = self.send_fds {
+                send_fds(&mut self.io, cx, &front.bytes, &front.fds)
+            } else {
+                Poll::Ready(Err(io::Error::from(io::ErrorKind::Unsupported)))
+            };
+            match written {
+                Poll::Pending => break,
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Ready(Ok(0)) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Poll::Ready(Ok(n)) => {
+                    progress = true;
+                    self.need_flush = true;
+                    // The kernel duplicated the fds into the message.
+                    front.fds.clear();
+                    front.bytes.advance(n);
+                    if front.bytes.is_empty() {
+                        self.out.pop_front();
+                    }
+                }
+            }
+        }
+        if self.need_flush {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Disconnect> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
+        match read {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Err(error)) => Err(Disconnect::Io(Arc::new(error))),
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                trace!(target: "qmp_client::wire", "end of input");
+                loop {
+                    match self.codec.decode_eof(&mut self.read_buf) {
+                        Ok(Some(message)) => self.receive(message),
+                        Ok(None) => break,
+                        Err(error) => return Err(Disconnect::Protocol(Arc::new(error))),
+                    }
+                }
+                self.session.handle_eof();
+                Ok(true)
+            }
+            Poll::Ready(Ok(_)) => {
+                loop {
+                    match self.codec.decode(&mut self.read_buf) {
+                        Ok(Some(message)) => self.receive(message),
+                        Ok(None) => break,
+                        Err(error) => return Err(Disconnect::Protocol(Arc::new(error))),
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn receive(&mut self, message: ServerMessage) {
+        trace!(target: "qmp_client::wire", ?message, "recv");
+        self.session.handle_message(message);
+    }
+
+    /// Acts on what the session reports.
+    fn dispatch(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(event) = self.session.poll_event() {
+            progress = true;
+            match event {
+                SessionEvent::Greeting(greeting) => {
+                    debug!(version = %greeting.version.qemu, oob = greeting.offers_oob(), "greeting");
+                    self.shared.set_greeting(greeting);
+                }
+                SessionEvent::Ready { oob } => debug!(oob, "negotiated"),
+                SessionEvent::NegotiationFailed(error) => {
+                    self.negotiation_error = Some(Error::NegotiationRefused {
+                        class: error.class,
+                        desc: error.desc,
+                    });
+                }
+                SessionEvent::Reply {
+                    id,
+                    command,
+                    result,
+                } => self.complete(id, command, result),
+                SessionEvent::Event(event) => {
+                    debug!(name = %event.name, "event");
+                    self.shared.publish(event);
+                }
+                SessionEvent::Unexpected(message) => {
+                    warn!(?message, "ignoring a message that answers no pending request");
+                }
+                SessionEvent::Unknown(value) => {
+                    warn!(%value, "ignoring a message of unknown shape");
+                }
+                SessionEvent::Closed { after_quit, .. } => {
+                    let reason = if after_quit {
+                        Disconnect::Quit
+                    } else {
+                        Disconnect::PeerClosed
+                    };
+                    self.terminate(reason);
+                }
+                other => debug!(?other, "session event"),
+            }
+        }
+        progress
+    }
+
+    fn complete(
+        &mut self,
+        id: RequestId,
+        command: String,
+        result: Result<Value, qmp_proto::ErrorReply>,
+    ) {
+        if self.fd_in_flight == Some(id) {
+            self.fd_in_flight = None;
+            while let Some(op) = self.deferred.pop_front() {
+                self.start(op);
+                if self.fd_in_flight.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(waiter) = self.waiters.remove(&id) else {
+            return;
+        };
+        let reply = result.map_err(|error| Error::Qmp {
+            command: command.clone(),
+            class: error.class,
+            desc: error.desc,
+        });
+        let Waiter {
+            command,
+            reply: sender,
+            span,
+        } = waiter;
+        if sender.send(reply).is_err() {
+            // The caller gave up (timeout or dropped future); the stream
+            // stays in sync because the reply was read all the same.
+            trace!(parent: &span, %command, "reply discarded: the caller is gone");
+        }
+    }
+
+    /// Ends the connection: the reason is recorded first, then every
+    /// waiter, queued request and deferred request fails with it.
+    fn terminate(&mut self, reason: Disconnect) {
+        if self.result.is_some() {
+            return;
+        }
+        match &reason {
+            reason if reason.is_expected() => debug!(%reason, "connection closed"),
+            reason => warn!(%reason, "connection lost"),
+        }
+        self.shared.close(reason.clone());
+        self.session.close();
+        while self.session.poll_event().is_some() {}
+        for (_, waiter) in self.waiters.drain() {
+            let _ = waiter.reply.send(Err(Error::Disconnected(reason.clone())));
+        }
+        self.ops.close();
+        while let Ok(op) = self.ops.try_recv() {
+            let _ = op.reply.send(Err(Error::Disconnected(reason.clone())));
+        }
+        for op in self.deferred.drain(..) {
+            let _ = op.reply.send(Err(Error::Disconnected(reason.clone())));
+        }
+        self.out.clear();
+        self.result = Some(if reason.is_expected() {
+            Ok(())
+        } else {
+            Err(reason)
+        });
+    }
+}
+
+impl<IO> Future for Connection<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_drive(cx, false));
+        match &this.result {
+            Some(Ok(())) => Poll::Ready(Ok(())),
+            Some(Err(reason)) => Poll::Ready(Err(Error::Disconnected(reason.clone()))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<IO> Drop for Connection<IO> {
+    fn drop(&mut self) {
+        // Waiters see their senders drop; record why first.
+        self.shared.close(Disconnect::DriverGone);
+    }
+}

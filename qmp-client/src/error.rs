@@ -1,0 +1,225 @@
+//! The one error type of this crate, and why a connection ended.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qmp_proto::ErrorClass;
+
+/// Why a QMP connection ended. Cheap to clone: every pending command and
+/// wait receives a copy.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The peer closed the connection after a `quit` command: the expected
+    /// end of a QEMU session.
+    #[error("QEMU closed the connection after `quit`")]
+    Quit,
+    /// The peer closed the connection (QEMU exited or was killed).
+    #[error("the peer closed the connection (QEMU exited, crashed or was killed)")]
+    PeerClosed,
+    /// Reading or writing the transport failed.
+    #[error("I/O error on the QMP transport")]
+    Io(#[source] Arc<io::Error>),
+    /// The peer sent bytes that are not QMP (or a message over the size
+    /// limit); the stream cannot be trusted any more.
+    #[error("the peer broke the QMP protocol")]
+    Protocol(#[source] Arc<qmp_proto::Error>),
+    /// The last [`Client`](crate::Client) was dropped, so the connection
+    /// was closed.
+    #[error("the last client handle was dropped")]
+    ClientDropped,
+    /// The connection task was dropped before the connection ended (never
+    /// spawned, aborted, or its runtime shut down).
+    #[error("the QMP connection task was dropped or its runtime shut down")]
+    DriverGone,
+}
+
+impl Disconnect {
+    /// Whether this is the expected end of a session (after `quit`, or
+    /// because we dropped every handle).
+    pub fn is_expected(&self) -> bool {
+        matches!(self, Disconnect::Quit | Disconnect::ClientDropped)
+    }
+}
+
+/// A step of setting up a connection, named in timeout errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Connecting to a socket.
+    Connect {
+        /// The address, as given.
+        address: String,
+    },
+    /// Waiting for QEMU to connect to our listening socket.
+    Accept {
+        /// The listening address.
+        address: String,
+    },
+    /// Waiting for QEMU's greeting.
+    Greeting,
+    /// Waiting for the reply to `qmp_capabilities`.
+    Negotiation,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Connect { address } => write!(f, "connecting to {address}"),
+            Step::Accept { address } => write!(f, "waiting for QEMU to connect to {address}"),
+            Step::Greeting => f.write_str("waiting for the QMP greeting"),
+            Step::Negotiation => f.write_str("waiting for the reply to qmp_capabilities"),
+        }
+    }
+}
+
+impl Step {
+    fn likely_cause(&self) -> &'static str {
+        match self {
+            Step::Connect { .. } => {
+                "is QEMU running with a QMP monitor on that address (-qmp / -chardev socket)?"
+            }
+            Step::Accept { .. } => {
+                "QEMU may have exited, or was not started with a client socket \
+                 (-chardev socket,...,server=off) pointing at this address"
+            }
+            Step::Greeting => {
+                "QEMU may have exited or be stopped, another client may hold the monitor \
+                 (QEMU serves one client at a time), or this is not a QMP socket"
+            }
+            Step::Negotiation => {
+                "QEMU may have exited, hung, or be stopped (SIGSTOP) after greeting us"
+            }
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A set-up step took longer than its timeout.
+    #[error("timed out after {timeout:?} {step}: {}", step.likely_cause())]
+    Timeout {
+        /// The step that did not finish.
+        step: Step,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// Connecting, binding or accepting failed.
+    #[error("failed {step}: {}", step.likely_cause())]
+    Connect {
+        /// The step that failed.
+        step: Step,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection ended before the handshake finished.
+    #[error("the connection ended while {step}: {}", step.likely_cause())]
+    Handshake {
+        /// The step that was in progress.
+        step: Step,
+        /// Why it ended.
+        #[source]
+        reason: Disconnect,
+    },
+    /// QEMU refused `qmp_capabilities`.
+    #[error("QEMU refused capability negotiation ({class}: {desc})")]
+    NegotiationRefused {
+        /// The error class.
+        class: ErrorClass,
+        /// QEMU's description.
+        desc: String,
+    },
+    /// QEMU answered a command with an error.
+    #[error("QMP command `{command}` failed: {class}: {desc}")]
+    Qmp {
+        /// The command's name.
+        command: String,
+        /// The error class, e.g. `CommandNotFound` or `GenericError`.
+        class: ErrorClass,
+        /// QEMU's description.
+        desc: String,
+    },
+    /// A command got no reply in time. The connection stays usable: the
+    /// late reply is discarded when it comes.
+    #[error(
+        "QMP command `{command}` got no reply within {timeout:?}; QEMU may be busy or hung \
+         (the command may still run)"
+    )]
+    CommandTimeout {
+        /// The command's name.
+        command: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The connection is closed; the command or wait cannot complete.
+    #[error("the QMP connection is closed")]
+    Disconnected(#[source] Disconnect),
+    /// The reply did not have the shape the typed command expects.
+    #[error("the reply to `{command}` does not have the expected shape; use execute_raw")]
+    Decode {
+        /// The command's name.
+        command: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A typed command's arguments did not serialise to a JSON object.
+    #[error("the arguments of `{command}` do not serialise to a JSON object")]
+    Arguments {
+        /// The command's name.
+        command: String,
+        /// What serde_json said, if it failed outright.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+    /// An `exec-oob` command, but out-of-band execution was not negotiated.
+    #[error(
+        "cannot run `{command}` out of band: enable `Config::oob` (QEMU must offer `oob`)"
+    )]
+    OobNotNegotiated {
+        /// The command's name.
+        command: String,
+    },
+    /// File descriptors were attached to a command on a transport that
+    /// cannot carry them.
+    #[error(
+        "cannot pass file descriptors with `{command}`: only Unix domain sockets carry them"
+    )]
+    FdPassingUnsupported {
+        /// The command's name.
+        command: String,
+    },
+    /// The fd to pass could not be duplicated (out of file descriptors?).
+    #[error("could not duplicate the file descriptor to pass to QEMU")]
+    DuplicateFd(#[source] io::Error),
+    /// No matching event arrived in time.
+    #[error("no `{name}` event matching the filter arrived within {timeout:?}")]
+    EventTimeout {
+        /// The awaited event's name.
+        name: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+}
+
+impl Error {
+    /// Why the connection ended, if this error is about that.
+    pub fn disconnect(&self) -> Option<&Disconnect> {
+        match self {
+            Error::Disconnected(reason) | Error::Handshake { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The QMP error class, if QEMU answered with an error.
+    pub fn qmp_class(&self) -> Option<&ErrorClass> {
+        match self {
+            Error::Qmp { class, .. } | Error::NegotiationRefused { class, .. } => Some(class),
+            _ => None,
+        }
+    }
+}
