@@ -4,7 +4,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qmp_proto::{Event, Greeting, JsonObject, Request};
+use qmp_proto::commands::{AddFd, AddFdInfo, CloseFd, GetFd, RemoveFd};
+use qmp_proto::{Command, Event, Greeting, JsonObject, Request};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, field};
@@ -13,7 +14,6 @@ use crate::config::Config;
 use crate::connection::Op;
 use crate::error::{Disconnect, Error};
 use crate::events::{EventStream, EventWaiter};
-use crate::fds::AddFdInfo;
 use crate::shared::{Shared, wait_closed};
 
 /// A handle on a QMP connection. Cheap to clone, `Send + Sync`; any number
@@ -42,7 +42,11 @@ struct Inner {
 }
 
 impl Client {
-    pub(crate) fn new(ops: mpsc::UnboundedSender<Op>, shared: Arc<Shared>, config: &Config) -> Self {
+    pub(crate) fn new(
+        ops: mpsc::UnboundedSender<Op>,
+        shared: Arc<Shared>,
+        config: &Config,
+    ) -> Self {
         let greeting = shared
             .greeting()
             .cloned()
@@ -60,6 +64,50 @@ impl Client {
     /// The greeting QEMU sent (version and offered capabilities).
     pub fn greeting(&self) -> &Greeting {
         &self.inner.greeting
+    }
+
+    /// Runs a typed command (see [`qmp_proto::commands`]) under the default
+    /// timeout ([`Config::command_timeout`]) and parses its output.
+    ///
+    /// A QMP error reply becomes [`Error::Qmp`] with its class, desc and
+    /// the command's name.
+    pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, Error> {
+        self.execute_with_timeout(command, self.inner.command_timeout)
+            .await
+    }
+
+    /// [`execute`](Self::execute) with its own timeout (`None`: wait as
+    /// long as the connection lives).
+    pub async fn execute_with_timeout<C: Command>(
+        &self,
+        command: C,
+        timeout: Option<Duration>,
+    ) -> Result<C::Output, Error> {
+        let request = typed_request(&command)?;
+        let value = self.call(request, Vec::new(), timeout).await?;
+        parse::<C>(value)
+    }
+
+    /// Runs a typed command out of band (`exec-oob`); see
+    /// [`execute_oob_raw`](Self::execute_oob_raw).
+    pub async fn execute_oob<C: Command>(&self, command: C) -> Result<C::Output, Error> {
+        let request = typed_request(&command)?.oob();
+        let value = self
+            .call(request, Vec::new(), self.inner.command_timeout)
+            .await?;
+        parse::<C>(value)
+    }
+
+    /// Runs a typed command with file descriptors attached (see
+    /// [`execute_raw_with_fds`](Self::execute_raw_with_fds)).
+    pub async fn execute_with_fds<C: Command>(
+        &self,
+        command: C,
+        fds: Vec<OwnedFd>,
+    ) -> Result<C::Output, Error> {
+        let request = typed_request(&command)?;
+        let value = self.call(request, fds, self.inner.command_timeout).await?;
+        parse::<C>(value)
     }
 
     /// Runs `name` with `args` and returns QEMU's raw `return` value, under
@@ -85,9 +133,17 @@ impl Client {
     /// Runs `name` out of band (`exec-oob`): it does not queue behind
     /// in-band commands. Needs [`Config::oob`] and a QEMU offering it,
     /// else [`Error::OobNotNegotiated`].
-    pub async fn execute_oob_raw(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Error> {
-        self.call(request(name, args).oob(), Vec::new(), self.inner.command_timeout)
-            .await
+    pub async fn execute_oob_raw(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+    ) -> Result<Value, Error> {
+        self.call(
+            request(name, args).oob(),
+            Vec::new(),
+            self.inner.command_timeout,
+        )
+        .await
     }
 
     /// Runs `name` with file descriptors attached to the command's own
@@ -122,7 +178,9 @@ impl Client {
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match &result {
             Ok(_) => debug!(parent: &span, elapsed_us, outcome = "ok", "command done"),
-            Err(error) => debug!(parent: &span, elapsed_us, outcome = "error", %error, "command failed"),
+            Err(error) => {
+                debug!(parent: &span, elapsed_us, outcome = "error", %error, "command failed")
+            }
         }
         result
     }
@@ -224,53 +282,57 @@ impl Client {
     /// Passes `fd` to QEMU under `name` (`getfd`), for commands that take
     /// an fd name. Needs a Unix socket.
     pub async fn getfd(&self, name: &str, fd: impl AsFd) -> Result<(), Error> {
-        let fd = fd.as_fd().try_clone_to_owned().map_err(Error::DuplicateFd)?;
-        let args = object([("fdname", Value::from(name))]);
-        self.execute_raw_with_fds("getfd", Some(args), vec![fd])
+        let fd = fd
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(Error::DuplicateFd)?;
+        self.execute_with_fds(GetFd::new(name), vec![fd])
             .await
             .map(drop)
     }
 
     /// Closes the fd QEMU holds under `name` (`closefd`).
     pub async fn closefd(&self, name: &str) -> Result<(), Error> {
-        let args = object([("fdname", Value::from(name))]);
-        self.execute_raw("closefd", Some(args)).await.map(drop)
+        self.execute(CloseFd::new(name)).await.map(drop)
     }
 
     /// Adds `fd` to an fd set (`add-fd`); QEMU can then open it as
     /// `/dev/fdset/<fdset_id>` (e.g. in `blockdev-add`). Without
     /// `fdset_id` QEMU picks a new set. Needs a Unix socket.
-    pub async fn add_fd(
-        &self,
-        fd: impl AsFd,
-        fdset_id: Option<u64>,
-        opaque: Option<&str>,
-    ) -> Result<AddFdInfo, Error> {
-        let fd = fd.as_fd().try_clone_to_owned().map_err(Error::DuplicateFd)?;
-        let mut args = JsonObject::new();
-        if let Some(id) = fdset_id {
-            args.insert("fdset-id".into(), Value::from(id));
-        }
-        if let Some(opaque) = opaque {
-            args.insert("opaque".into(), Value::from(opaque));
-        }
-        let value = self
-            .execute_raw_with_fds("add-fd", Some(args), vec![fd])
-            .await?;
-        serde_json::from_value(value).map_err(|source| Error::Decode {
-            command: "add-fd".into(),
-            source,
-        })
+    pub async fn add_fd(&self, fd: impl AsFd, fdset_id: Option<i64>) -> Result<AddFdInfo, Error> {
+        let fd = fd
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(Error::DuplicateFd)?;
+        let command = match fdset_id {
+            Some(id) => AddFd::to_set(id),
+            None => AddFd::new(),
+        };
+        self.execute_with_fds(command, vec![fd]).await
     }
 
     /// Removes an fd set, or one fd of it (`remove-fd`).
-    pub async fn remove_fd(&self, fdset_id: u64, fd: Option<i64>) -> Result<(), Error> {
-        let mut args = object([("fdset-id", Value::from(fdset_id))]);
-        if let Some(fd) = fd {
-            args.insert("fd".into(), Value::from(fd));
-        }
-        self.execute_raw("remove-fd", Some(args)).await.map(drop)
+    pub async fn remove_fd(&self, fdset_id: i64, fd: Option<i64>) -> Result<(), Error> {
+        let command = match fd {
+            Some(fd) => RemoveFd::fd(fdset_id, fd),
+            None => RemoveFd::set(fdset_id),
+        };
+        self.execute(command).await.map(drop)
     }
+}
+
+fn typed_request<C: Command>(command: &C) -> Result<Request, Error> {
+    command.to_request().map_err(|source| Error::Arguments {
+        command: C::NAME.to_owned(),
+        source,
+    })
+}
+
+fn parse<C: Command>(value: Value) -> Result<C::Output, Error> {
+    C::parse_output(value).map_err(|source| Error::Decode {
+        command: C::NAME.to_owned(),
+        source,
+    })
 }
 
 fn request(name: &str, args: Option<JsonObject>) -> Request {
@@ -279,11 +341,4 @@ fn request(name: &str, args: Option<JsonObject>) -> Request {
         Some(args) => request.with_arguments(args),
         None => request,
     }
-}
-
-fn object<const N: usize>(entries: [(&str, Value); N]) -> JsonObject {
-    entries
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
-        .collect()
 }

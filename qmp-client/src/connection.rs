@@ -183,6 +183,8 @@ where
             match self.poll_read(cx) {
                 Ok(read) => progress |= read,
                 Err(reason) => {
+                    // Deliver what arrived before the failure first.
+                    self.dispatch();
                     self.terminate(reason);
                     continue;
                 }
@@ -430,7 +432,17 @@ where
                     self.shared.publish(event);
                 }
                 SessionEvent::Unexpected(message) => {
-                    warn!(?message, "ignoring a message that answers no pending request");
+                    warn!(
+                        ?message,
+                        "ignoring a message that answers no pending request"
+                    );
+                }
+                SessionEvent::Unknown(value)
+                    if self.session.state() == SessionState::AwaitingGreeting =>
+                {
+                    self.terminate(Disconnect::NotQmp {
+                        first_message: Arc::new(value),
+                    });
                 }
                 SessionEvent::Unknown(value) => {
                     warn!(%value, "ignoring a message of unknown shape");

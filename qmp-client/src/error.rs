@@ -25,6 +25,13 @@ pub enum Disconnect {
     /// limit); the stream cannot be trusted any more.
     #[error("the peer broke the QMP protocol")]
     Protocol(#[source] Arc<qmp_proto::Error>),
+    /// The peer's first message was not a QMP greeting: this is not a QMP
+    /// monitor (an HMP monitor, the guest agent, or something else).
+    #[error("the peer's first message is not a QMP greeting: {first_message}")]
+    NotQmp {
+        /// What it sent instead.
+        first_message: Arc<serde_json::Value>,
+    },
     /// The last [`Client`](crate::Client) was dropped, so the connection
     /// was closed.
     #[error("the last client handle was dropped")]
@@ -172,23 +179,19 @@ pub enum Error {
     Arguments {
         /// The command's name.
         command: String,
-        /// What serde_json said, if it failed outright.
+        /// What went wrong.
         #[source]
-        source: Option<serde_json::Error>,
+        source: qmp_proto::Error,
     },
     /// An `exec-oob` command, but out-of-band execution was not negotiated.
-    #[error(
-        "cannot run `{command}` out of band: enable `Config::oob` (QEMU must offer `oob`)"
-    )]
+    #[error("cannot run `{command}` out of band: enable `Config::oob` (QEMU must offer `oob`)")]
     OobNotNegotiated {
         /// The command's name.
         command: String,
     },
     /// File descriptors were attached to a command on a transport that
     /// cannot carry them.
-    #[error(
-        "cannot pass file descriptors with `{command}`: only Unix domain sockets carry them"
-    )]
+    #[error("cannot pass file descriptors with `{command}`: only Unix domain sockets carry them")]
     FdPassingUnsupported {
         /// The command's name.
         command: String,

@@ -43,7 +43,9 @@ pub struct EventStream {
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream").field("done", &self.done).finish()
+        f.debug_struct("EventStream")
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -93,12 +95,10 @@ async fn next_event(
     mut receiver: broadcast::Receiver<Arc<Arrived>>,
     mut closed: watch::Receiver<Option<Disconnect>>,
 ) -> Next {
-    let item = loop {
-        match receive(&mut receiver, &mut closed).await {
-            Received::Event(arrived) => break Some(Ok(arrived.event.clone())),
-            Received::Lagged(missed) => break Some(Err(Lagged { missed })),
-            Received::Closed(_) => break None,
-        }
+    let item = match receive(&mut receiver, &mut closed).await {
+        Received::Event(arrived) => Some(Ok(arrived.event.clone())),
+        Received::Lagged(missed) => Some(Err(Lagged { missed })),
+        Received::Closed(_) => None,
     };
     (item, receiver, closed)
 }
@@ -194,7 +194,7 @@ impl EventWaiter {
     }
 
     async fn search(&mut self) -> Result<Event, Disconnect> {
-        if let Some(event) = self.from_backlog() {
+        if let Some(event) = self.take_backlogged() {
             return Ok(event);
         }
         loop {
@@ -207,7 +207,7 @@ impl EventWaiter {
                 }
                 // What the live buffer lost may still be in the backlog.
                 Received::Lagged(_) => {
-                    if let Some(event) = self.from_backlog() {
+                    if let Some(event) = self.take_backlogged() {
                         return Ok(event);
                     }
                 }
@@ -216,7 +216,7 @@ impl EventWaiter {
         }
     }
 
-    fn from_backlog(&self) -> Option<Event> {
+    fn take_backlogged(&self) -> Option<Event> {
         self.shared
             .take_from_backlog(self.min_seq, |event| self.wanted(event))
     }
@@ -293,11 +293,17 @@ mod tests {
         // None matches any object.
         assert!(event_match(&json!({"foo": {"bar": 1}}), &Value::Null));
         // {"foo": None} matches {"foo": {"bar": 1}}
-        assert!(event_match(&json!({"foo": {"bar": 1}}), &json!({"foo": null})));
+        assert!(event_match(
+            &json!({"foo": {"bar": 1}}),
+            &json!({"foo": null})
+        ));
         // {"foo": None} matches {"foo": 5}
         assert!(event_match(&json!({"foo": 5}), &json!({"foo": null})));
         // {"foo": {"abc": None}} does not match {"foo": {"bar": 1}}
-        assert!(!event_match(&json!({"foo": {"bar": 1}}), &json!({"foo": {"abc": null}})));
+        assert!(!event_match(
+            &json!({"foo": {"bar": 1}}),
+            &json!({"foo": {"abc": null}})
+        ));
         // {"foo": {"rab": 2}} matches {"foo": {"bar": 1, "rab": 2}}
         assert!(event_match(
             &json!({"foo": {"bar": 1, "rab": 2}}),

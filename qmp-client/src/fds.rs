@@ -11,7 +11,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::task::{Context, Poll};
 
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-use serde::Deserialize;
 use tokio::io::Interest;
 use tokio::net::UnixStream;
 
@@ -47,7 +46,8 @@ fn send_unix(
     fds: &[OwnedFd],
 ) -> Poll<io::Result<usize>> {
     let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(borrowed.len()))];
+    let mut space =
+        vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(borrowed.len()))];
     loop {
         std::task::ready!(stream.poll_write_ready(cx))?;
         let mut control = SendAncillaryBuffer::new(&mut space);
@@ -72,15 +72,4 @@ fn send_unix(
             Err(error) => return Poll::Ready(Err(error)),
         }
     }
-}
-
-/// What `add-fd` returns: the fd set and the fd number inside QEMU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[non_exhaustive]
-pub struct AddFdInfo {
-    /// The fd set's id: open it in QEMU as `/dev/fdset/<fdset_id>`.
-    #[serde(rename = "fdset-id")]
-    pub fdset_id: u64,
-    /// The fd's number in QEMU's process.
-    pub fd: i64,
 }
