@@ -175,6 +175,12 @@ where
             progress |= self.encode_transmits();
             match self.poll_write(cx) {
                 Ok(wrote) => progress |= wrote,
+                Err(error) if is_peer_gone(&error) => {
+                    // Whatever the peer sent before leaving is still to read.
+                    debug!(%error, "peer gone while writing");
+                    self.out.clear();
+                    progress = true;
+                }
                 Err(error) => {
                     self.terminate(Disconnect::Io(Arc::new(error)));
                     continue;
@@ -373,6 +379,14 @@ where
         let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
         match read {
             Poll::Pending => Ok(false),
+            // A Unix socket whose peer died with our bytes unread reports
+            // a reset instead of end of input: the peer is gone either way.
+            Poll::Ready(Err(error)) if is_peer_gone(&error) => {
+                debug!(%error, "peer gone");
+                self.eof = true;
+                self.session.handle_eof();
+                Ok(true)
+            }
             Poll::Ready(Err(error)) => Err(Disconnect::Io(Arc::new(error))),
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
@@ -526,6 +540,13 @@ where
             Err(reason)
         });
     }
+}
+
+fn is_peer_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 impl<IO> Future for Connection<IO>

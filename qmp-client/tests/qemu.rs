@@ -1,0 +1,342 @@
+//! The client against a real `qemu-system-x86_64 -machine none`, launched
+//! by each test with QMP on a socket pair. QEMU missing = failure.
+
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use qmp_client::{Client, Config, Disconnect, Error, Listener};
+use qmp_proto::commands::{
+    BlockdevAdd, QomGet, QomSet, QueryNamedBlockNodes, QueryStatus, QueryVersion, Quit, RunState,
+};
+use qmp_proto::{ErrorClass, JsonObject};
+use serde_json::{Value, json};
+use support::Qemu;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn bounded<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::time::timeout(LIMIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("the test did not finish within {LIMIT:?}"),
+    }
+}
+
+async fn launch(config: &Config) -> (Qemu, Client) {
+    let (qemu, io) = Qemu::with_socketpair();
+    match Client::from_stream(io, config).await {
+        Ok(client) => (qemu, client),
+        Err(error) => panic!("handshake with QEMU failed: {error}"),
+    }
+}
+
+fn object(value: Value) -> Option<JsonObject> {
+    value.as_object().cloned()
+}
+
+#[tokio::test]
+async fn negotiation_without_and_with_oob() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        assert_eq!(client.greeting().version.qemu.major, 7);
+        assert!(client.greeting().offers_oob());
+        let error = client.execute_oob_raw("query-status", None).await;
+        assert!(
+            matches!(error, Err(Error::OobNotNegotiated { .. })),
+            "{error:?}"
+        );
+        assert!(client.execute(QueryStatus).await.is_ok());
+
+        let (_qemu, client) = launch(&Config::default().oob(true)).await;
+        assert!(client.execute(QueryStatus).await.is_ok());
+        // QEMU read it as exec-oob: it refuses because query-status is not
+        // an OOB command.
+        let error = client.execute_oob_raw("query-status", None).await;
+        assert!(
+            matches!(&error, Err(Error::Qmp { desc, .. }) if desc.contains("OOB")),
+            "{error:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn typed_commands_and_run_state_events() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        let version = client.execute(QueryVersion).await;
+        assert!(
+            matches!(&version, Ok(v) if v.qemu.major == 7),
+            "{version:?}"
+        );
+        let status = client.execute(QueryStatus).await;
+        assert!(
+            matches!(&status, Ok(s) if s.status == RunState::Running),
+            "{status:?}"
+        );
+
+        let stopped = client.event_waiter("STOP", None);
+        assert!(client.execute(qmp_proto::commands::Stop).await.is_ok());
+        assert!(stopped.wait(Some(LIMIT)).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(s) if !s.running && s.status == RunState::Paused));
+
+        assert!(client.execute(qmp_proto::commands::Cont).await.is_ok());
+        // Found in the backlog although it arrived before the wait.
+        assert!(client.wait_event("RESUME", None, Some(LIMIT)).await.is_ok());
+
+        let set = client
+            .execute(QomSet::new("/machine", "kernel", "vmlinuz-test"))
+            .await;
+        assert!(set.is_ok(), "{set:?}");
+        let get = client.execute(QomGet::new("/machine", "kernel")).await;
+        assert_eq!(get.ok(), Some(json!("vmlinuz-test")));
+        let get = client.execute(QomGet::new("/machine", "type")).await;
+        assert_eq!(get.ok(), Some(json!("none-machine")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn qmp_error_replies() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        let error = client.execute_raw("no-such-command", None).await;
+        assert!(
+            matches!(&error, Err(Error::Qmp { class: ErrorClass::CommandNotFound, command, .. })
+            if command == "no-such-command"),
+            "{error:?}"
+        );
+        let args = object(json!({"path": "/machine", "property": "kernel", "value": 5}));
+        let error = client.execute_raw("qom-set", args).await;
+        assert!(
+            matches!(
+                &error,
+                Err(Error::Qmp {
+                    class: ErrorClass::GenericError,
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        assert!(client.execute(QueryStatus).await.is_ok());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_tasks_two_hundred_commands_each() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        // Commands with different answers, answered sequentially first.
+        let calls: Vec<(&str, Value)> = vec![
+            ("query-status", json!(null)),
+            ("query-version", json!(null)),
+            ("qom-get", json!({"path": "/machine", "property": "type"})),
+            ("qom-get", json!({"path": "/machine", "property": "usb"})),
+            ("query-command-line-options", json!({"option": "rtc"})),
+            ("qom-list", json!({"path": "/machine"})),
+            (
+                "qom-get",
+                json!({"path": "/machine", "property": "dump-guest-core"}),
+            ),
+            ("query-name", json!(null)),
+        ];
+        let mut expected = Vec::new();
+        for (name, args) in &calls {
+            match client.execute_raw(name, object(args.clone())).await {
+                Ok(value) => expected.push(value),
+                Err(error) => panic!("{name}: {error}"),
+            }
+        }
+        let calls = std::sync::Arc::new(calls);
+        let expected = std::sync::Arc::new(expected);
+        let mut tasks = Vec::new();
+        for task in 0..50 {
+            let (client, calls, expected) = (client.clone(), calls.clone(), expected.clone());
+            tasks.push(tokio::spawn(async move {
+                for n in 0..200 {
+                    let which = (task + n) % calls.len();
+                    let (name, args) = &calls[which];
+                    let reply = client.execute_raw(name, object(args.clone())).await;
+                    assert_eq!(reply.ok().as_ref(), Some(&expected[which]), "{name} {args}");
+                }
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.is_ok());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_fd_passed_with_add_fd_backs_a_block_node() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        let mut file = match tempfile::tempfile() {
+            Ok(file) => file,
+            Err(error) => panic!("{error}"),
+        };
+        assert!(file.write_all(&[0u8; 4096]).is_ok());
+        let info = match client.add_fd(&file, None).await {
+            Ok(info) => info,
+            Err(error) => panic!("add-fd failed: {error}"),
+        };
+        let filename = format!("/dev/fdset/{}", info.fdset_id);
+        let add = BlockdevAdd::new("file", "f0").option("filename", filename.as_str());
+        let added = client.execute(add).await;
+        assert!(added.is_ok(), "{added:?}");
+        let nodes = client.execute(QueryNamedBlockNodes::new()).await;
+        let nodes = match nodes {
+            Ok(nodes) => nodes,
+            Err(error) => panic!("{error}"),
+        };
+        assert!(
+            nodes
+                .iter()
+                .any(|node| node.node_name.as_deref() == Some("f0") && node.file == filename),
+            "{nodes:?}"
+        );
+        // getfd/closefd round trip.
+        assert!(client.getfd("spare", &file).await.is_ok());
+        assert!(client.closefd("spare").await.is_ok());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_fails_every_pending_command_and_wait_promptly() {
+    bounded(async {
+        let (qemu, client) = launch(&Config::default()).await;
+        // A stopped QEMU answers nothing: everything below stays pending.
+        qemu.pause();
+        let mut pending: FuturesUnordered<_> = (0..20)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.execute(QueryStatus).await.map(drop) })
+            })
+            .collect();
+        let waiter = {
+            let client = client.clone();
+            tokio::spawn(async move { client.wait_event("NEVER", None, None).await.map(drop) })
+        };
+        // Let every command reach the connection task.
+        tokio::task::yield_now().await;
+        let killed = Instant::now();
+        qemu.kill();
+        while let Some(result) = pending.next().await {
+            let result = result.ok();
+            assert!(
+                matches!(
+                    result,
+                    Some(Err(Error::Disconnected(Disconnect::PeerClosed)))
+                ),
+                "{result:?}"
+            );
+        }
+        let result = waiter.await.ok();
+        assert!(
+            matches!(
+                result,
+                Some(Err(Error::Disconnected(Disconnect::PeerClosed)))
+            ),
+            "{result:?}"
+        );
+        let elapsed = killed.elapsed();
+        assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
+        let later = client.execute(QueryStatus).await;
+        assert!(matches!(
+            later,
+            Err(Error::Disconnected(Disconnect::PeerClosed))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn quit_ends_the_session_cleanly() {
+    bounded(async {
+        let (mut qemu, client) = launch(&Config::default()).await;
+        let quit = client.execute(Quit).await;
+        assert!(quit.is_ok(), "{quit:?}");
+        let closed = client.closed().await;
+        assert!(matches!(closed, Disconnect::Quit), "{closed:?}");
+        let shutdown = client.wait_event("SHUTDOWN", None, Some(LIMIT)).await;
+        assert!(
+            matches!(&shutdown, Ok(e) if e.data.get("reason") == Some(&json!("host-qmp-quit")))
+        );
+        assert!(qemu.wait().success());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connectors_unix_path_and_accept_modes() {
+    bounded(async {
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(error) => panic!("{error}"),
+        };
+        // QEMU listens, we connect.
+        let path = dir.path().join("server.sock");
+        let _qemu = Qemu::with_chardev(&format!(
+            "socket,id=mon,path={},server=on,wait=on",
+            path.display()
+        ));
+        let config = Config::default();
+        // QEMU creates the socket shortly after it starts: retry the
+        // connection (bounded), as any user of a socket path must.
+        let mut client = None;
+        for _ in 0..500 {
+            match Client::connect_unix(&path, &config).await {
+                Ok(connected) => {
+                    client = Some(connected);
+                    break;
+                }
+                Err(Error::Connect { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        let Some(client) = client else {
+            panic!("could not connect to {}", path.display())
+        };
+        assert!(client.execute(QueryStatus).await.is_ok());
+
+        // We listen, QEMU connects: Unix path.
+        let path = dir.path().join("client.sock");
+        let listener = match Listener::bind_unix(&path) {
+            Ok(listener) => listener,
+            Err(error) => panic!("{error}"),
+        };
+        let _qemu = Qemu::with_chardev(&format!(
+            "socket,id=mon,path={},server=off",
+            listener.address()
+        ));
+        let accepted = listener.accept(&config).await;
+        let Ok(client) = accepted else {
+            panic!("{:?}", accepted.err())
+        };
+        assert!(client.execute(QueryStatus).await.is_ok());
+
+        // We listen, QEMU connects: TCP.
+        let listener = match Listener::bind_tcp("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(error) => panic!("{error}"),
+        };
+        let (host, port) = listener.address().rsplit_once(':').unwrap_or_default();
+        let _qemu =
+            Qemu::with_chardev(&format!("socket,id=mon,host={host},port={port},server=off"));
+        let accepted = listener.accept(&config).await;
+        let Ok(client) = accepted else {
+            panic!("{:?}", accepted.err())
+        };
+        assert!(client.execute(QueryStatus).await.is_ok());
+    })
+    .await;
+}
