@@ -1,3 +1,5 @@
 //! Cross-crate integration tests against a real `qemu-system-x86_64`.
 //!
 //! One test binary: every area is a module.
+
+mod cmdline;
