@@ -1,6 +1,7 @@
 //! qemu-cmdline against the real qemu-system-x86_64: probe output parsed
 //! from the binary, every typed option family accepted by QEMU, what QEMU
-//! can report confirmed over QMP, and injection attempts that must reach
+//! can report confirmed over QMP (qmp-client on a socket pair passed as
+//! `-chardev socket,fd=N`), and injection attempts that must reach
 //! QEMU as one value.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -13,6 +14,8 @@ use qemu_cmdline::{
     Trace,
 };
 use qemukit_tests::{QemuChild, READY_MARKER, guest, qemu_binary, socket_pair};
+use qmp_client::{Client, Config};
+use qmp_proto::commands::Quit;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -20,86 +23,10 @@ use tokio::net::UnixStream;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const MIB: u64 = 1024 * 1024;
 
-/// QMP over one end of a socket pair, through qmp-proto's message model.
-mod qmp {
-    use super::*;
-    use qmp_proto::ServerMessage;
-
-    pub(super) struct Qmp {
-        stream: UnixStream,
-        buffer: Vec<u8>,
-    }
-
-    impl Qmp {
-        /// Reads the greeting and negotiates; `None` when QEMU closed the
-        /// socket first (it refused its command line).
-        pub(super) async fn handshake(stream: UnixStream) -> Option<Qmp> {
-            let mut qmp = Qmp {
-                stream,
-                buffer: Vec::new(),
-            };
-            match qmp.next().await? {
-                ServerMessage::Greeting(_) => {}
-                other => panic!("expected the QMP greeting, got {other:?}"),
-            }
-            qmp.execute("qmp_capabilities", json!({})).await;
-            Some(qmp)
-        }
-
-        async fn next(&mut self) -> Option<ServerMessage> {
-            let read = async {
-                loop {
-                    let mut objects =
-                        serde_json::Deserializer::from_slice(&self.buffer).into_iter::<Value>();
-                    match objects.next() {
-                        Some(Ok(value)) => {
-                            let used = objects.byte_offset();
-                            self.buffer.drain(..used);
-                            return Some(ServerMessage::from_value(value));
-                        }
-                        Some(Err(err)) if !err.is_eof() => panic!("QEMU sent bad JSON: {err}"),
-                        _ => {}
-                    }
-                    let mut chunk = vec![0; 65536];
-                    let n = self.stream.read(&mut chunk).await.expect("reading QMP");
-                    if n == 0 {
-                        return None;
-                    }
-                    self.buffer.extend_from_slice(&chunk[..n]);
-                }
-            };
-            tokio::time::timeout(TIMEOUT, read)
-                .await
-                .expect("no QMP message within the timeout")
-        }
-
-        /// Runs a command and returns its `return` value; panics on an error reply.
-        pub(super) async fn execute(&mut self, command: &str, arguments: Value) -> Value {
-            let request = json!({"execute": command, "arguments": arguments});
-            self.stream
-                .write_all(format!("{request}\r\n").as_bytes())
-                .await
-                .expect("writing QMP");
-            loop {
-                match self.next().await {
-                    Some(ServerMessage::Success(reply)) => return reply.ret,
-                    Some(ServerMessage::Error(reply)) => {
-                        panic!("`{command}` failed: {}: {}", reply.class, reply.desc)
-                    }
-                    Some(_) => continue,
-                    None => panic!("QEMU closed QMP during `{command}`"),
-                }
-            }
-        }
-    }
-}
-
-use qmp::Qmp;
-
 /// A running QEMU and its QMP monitor.
 struct Vm {
     qemu: QemuChild,
-    qmp: Qmp,
+    qmp: Client,
 }
 
 impl Vm {
@@ -115,23 +42,34 @@ impl Vm {
         fds.extend_from_slice(inherit);
         let mut qemu = QemuChild::spawn(&args, &fds).expect("spawning QEMU");
         drop(theirs);
-        match Qmp::handshake(ours).await {
-            Some(qmp) => Vm { qemu, qmp },
-            None => {
+        match Client::from_stream(ours, &Config::default()).await {
+            Ok(qmp) => Vm { qemu, qmp },
+            Err(err) => {
                 let status = qemu.wait(TIMEOUT).await;
-                panic!("QEMU refused `{cmd}` ({status:?}):\n{}", qemu.log());
+                panic!("QEMU refused `{cmd}` ({err}; {status:?}):\n{}", qemu.log());
             }
         }
     }
 
-    async fn qom_get(&mut self, path: &str, property: &str) -> Value {
+    /// Runs a QMP command; panics with QEMU's error.
+    async fn execute(&self, command: &str, arguments: Value) -> Value {
+        let arguments = match arguments {
+            Value::Object(map) => Some(map),
+            _ => None,
+        };
         self.qmp
-            .execute("qom-get", json!({"path": path, "property": property}))
+            .execute_raw(command, arguments)
+            .await
+            .unwrap_or_else(|err| panic!("`{command}` failed: {err}"))
+    }
+
+    async fn qom_get(&self, path: &str, property: &str) -> Value {
+        self.execute("qom-get", json!({"path": path, "property": property}))
             .await
     }
 
     async fn quit(mut self) {
-        self.qmp.execute("quit", json!({})).await;
+        self.qmp.execute(Quit).await.expect("quit");
         let status = self.qemu.wait(TIMEOUT).await.unwrap();
         assert!(
             status.success(),
@@ -193,22 +131,22 @@ async fn name_smp_memory_uuid_cpu_are_confirmed_over_qmp() {
         .memory(Memory::mib(192).slots(2).maxmem("1G"))
         .name(Name::new("qemukit,id=x").debug_threads(true))
         .uuid(uuid);
-    let mut vm = Vm::start(&mut cmd, &[]).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
 
     // The injection attempt reached QEMU as one name, not as `id=x`.
-    let name = vm.qmp.execute("query-name", json!({})).await;
+    let name = vm.execute("query-name", json!({})).await;
     assert_eq!(name["name"], "qemukit,id=x");
-    let cpus = vm.qmp.execute("query-cpus-fast", json!({})).await;
+    let cpus = vm.execute("query-cpus-fast", json!({})).await;
     let cpus = cpus.as_array().unwrap();
     assert_eq!(cpus.len(), 2);
-    let memory = vm.qmp.execute("query-memory-size-summary", json!({})).await;
+    let memory = vm.execute("query-memory-size-summary", json!({})).await;
     assert_eq!(memory["base-memory"], 192 * MIB);
-    let got_uuid = vm.qmp.execute("query-uuid", json!({})).await;
+    let got_uuid = vm.execute("query-uuid", json!({})).await;
     assert_eq!(got_uuid["UUID"], uuid);
     let cpu_path = cpus[0]["qom-path"].as_str().unwrap().to_owned();
     assert_eq!(vm.qom_get(&cpu_path, "ssse3").await, true);
     assert_eq!(vm.qom_get(&cpu_path, "svm").await, false);
-    let status = vm.qmp.execute("query-status", json!({})).await;
+    let status = vm.execute("query-status", json!({})).await;
     assert_eq!(
         (status["status"].as_str(), status["running"].as_bool()),
         (Some("prelaunch"), Some(false))
@@ -252,9 +190,9 @@ async fn drive_named_like_options_stays_one_file_and_devices_get_their_propertie
         "file": {"driver": "file", "filename": third.to_str().unwrap()}
     }))
     .device_json(json!({"driver": "virtio-blk-pci", "id": "vd2", "drive": "r2", "num-queues": 1}));
-    let mut vm = Vm::start(&mut cmd, &[]).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
 
-    let block = vm.qmp.execute("query-block", json!({})).await;
+    let block = vm.execute("query-block", json!({})).await;
     let d0 = block
         .as_array()
         .unwrap()
@@ -264,7 +202,7 @@ async fn drive_named_like_options_stays_one_file_and_devices_get_their_propertie
     assert_eq!(d0["inserted"]["file"], tricky.to_str().unwrap());
     assert_eq!(d0["inserted"]["drv"], "raw");
     assert_eq!(d0["inserted"]["ro"], false);
-    let nodes = vm.qmp.execute("query-named-block-nodes", json!({})).await;
+    let nodes = vm.execute("query-named-block-nodes", json!({})).await;
     let file_of = |node: &str| {
         nodes
             .as_array()
@@ -312,7 +250,7 @@ async fn netdevs_nics_and_objects_in_both_syntaxes() {
         .nic(Nic::new("user").model("virtio-net-pci").mac("52:54:00:12:34:58"))
         .object(Object::new("memory-backend-ram", "mem0").prop("size", "64M"))
         .object_json(json!({"qom-type": "memory-backend-ram", "id": "mem1", "size": 32 * MIB}));
-    let mut vm = Vm::start(&mut cmd, &[]).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
     assert_eq!(vm.qom_get("/machine/peripheral/nic0", "netdev").await, "n0");
     assert_eq!(
         vm.qom_get("/machine/peripheral/nic1", "mac").await,
@@ -322,7 +260,6 @@ async fn netdevs_nics_and_objects_in_both_syntaxes() {
     assert_eq!(vm.qom_get("/objects/mem0", "size").await, 64 * MIB);
     assert_eq!(vm.qom_get("/objects/mem1", "size").await, 32 * MIB);
     let network = vm
-        .qmp
         .execute(
             "human-monitor-command",
             json!({"command-line": "info network"}),
@@ -334,7 +271,6 @@ async fn netdevs_nics_and_objects_in_both_syntaxes() {
         "the -nic is there: {network}"
     );
     let usernet = vm
-        .qmp
         .execute(
             "human-monitor-command",
             json!({"command-line": "info usernet"}),
@@ -381,8 +317,8 @@ async fn chardevs_serials_and_legacy_qmp() {
             server: true,
             wait: false,
         });
-    let mut vm = Vm::start(&mut cmd, &[]).await;
-    let chardevs = vm.qmp.execute("query-chardev", json!({})).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
+    let chardevs = vm.execute("query-chardev", json!({})).await;
     let labels: Vec<&str> = chardevs
         .as_array()
         .unwrap()
@@ -395,24 +331,13 @@ async fn chardevs_serials_and_legacy_qmp() {
     // The paths holding commas exist exactly as named.
     assert!(log.exists() && serial_file.exists(), "chardev files");
     assert!(server.exists(), "the socket chardev listens on {server:?}");
-    // The legacy -qmp socket greets us.
-    let mut stream = tokio::time::timeout(TIMEOUT, UnixStream::connect(&legacy_qmp))
+    // The legacy -qmp socket at a path with a comma is a working monitor.
+    let legacy = Client::connect_unix(&legacy_qmp, &Config::default())
         .await
-        .unwrap()
         .expect("connecting to the -qmp unix: socket");
-    let mut greeting = Vec::new();
-    let read = async {
-        let mut chunk = [0; 1024];
-        while !String::from_utf8_lossy(&greeting).contains("\"QMP\"") {
-            let n = stream.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "QEMU closed the -qmp socket");
-            greeting.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::time::timeout(TIMEOUT, read)
-        .await
-        .expect("greeting on the -qmp socket");
-    drop(stream);
+    let status = legacy.execute_raw("query-status", None).await.unwrap();
+    assert_eq!(status["status"], "prelaunch");
+    drop(legacy);
     vm.quit().await;
 }
 
@@ -443,14 +368,14 @@ async fn boot_firmware_clock_fds_and_diagnostics_are_accepted() {
         .no_reboot()
         .no_shutdown()
         .snapshot();
-    let mut vm = Vm::start(&mut cmd, &[fdset_file.as_fd()]).await;
-    let fdsets = vm.qmp.execute("query-fdsets", json!({})).await;
+    let vm = Vm::start(&mut cmd, &[fdset_file.as_fd()]).await;
+    let fdsets = vm.execute("query-fdsets", json!({})).await;
     assert_eq!(fdsets[0]["fdset-id"], 7, "{fdsets:#}");
     assert_eq!(fdsets[0]["fds"][0]["opaque"], "x,y");
     let pid = std::fs::read_to_string(&pidfile).expect("QEMU wrote the pidfile at its exact path");
     assert_eq!(pid.trim(), vm.qemu.pid().to_string());
     assert!(logfile.exists(), "-D opened {logfile:?}");
-    let status = vm.qmp.execute("query-status", json!({})).await;
+    let status = vm.execute("query-status", json!({})).await;
     assert_eq!(status["status"], "prelaunch");
     vm.quit().await;
 }
@@ -459,8 +384,8 @@ async fn boot_firmware_clock_fds_and_diagnostics_are_accepted() {
 async fn incoming_defer_waits_for_a_migration() {
     let mut cmd = base();
     cmd.incoming("defer");
-    let mut vm = Vm::start(&mut cmd, &[]).await;
-    let status = vm.qmp.execute("query-status", json!({})).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
+    let status = vm.execute("query-status", json!({})).await;
     assert_eq!(status["status"], "inmigrate");
     vm.quit().await;
 }
@@ -487,7 +412,7 @@ async fn unrepresentable_values_never_reach_qemu() {
             .id("rng0")
             .prop("max-bytes", "1024"),
     );
-    let mut vm = Vm::start(&mut cmd, &[]).await;
+    let vm = Vm::start(&mut cmd, &[]).await;
     assert_eq!(
         vm.qom_get("/machine/peripheral/rng0", "max-bytes").await,
         1024
