@@ -30,7 +30,15 @@ while [ ! -e /dev/input/event0 ] && [ $tries -lt 50 ]; do
     sleep 0.1
     tries=$((tries + 1))
 done
-acpid -c /etc/acpi -l /run/acpid.log
+acpid -f -c /etc/acpi -l /run/acpid.log </dev/null >/dev/null 2>&1 &
+acpid_pid=$!
+# "Ready" promises that system_powerdown works: wait (bounded) until acpid
+# has opened the input devices, or an early power button press is lost.
+tries=0
+while ! ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q /dev/input/event && [ $tries -lt 100 ]; do
+    sleep 0.05
+    tries=$((tries + 1))
+done
 
 if [ -x /usr/sbin/qemu-ga ]; then
     port=
