@@ -21,7 +21,9 @@ pub struct ConsoleConfig {
     /// Name used in errors and `tracing` spans (default `"console"`).
     pub name: String,
     /// Raw log of every byte received, created (truncated) at attach time
-    /// and flushed after every read. Default: none.
+    /// and written (unbuffered, so nothing waits in user space) after every
+    /// read, before an expect can see the bytes. The drain task writes it
+    /// directly: keep it on a local disk. Default: none.
     pub log_file: Option<PathBuf>,
     /// The expect window: the most unconsumed bytes kept for matching
     /// (default 1 MiB). Older unconsumed bytes are skipped, and

@@ -57,7 +57,7 @@ impl Console {
                 })?;
                 Some(Log {
                     path: path.clone(),
-                    file: tokio::fs::File::from_std(file),
+                    file,
                 })
             }
             None => None,
@@ -85,7 +85,8 @@ impl Console {
     }
 
     /// Waits until `needle` matches in the expect window, and consumes the
-    /// bytes up to the end of the match.
+    /// bytes up to the end of the match. Bytes received before the stream
+    /// ended still match after it ended.
     ///
     /// # Errors
     ///

@@ -3,3 +3,4 @@
 //! One test binary: every area is a module.
 
 mod cmdline;
+mod console;
