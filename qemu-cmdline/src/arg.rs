@@ -123,8 +123,31 @@ fn json(option: &'static str, value: &serde_json::Value) -> Result<Vec<OsString>
             reason: "the JSON syntax takes an object",
         });
     }
-    // serde_json escapes control characters, so the text holds no NUL.
+    if let Some(text) = find_nul(value) {
+        return Err(Error::Unrepresentable {
+            option,
+            value: text.into(),
+            reason: "QEMU's JSON parser refuses \\u0000 in strings",
+        });
+    }
+    // serde_json escapes control characters, so the text itself holds no NUL.
     Ok(pair(option, value.to_string().into()))
+}
+
+/// The first string (or key) in `value` holding a NUL.
+fn find_nul(value: &serde_json::Value) -> Option<&str> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(text.as_str()),
+        serde_json::Value::Array(items) => items.iter().find_map(find_nul),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.contains('\0') {
+                Some(key.as_str())
+            } else {
+                find_nul(value)
+            }
+        }),
+        _ => None,
+    }
 }
 
 impl Arg {

@@ -94,6 +94,11 @@ impl Cmdline {
         &self.args
     }
 
+    /// The options, to edit a parsed command line in place.
+    pub fn get_args_mut(&mut self) -> &mut Vec<Arg> {
+        &mut self.args
+    }
+
     /// Appends a typed option.
     pub fn push(&mut self, arg: Arg) -> &mut Self {
         self.args.push(arg);

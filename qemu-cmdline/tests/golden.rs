@@ -74,6 +74,12 @@ fn cpu_model_and_flags() {
         &["-cpu", "qemu64,+avx2,-svm,pmu=off"],
     );
     refused(Cmdline::new().cpu(Cpu::new("a,b")), "-cpu", "a,b");
+    refused(Cmdline::new().cpu(Cpu::new("max").enable("")), "-cpu", "");
+    refused(
+        Cmdline::new().cpu(Cpu::new("max").disable("a=b")),
+        "-cpu",
+        "a=b",
+    );
     refused(
         Cmdline::new().cpu(Cpu::new("max").set("model-id", "x,y")),
         "-cpu",
@@ -350,6 +356,16 @@ fn json_syntax() {
         Cmdline::new().device_json(json!(["not", "an", "object"])),
         "-device",
         r#"["not","an","object"]"#,
+    );
+    refused(
+        Cmdline::new().object_json(json!({"qom-type": "secret", "data": "a\0b"})),
+        "-object",
+        "a\0b",
+    );
+    refused(
+        Cmdline::new().netdev_json(json!({"type": "user", "x": [{"k\0": 1}]})),
+        "-netdev",
+        "k\0",
     );
     assert!(matches!(
         Cmdline::new().device_json_from(&f64::NAN),

@@ -177,7 +177,10 @@ impl Cpu {
             out.push(',');
             match flag {
                 CpuFlag::Enable(name) | CpuFlag::Disable(name) => {
-                    escape::check_key(Self::OPTION, name).map_err(|_| refuse_empty(name))?;
+                    if name.is_empty() {
+                        return Err(refuse_empty(name));
+                    }
+                    escape::check_key(Self::OPTION, name)?;
                     out.push(if matches!(flag, CpuFlag::Enable(_)) {
                         '+'
                     } else {
