@@ -194,6 +194,14 @@ fn display_vga_serial_qmp() {
             "tcp:127.0.0.1:4444,server=on,wait=off",
         ],
     );
+    golden(
+        Cmdline::new().qmp(CharDevSpec::Unix {
+            path: "/run/a=b.sock".into(),
+            server: false,
+            wait: true,
+        }),
+        &["-qmp", "unix:path=/run/a=b.sock,server=off,wait=on"],
+    );
     refused(
         Cmdline::new().serial(CharDevSpec::Chardev("a,b".into())),
         "-serial",

@@ -173,7 +173,11 @@ impl CharDevSpec {
             CharDevSpec::File(path) => with_prefix("file:", path.as_os_str()),
             CharDevSpec::Pipe(path) => with_prefix("pipe:", path.as_os_str()),
             CharDevSpec::Unix { path, server, wait } => {
-                let mut out = OsString::from("unix:");
+                // QEMU reads `unix:` like `-chardev` with the implied key
+                // `path`, so a path holding `=` needs the key spelled out.
+                let bare =
+                    !path.as_os_str().is_empty() && !os::bytes(path.as_os_str()).contains(&b'=');
+                let mut out = OsString::from(if bare { "unix:" } else { "unix:path=" });
                 out.push(escape::escape_value(option, path.as_os_str())?);
                 out.push(switches(*server, *wait));
                 Ok(out)
