@@ -238,6 +238,86 @@ async fn drive_named_like_options_stays_one_file_and_devices_get_their_propertie
     vm.quit().await;
 }
 
+/// Values that break naive renderers, each checked against what QEMU reports.
+const TRICKY: &[&str] = &[
+    "a,b",
+    ",",
+    ",,",
+    "a,,b",
+    "x,id=y",
+    "=",
+    "k=v",
+    "a=b,c=d",
+    "help",
+    " sp ace ",
+    "quote'\"",
+    "ünïcødé",
+    "$(echo pwned)",
+    "-S",
+    "{\"json\":1}",
+];
+
+#[tokio::test]
+async fn tricky_names_and_file_names_reach_qemu_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in TRICKY {
+        let mut cmd = base();
+        cmd.name(Name::new(*name));
+        let vm = Vm::start(&mut cmd, &[]).await;
+        let got = vm.execute("query-name", json!({})).await;
+        assert_eq!(got["name"], *name, "-name {name:?} rendered as {cmd}");
+        vm.quit().await;
+    }
+    let mut cmd = base();
+    let files: Vec<_> = TRICKY
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            (
+                format!("d{index}"),
+                image(dir.path(), &format!("{index}{name}")),
+            )
+        })
+        .collect();
+    for (id, file) in &files {
+        cmd.drive(
+            Drive::new(file)
+                .format("raw")
+                .interface("none")
+                .id(id.as_str()),
+        );
+    }
+    let vm = Vm::start(&mut cmd, &[]).await;
+    let block = vm.execute("query-block", json!({})).await;
+    for (id, file) in &files {
+        let drive = block
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["device"] == id.as_str())
+            .unwrap_or_else(|| panic!("no drive {id} in {block:#}"));
+        assert_eq!(drive["inserted"]["file"], file.to_str().unwrap());
+    }
+    assert_eq!(
+        block.as_array().unwrap().len(),
+        files.len(),
+        "no extra drives: {block:#}"
+    );
+    vm.quit().await;
+}
+
+/// The control: written naively, the same name is cut at its comma and the
+/// rest becomes an option, which is what escaping prevents.
+#[tokio::test]
+async fn unescaped_the_injection_would_work() {
+    let mut cmd = base();
+    cmd.args(["-name", "x,debug-threads=on"]);
+    let vm = Vm::start(&mut cmd, &[]).await;
+    let got = vm.execute("query-name", json!({})).await;
+    assert_eq!(got["name"], "x");
+    vm.quit().await;
+}
+
 #[tokio::test]
 async fn netdevs_nics_and_objects_in_both_syntaxes() {
     let mut cmd = base();
@@ -286,10 +366,10 @@ async fn netdevs_nics_and_objects_in_both_syntaxes() {
 #[tokio::test]
 async fn chardevs_serials_and_legacy_qmp() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("c,1.log");
+    let log = dir.path().join("c,1=x.log");
     let serial_file = dir.path().join("serial,id=x.log");
-    let server = dir.path().join("s,1.sock");
-    let legacy_qmp = dir.path().join("q,1.sock");
+    let server = dir.path().join("s,1=y.sock");
+    let legacy_qmp = dir.path().join("q,1=z.sock");
     let fifo = dir.path().join("p,1");
     rustix::fs::mknodat(
         rustix::fs::CWD,
