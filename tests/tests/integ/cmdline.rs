@@ -427,8 +427,10 @@ async fn boot_firmware_clock_fds_and_diagnostics_are_accepted() {
     let pidfile = dir.path().join("p,1.pid");
     let logfile = dir.path().join("q,1.log");
     let fdset_file = std::fs::File::create(dir.path().join("fdset")).unwrap();
+    let dtb = image(dir.path(), "t,1=x.dtb");
     let mut cmd = base();
     cmd.bios("/usr/share/seabios/bios-256k.bin")
+        .dtb(&dtb)
         .boot(
             Boot::default()
                 .order("c")
@@ -455,6 +457,11 @@ async fn boot_firmware_clock_fds_and_diagnostics_are_accepted() {
     let pid = std::fs::read_to_string(&pidfile).expect("QEMU wrote the pidfile at its exact path");
     assert_eq!(pid.trim(), vm.qemu.pid().to_string());
     assert!(logfile.exists(), "-D opened {logfile:?}");
+    assert_eq!(vm.qom_get("/machine", "dtb").await, dtb.to_str().unwrap());
+    assert_eq!(
+        vm.qom_get("/machine", "firmware").await,
+        "/usr/share/seabios/bios-256k.bin"
+    );
     let status = vm.execute("query-status", json!({})).await;
     assert_eq!(status["status"], "prelaunch");
     vm.quit().await;
