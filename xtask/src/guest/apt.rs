@@ -29,9 +29,11 @@ pub(crate) fn ensure_lists() -> Result {
 /// `apt-get update` (as root; otherwise says what to run).
 pub(crate) fn update() -> Result {
     if !is_root() {
-        return Err("the apt package lists are empty or stale and this user is not root: \
+        return Err(
+            "the apt package lists are empty or stale and this user is not root: \
                     run `sudo apt-get update`, then try again"
-            .into());
+                .into(),
+        );
     }
     run(Command::new("apt-get").args(["update", "-q"]))
 }
