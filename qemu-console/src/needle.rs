@@ -61,6 +61,11 @@ impl Needle {
     /// A regular expression over bytes ([`regex::bytes`] syntax; `(?-u)`
     /// lets `.` match any byte), compiled now.
     ///
+    /// A literal search resumes where the last one stopped; a regex rescans
+    /// the window whenever bytes arrive, since its match may start anywhere.
+    /// While the guest prints megabytes, prefer literals, or bound the
+    /// window with [`ConsoleConfig::buffer_limit`](crate::ConsoleConfig::buffer_limit).
+    ///
     /// # Errors
     ///
     /// [`Error::Regex`] when the pattern does not compile.

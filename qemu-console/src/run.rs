@@ -47,7 +47,11 @@ pub(crate) async fn run(
     let typed = format!("$(({half}+{}))", marker - half);
     let line = format!("echo @@{typed}+@@; {command}; echo @@{typed}-$?@@");
     let begin = Needle::literal(format!("@@{marker}+@@"));
-    let end = Needle::regex(&format!(r"@@{marker}-(\d{{1,3}})@@"))?;
+    // Literals, not one regex: a literal search resumes where the last one
+    // stopped, a regex rescans the whole window at every read, which is
+    // quadratic while a command prints megabytes a few bytes at a time.
+    let end = Needle::literal(format!("@@{marker}-"));
+    let status_digits = Needle::regex(r"\A(\d{1,3})@@")?;
 
     let _turn = console.turn(&begin, started, timeout).await?;
     tracing::debug!(console = console.name(), command, marker, "running");
@@ -59,8 +63,12 @@ pub(crate) async fn run(
     let finished = expect(console.shared(), &end, started, timeout)
         .await
         .map_err(in_command)?;
+    // Anchored at what follows the end marker: fails fast, never rescans far.
+    let status_text = expect(console.shared(), &status_digits, started, timeout)
+        .await
+        .map_err(in_command)?;
 
-    let digits = finished.group(1).unwrap_or_default();
+    let digits = status_text.group(1).unwrap_or_default();
     let status = std::str::from_utf8(digits)
         .ok()
         .and_then(|digits| digits.parse().ok())
