@@ -103,3 +103,8 @@ pub use connection::Connection;
 pub use error::{Disconnect, Error, Step};
 pub use events::{EventStream, EventWaiter, Lagged, event_match, matches_event};
 pub use qmp_proto::{Event, Greeting, JsonObject};
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

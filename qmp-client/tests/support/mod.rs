@@ -55,28 +55,10 @@ impl Qemu {
     /// Starts QEMU with its QMP monitor on one end of a socket pair and
     /// returns the guard and our end. Needs a tokio runtime.
     pub fn with_socketpair() -> (Qemu, tokio::net::UnixStream) {
-        let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
-            Ok(pair) => pair,
-            Err(error) => panic!("cannot create a socket pair: {error}"),
+        let (qemu, mut ends) = Self::with_socketpairs(1);
+        let Some(ours) = ends.pop() else {
+            panic!("no socket");
         };
-        let fd = theirs.as_raw_fd();
-        let mut command = Command::new(qemu_binary());
-        command
-            .args(BASE)
-            .arg("-chardev")
-            .arg(format!("socket,id=mon,fd={fd}"))
-            .args(["-mon", "chardev=mon,mode=control"]);
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only calls fcntl, which is async-signal-safe; `fd` stays open in
-        // the parent until after the spawn.
-        unsafe {
-            command.pre_exec(move || {
-                let fd = BorrowedFd::borrow_raw(fd);
-                fcntl_setfd(fd, FdFlags::empty()).map_err(std::io::Error::from)
-            });
-        }
-        let qemu = Self::spawn(command);
-        drop(theirs);
         if let Err(error) = ours.set_nonblocking(true) {
             panic!("cannot make the socket non-blocking: {error}");
         }
@@ -84,6 +66,44 @@ impl Qemu {
             Ok(stream) => (qemu, stream),
             Err(error) => panic!("cannot register the socket with tokio: {error}"),
         }
+    }
+
+    /// Starts QEMU with `count` QMP monitors, each on one end of a socket
+    /// pair, and returns our (blocking) ends in order.
+    pub fn with_socketpairs(count: usize) -> (Qemu, Vec<std::os::unix::net::UnixStream>) {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        let mut command = Command::new(qemu_binary());
+        command.args(BASE);
+        for n in 0..count {
+            let (mine, qemus) = match std::os::unix::net::UnixStream::pair() {
+                Ok(pair) => pair,
+                Err(error) => panic!("cannot create a socket pair: {error}"),
+            };
+            command
+                .arg("-chardev")
+                .arg(format!("socket,id=mon{n},fd={}", qemus.as_raw_fd()))
+                .arg("-mon")
+                .arg(format!("chardev=mon{n},mode=control"));
+            ours.push(mine);
+            theirs.push(qemus);
+        }
+        let fds: Vec<i32> = theirs.iter().map(AsRawFd::as_raw_fd).collect();
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls fcntl, which is async-signal-safe; the fds stay open in
+        // the parent until after the spawn.
+        unsafe {
+            command.pre_exec(move || {
+                for &fd in &fds {
+                    let fd = BorrowedFd::borrow_raw(fd);
+                    fcntl_setfd(fd, FdFlags::empty()).map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
+        let qemu = Self::spawn(command);
+        drop(theirs);
+        (qemu, ours)
     }
 
     /// Starts QEMU with its monitor configured by `chardev` (a `-chardev`

@@ -1,0 +1,349 @@
+//! Round trips against one real `qemu-system-x86_64 -machine none`:
+//! `Client` vs a raw client (write the request bytes, read one line, no
+//! JSON parsing), 16 tasks sharing a `Client`, `query-qmp-schema` end to
+//! end, and the heap held by 10,000 buffered events. Prints a table.
+//!
+//! Run with `cargo bench -p qmp-client --bench roundtrip`.
+#![allow(clippy::print_stdout, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use qmp_client::{Client, Config};
+use qmp_proto::commands::QueryStatus;
+
+/// Counts live heap bytes, to measure what buffered events cost.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: delegates to the system allocator, only counting sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller upholds `dealloc`'s contract, which we pass on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const BATCHES: usize = 15;
+const CALLS: usize = 400;
+const SCHEMA_CALLS: usize = 30;
+const EVENTS: usize = 10_000;
+const QUERY_STATUS: &[u8] = b"{\"execute\": \"query-status\"}\r\n";
+const QUERY_SCHEMA: &[u8] = b"{\"execute\": \"query-qmp-schema\"}\r\n";
+
+/// A raw QMP client: bytes out, one line in.
+struct Raw {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    line: Vec<u8>,
+    request: Vec<u8>,
+}
+
+impl Raw {
+    fn new(stream: UnixStream) -> Raw {
+        let writer = match stream.try_clone() {
+            Ok(writer) => writer,
+            Err(error) => panic!("{error}"),
+        };
+        let mut raw = Raw {
+            writer,
+            reader: BufReader::new(stream),
+            line: Vec::new(),
+            request: Vec::new(),
+        };
+        raw.read_line(); // the greeting
+        raw.call(b"{\"execute\": \"qmp_capabilities\"}\r\n");
+        raw
+    }
+
+    fn read_line(&mut self) -> usize {
+        self.line.clear();
+        match self.reader.read_until(b'\n', &mut self.line) {
+            Ok(0) | Err(_) => panic!("QEMU closed the raw monitor"),
+            Ok(n) => n,
+        }
+    }
+
+    /// The bytes `Client` sends: the same request with a numeric id.
+    fn call_with_id(&mut self, id: usize) -> usize {
+        self.request.clear();
+        let _ = write!(
+            self.request,
+            "{{\"execute\":\"query-status\",\"id\":{id}}}\r\n"
+        );
+        let request = std::mem::take(&mut self.request);
+        let n = self.call(&request);
+        self.request = request;
+        n
+    }
+
+    fn call(&mut self, request: &[u8]) -> usize {
+        if let Err(error) = self.writer.write_all(request) {
+            panic!("{error}");
+        }
+        self.read_line()
+    }
+}
+
+/// CPU time (user + system) of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rate(calls: usize, elapsed: Duration) -> f64 {
+    calls as f64 / elapsed.as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn median_ms(values: &mut [f64]) -> f64 {
+    median(values) * 1000.0
+}
+
+async fn client_for(stream: UnixStream, config: Config) -> Client {
+    if let Err(error) = stream.set_nonblocking(true) {
+        panic!("{error}");
+    }
+    let io = match tokio::net::UnixStream::from_std(stream) {
+        Ok(io) => io,
+        Err(error) => panic!("{error}"),
+    };
+    match Client::from_stream(io, &config).await {
+        Ok(client) => client,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+async fn sequential(client: &Client) -> f64 {
+    let started = Instant::now();
+    for _ in 0..CALLS {
+        if let Err(error) = client.execute(QueryStatus).await {
+            panic!("{error}");
+        }
+    }
+    rate(CALLS, started.elapsed())
+}
+
+async fn shared(client: &Client) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..CALLS / 16 {
+                    if let Err(error) = client.execute(QueryStatus).await {
+                        panic!("{error}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    rate(CALLS / 16 * 16, started.elapsed())
+}
+
+fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
+    let mut builder = match threads {
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_current_thread(),
+    };
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn main() {
+    // One QEMU, three monitors: Client on a current-thread runtime, the
+    // raw client, and Client on a multi-thread runtime.
+    let (_qemu, ends) = support::Qemu::with_socketpairs(3);
+    let Ok([single_end, raw_end, multi_end]) = <[UnixStream; 3]>::try_from(ends) else {
+        panic!("no sockets");
+    };
+    let config = Config::default()
+        .event_buffer(EVENTS + 1024)
+        .event_backlog(EVENTS);
+    let single = runtime(None);
+    let multi = runtime(Some(2));
+    let client = single.block_on(client_for(single_end, config.clone()));
+    let multi_client = multi.block_on(client_for(multi_end, config));
+    let mut raw = Raw::new(raw_end);
+
+    // Warm up every path.
+    for _ in 0..300 {
+        raw.call(QUERY_STATUS);
+    }
+    single.block_on(sequential(&client));
+    multi.block_on(sequential(&multi_client));
+
+    // Interleaved batches, so the (noisy, shared) machine's load hits
+    // every measure alike; medians of the per-batch rates and ratios.
+    let (mut a, mut a_multi, mut b, mut b_short, mut c) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ratios = Vec::new();
+    let (mut cpu_a, mut cpu_b) = (0.0, 0.0);
+    for _ in 0..BATCHES {
+        let cpu = cpu_seconds();
+        let rate_a = single.block_on(sequential(&client));
+        cpu_a += cpu_seconds() - cpu;
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        for id in 0..CALLS {
+            raw.call_with_id(id);
+        }
+        let rate_b = rate(CALLS, started.elapsed());
+        cpu_b += cpu_seconds() - cpu;
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            raw.call(QUERY_STATUS);
+        }
+        b_short.push(rate(CALLS, started.elapsed()));
+        let spawned = multi_client.clone();
+        let rate_multi = multi.block_on(async move {
+            match tokio::spawn(async move { sequential(&spawned).await }).await {
+                Ok(rate) => rate,
+                Err(error) => panic!("{error}"),
+            }
+        });
+        a_multi.push(rate_multi);
+        c.push(multi.block_on(shared(&multi_client)));
+        a.push(rate_a);
+        b.push(rate_b);
+        ratios.push(rate_a / rate_b);
+    }
+
+    // query-qmp-schema: about 200 KB in one line.
+    let mut schema_client = Vec::new();
+    let mut schema_raw = Vec::new();
+    let mut schema_bytes = 0;
+    for _ in 0..SCHEMA_CALLS {
+        let started = Instant::now();
+        let schema = single.block_on(client.execute_raw("query-qmp-schema", None));
+        schema_client.push(started.elapsed().as_secs_f64());
+        if let Err(error) = schema {
+            panic!("{error}");
+        }
+        let started = Instant::now();
+        schema_bytes = raw.call(QUERY_SCHEMA);
+        schema_raw.push(started.elapsed().as_secs_f64());
+    }
+    let schema_client = median_ms(&mut schema_client);
+    let schema_raw = median_ms(&mut schema_raw);
+
+    // Heap held by 10,000 events buffered for an idle subscriber.
+    let (buffered, held) = single.block_on(async {
+        let mut events = client.events();
+        let before = LIVE.load(Ordering::Relaxed);
+        for _ in 0..EVENTS / 2 {
+            let _ = client.execute_raw("stop", None).await;
+            let _ = client.execute_raw("cont", None).await;
+        }
+        // QEMU sends each event before the reply of its command.
+        let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+        let mut buffered = 0usize;
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+        {
+            buffered += 1;
+        }
+        (buffered, held)
+    });
+
+    let (a, a_multi, b, b_short, c) = (
+        median(&mut a),
+        median(&mut a_multi),
+        median(&mut b),
+        median(&mut b_short),
+        median(&mut c),
+    );
+    let ratio = median(&mut ratios);
+    let row = |name: &str, value: String| println!("{name:<58} {value:>12}");
+    println!();
+    println!(
+        "qmp-client against one QEMU -machine none (medians of {BATCHES} interleaved batches of {CALLS} calls)"
+    );
+    row("measure", "value".into());
+    row(
+        "(a) Client, sequential query-status, current-thread rt",
+        format!("{a:.0}/s"),
+    );
+    row(
+        "(a') the same, in a task on a 2-thread rt",
+        format!("{a_multi:.0}/s"),
+    );
+    row(
+        "(b) raw: Client's bytes out, one line in, no JSON",
+        format!("{b:.0}/s"),
+    );
+    row(
+        "(b') raw, shortest request (no id, 29 bytes)",
+        format!("{b_short:.0}/s"),
+    );
+    row(
+        "(c) Client, 16 tasks sharing it, 2-thread rt",
+        format!("{c:.0}/s"),
+    );
+    row(
+        "a/b, median of per-batch ratios (target >= 0.95)",
+        format!("{ratio:.3}"),
+    );
+    let per_call = |cpu: f64| format!("{:.1}us", cpu / (BATCHES * CALLS) as f64 * 1e6);
+    row("client-side CPU per call: Client (a)", per_call(cpu_a));
+    row("client-side CPU per call: raw (b)", per_call(cpu_b));
+    row("a'/b", format!("{:.3}", a_multi / b));
+    row("a/b'", format!("{:.3}", a / b_short));
+    row(
+        "query-qmp-schema via Client (median)",
+        format!("{schema_client:.2}ms"),
+    );
+    row(
+        &format!("query-qmp-schema raw, {schema_bytes} bytes (median)"),
+        format!("{schema_raw:.2}ms"),
+    );
+    row(
+        "schema Client/raw (target <= 1.1)",
+        format!("{:.3}", schema_client / schema_raw),
+    );
+    row(
+        &format!("heap held by {buffered} buffered events"),
+        format!("{:.0}KB", held as f64 / 1024.0),
+    );
+    row("  per event", format!("{}B", held / buffered.max(1)));
+}
