@@ -43,7 +43,8 @@ pub(crate) fn render(
 
 /// Splits an option argument into `(key, value)` elements, undoing `,,`.
 /// A bare first element gets the implied key; a later bare element is a
-/// flag (`key` alone means `key=on`, as QEMU reads it).
+/// short-form boolean, read as QEMU reads it: `key` is `key=on`, `nokey`
+/// is `key=off`.
 pub fn split(
     option: &str,
     value: &OsStr,
@@ -76,10 +77,7 @@ pub fn split(
         } else {
             let key = &rest[..stop];
             at += (stop + 1).min(rest.len());
-            (
-                key_str(key).ok_or_else(|| parse_error("a key is not ASCII"))?,
-                OsString::from("on"),
-            )
+            flag(key_str(key).ok_or_else(|| parse_error("a key is not ASCII"))?)
         };
         if key.is_empty() {
             return Err(parse_error("an element has an empty key"));
@@ -87,6 +85,14 @@ pub fn split(
         out.push((key, value));
     }
     Ok(out)
+}
+
+/// QEMU's short-form booleans: `key` is `key=on`, `nokey` is `key=off`.
+fn flag(key: String) -> (String, OsString) {
+    match key.strip_prefix("no") {
+        Some(rest) if !rest.is_empty() => (rest.to_owned(), OsString::from("off")),
+        _ => (key, OsString::from("on")),
+    }
 }
 
 fn key_str(key: &[u8]) -> Option<String> {
@@ -168,6 +174,21 @@ mod tests {
         assert_eq!(
             got,
             entries(&[("type", "user"), ("id", "n0"), ("restrict", "on")])
+        );
+        let got = split(
+            "-chardev",
+            OsStr::new("socket,id=c,server,nowait"),
+            Some("backend"),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            entries(&[
+                ("backend", "socket"),
+                ("id", "c"),
+                ("server", "on"),
+                ("wait", "off")
+            ])
         );
         assert_eq!(split("-x", OsStr::new(""), None).unwrap(), vec![]);
         assert!(split("-x", OsStr::new("=v"), None).is_err());

@@ -679,3 +679,18 @@ fn parse_errors_name_the_option() {
         ]
     );
 }
+
+#[test]
+fn short_form_booleans_parse_as_qemu_reads_them() {
+    let cmd = Cmdline::parse_args(["-chardev", "socket,id=c,path=/x,server,nowait"]).unwrap();
+    assert_eq!(
+        cmd.get_args(),
+        [Arg::Chardev(
+            Chardev::socket_path("c", "/x").server(true).wait(false)
+        )]
+    );
+    assert_eq!(
+        cmd.to_args().unwrap(),
+        ["-chardev", "socket,id=c,path=/x,server=on,wait=off"]
+    );
+}
