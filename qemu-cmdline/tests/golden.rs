@@ -694,3 +694,37 @@ fn short_form_booleans_parse_as_qemu_reads_them() {
         ["-chardev", "socket,id=c,path=/x,server=on,wait=off"]
     );
 }
+
+/// The shell-quoted line reads back, through a real bash, as the same argv.
+#[cfg(unix)]
+#[test]
+fn bash_reads_the_quoted_line_back_as_the_same_argv() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let args: Vec<OsString> = [
+        &b"plain"[..],
+        b"",
+        b"two words",
+        b"it's",
+        b"$HOME `id` $(id) \\ \"q\"",
+        b"line\nbreak\ttab\r",
+        b"\xff\xfe non-utf8 \x01",
+        "ünïcødé".as_bytes(),
+        b"a,,b=c",
+        b"*?[glob]",
+        b"!history",
+    ]
+    .iter()
+    .map(|bytes| OsString::from_vec(bytes.to_vec()))
+    .collect();
+    let line = qemu_cmdline::shell_quote(&args);
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {line}"))
+        .output()
+        .expect("bash is installed");
+    assert!(output.status.success(), "{output:?}");
+    let mut printed: Vec<&[u8]> = output.stdout.split(|&b| b == 0).collect();
+    assert_eq!(printed.pop(), Some(&b""[..]), "output ends with a NUL");
+    let expected: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    assert_eq!(printed, expected, "line: {line}");
+}
