@@ -175,6 +175,46 @@ async fn shared(client: &Client) -> f64 {
     rate(CALLS / 16 * 16, started.elapsed())
 }
 
+/// Sequential `query-status` rate of Python's qemu.qmp over `stream`, if
+/// python3 with qemu.qmp is available.
+fn python_rate(stream: UnixStream) -> Option<f64> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::unix::process::CommandExt;
+    const SCRIPT: &str = r#"
+import asyncio, socket, sys, time
+from qemu.qmp import QMPClient
+async def main():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=int(sys.argv[1]))
+    qmp = QMPClient("bench")
+    await qmp.connect(sock)
+    for _ in range(200):
+        await qmp.execute("query-status")
+    rates = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(400):
+            await qmp.execute("query-status")
+        rates.append(400 / (time.perf_counter() - start))
+    print(sorted(rates)[2])
+    await qmp.disconnect()
+asyncio.run(main())
+"#;
+    let fd = stream.as_raw_fd();
+    let mut command = std::process::Command::new("python3");
+    command.args(["-c", SCRIPT, &fd.to_string()]);
+    // SAFETY: runs between fork and exec and only calls fcntl, which is
+    // async-signal-safe; `stream` outlives the spawn.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(std::io::Error::from)
+        });
+    }
+    let output = command.stderr(std::process::Stdio::null()).output().ok()?;
+    drop(stream);
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
 fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
     let mut builder = match threads {
         Some(threads) => {
@@ -193,8 +233,8 @@ fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
 fn main() {
     // One QEMU, three monitors: Client on a current-thread runtime, the
     // raw client, and Client on a multi-thread runtime.
-    let (_qemu, ends) = support::Qemu::with_socketpairs(3);
-    let Ok([single_end, raw_end, multi_end]) = <[UnixStream; 3]>::try_from(ends) else {
+    let (_qemu, ends) = support::Qemu::with_socketpairs(4);
+    let Ok([single_end, raw_end, multi_end, python_end]) = <[UnixStream; 4]>::try_from(ends) else {
         panic!("no sockets");
     };
     let config = Config::default()
@@ -248,6 +288,8 @@ fn main() {
         b.push(rate_b);
         ratios.push(rate_a / rate_b);
     }
+
+    let python = python_rate(python_end);
 
     // query-qmp-schema: about 200 KB in one line.
     let mut schema_client = Vec::new();
@@ -329,6 +371,13 @@ fn main() {
     row("client-side CPU per call: raw (b)", per_call(cpu_b));
     row("a'/b", format!("{:.3}", a_multi / b));
     row("a/b'", format!("{:.3}", a / b_short));
+    match python {
+        Some(rate) => row(
+            "Python qemu.qmp, sequential query-status",
+            format!("{rate:.0}/s"),
+        ),
+        None => row("Python qemu.qmp (pip install qemu.qmp)", "not run".into()),
+    }
     row(
         "query-qmp-schema via Client (median)",
         format!("{schema_client:.2}ms"),
