@@ -209,6 +209,48 @@ async fn an_fd_passed_with_add_fd_backs_a_block_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fd_passing_gives_each_command_its_own_fd() {
+    bounded(async {
+        // With oob QEMU reads ahead of the command it runs, where a naive
+        // client's fds would overtake each other.
+        let (_qemu, client) = launch(&Config::default().oob(true)).await;
+        let file = match tempfile::tempfile() {
+            Ok(file) => file,
+            Err(error) => panic!("{error}"),
+        };
+        let calls = (0..8).map(|_| {
+            let client = client.clone();
+            let fd = file.try_clone();
+            async move {
+                let Ok(fd) = fd else {
+                    panic!("cannot clone the fd")
+                };
+                client.add_fd(&fd, None).await
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut sets: Vec<i64> = Vec::new();
+        for result in results {
+            match result {
+                Ok(info) => sets.push(info.fdset_id),
+                Err(error) => panic!("add-fd failed: {error}"),
+            }
+        }
+        sets.sort_unstable();
+        sets.dedup();
+        assert_eq!(sets.len(), 8, "every add-fd got its own fd set: {sets:?}");
+        // Each set holds exactly one fd: none was lost or reused.
+        let fdsets = client.execute(qmp_proto::commands::QueryFdsets).await;
+        let Ok(fdsets) = fdsets else {
+            panic!("{fdsets:?}")
+        };
+        assert_eq!(fdsets.len(), 8);
+        assert!(fdsets.iter().all(|set| set.fds.len() == 1), "{fdsets:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_fails_every_pending_command_and_wait_promptly() {
     bounded(async {
         let (qemu, client) = launch(&Config::default()).await;
