@@ -342,3 +342,27 @@ fn request(name: &str, args: Option<JsonObject>) -> Request {
         None => request,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qmp_proto::commands::QueryStatus;
+
+    // Compile-time checks: the handle and its futures cross threads.
+    const _: fn() = || {
+        fn handle<T: Send + Sync + Clone + 'static>() {}
+        handle::<Client>();
+    };
+
+    #[allow(dead_code)]
+    fn futures_are_send(client: &Client) {
+        fn send<T: Send>(_: T) {}
+        send(client.execute(QueryStatus));
+        send(client.execute_raw("x", None));
+        send(client.wait_event("X", None, None));
+        send(client.event_waiter("X", None).wait(None));
+        send(client.closed());
+        send(client.add_fd(std::io::stdin(), None));
+        send(crate::handshake(tokio::io::empty(), &Config::default()));
+    }
+}

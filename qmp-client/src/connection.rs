@@ -374,7 +374,9 @@ where
             return Ok(false);
         }
         if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
-            self.read_buf.reserve(READ_CHUNK);
+            // Doubling keeps a large reply (query-qmp-schema) to a few reads
+            // and copies; the codec bounds the size.
+            self.read_buf.reserve(READ_CHUNK.max(self.read_buf.len()));
         }
         let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
         match read {
