@@ -132,3 +132,76 @@ fn attempt(
     history.consume_to(consumed);
     Some(Ok(captures))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::history::History;
+
+    /// Feeds `data` in `chunks`, searching after each one as the expect
+    /// loop does, and returns the first match.
+    fn incremental(
+        needle: &Needle,
+        data: &[u8],
+        chunks: &[usize],
+    ) -> Option<(Vec<u8>, Vec<u8>, usize)> {
+        let shared = Shared::new("test".into(), 64, History::new(1 << 20, None));
+        let started = Instant::now();
+        let mut scanned = 0;
+        let mut rest = data;
+        for &size in chunks.iter().chain(std::iter::once(&usize::MAX)) {
+            let (now, later) = rest.split_at(size.min(rest.len()));
+            shared.push(now);
+            rest = later;
+            if let Some(Ok(found)) = attempt(&shared, needle, started, &mut scanned) {
+                return Some((found.before, found.matched, found.which));
+            }
+            if rest.is_empty() {
+                return None;
+            }
+        }
+        None
+    }
+
+    fn at_once(needle: &Needle, data: &[u8]) -> Option<(Vec<u8>, Vec<u8>, usize)> {
+        incremental(needle, data, &[data.len()])
+    }
+
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'b'), Just(b'@'), Just(b'\n')],
+            0..200,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn a_literal_split_anywhere_matches_as_if_whole(
+            data in text(),
+            needle in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'@')], 1..6),
+            chunks in proptest::collection::vec(1usize..20, 0..40),
+        ) {
+            let needle = Needle::literal(&needle);
+            prop_assert_eq!(incremental(&needle, &data, &chunks), at_once(&needle, &data));
+        }
+
+        #[test]
+        fn any_of_split_anywhere_matches_as_if_whole(
+            data in text(),
+            chunks in proptest::collection::vec(1usize..20, 0..40),
+        ) {
+            let needle = Needle::any_of([
+                Needle::from("ab@"),
+                Needle::regex(r"b+\n").map_err(|e| TestCaseError::fail(e.to_string()))?,
+                Needle::from("@@"),
+            ]);
+            let found = incremental(&needle, &data, &chunks);
+            // A regex match can grow with more input (`b+`), so only the
+            // start and the winner are fixed; literals match exactly.
+            let whole = at_once(&needle, &data);
+            prop_assert_eq!(found.as_ref().map(|f| (&f.0, f.2)), whole.as_ref().map(|f| (&f.0, f.2)));
+        }
+    }
+}

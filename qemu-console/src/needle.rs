@@ -77,9 +77,11 @@ impl Needle {
         Ok(regex.into())
     }
 
-    /// Any of several needles: the one whose match starts earliest wins
-    /// (on a tie, the first listed), and [`Captures::which`](crate::Captures::which)
-    /// says which. An [`eof`](Needle::eof) alternative matches only when the
+    /// Any of several needles: the one whose match starts earliest in the
+    /// bytes received so far wins (on a tie, the first listed), and
+    /// [`Captures::which`](crate::Captures::which) says which. As in every
+    /// streaming expect, a match that completes first is not displaced by
+    /// an earlier-starting one whose last bytes have not arrived yet. An [`eof`](Needle::eof) alternative matches only when the
     /// stream has ended and no other alternative matched.
     pub fn any_of<N: Into<Needle>>(needles: impl IntoIterator<Item = N>) -> Self {
         Self {
