@@ -77,6 +77,13 @@
 //! [`Client::execute_raw_with_fds`] attach fds (SCM_RIGHTS) to the
 //! command's own bytes.
 //!
+//! # The guest agent
+//!
+//! [`agent::Agent`] drives qemu-ga over its virtio-serial port with the same
+//! codec and error type: `guest-sync-delimited` resyncs (on connect and
+//! after every timeout), typed `guest-ping`, `guest-info`, `guest-exec`
+//! with captured output, and `guest-shutdown`.
+//!
 //! # Tracing
 //!
 //! A `qmp_connection` span per connection and a `qmp_command` span per
@@ -85,6 +92,7 @@
 //! `qmp_client::wire`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod agent;
 mod client;
 mod config;
 mod connect;
