@@ -233,13 +233,13 @@ fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
 fn main() {
     // One QEMU, three monitors: Client on a current-thread runtime, the
     // raw client, and Client on a multi-thread runtime.
-    let (_qemu, ends) = support::Qemu::with_socketpairs(4);
-    let Ok([single_end, raw_end, multi_end, python_end]) = <[UnixStream; 4]>::try_from(ends) else {
+    let (_qemu, ends) = support::Qemu::with_socketpairs(5);
+    let Ok([single_end, raw_end, multi_end, python_end, memory_end]) =
+        <[UnixStream; 5]>::try_from(ends)
+    else {
         panic!("no sockets");
     };
-    let config = Config::default()
-        .event_buffer(EVENTS + 1024)
-        .event_backlog(EVENTS);
+    let config = Config::default();
     let single = runtime(None);
     let multi = runtime(Some(2));
     let client = single.block_on(client_for(single_end, config.clone()));
@@ -309,15 +309,21 @@ fn main() {
     let schema_client = median_ms(&mut schema_client);
     let schema_raw = median_ms(&mut schema_raw);
 
-    // Heap held by 10,000 events buffered for an idle subscriber.
-    let (buffered, held) = single.block_on(async {
-        let mut events = client.events();
+    // Heap of a client (its own connection) holding 10,000 events for an
+    // idle subscriber, buffers sized for them; QEMU sends every event to
+    // every monitor, so the other client generates them.
+    let (buffered, empty, held) = single.block_on(async {
         let before = LIVE.load(Ordering::Relaxed);
+        let sized = Config::default().event_buffer(EVENTS).event_backlog(EVENTS);
+        let memory_client = client_for(memory_end, sized).await;
+        let mut events = memory_client.events();
+        let empty = LIVE.load(Ordering::Relaxed).saturating_sub(before);
         for _ in 0..EVENTS / 2 {
             let _ = client.execute_raw("stop", None).await;
             let _ = client.execute_raw("cont", None).await;
         }
-        // QEMU sends each event before the reply of its command.
+        // Every event has reached the idle client once it answers.
+        let _ = memory_client.execute(QueryStatus).await;
         let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
         let mut buffered = 0usize;
         while let Ok(Some(Ok(_))) =
@@ -325,7 +331,7 @@ fn main() {
         {
             buffered += 1;
         }
-        (buffered, held)
+        (buffered, empty, held)
     });
 
     let (a, a_multi, b, b_short, c) = (
@@ -391,8 +397,15 @@ fn main() {
         format!("{:.3}", schema_client / schema_raw),
     );
     row(
-        &format!("heap held by {buffered} buffered events"),
+        "client heap, buffers for 10,000 events, none yet",
+        format!("{:.0}KB", empty as f64 / 1024.0),
+    );
+    row(
+        &format!("client heap with {buffered} events buffered"),
         format!("{:.0}KB", held as f64 / 1024.0),
     );
-    row("  per event", format!("{}B", held / buffered.max(1)));
+    row(
+        "  per buffered event",
+        format!("{}B", held.saturating_sub(empty) / buffered.max(1)),
+    );
 }
