@@ -24,10 +24,11 @@ use crate::shared::{Shared, wait_closed};
 ///
 /// # Cancel safety
 ///
-/// A command is sent when its future is first polled, not when it is
-/// created. Once sent, QEMU runs it whatever happens to the future:
-/// dropping the future (or a timeout) only discards the reply when it
-/// comes, and the connection stays in sync.
+/// A command is handed to the connection task when its future is first
+/// polled, not when it is created; if the future is dropped before the task
+/// picks it up, nothing is sent. Once sent, QEMU runs it whatever happens
+/// to the future: dropping the future (or a timeout) only discards the
+/// reply when it comes, and the connection stays in sync.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,

@@ -47,10 +47,11 @@
 //!
 //! # Cancel safety
 //!
-//! - A command is sent when its future is first polled. Once sent, QEMU
-//!   runs it; dropping the future, or its timeout expiring, only discards
-//!   the reply when it arrives. The stream never loses sync, and other
-//!   commands are unaffected.
+//! - A command is handed to the connection task when its future is first
+//!   polled (dropped before the task takes it, it is never sent). Once
+//!   sent, QEMU runs it; dropping the future, or its timeout expiring, only
+//!   discards the reply when it arrives. The stream never loses sync, and
+//!   other commands are unaffected.
 //! - [`Client::wait_event`] and [`EventWaiter::wait`] consume an event only
 //!   when they return it; dropping them consumes nothing.
 //! - [`EventStream::recv`] loses no event when dropped.
