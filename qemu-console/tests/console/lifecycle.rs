@@ -142,3 +142,29 @@ async fn the_transcript_is_bounded_and_readable() -> Result<(), Box<dyn std::err
     assert_eq!(console.transcript_text(), "uname\n");
     Ok(())
 }
+
+/// A supervisor hands out `&Console` to any task: the console and the
+/// futures of its methods must be `Send`, and the console `Sync`.
+#[test]
+fn consoles_and_their_futures_can_cross_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let runtime = tokio::runtime::Builder::new_current_thread().build();
+    let Ok(runtime) = runtime else {
+        panic!("no runtime");
+    };
+    let _entered = runtime.enter();
+    let (ours, _guest) = tokio::io::duplex(64);
+    let Ok(console) = Console::attach(ours, ConsoleConfig::default()) else {
+        panic!("attach failed");
+    };
+    send_sync(&console);
+    send(&console.expect("x", LONG));
+    send(&console.run("true", LONG));
+    send(&console.send_line("x"));
+    send(&Console::connect_unix(
+        "/nonexistent",
+        ConsoleConfig::default(),
+        LONG,
+    ));
+}
