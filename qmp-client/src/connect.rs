@@ -26,8 +26,8 @@ use crate::shared::Shared;
 /// [`tokio::net::UnixStream`], commands can carry file descriptors.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), qmp_client::Error> {
-/// let io = tokio::net::UnixStream::connect("/run/qemu/vm0.qmp").await.unwrap();
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = tokio::net::UnixStream::connect("/run/qemu/vm0.qmp").await?;
 /// let (client, connection) = qmp_client::handshake(io, &qmp_client::Config::default()).await?;
 /// tokio::spawn(connection);
 /// client.execute_raw("query-status", None).await?;

@@ -897,4 +897,79 @@ mod tests {
                 .collect::<Vec<_>>()
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A reply order (a permutation of `0..n`) and where events go.
+        fn script() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+            (1usize..12).prop_flat_map(|n| {
+                (
+                    Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+                    prop::collection::vec(0..=n, 0..10),
+                )
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn any_reply_order_with_interleaved_events_matches_every_request(
+                (order, event_slots) in script()
+            ) {
+                let received: std::rc::Rc<std::cell::RefCell<Vec<Request>>> = Default::default();
+                let sink = received.clone();
+                let mut pair = Pair::ready(false, false, Box::new(move |request| {
+                    sink.borrow_mut().push(request.clone());
+                    vec![]
+                }));
+                let ids: Vec<RequestId> = (0..order.len())
+                    .filter_map(|n| pair.client.execute(Request::new(format!("c{n}"))).ok())
+                    .collect();
+                pair.drive();
+                prop_assert!(pair.take_seen().is_empty());
+
+                // Replies in the scripted order, events between them.
+                let requests = received.borrow().clone();
+                let mut script = Vec::new();
+                let mut next_event = 0;
+                for (slot, &which) in order.iter().enumerate() {
+                    for _ in event_slots.iter().filter(|&&at| at == slot) {
+                        script.push(event(&format!("E{next_event}")));
+                        next_event += 1;
+                    }
+                    let request = &requests[which];
+                    script.push(ok(request, json!(request.command)));
+                }
+                for _ in event_slots.iter().filter(|&&at| at == order.len()) {
+                    script.push(event(&format!("E{next_event}")));
+                    next_event += 1;
+                }
+                pair.server.outbox.extend(script);
+                pair.drive();
+
+                let mut events = Vec::new();
+                let mut replies = HashMap::new();
+                for seen in pair.take_seen() {
+                    match seen {
+                        SessionEvent::Event(event) => events.push(event.name),
+                        SessionEvent::Reply { id, command, result } => {
+                            prop_assert_eq!(result, Ok(json!(command.clone())));
+                            prop_assert!(replies.insert(id, command).is_none());
+                        }
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+                let expected: Vec<String> = (0..next_event).map(|n| format!("E{n}")).collect();
+                prop_assert_eq!(events, expected);
+                prop_assert_eq!(replies.len(), ids.len());
+                for (n, id) in ids.iter().enumerate() {
+                    prop_assert_eq!(replies.get(id), Some(&format!("c{n}")));
+                }
+                prop_assert_eq!(pair.client.pending(), 0);
+            }
+        }
+    }
 }
