@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qmp_proto::commands::{AddFd, AddFdInfo, CloseFd, GetFd, RemoveFd};
-use qmp_proto::{Command, Event, Greeting, JsonObject, Request};
+use qmp_proto::{Command, Event, EventPayload, Greeting, JsonObject, Request};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, field};
@@ -257,6 +257,36 @@ impl Client {
         EventWaiter::new(self.inner.shared.clone(), name, filter, true)
             .wait(timeout)
             .await
+    }
+
+    /// [`wait_event`](Self::wait_event) for a typed event (see
+    /// [`qmp_proto::events`]), returning its decoded data.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_client::Client) -> Result<(), qmp_client::Error> {
+    /// use std::time::Duration;
+    /// use qmp_proto::events::Shutdown;
+    /// let shutdown: Shutdown = client.wait_for(None, Some(Duration::from_secs(30))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for<E: EventPayload>(
+        &self,
+        filter: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<E, Error> {
+        let event = self.wait_event(E::NAME, filter, timeout).await?;
+        match event.payload::<E>() {
+            Some(Ok(payload)) => Ok(payload),
+            Some(Err(source)) => Err(Error::EventDecode {
+                name: event.name,
+                source,
+            }),
+            // `wait_event` only returns events named `E::NAME`.
+            None => Err(Error::EventTimeout {
+                name: event.name,
+                timeout: timeout.unwrap_or_default(),
+            }),
+        }
     }
 
     /// A wait for an event named `name` matching `filter` that arrives from

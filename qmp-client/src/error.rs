@@ -199,6 +199,15 @@ pub enum Error {
     /// The fd to pass could not be duplicated (out of file descriptors?).
     #[error("could not duplicate the file descriptor to pass to QEMU")]
     DuplicateFd(#[source] io::Error),
+    /// An event's data did not have the shape its typed payload expects.
+    #[error("the data of event `{name}` does not have the expected shape; use wait_event")]
+    EventDecode {
+        /// The event's name.
+        name: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// No matching event arrived in time.
     #[error("no `{name}` event matching the filter arrived within {timeout:?}")]
     EventTimeout {

@@ -387,12 +387,10 @@ async fn eof_after_quit_is_success() {
         let quit = client.execute(qmp_proto::commands::Quit).await;
         assert!(quit.is_ok(), "{quit:?}");
         assert!(matches!(client.closed().await, Disconnect::Quit));
-        assert!(
-            client
-                .wait_event("SHUTDOWN", None, Some(LIMIT))
-                .await
-                .is_ok()
-        );
+        let shutdown = client
+            .wait_for::<qmp_proto::events::Shutdown>(None, Some(LIMIT))
+            .await;
+        assert!(matches!(&shutdown, Ok(s) if !s.guest), "{shutdown:?}");
     })
     .await;
 }
