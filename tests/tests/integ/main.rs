@@ -4,3 +4,5 @@
 
 mod cmdline;
 mod console;
+mod migration;
+mod mirror;
