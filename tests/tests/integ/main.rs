@@ -2,7 +2,9 @@
 //!
 //! One test binary: every area is a module.
 
+mod agent;
 mod cmdline;
 mod console;
 mod migration;
 mod mirror;
+mod network;

@@ -1,0 +1,81 @@
+//! Scenario 8, the guest agent: qemu-ga on a virtio-serial port driven
+//! with `qmp_client::agent` (sync, ping, info, exec with captured output),
+//! then `guest-shutdown` → `SHUTDOWN` and QEMU exits.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
+
+use qmp_client::Config;
+use qmp_client::agent::Agent;
+use qmp_proto::events::Shutdown;
+
+use crate::migration::{BOOT, COMMAND, TestResult, Vm};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestResult {
+    let guest = qemukit_tests::guest();
+    let (agent_io, agent_theirs) = qemukit_tests::socket_pair()?;
+    let mut args = guest.args(true);
+    for arg in [
+        "-chardev".to_owned(),
+        format!("socket,id=qga0,fd={}", agent_theirs.as_raw_fd()),
+        "-device".to_owned(),
+        "virtio-serial-pci".to_owned(),
+        "-device".to_owned(),
+        "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".to_owned(),
+    ] {
+        args.push(arg.into());
+    }
+    let vm = Vm::launch("agent", args, &[agent_theirs.as_fd()]).await?;
+    drop(agent_theirs);
+    vm.boot().await?;
+
+    // The agent starts around the shell prompt: connect retries the sync.
+    let config = Config::default()
+        .handshake_timeout(Some(BOOT))
+        .command_timeout(Some(COMMAND));
+    let mut agent = Agent::connect(agent_io, &config).await?;
+    agent.ping().await?;
+
+    let info = agent.info().await?;
+    assert!(info.version.starts_with("7.2"), "{info:?}");
+    assert!(info.supports("guest-exec") && info.supports("guest-shutdown"));
+    let shutdown = info
+        .supported_commands
+        .iter()
+        .find(|command| command.name == "guest-shutdown");
+    assert_eq!(shutdown.map(|c| c.success_response), Some(false));
+
+    let done = agent
+        .exec(
+            "/bin/sh",
+            ["-c", "echo out-$((40+2)); echo err-$((6*7)) >&2; exit 3"],
+        )
+        .await?;
+    assert_eq!(done.exit_code, Some(3));
+    assert_eq!(done.stdout, b"out-42\n");
+    assert_eq!(done.stderr, b"err-42\n");
+    let hostname = agent.exec("/bin/hostname", Vec::<String>::new()).await?;
+    assert!(
+        hostname.success() && !hostname.stdout.is_empty(),
+        "{hostname:?}"
+    );
+
+    let shutdown = vm.qmp.event_waiter("SHUTDOWN", None);
+    agent.shutdown(None).await?;
+    let event = shutdown.wait(Some(COMMAND)).await?;
+    let event = event
+        .payload::<Shutdown>()
+        .ok_or("SHUTDOWN without data")??;
+    assert!(event.guest, "{event:?}");
+    // QEMU exits (-no-reboot): the agent's stream ends too.
+    agent.wait_closed(COMMAND).await?;
+    let mut vm = vm;
+    let status = vm.qemu.wait(Duration::from_secs(60)).await?;
+    assert!(
+        status.success(),
+        "QEMU exited with {status}: {}",
+        vm.qemu.log()
+    );
+    Ok(())
+}
