@@ -376,6 +376,13 @@ where
     /// parse is skipped and the codec resyncs on the next 0xFF.
     async fn read_until(&mut self, deadline: Instant) -> Result<Option<ServerMessage>, Error> {
         loop {
+            // A 0xFF between messages marks a sync reply (the agent also
+            // answers our own 0xFF with a parse error before it): resync at
+            // it, as the codec would otherwise reject the byte and drop
+            // everything buffered after it, the sync reply included.
+            if !self.codec.is_resyncing() && sentinel_is_next(&self.read_buf) {
+                self.codec.resync();
+            }
             match self.codec.decode(&mut self.read_buf) {
                 Ok(Some(message)) => {
                     trace!(target: "qmp_client::wire", ?message, "agent recv");
@@ -398,6 +405,14 @@ where
             }
         }
     }
+}
+
+/// Whether the first byte after whitespace is 0xFF. The buffer always
+/// starts between messages or at the start of a partial one.
+fn sentinel_is_next(buf: &[u8]) -> bool {
+    buf.iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|&byte| byte == SENTINEL)
 }
 
 fn disconnected(error: std::io::Error) -> Error {

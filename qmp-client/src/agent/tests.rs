@@ -150,6 +150,40 @@ async fn a_wrong_sync_id_is_retried_until_the_right_one() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn late_answers_to_earlier_syncs_do_not_hide_the_right_one() {
+    // qemu-ga 7.2 reads syncs only once it has opened its port, then
+    // answers each: its parse error for our 0xFF, then 0xFF and the reply.
+    let mut first = None;
+    let (io, mut seen) = scripted(Box::new(move |request, count| {
+        if request.command != "guest-sync-delimited" {
+            return like_qemu_ga(request);
+        }
+        if count == 0 {
+            first = Some(request.clone());
+            return Vec::new();
+        }
+        let stray = encode(ServerMessage::Error(ErrorReply::new(
+            ErrorClass::GenericError,
+            "JSON parse error, stray '\u{ff}'",
+            None,
+        )));
+        let mut out = Vec::new();
+        for request in first.take().iter().chain([request]) {
+            out.extend_from_slice(&stray);
+            out.extend(like_qemu_ga(request));
+        }
+        out
+    }));
+    let mut agent = Agent::connect(io, &config()).await.unwrap();
+    assert_eq!(
+        drain(&mut seen).len(),
+        2,
+        "the second sync's reply was lost"
+    );
+    agent.ping().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_agent_that_never_answers_times_out_naming_the_sync() {
     let (io, mut seen) = scripted(Box::new(|_, _| Vec::new()));
     let config = config().handshake_timeout(Some(Duration::from_secs(5)));

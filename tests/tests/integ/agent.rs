@@ -28,13 +28,16 @@ async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestR
     }
     let vm = Vm::launch("agent", args, &[agent_theirs.as_fd()]).await?;
     drop(agent_theirs);
-    vm.boot().await?;
 
-    // The agent starts around the shell prompt: connect retries the sync.
+    // Sync while the guest boots: the agent starts around the shell
+    // prompt, so `connect` retries (its first syncs wait unread in the
+    // socket until qemu-ga opens the port, and are answered with stale ids).
     let config = Config::default()
         .handshake_timeout(Some(BOOT))
         .command_timeout(Some(COMMAND));
-    let mut agent = Agent::connect(agent_io, &config).await?;
+    let (agent, booted) = tokio::join!(Agent::connect(agent_io, &config), vm.boot());
+    booted?;
+    let mut agent = agent?;
     agent.ping().await?;
 
     let info = agent.info().await?;

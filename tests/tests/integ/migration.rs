@@ -200,7 +200,14 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
     let uri = format!("exec:cat {}", shell_word(&state));
     target.qmp.execute(MigrateIncoming::new(uri)).await?;
     let statuses = migration_statuses(&mut events).await?;
-    assert_eq!(statuses.last(), Some(&MigrationStatus::Completed));
+    assert_eq!(
+        statuses,
+        [
+            MigrationStatus::Setup,
+            MigrationStatus::Active,
+            MigrationStatus::Completed
+        ]
+    );
     resumed.wait(Some(JOB)).await?;
     assert!(target.qmp.execute(QueryStatus).await?.running);
 
