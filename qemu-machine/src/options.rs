@@ -1,0 +1,94 @@
+//! The small value types the builder takes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the QMP monitor lives.
+///
+/// The default, a socketpair, needs no path and has no accept race: QEMU
+/// inherits one end (`-chardev socket,fd=N`). With a Unix path or a TCP
+/// address, qemu-machine listens there and QEMU connects to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MonitorAddress {
+    /// One end of a socketpair passed to QEMU (the default).
+    #[default]
+    SocketPair,
+    /// A Unix socket path qemu-machine listens on; a relative path is
+    /// resolved in the socket directory (by default the machine's private
+    /// temporary directory). The socket file is removed at cleanup.
+    Unix(PathBuf),
+    /// A TCP address qemu-machine listens on (port 0 picks a free port).
+    Tcp(SocketAddr),
+}
+
+/// Which guest console qemu-machine attaches to, as `QEMUMachine.set_console`.
+///
+/// The console is always backed by a socketpair that qemu-machine drains
+/// from the start, so QEMU never stalls on a full console socket.
+///
+/// ```
+/// use qemu_machine::ConsoleSpec;
+///
+/// let first_serial = ConsoleSpec::serial();
+/// let virtio = ConsoleSpec::device("virtconsole");
+/// let third_serial = ConsoleSpec::serial().index(2);
+/// # let _ = (first_serial, virtio, third_serial);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleSpec {
+    pub(crate) device_type: Option<String>,
+    pub(crate) index: u32,
+}
+
+impl ConsoleSpec {
+    /// The first serial port (`-serial chardev:…`), the default.
+    pub fn serial() -> Self {
+        Self::default()
+    }
+
+    /// A console device of this type (`-device TYPE,chardev=…`), e.g.
+    /// `isa-serial` or `virtconsole`.
+    pub fn device(device_type: impl Into<String>) -> Self {
+        Self {
+            device_type: Some(device_type.into()),
+            index: 0,
+        }
+    }
+
+    /// For the serial console, which port: lower ports get `-serial null`.
+    pub fn index(mut self, index: u32) -> Self {
+        self.index = index;
+        self
+    }
+}
+
+/// The accelerator QEMU runs the guest with.
+///
+/// TCG is the default: it works everywhere. KVM is used only when asked
+/// for, never because `/dev/kvm` exists (nested KVM often cannot run a
+/// guest at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accel {
+    /// `-accel tcg`: software emulation (the default).
+    #[default]
+    Tcg,
+    /// `-accel kvm`.
+    Kvm,
+    /// `-accel NAME` with any other accelerator (or `NAME,prop=value`).
+    Named(String),
+    /// No `-accel` option: QEMU picks (or the arguments say).
+    QemuDefault,
+}
+
+impl Accel {
+    pub(crate) fn option_value(&self) -> Option<&str> {
+        match self {
+            Self::Tcg => Some("tcg"),
+            Self::Kvm => Some("kvm"),
+            Self::Named(name) => Some(name),
+            Self::QemuDefault => None,
+        }
+    }
+}
