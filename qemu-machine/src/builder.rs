@@ -55,6 +55,8 @@ pub struct MachineBuilder {
     pub(crate) qmp: bool,
     pub(crate) keep_temp_dir_on_failure: bool,
     pub(crate) default_args: bool,
+    pub(crate) qmp_config: qmp_client::Config,
+    pub(crate) console_config: qemu_console::ConsoleConfig,
     pub(crate) launched: bool,
 }
 
@@ -95,6 +97,8 @@ impl MachineBuilder {
             qmp: true,
             keep_temp_dir_on_failure: false,
             default_args: true,
+            qmp_config: qmp_client::Config::default(),
+            console_config: qemu_console::ConsoleConfig::default(),
             launched: false,
         }
     }
@@ -231,6 +235,20 @@ impl MachineBuilder {
     /// `QEMUMachine` does.
     pub fn default_args(&mut self, enabled: bool) -> &mut Self {
         self.default_args = enabled;
+        self
+    }
+
+    /// Settings of the QMP client (event buffers, command timeout, message
+    /// size limit); its handshake timeout is replaced by `qmp_timeout`.
+    pub fn qmp_config(&mut self, config: qmp_client::Config) -> &mut Self {
+        self.qmp_config = config;
+        self
+    }
+
+    /// Settings of the console (buffer sizes, write timeout); its log file
+    /// is replaced by `console_log` when that is set.
+    pub fn console_config(&mut self, config: qemu_console::ConsoleConfig) -> &mut Self {
+        self.console_config = config;
         self
     }
 

@@ -102,12 +102,18 @@ fn kept_note(kept: &Option<PathBuf>) -> String {
 pub enum ShutdownCause {
     /// QEMU did not exit within the shutdown timeout.
     Timeout(Duration),
+    /// The `quit` command failed (other than by the expected EOF).
+    Qmp(qmp_client::Error),
+    /// Signalling or waiting for QEMU failed.
+    Io(io::Error),
 }
 
 impl fmt::Display for ShutdownCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout(timeout) => write!(f, "QEMU still ran {timeout:?} after it was asked to quit"),
+            Self::Qmp(error) => write!(f, "`quit` failed: {error}"),
+            Self::Io(error) => write!(f, "could not signal or wait for QEMU: {error}"),
         }
     }
 }
@@ -128,8 +134,12 @@ pub struct LaunchError {
 pub enum LaunchFailure {
     /// QEMU exited before it was ready.
     Exited,
-    /// QEMU did not connect to the monitor address in time.
-    ConnectTimeout(Duration),
+    /// QEMU was not ready (connected, greeted, negotiated) in time.
+    Timeout(Duration),
+    /// The QMP connection failed during the greeting or negotiation.
+    Qmp(qmp_client::Error),
+    /// The console could not be attached.
+    Console(qemu_console::Error),
     /// Waiting for QEMU or accepting its connection failed.
     Io(io::Error),
 }
@@ -165,10 +175,13 @@ impl fmt::Display for LaunchFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exited => f.write_str("QEMU exited before it was ready"),
-            Self::ConnectTimeout(timeout) => write!(
+            Self::Timeout(timeout) => write!(
                 f,
-                "QEMU did not connect to the QMP monitor within {timeout:?} (raise `qmp_timeout` for slow hosts)"
+                "QEMU's QMP monitor was not ready within {timeout:?} (QEMU hung or stopped? \
+                 raise `qmp_timeout` for slow hosts)"
             ),
+            Self::Qmp(error) => write!(f, "the QMP handshake failed: {error}"),
+            Self::Console(error) => write!(f, "the console could not be attached: {error}"),
             Self::Io(error) => write!(f, "waiting for QEMU failed: {error}"),
         }
     }
@@ -196,11 +209,6 @@ impl fmt::Display for LaunchError {
     }
 }
 
-impl std::error::Error for LaunchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.reason {
-            LaunchFailure::Io(error) => Some(error),
-            _ => None,
-        }
-    }
-}
+/// The reason is part of the message (a launch error is usually printed
+/// whole), so it is not repeated as a `source`.
+impl std::error::Error for LaunchError {}

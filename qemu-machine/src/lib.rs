@@ -1,16 +1,71 @@
-//! Work in progress.
-#![allow(dead_code, unused_imports, missing_docs, unreachable_pub)]
+//! A supervisor for a QEMU process: launch, QMP, serial console, graceful
+//! shutdown and leak-free cleanup — the Rust answer to QEMU's Python
+//! `QEMUMachine`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use qemu_machine::MachineBuilder;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let machine = MachineBuilder::new()
+//!     .machine_type("none")
+//!     .launch()
+//!     .await?;
+//! let status = machine.qmp().execute_raw("query-status", None).await?;
+//! println!("QEMU {} is {}", machine.pid(), status["status"]);
+//! let exit = machine.shutdown(Duration::from_secs(10)).await?;
+//! assert!(exit.success());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a launch does
+//!
+//! 1. Creates a private temporary directory (mode 0700) — the first guard.
+//! 2. Connects QMP and the console over socketpairs (no socket paths, no
+//!    accept race), unless a [`MonitorAddress`] says otherwise.
+//! 3. Forks QEMU from a long-lived spawner thread, in its own process
+//!    group, with `PR_SET_PDEATHSIG(SIGKILL)` (so QEMU dies with this
+//!    process), stdin from `/dev/null`, stdout and stderr into a log file,
+//!    and no descriptor inherited but those named on its command line.
+//! 4. Waits for the QMP greeting and negotiation under the QMP timeout,
+//!    raced against QEMU's exit. A failure returns [`Error::Launch`] with
+//!    the shell-quoted command line, the exit status and the tail of QEMU's
+//!    output, and leaves nothing behind.
+//!
+//! # Ending a machine
+//!
+//! [`Machine::shutdown`] sends `quit` and waits; when QEMU does not exit in
+//! time it is killed and [`Error::AbnormalShutdown`] says why, after
+//! cleaning up. [`Machine::kill`], [`Machine::wait`] (for a guest that
+//! powers itself off) and dropping the machine also clean up; a QEMU killed
+//! by a signal nobody here sent is logged as a warning and shows in
+//! [`ExitInfo`].
+//!
+//! The console is drained all the time (see `qemu-console`), so a guest
+//! that prints without a reader never stalls QEMU.
+
 mod argv;
 mod builder;
 mod error;
 mod exit;
+mod launch;
+mod lifecycle;
+mod logfile;
+mod machine;
+mod monitor;
 mod options;
 mod process;
+mod qmp_link;
 mod spawner;
 mod tempdir;
-pub use builder::MachineBuilder;
+
+pub use builder::{DEFAULT_QMP_TIMEOUT, MachineBuilder};
 pub use error::{Error, LaunchError, LaunchFailure, ShutdownCause};
 pub use exit::{ExitInfo, ExitStatus};
+pub use machine::Machine;
 pub use options::{Accel, ConsoleSpec, MonitorAddress};
-mod launch { pub(crate) async fn launch(_b: &mut crate::MachineBuilder) -> Result<crate::machine::Machine, crate::Error> { Err(crate::Error::QmpDisabled) } }
-mod machine { pub struct Machine; }
+
+/// The crates qemu-machine composes, re-exported so that users need only
+/// one dependency with matching versions.
+pub use {qemu_console, qmp_client};

@@ -1,0 +1,131 @@
+//! Ending a machine: graceful shutdown, kill, wait — each bounded and
+//! idempotent, each cleaning up after QEMU.
+
+use std::io;
+use std::time::Duration;
+
+use rustix::process::Signal;
+use tokio::time::Instant;
+
+use crate::error::{Error, ShutdownCause};
+use crate::exit::ExitInfo;
+use crate::machine::Machine;
+
+/// How long a SIGKILLed process may take to be reaped before we report it.
+/// The kernel needs milliseconds; only a process stuck in an uninterruptible
+/// sleep (a dead NFS mount, a hung device) takes longer.
+const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
+    if let Some(exit) = already_ended(machine)? {
+        return Ok(exit);
+    }
+    let deadline = Instant::now() + timeout;
+    let graceful = tokio::time::timeout_at(deadline, graceful_exit(machine)).await;
+    let cause = match graceful {
+        Ok(Ok(exit)) => {
+            tracing::debug!(%exit, "QEMU shut down");
+            machine.finish(exit.killed_unexpectedly());
+            return Ok(exit);
+        }
+        Ok(Err(cause)) => cause,
+        Err(_elapsed) => ShutdownCause::Timeout(timeout),
+    };
+    tracing::warn!(%cause, "QEMU did not shut down gracefully; killing it");
+    let exit = kill_and_reap(machine).await?;
+    let kept_temp_dir = machine.finish(true);
+    Err(Error::AbnormalShutdown {
+        cause,
+        exit,
+        kept_temp_dir,
+    })
+}
+
+/// Asks QEMU to quit and waits for its exit. Returns the cause to report
+/// if it will not exit by itself.
+async fn graceful_exit(machine: &Machine) -> Result<ExitInfo, ShutdownCause> {
+    let Some(qmp) = &machine.qmp else {
+        // No monitor to ask: QEMU handles SIGTERM as a clean exit.
+        machine
+            .child
+            .signal_group(Signal::TERM)
+            .map_err(ShutdownCause::Io)?;
+        return machine.child.wait_exit().await.map_err(ShutdownCause::Io);
+    };
+    let quit = qmp.execute_raw("quit", None);
+    tokio::pin!(quit);
+    let mut quit_answered = false;
+    loop {
+        tokio::select! {
+            result = &mut quit, if !quit_answered => {
+                quit_answered = true;
+                match result {
+                    // The reply, or EOF because QEMU is exiting: both fine.
+                    Ok(_) | Err(qmp_client::Error::Disconnected(_)) => {}
+                    Err(error) => return Err(ShutdownCause::Qmp(error)),
+                }
+            }
+            exit = machine.child.wait_exit() => return exit.map_err(ShutdownCause::Io),
+        }
+    }
+}
+
+pub(crate) async fn kill(machine: &Machine) -> Result<ExitInfo, Error> {
+    if let Some(exit) = already_ended(machine)? {
+        return Ok(exit);
+    }
+    let exit = kill_and_reap(machine).await?;
+    machine.finish(exit.killed_unexpectedly());
+    Ok(exit)
+}
+
+pub(crate) async fn wait(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
+    match tokio::time::timeout(timeout, machine.child.wait_exit()).await {
+        Ok(Ok(exit)) => {
+            machine.finish(exit.killed_unexpectedly());
+            Ok(exit)
+        }
+        Ok(Err(source)) => Err(Error::Process {
+            what: "wait for",
+            source,
+        }),
+        Err(_elapsed) => Err(Error::WaitTimeout { timeout }),
+    }
+}
+
+/// If QEMU already ended, cleans up and returns how.
+fn already_ended(machine: &Machine) -> Result<Option<ExitInfo>, Error> {
+    let exit = machine.child.try_exit().map_err(|source| Error::Process {
+        what: "check on",
+        source,
+    })?;
+    if let Some(exit) = exit {
+        machine.finish(exit.killed_unexpectedly());
+    }
+    Ok(exit)
+}
+
+/// SIGKILLs QEMU's process group and reaps the leader, bounded.
+pub(crate) async fn kill_and_reap(machine: &Machine) -> Result<ExitInfo, Error> {
+    machine
+        .child
+        .signal_group(Signal::KILL)
+        .map_err(|source| Error::Process {
+            what: "kill",
+            source,
+        })?;
+    match tokio::time::timeout(KILL_REAP_TIMEOUT, machine.child.wait_exit()).await {
+        Ok(Ok(exit)) => Ok(exit),
+        Ok(Err(source)) => Err(Error::Process {
+            what: "reap",
+            source,
+        }),
+        Err(_elapsed) => Err(Error::Process {
+            what: "reap",
+            source: io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("still not dead {KILL_REAP_TIMEOUT:?} after SIGKILL (uninterruptible sleep?)"),
+            ),
+        }),
+    }
+}

@@ -1,0 +1,245 @@
+//! `Machine`: the handle to a launched QEMU.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustix::process::Signal;
+
+use crate::error::Error;
+use crate::exit::ExitInfo;
+use crate::lifecycle;
+use crate::logfile;
+use crate::process::ChildGuard;
+use crate::tempdir::PrivateDir;
+
+/// A running (or ended) QEMU process with its QMP monitor and console.
+///
+/// Methods take `&self`, so one machine can be shared between tasks (in an
+/// `Arc`). [`shutdown`](Self::shutdown), [`kill`](Self::kill) and
+/// [`wait`](Self::wait) are idempotent and bounded in time.
+///
+/// Dropping a machine kills QEMU's process group at once, reaps it off the
+/// async runtime and removes every file it made; call `shutdown` first for
+/// a graceful exit.
+pub struct Machine {
+    pub(crate) name: String,
+    pub(crate) argv: Vec<OsString>,
+    pub(crate) command_line: String,
+    pub(crate) qmp: Option<qmp_client::Client>,
+    pub(crate) console: Option<qemu_console::Console>,
+    pub(crate) child: ChildGuard,
+    pub(crate) files: Mutex<Files>,
+    pub(crate) keep_temp_dir_on_failure: bool,
+}
+
+/// Everything on disk the machine made, removed at cleanup.
+#[derive(Debug)]
+pub(crate) struct Files {
+    pub(crate) temp_dir: Option<PrivateDir>,
+    pub(crate) log_path: PathBuf,
+    /// QEMU's output, read once it exited.
+    pub(crate) log: Option<String>,
+    /// A Unix monitor socket bound by us.
+    pub(crate) socket_path: Option<PathBuf>,
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        if let Some(path) = self.socket_path.take() {
+            if let Err(error) = std::fs::remove_file(&path) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), %error, "could not remove the QMP socket");
+                }
+            }
+        }
+    }
+}
+
+impl Machine {
+    /// The machine's name (from the builder, or generated).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The QMP client: typed and raw commands, events, `wait_event`.
+    ///
+    /// # Panics
+    ///
+    /// If the machine was built with `.qmp(false)`; use
+    /// [`try_qmp`](Self::try_qmp) when that is possible.
+    pub fn qmp(&self) -> &qmp_client::Client {
+        match &self.qmp {
+            Some(client) => client,
+            None => panic!("Machine::qmp: this machine was built with `.qmp(false)`"),
+        }
+    }
+
+    /// The QMP client, or [`Error::QmpDisabled`] if the machine has none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::QmpDisabled`] when built with `.qmp(false)`.
+    pub fn try_qmp(&self) -> Result<&qmp_client::Client, Error> {
+        self.qmp.as_ref().ok_or(Error::QmpDisabled)
+    }
+
+    /// The console, if one was configured with
+    /// [`MachineBuilder::console`](crate::MachineBuilder::console).
+    pub fn console(&self) -> Option<&qemu_console::Console> {
+        self.console.as_ref()
+    }
+
+    /// QEMU's process id (the wrapper's, when there is a wrapper); it is
+    /// also the id of QEMU's process group.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Whether QEMU is still running (reaps it without blocking if not).
+    pub fn is_running(&self) -> bool {
+        matches!(self.child.try_exit(), Ok(None))
+    }
+
+    /// How QEMU ended, once it has (`None` while it runs).
+    pub fn exit_info(&self) -> Option<ExitInfo> {
+        self.child.try_exit().ok().flatten()
+    }
+
+    /// QEMU's exit code, once it exited with one (`QEMUMachine.exitcode`).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit_info().and_then(|exit| exit.code())
+    }
+
+    /// The full command line QEMU was started with (wrapper included).
+    pub fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+
+    /// The command line as one shell-quoted string.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// The machine's private temporary directory (mode 0700), until cleanup.
+    pub fn temp_dir(&self) -> Option<PathBuf> {
+        self.files().temp_dir.as_ref().map(|dir| dir.path().to_path_buf())
+    }
+
+    /// The file QEMU's stdout and stderr go to.
+    pub fn log_path(&self) -> PathBuf {
+        self.files().log_path.clone()
+    }
+
+    /// QEMU's stdout and stderr so far (its last MiB); after QEMU ended,
+    /// what it wrote in total, even once the log file is removed.
+    pub fn log(&self) -> String {
+        let files = self.files();
+        if let Some(log) = &files.log {
+            return log.clone();
+        }
+        logfile::read_log(&files.log_path)
+            .unwrap_or_else(|error| format!("(could not read QEMU's log {}: {error})", files.log_path.display()))
+    }
+
+    /// Asks QEMU to quit over QMP (without QMP: SIGTERM), waits up to
+    /// `timeout` for it to exit, and cleans up. EOF after `quit` is success.
+    ///
+    /// If QEMU does not exit in time, or `quit` fails, QEMU is killed with
+    /// SIGKILL, cleaned up all the same, and [`Error::AbnormalShutdown`]
+    /// reports the cause. If QEMU had already ended, returns how.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AbnormalShutdown`] as above; [`Error::Process`] if the
+    /// process could not be waited for.
+    pub async fn shutdown(&self, timeout: Duration) -> Result<ExitInfo, Error> {
+        lifecycle::shutdown(self, timeout).await
+    }
+
+    /// Kills QEMU at once (SIGKILL to its process group), as
+    /// `QEMUMachine.shutdown(hard=True)`; the same as [`kill`](Self::kill).
+    ///
+    /// # Errors
+    ///
+    /// See [`kill`](Self::kill).
+    pub async fn shutdown_hard(&self) -> Result<ExitInfo, Error> {
+        lifecycle::kill(self).await
+    }
+
+    /// Kills QEMU's process group with SIGKILL, reaps it and cleans up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if signalling or reaping failed (the process is
+    /// then still killed and reaped when the machine is dropped).
+    pub async fn kill(&self) -> Result<ExitInfo, Error> {
+        lifecycle::kill(self).await
+    }
+
+    /// Waits up to `timeout` for QEMU to exit on its own (a guest that
+    /// powers itself off), then cleans up. On timeout QEMU keeps running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WaitTimeout`] when QEMU still runs after `timeout`.
+    pub async fn wait(&self, timeout: Duration) -> Result<ExitInfo, Error> {
+        lifecycle::wait(self, timeout).await
+    }
+
+    pub(crate) fn files(&self) -> MutexGuard<'_, Files> {
+        // Poisoning only means a panic elsewhere; the file list stays valid.
+        self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// After QEMU ended: keeps its log in memory and removes its files,
+    /// or keeps the temporary directory after a failure when asked to.
+    /// Returns the kept directory. Idempotent.
+    pub(crate) fn finish(&self, failed: bool) -> Option<PathBuf> {
+        let mut files = self.files();
+        if files.log.is_none() {
+            files.log = Some(logfile::read_log(&files.log_path).unwrap_or_default());
+        }
+        if let Some(path) = files.socket_path.take() {
+            let _removed = std::fs::remove_file(path);
+        }
+        let mut dir = files.temp_dir.take()?;
+        if failed && self.keep_temp_dir_on_failure {
+            let kept = dir.keep();
+            tracing::warn!(path = %kept.display(), "kept the machine's temporary directory for debugging");
+            Some(kept)
+        } else {
+            dir.remove();
+            None
+        }
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        // Kill before removing files QEMU may still be writing; ChildGuard's
+        // own drop then reaps it off this thread.
+        if let Err(error) = self.child.signal_group(Signal::KILL) {
+            tracing::warn!(pid = self.child.pid(), %error, "could not kill QEMU's process group");
+        }
+        let mut files = self.files();
+        if let Some(mut dir) = files.temp_dir.take() {
+            dir.remove();
+        }
+    }
+}
+
+impl fmt::Debug for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Machine")
+            .field("name", &self.name)
+            .field("pid", &self.child.pid())
+            .field("command_line", &self.command_line)
+            .field("qmp", &self.qmp.is_some())
+            .field("console", &self.console.is_some())
+            .field("exit", &self.child.exit_info())
+            .finish_non_exhaustive()
+    }
+}
