@@ -133,7 +133,9 @@ mod tests {
     use crate::options::ConsoleSpec;
 
     fn strings(argv: &[OsString]) -> Vec<String> {
-        argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        argv.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -153,11 +155,32 @@ mod tests {
         assert_eq!(
             strings(&argv),
             [
-                "taskset", "-c", "0", "qemu-system-x86_64", "-display", "none", "-vga", "none",
-                "-machine", "none", "-accel", "tcg", "-chardev", "socket,id=qemukit-qmp,fd=7",
-                "-mon", "chardev=qemukit-qmp,mode=control", "-chardev",
-                "socket,id=qemukit-console,fd=8", "-serial", "null", "-serial",
-                "chardev:qemukit-console", "-add-fd", "fd=9,set=2,opaque=a,,b", "-m", "128",
+                "taskset",
+                "-c",
+                "0",
+                "qemu-system-x86_64",
+                "-display",
+                "none",
+                "-vga",
+                "none",
+                "-machine",
+                "none",
+                "-accel",
+                "tcg",
+                "-chardev",
+                "socket,id=qemukit-qmp,fd=7",
+                "-mon",
+                "chardev=qemukit-qmp,mode=control",
+                "-chardev",
+                "socket,id=qemukit-console,fd=8",
+                "-serial",
+                "null",
+                "-serial",
+                "chardev:qemukit-console",
+                "-add-fd",
+                "fd=9,set=2,opaque=a,,b",
+                "-m",
+                "128",
             ]
         );
     }
@@ -165,7 +188,9 @@ mod tests {
     #[test]
     fn unix_paths_have_commas_doubled_and_devices_name_the_chardev() {
         let mut builder = MachineBuilder::new();
-        builder.default_args(false).console(ConsoleSpec::device("virtconsole"));
+        builder
+            .default_args(false)
+            .console(ConsoleSpec::device("virtconsole"));
         let argv = qemu_argv(
             &builder,
             Some(&MonitorChardev::Unix("/tmp/a,b/qmp.sock".into())),
@@ -184,6 +209,9 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        assert_eq!(shell_line(&argv), r"qemu -append 'console=ttyS0 quiet' 'it'\''s' ''");
+        assert_eq!(
+            shell_line(&argv),
+            r"qemu -append 'console=ttyS0 quiet' 'it'\''s' ''"
+        );
     }
 }

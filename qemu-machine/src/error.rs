@@ -60,7 +60,10 @@ pub enum Error {
     Launch(Box<LaunchError>),
     /// QEMU did not shut down gracefully and was killed; the machine is
     /// nevertheless cleaned up.
-    #[error("QEMU did not shut down gracefully ({cause}), so it was killed: {exit}{}", kept_note(kept_temp_dir))]
+    #[error(
+        "QEMU did not shut down gracefully ({cause}), so it was killed: {exit}{}",
+        kept_note(kept_temp_dir)
+    )]
     AbnormalShutdown {
         /// Why the graceful path failed.
         cause: ShutdownCause,
@@ -111,7 +114,9 @@ pub enum ShutdownCause {
 impl fmt::Display for ShutdownCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout(timeout) => write!(f, "QEMU still ran {timeout:?} after it was asked to quit"),
+            Self::Timeout(timeout) => {
+                write!(f, "QEMU still ran {timeout:?} after it was asked to quit")
+            }
             Self::Qmp(error) => write!(f, "`quit` failed: {error}"),
             Self::Io(error) => write!(f, "could not signal or wait for QEMU: {error}"),
         }

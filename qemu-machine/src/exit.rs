@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn display_says_who_sent_the_signal() {
         let ours = ExitInfo::new(ExitStatus::Signal(9), true);
-        assert_eq!(ours.to_string(), "killed by signal 9 (SIGKILL), sent by qemu-machine");
+        assert_eq!(
+            ours.to_string(),
+            "killed by signal 9 (SIGKILL), sent by qemu-machine"
+        );
         assert!(!ours.killed_unexpectedly());
         let code = ExitInfo::new(ExitStatus::Code(1), false);
         assert_eq!(code.to_string(), "exited with code 1");

@@ -32,19 +32,28 @@ pub(crate) async fn launch(builder: &mut MachineBuilder) -> Result<Machine, Erro
 
 async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Machine, Error> {
     let file_name = file_safe(&name);
-    let base = builder.base_temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let base = builder
+        .base_temp_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
     // The first guard: everything below lives in (or is listed with) it.
     let temp_dir = PrivateDir::create(&base, &file_name).map_err(|source| Error::TempDir {
         base: base.clone(),
         source,
     })?;
-    let log_dir = builder.log_dir.clone().unwrap_or_else(|| temp_dir.path().to_path_buf());
+    let log_dir = builder
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| temp_dir.path().to_path_buf());
     let log_path = log_dir.join(format!("{file_name}.log"));
     let log = File::create(&log_path).map_err(|source| Error::LogFile {
         path: log_path.clone(),
         source,
     })?;
-    let sock_dir = builder.sock_dir.clone().unwrap_or_else(|| temp_dir.path().to_path_buf());
+    let sock_dir = builder
+        .sock_dir
+        .clone()
+        .unwrap_or_else(|| temp_dir.path().to_path_buf());
     let mut files = Files {
         temp_dir: Some(temp_dir),
         log_path,
@@ -65,10 +74,12 @@ async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Mach
     };
     files.socket_path = monitor.as_ref().and_then(MonitorEnd::socket_path);
     let console_pair = match builder.console {
-        Some(_) => Some(std::os::unix::net::UnixStream::pair().map_err(|source| Error::Setup {
-            what: "create the console socketpair",
-            source,
-        })?),
+        Some(_) => Some(
+            std::os::unix::net::UnixStream::pair().map_err(|source| Error::Setup {
+                what: "create the console socketpair",
+                source,
+            })?,
+        ),
         None => None,
     };
     let passed: Vec<(OwnedFd, u32, Option<String>)> = std::mem::take(&mut builder.fds)
@@ -133,7 +144,9 @@ async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Mach
         }
         let attached = tokio_stream(ours)
             .map_err(LaunchFailure::Io)
-            .and_then(|stream| qemu_console::Console::attach(stream, config).map_err(LaunchFailure::Console));
+            .and_then(|stream| {
+                qemu_console::Console::attach(stream, config).map_err(LaunchFailure::Console)
+            });
         match attached {
             Ok(console) => machine.console = Some(console),
             Err(reason) => return Err(launch_failed(machine, reason).await),
@@ -206,17 +219,31 @@ fn tokio_stream(stream: std::os::unix::net::UnixStream) -> std::io::Result<tokio
 /// `qemu-<pid>-<n>`, unique within this process.
 fn default_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("qemu-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "qemu-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The name, with anything but `[A-Za-z0-9._-]` replaced, for file names.
 fn file_safe(name: &str) -> String {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
-    if safe.is_empty() { "qemu".to_owned() } else { safe }
+    if safe.is_empty() {
+        "qemu".to_owned()
+    } else {
+        safe
+    }
 }
 
 #[cfg(test)]

@@ -124,7 +124,9 @@ pub(crate) async fn kill_and_reap(machine: &Machine) -> Result<ExitInfo, Error> 
             what: "reap",
             source: io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("still not dead {KILL_REAP_TIMEOUT:?} after SIGKILL (uninterruptible sleep?)"),
+                format!(
+                    "still not dead {KILL_REAP_TIMEOUT:?} after SIGKILL (uninterruptible sleep?)"
+                ),
             ),
         }),
     }

@@ -125,7 +125,10 @@ impl Machine {
 
     /// The machine's private temporary directory (mode 0700), until cleanup.
     pub fn temp_dir(&self) -> Option<PathBuf> {
-        self.files().temp_dir.as_ref().map(|dir| dir.path().to_path_buf())
+        self.files()
+            .temp_dir
+            .as_ref()
+            .map(|dir| dir.path().to_path_buf())
     }
 
     /// The file QEMU's stdout and stderr go to.
@@ -140,8 +143,12 @@ impl Machine {
         if let Some(log) = &files.log {
             return log.clone();
         }
-        logfile::read_log(&files.log_path)
-            .unwrap_or_else(|error| format!("(could not read QEMU's log {}: {error})", files.log_path.display()))
+        logfile::read_log(&files.log_path).unwrap_or_else(|error| {
+            format!(
+                "(could not read QEMU's log {}: {error})",
+                files.log_path.display()
+            )
+        })
     }
 
     /// Asks QEMU to quit over QMP (without QMP: SIGTERM), waits up to
@@ -191,7 +198,9 @@ impl Machine {
 
     pub(crate) fn files(&self) -> MutexGuard<'_, Files> {
         // Poisoning only means a panic elsewhere; the file list stays valid.
-        self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// After QEMU ended: keeps its log in memory and removes its files,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +45,10 @@ pub(crate) async fn spawn(spec: SpawnSpec) -> io::Result<Spawned> {
 
 fn spawn_here(spec: SpawnSpec) -> io::Result<Spawned> {
     let Some((program, args)) = spec.argv.split_first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command line"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty command line",
+        ));
     };
     let mut command = Command::new(program);
     command
@@ -69,7 +72,9 @@ fn spawn_here(spec: SpawnSpec) -> io::Result<Spawned> {
             // The parent may have died between fork and prctl: then the
             // death signal never comes, so give up now.
             if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()));
+                return Err(io::Error::from_raw_os_error(
+                    rustix::io::Errno::SRCH.raw_os_error(),
+                ));
             }
             for &fd in &close_fds {
                 let fd = BorrowedFd::borrow_raw(fd);
@@ -195,7 +200,9 @@ impl ChildGuard {
     fn state(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a panic elsewhere; the state is still
         // consistent (every update is a single assignment).
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The exit, if the child has ended; reaps it without blocking.
@@ -259,8 +266,8 @@ impl ChildGuard {
 
     /// The pidfd, for callers that want to poll it themselves.
     #[cfg(test)]
-    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.get_ref().as_fd()
+    pub(crate) fn pidfd(&self) -> &OwnedFd {
+        self.pidfd.get_ref()
     }
 }
 
@@ -362,7 +369,10 @@ mod tests {
     async fn missing_program_is_a_spawn_error() -> io::Result<()> {
         let log = tempfile::tempfile()?;
         let result = spawn(spec(&["/nonexistent/qemu-system-x86_64"], log)).await;
-        assert_eq!(result.map(|_| ()).map_err(|e| e.kind()), Err(io::ErrorKind::NotFound));
+        assert_eq!(
+            result.map(|_| ()).map_err(|e| e.kind()),
+            Err(io::ErrorKind::NotFound)
+        );
         Ok(())
     }
 

@@ -27,7 +27,8 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let sender = spawner().ok_or_else(|| io::Error::other("the qemu-machine spawner thread could not be started"))?;
+    let sender = spawner()
+        .ok_or_else(|| io::Error::other("the qemu-machine spawner thread could not be started"))?;
     let (reply, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         // A send error means the caller gave up; dropping the value cleans up.

@@ -5,6 +5,7 @@
 mod agent;
 mod cmdline;
 mod console;
+mod machine;
 mod migration;
 mod mirror;
 mod network;
