@@ -5,6 +5,9 @@
 //! cargo run -p qemu-machine --example launch_query_shutdown
 //! ```
 
+// An example program reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use qemu_machine::MachineBuilder;
