@@ -30,7 +30,9 @@ const SHUTDOWN: Duration = Duration::from_secs(10);
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run())
 }
 
@@ -52,7 +54,9 @@ async fn run() -> Result<()> {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| raw spawn→greeting→caps→quit→exit, median of {CYCLES} | {raw_median:.1?} |");
-    println!("| qemu-machine launch→ready→shutdown, median of {CYCLES} | {supervised_median:.1?} |");
+    println!(
+        "| qemu-machine launch→ready→shutdown, median of {CYCLES} | {supervised_median:.1?} |"
+    );
     println!(
         "| ratio qemu-machine / raw (target ≤ 1.05) | {:.3} |",
         supervised_median.as_secs_f64() / raw_median.as_secs_f64()
@@ -90,7 +94,9 @@ fn median(samples: &mut [Duration]) -> Duration {
 }
 
 fn qemu_version() -> Result<String> {
-    let output = std::process::Command::new("qemu-system-x86_64").arg("--version").output()?;
+    let output = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()?;
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .next()
@@ -110,8 +116,15 @@ async fn raw_cycle() -> Result<()> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let mut child = tokio::process::Command::new("qemu-system-x86_64")
-        .args(["-display", "none", "-vga", "none", "-machine", "none", "-accel", "tcg"])
-        .args(["-chardev", "socket,id=m,fd=0", "-mon", "chardev=m,mode=control"])
+        .args([
+            "-display", "none", "-vga", "none", "-machine", "none", "-accel", "tcg",
+        ])
+        .args([
+            "-chardev",
+            "socket,id=m,fd=0",
+            "-mon",
+            "chardev=m,mode=control",
+        ])
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -120,7 +133,10 @@ async fn raw_cycle() -> Result<()> {
     let mut stream = BufReader::new(tokio::net::UnixStream::from_std(ours)?);
     let mut line = String::new();
     stream.read_line(&mut line).await?;
-    stream.get_mut().write_all(br#"{"execute":"qmp_capabilities"}"#).await?;
+    stream
+        .get_mut()
+        .write_all(br#"{"execute":"qmp_capabilities"}"#)
+        .await?;
     line.clear();
     stream.read_line(&mut line).await?;
     stream.get_mut().write_all(br#"{"execute":"quit"}"#).await?;
@@ -171,7 +187,9 @@ fn rss_kib() -> Result<u64> {
 fn guest_files() -> Option<(PathBuf, PathBuf)> {
     let dir = std::env::var_os("QEMUKIT_GUEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qemukit-guest"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qemukit-guest")
+        });
     let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
     (kernel.is_file() && initrd.is_file()).then_some((kernel, initrd))
 }
@@ -191,7 +209,9 @@ async fn guest_ready(kernel: &std::path::Path, initrd: &std::path::Path) -> Resu
         .launch()
         .await?;
     let console = machine.console().ok_or("no console")?;
-    console.expect("qemukit-guest-ready", Duration::from_secs(120)).await?;
+    console
+        .expect("qemukit-guest-ready", Duration::from_secs(120))
+        .await?;
     let ready = started.elapsed();
     machine.kill().await?;
     Ok(ready)

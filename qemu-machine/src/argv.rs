@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
+use qemu_cmdline::escape_value;
+
 use crate::builder::MachineBuilder;
 
 /// How QEMU reaches the QMP monitor.
@@ -23,12 +25,13 @@ const QMP_ID: &str = "qemukit-qmp";
 const CONSOLE_ID: &str = "qemukit-console";
 
 /// The full argv: wrapper, binary, qemu-machine's options, then the user's.
+/// Values QEMU cannot represent (a NUL byte, say) are refused.
 pub(crate) fn qemu_argv(
     builder: &MachineBuilder,
     monitor: Option<&MonitorChardev>,
     console_fd: Option<RawFd>,
     passed_fds: &[(RawFd, u32, Option<String>)],
-) -> Vec<OsString> {
+) -> Result<Vec<OsString>, qemu_cmdline::Error> {
     let mut argv: Vec<OsString> = builder.wrapper.clone();
     argv.push(builder.binary.clone().into_os_string());
     let mut push = |option: &str, value: OsString| {
@@ -51,7 +54,7 @@ pub(crate) fn qemu_argv(
             MonitorChardev::Fd(fd) => chardev.push(format!("fd={fd}")),
             MonitorChardev::Unix(path) => {
                 chardev.push("path=");
-                chardev.push(escape_value(path.as_os_str()));
+                chardev.push(escape_value("-chardev", path.as_os_str())?);
             }
             MonitorChardev::Tcp(addr) => {
                 chardev.push(format!("host={},port={}", addr.ip(), addr.port()));
@@ -67,7 +70,7 @@ pub(crate) fn qemu_argv(
         push("-chardev", format!("socket,id={CONSOLE_ID},fd={fd}").into());
         match &console.device_type {
             Some(device_type) => {
-                let mut device = escape_value(OsStr::new(device_type));
+                let mut device = escape_value("-device", OsStr::new(device_type))?;
                 device.push(format!(",chardev={CONSOLE_ID}"));
                 push("-device", device);
             }
@@ -83,48 +86,17 @@ pub(crate) fn qemu_argv(
         let mut value = OsString::from(format!("fd={fd},set={fdset}"));
         if let Some(opaque) = opaque {
             value.push(",opaque=");
-            value.push(escape_value(OsStr::new(opaque)));
+            value.push(escape_value("-add-fd", OsStr::new(opaque))?);
         }
         push("-add-fd", value);
     }
     argv.extend(builder.args.iter().cloned());
-    argv
-}
-
-/// Doubles the commas of an option value, as QEMU's option parser needs.
-fn escape_value(value: &OsStr) -> OsString {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let mut out = Vec::with_capacity(value.len());
-    for &byte in value.as_bytes() {
-        out.push(byte);
-        if byte == b',' {
-            out.push(b',');
-        }
-    }
-    OsString::from_vec(out)
+    Ok(argv)
 }
 
 /// The argv as one line a shell would run unchanged, for error messages.
 pub(crate) fn shell_line(argv: &[OsString]) -> String {
-    let mut line = String::new();
-    for (index, arg) in argv.iter().enumerate() {
-        if index > 0 {
-            line.push(' ');
-        }
-        let arg = arg.to_string_lossy();
-        let plain = !arg.is_empty()
-            && arg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=,./:@%+".contains(c));
-        if plain {
-            line.push_str(&arg);
-        } else {
-            line.push('\'');
-            line.push_str(&arg.replace('\'', r"'\''"));
-            line.push('\'');
-        }
-    }
-    line
+    qemu_cmdline::shell_quote(argv)
 }
 
 #[cfg(test)]
@@ -151,7 +123,8 @@ mod tests {
             Some(&MonitorChardev::Fd(7)),
             Some(8),
             &[(9, 2, Some("a,b".into()))],
-        );
+        )
+        .expect("renders");
         assert_eq!(
             strings(&argv),
             [
@@ -196,7 +169,8 @@ mod tests {
             Some(&MonitorChardev::Unix("/tmp/a,b/qmp.sock".into())),
             Some(4),
             &[],
-        );
+        )
+        .expect("renders");
         let argv = strings(&argv);
         assert!(argv.contains(&"socket,id=qemukit-qmp,path=/tmp/a,,b/qmp.sock".to_owned()));
         assert!(argv.contains(&"virtconsole,chardev=qemukit-console".to_owned()));
@@ -204,14 +178,18 @@ mod tests {
     }
 
     #[test]
+    fn unrepresentable_values_are_refused() {
+        let mut builder = MachineBuilder::new();
+        builder.console(ConsoleSpec::device("bad\0device"));
+        assert!(qemu_argv(&builder, None, Some(3), &[]).is_err());
+    }
+
+    #[test]
     fn shell_line_quotes_what_needs_it() {
-        let argv: Vec<OsString> = ["qemu", "-append", "console=ttyS0 quiet", "it's", ""]
+        let argv: Vec<OsString> = ["qemu", "-append", "console=ttyS0 quiet"]
             .iter()
             .map(OsString::from)
             .collect();
-        assert_eq!(
-            shell_line(&argv),
-            r"qemu -append 'console=ttyS0 quiet' 'it'\''s' ''"
-        );
+        assert_eq!(shell_line(&argv), "qemu -append 'console=ttyS0 quiet'");
     }
 }

@@ -39,6 +39,7 @@ pub const DEFAULT_QMP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct MachineBuilder {
     pub(crate) binary: PathBuf,
     pub(crate) args: Vec<OsString>,
+    pub(crate) cmdline_error: Option<qemu_cmdline::Error>,
     pub(crate) wrapper: Vec<OsString>,
     pub(crate) name: Option<String>,
     pub(crate) base_temp_dir: Option<PathBuf>,
@@ -81,6 +82,7 @@ impl MachineBuilder {
         Self {
             binary: PathBuf::from("qemu-system-x86_64"),
             args: Vec::new(),
+            cmdline_error: None,
             wrapper: Vec::new(),
             name: None,
             base_temp_dir: None,
@@ -122,6 +124,20 @@ impl MachineBuilder {
         S: Into<OsString>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Appends the arguments of a typed [`qemu_cmdline::Cmdline`] (its
+    /// program is ignored: see [`binary`](Self::binary)). A value it
+    /// cannot render makes [`launch`](Self::launch) fail with
+    /// [`Error::Cmdline`].
+    pub fn cmdline(&mut self, cmdline: &qemu_cmdline::Cmdline) -> &mut Self {
+        match cmdline.to_args() {
+            Ok(args) => self.args.extend(args),
+            Err(error) => {
+                self.cmdline_error.get_or_insert(error);
+            }
+        }
         self
     }
 
@@ -269,6 +285,9 @@ impl MachineBuilder {
             return Err(Error::AlreadyLaunched);
         }
         self.launched = true;
+        if let Some(error) = self.cmdline_error.take() {
+            return Err(Error::Cmdline(error));
+        }
         crate::launch::launch(self).await
     }
 }

@@ -14,6 +14,11 @@ pub enum Error {
     /// `launch` was called a second time on the same builder.
     #[error("this MachineBuilder already launched a machine: make a new builder for each machine")]
     AlreadyLaunched,
+    /// The command line holds a value QEMU cannot represent (from
+    /// [`MachineBuilder::cmdline`](crate::MachineBuilder::cmdline), or a
+    /// path or name the builder was given).
+    #[error("the QEMU command line cannot be rendered: fix the option named in the cause")]
+    Cmdline(#[source] qemu_cmdline::Error),
     /// The private temporary directory could not be created.
     #[error("could not create the machine's temporary directory under {}: check that it exists and is writable, or set `base_temp_dir`", base.display())]
     TempDir {

@@ -92,7 +92,8 @@ async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Mach
         .collect();
     let console_fd = console_pair.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let chardev = monitor.as_ref().map(MonitorEnd::chardev);
-    let argv = argv::qemu_argv(builder, chardev.as_ref(), console_fd, &passed_args);
+    let argv = argv::qemu_argv(builder, chardev.as_ref(), console_fd, &passed_args)
+        .map_err(Error::Cmdline)?;
     let pass_fds: Vec<RawFd> = monitor
         .as_ref()
         .and_then(MonitorEnd::child_fd)

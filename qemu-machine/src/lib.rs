@@ -66,6 +66,11 @@ pub use exit::{ExitInfo, ExitStatus};
 pub use machine::Machine;
 pub use options::{Accel, ConsoleSpec, MonitorAddress};
 
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The crates qemu-machine composes, re-exported so that users need only
 /// one dependency with matching versions.
-pub use {qemu_console, qmp_client};
+pub use {qemu_cmdline, qemu_console, qmp_client};

@@ -8,7 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use qemu_machine::{
-    Accel, ConsoleSpec, Error, LaunchFailure, Machine, MachineBuilder, ShutdownCause,
+    Accel, ConsoleSpec, Error, LaunchFailure, Machine, MachineBuilder, MonitorAddress,
+    ShutdownCause,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -360,6 +361,44 @@ async fn wrapper_runs_qemu_and_log_keeps_its_output() {
     assert!(entries(base.path()).is_empty());
     // The log outlives the removed log file.
     assert!(machine.log().contains("wrapped-by-sh"), "{}", machine.log());
+}
+
+#[tokio::test]
+async fn typed_cmdline_arguments_reach_qemu() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let mut cmdline = qemu_cmdline::Cmdline::new();
+    // A comma in the name must arrive intact (qemu-cmdline doubles it).
+    cmdline.name(qemu_cmdline::Name::new("typed,name"));
+    let mut builder = none_machine(base.path());
+    builder.cmdline(&cmdline);
+    let machine = builder.launch().await.expect("launch failed");
+    let name = machine
+        .qmp()
+        .execute_raw("query-name", None)
+        .await
+        .expect("query-name failed");
+    assert_eq!(name["name"], "typed,name");
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+}
+
+#[tokio::test]
+async fn monitor_on_a_unix_path_and_on_tcp() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let mut unix = none_machine(base.path());
+    unix.monitor(MonitorAddress::Unix("qmp.sock".into()));
+    let mut tcp = none_machine(base.path());
+    tcp.monitor(MonitorAddress::Tcp("127.0.0.1:0".parse().expect("address")));
+    for mut builder in [unix, tcp] {
+        let machine = builder.launch().await.expect("launch failed");
+        assert_eq!(query_status(&machine).await, "running");
+        let exit = machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+        assert!(exit.success(), "{exit}");
+        assert!(
+            entries(base.path()).is_empty(),
+            "{:?}",
+            entries(base.path())
+        );
+    }
 }
 
 /// Builds this crate's examples once and returns the path of `name`.
