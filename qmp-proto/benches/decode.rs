@@ -1,0 +1,165 @@
+//! Split + decode against the floor (`serde_json::from_slice::<Value>` of
+//! the same, already split messages), and framing alone.
+//!
+//! Inputs: the real 207 KB `query-qmp-schema` reply recorded from QEMU 7.2,
+//! and a stream of 10,000 small events (the recorded ones, repeated).
+//! After criterion's report, prints framing throughput and the
+//! split+decode / floor ratios (targets: >= 1 GB/s, <= 1.2x).
+
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use qmp_proto::{ClientCodec, Splitter};
+use serde_json::Value;
+use tokio_util::codec::Decoder;
+
+const SCHEMA_REPLY: &[u8] = include_bytes!("../tests/fixtures/query-qmp-schema.reply");
+const SESSION: &[u8] = include_bytes!("../tests/fixtures/session.out");
+const EVENTS: usize = 10_000;
+
+struct Input {
+    name: &'static str,
+    stream: Vec<u8>,
+    messages: Vec<Vec<u8>>,
+}
+
+fn inputs() -> [Input; 2] {
+    let schema = Input {
+        name: "schema-207KB",
+        stream: SCHEMA_REPLY.to_vec(),
+        messages: split_lines(SCHEMA_REPLY),
+    };
+    let recorded: Vec<Vec<u8>> = split_lines(SESSION)
+        .into_iter()
+        .filter(|line| line.starts_with(b"{\"timestamp\""))
+        .collect();
+    let messages: Vec<Vec<u8>> = recorded.iter().cycle().take(EVENTS).cloned().collect();
+    let mut stream = Vec::new();
+    for message in &messages {
+        stream.extend_from_slice(message);
+        stream.extend_from_slice(b"\r\n");
+    }
+    let events = Input {
+        name: "10k-events",
+        stream,
+        messages,
+    };
+    [schema, events]
+}
+
+fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line).to_vec())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+fn floor(messages: &[Vec<u8>]) -> usize {
+    let mut count = 0;
+    for message in messages {
+        let value: Value = serde_json::from_slice(message).unwrap_or(Value::Null);
+        count += usize::from(black_box(value).is_object());
+    }
+    count
+}
+
+fn split_and_decode(buf: &mut BytesMut) -> usize {
+    let mut codec = ClientCodec::new();
+    let mut count = 0;
+    while let Ok(Some(message)) = codec.decode(buf) {
+        black_box(message);
+        count += 1;
+    }
+    count
+}
+
+fn split_only(buf: &mut BytesMut) -> usize {
+    let mut splitter = Splitter::default();
+    let mut count = 0;
+    while let Ok(Some(frame)) = splitter.next_frame(buf) {
+        black_box(frame);
+        count += 1;
+    }
+    count
+}
+
+fn bench(c: &mut Criterion) {
+    for input in inputs() {
+        let mut group = c.benchmark_group(input.name);
+        group.throughput(Throughput::Bytes(input.stream.len() as u64));
+        group.bench_function("from_slice (floor)", |b| b.iter(|| floor(&input.messages)));
+        group.bench_function("split+decode", |b| {
+            b.iter_batched_ref(
+                || BytesMut::from(&input.stream[..]),
+                split_and_decode,
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function("split", |b| {
+            b.iter_batched_ref(
+                || BytesMut::from(&input.stream[..]),
+                split_only,
+                BatchSize::LargeInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+/// The best mean time per run of `work` over a few batches of about
+/// 200 ms, with the per-run setup excluded.
+fn measure<S, T>(mut setup: impl FnMut() -> S, mut work: impl FnMut(&mut S) -> T) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let mut spent = Duration::ZERO;
+        let mut runs = 0u32;
+        while spent < Duration::from_millis(200) {
+            let mut state = setup();
+            let start = Instant::now();
+            black_box(work(&mut state));
+            spent += start.elapsed();
+            runs += 1;
+        }
+        best = best.min(spent / runs);
+    }
+    best
+}
+
+fn summary() {
+    println!("\nqmp-proto decode summary (best of 5 batches):");
+    for input in inputs() {
+        let floor_time = measure(|| (), |()| floor(&input.messages));
+        let decode_time = measure(|| BytesMut::from(&input.stream[..]), split_and_decode);
+        let split_time = measure(|| BytesMut::from(&input.stream[..]), split_only);
+        let gbps = input.stream.len() as f64 / split_time.as_secs_f64() / 1e9;
+        let ratio = decode_time.as_secs_f64() / floor_time.as_secs_f64();
+        println!(
+            "  {:<13} {:>8} bytes: floor {:>9.1?}  split+decode {:>9.1?}  split {:>8.1?} \
+             | framing {gbps:.2} GB/s (target >= 1) | split+decode / floor = {ratio:.3} \
+             (target <= 1.2)",
+            input.name,
+            input.stream.len(),
+            floor_time,
+            decode_time,
+            split_time,
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo test --benches` runs the bench binary in test mode; skip the
+    // summary there.
+    if !std::env::args().any(|arg| arg == "--test") {
+        summary();
+    }
+}
