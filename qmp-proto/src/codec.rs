@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::framing::{Frame, Limits, Splitter};
+use crate::framing::{Limits, Splitter};
 use crate::{ClientMessage, Error, Request, ServerMessage};
 
 /// The client side: decodes what QEMU sends, encodes requests.
@@ -59,10 +59,7 @@ impl Decoder for ClientCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
-        match self.splitter.next_frame(src)? {
-            Some(frame) => parse(&frame).map(|value| Some(ServerMessage::from_value(value))),
-            None => Ok(None),
-        }
+        Ok(next_value(&mut self.splitter, src)?.map(ServerMessage::from_value))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
@@ -136,10 +133,7 @@ impl Decoder for ServerCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
-        match self.splitter.next_frame(src)? {
-            Some(frame) => parse(&frame).map(|value| Some(ClientMessage::from_value(value))),
-            None => Ok(None),
-        }
+        Ok(next_value(&mut self.splitter, src)?.map(ClientMessage::from_value))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
@@ -166,18 +160,31 @@ impl Encoder<&ServerMessage> for ServerCodec {
     }
 }
 
-/// Parses one framed object; errors carry the stream offset.
-fn parse(frame: &Frame) -> Result<Value, Error> {
-    serde_json::from_slice(&frame.bytes).map_err(|source| {
+/// Cuts the next object from `src` and parses it in place; a message that
+/// is not valid JSON is consumed along with its error.
+fn next_value(splitter: &mut Splitter, src: &mut BytesMut) -> Result<Option<Value>, Error> {
+    let Some(len) = splitter.poll_frame(src)? else {
+        return Ok(None);
+    };
+    let offset = splitter.stream_offset();
+    let parsed = parse(&src[..len], offset);
+    splitter.consume(src, len);
+    parsed.map(Some)
+}
+
+/// Parses one framed object found at stream `offset`; errors carry the
+/// stream offset.
+fn parse(bytes: &[u8], offset: u64) -> Result<Value, Error> {
+    serde_json::from_slice(bytes).map_err(|source| {
         // Classify only on failure, so the happy path reads the bytes once.
-        if let Err(utf8) = std::str::from_utf8(&frame.bytes) {
+        if let Err(utf8) = std::str::from_utf8(bytes) {
             return Error::InvalidUtf8 {
-                offset: frame.offset + utf8.valid_up_to() as u64,
+                offset: offset + utf8.valid_up_to() as u64,
             };
         }
-        let within = position_of(&frame.bytes, source.line(), source.column());
+        let within = position_of(bytes, source.line(), source.column());
         Error::Json {
-            offset: frame.offset + within as u64,
+            offset: offset + within as u64,
             source,
         }
     })

@@ -7,7 +7,7 @@
 //! each byte is examined once however the input is chunked.
 
 use bytes::BytesMut;
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 
 use crate::Error;
 
@@ -131,6 +131,22 @@ impl Splitter {
     /// [`Error::MessageTooLarge`], [`Error::TooDeep`]). The buffered input is
     /// then discarded and the splitter starts afresh with the next byte.
     pub fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, Error> {
+        let Some(len) = self.poll_frame(buf)? else {
+            return Ok(None);
+        };
+        let offset = self.base;
+        self.base += len as u64;
+        Ok(Some(Frame {
+            offset,
+            bytes: buf.split_to(len),
+        }))
+    }
+
+    /// Like [`Splitter::next_frame`], but leaves the complete message at
+    /// the front of `buf` and returns its length; the caller must then
+    /// [`consume`](Self::consume) exactly that many bytes before the next
+    /// call. Saves the codecs a split of the buffer per message.
+    pub(crate) fn poll_frame(&mut self, buf: &mut BytesMut) -> Result<Option<usize>, Error> {
         if self.resync && !self.skip_to_sync_byte(buf) {
             return Ok(None);
         }
@@ -138,14 +154,9 @@ impl Splitter {
             return Ok(None);
         }
         match self.scan(buf) {
-            Ok(Some(end)) => {
-                let offset = self.base;
-                self.base += end as u64;
+            Ok(Some(len)) => {
                 self.reset();
-                Ok(Some(Frame {
-                    offset,
-                    bytes: buf.split_to(end),
-                }))
+                Ok(Some(len))
             }
             Ok(None) => Ok(None),
             Err(error) => {
@@ -153,6 +164,11 @@ impl Splitter {
                 Err(error)
             }
         }
+    }
+
+    /// Drops the message [`poll_frame`](Self::poll_frame) reported.
+    pub(crate) fn consume(&mut self, buf: &mut BytesMut, len: usize) {
+        self.advance(buf, len);
     }
 
     /// Reports a message cut short by the end of the stream.
@@ -248,50 +264,47 @@ impl Splitter {
         // Never look past the limit: the byte after it is already an error.
         let end = buf.len().min(self.limits.max_message_size);
         let mut index = self.scanned;
-        while index < end {
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                    index += 1;
-                    continue;
+        let mut state = ScanState {
+            depth: self.depth,
+            in_string: self.in_string,
+            escaped: self.escaped,
+        };
+        let found = 'scan: loop {
+            // Whole blocks go through the bit-parallel path; a block with a
+            // backslash (rare in QMP) goes byte by byte.
+            while !state.escaped && index + BLOCK <= end {
+                let masks = Masks::of(&buf[index..index + BLOCK]);
+                if masks.backslash != 0 {
+                    break;
                 }
-                match memchr2(b'"', b'\\', &buf[index..end]) {
-                    Some(position) => {
-                        index += position;
-                        if buf[index] == b'"' {
-                            self.in_string = false;
-                        } else {
-                            self.escaped = true;
-                        }
-                        index += 1;
-                    }
-                    None => index = end,
+                if let Some(found) = state.block(&masks, index, self.limits.max_depth) {
+                    break 'scan Some(found);
                 }
-                continue;
+                index += BLOCK;
             }
-            let byte = buf[index];
-            index += 1;
-            match byte {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => {
-                    self.depth += 1;
-                    if self.depth > self.limits.max_depth {
-                        return Err(Error::TooDeep {
-                            limit: self.limits.max_depth,
-                            offset: self.base + index as u64 - 1,
-                        });
-                    }
-                }
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        return Ok(Some(index));
-                    }
-                }
-                _ => {}
+            if index >= end {
+                break None;
             }
+            let stop = (index + BLOCK).min(end);
+            if let Some(found) = state.bytes(buf, index, stop, self.limits.max_depth) {
+                break Some(found);
+            }
+            index = stop;
+        };
+        match found {
+            Some(Ok(len)) => return Ok(Some(len)),
+            Some(Err(at)) => {
+                return Err(Error::TooDeep {
+                    limit: self.limits.max_depth,
+                    offset: self.base + at as u64,
+                });
+            }
+            None => {}
         }
         self.scanned = index;
+        self.depth = state.depth;
+        self.in_string = state.in_string;
+        self.escaped = state.escaped;
         if buf.len() > self.limits.max_message_size {
             return Err(Error::MessageTooLarge {
                 limit: self.limits.max_message_size,
@@ -300,6 +313,135 @@ impl Splitter {
         }
         Ok(None)
     }
+}
+
+/// Bytes handled at once by the bit-parallel path: one bit per byte in a u64.
+const BLOCK: usize = 64;
+
+/// The scanner's state inside a message, kept in locals while scanning.
+struct ScanState {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+/// What scanning found: `Ok(len)` of the complete message, or `Err(index)`
+/// of the bracket that nests too deep.
+type Found = Result<usize, usize>;
+
+impl ScanState {
+    /// Scans one 64-byte block without backslashes at `index`.
+    fn block(&mut self, masks: &Masks, index: usize, max_depth: usize) -> Option<Found> {
+        // Bits inside strings: from each opening quote up to its closing one.
+        let carry = if self.in_string { u64::MAX } else { 0 };
+        let in_string = prefix_xor(masks.quote) ^ carry;
+        let mut brackets = (masks.open | masks.close) & !in_string;
+        while brackets != 0 {
+            let bit = brackets.trailing_zeros() as usize;
+            brackets &= brackets - 1;
+            if masks.open & (1 << bit) != 0 {
+                self.depth += 1;
+                if self.depth > max_depth {
+                    return Some(Err(index + bit));
+                }
+            } else {
+                self.depth -= 1;
+                if self.depth == 0 {
+                    return Some(Ok(index + bit + 1));
+                }
+            }
+        }
+        self.in_string = in_string >> 63 == 1;
+        None
+    }
+
+    /// Scans `buf[from..to]` byte by byte.
+    fn bytes(&mut self, buf: &[u8], from: usize, to: usize, max_depth: usize) -> Option<Found> {
+        for (index, &byte) in buf.iter().enumerate().take(to).skip(from) {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if byte == b'\\' {
+                    self.escaped = true;
+                } else if byte == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    if self.depth > max_depth {
+                        return Some(Err(index));
+                    }
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Some(Ok(index + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// One bit per byte of a 64-byte block, for each byte class that matters.
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    open: u64,
+    close: u64,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+impl Masks {
+    fn of(block: &[u8]) -> Self {
+        let mut masks = Masks {
+            quote: 0,
+            backslash: 0,
+            open: 0,
+            close: 0,
+        };
+        for (k, chunk) in block.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            // `[` and `{`, `]` and `}` differ only in bit 5.
+            let folded = word | (ONES * 0x20);
+            let shift = 8 * k;
+            masks.quote |= gather(zero_bytes(word ^ (ONES * u64::from(b'"')))) << shift;
+            masks.backslash |= gather(zero_bytes(word ^ (ONES * u64::from(b'\\')))) << shift;
+            masks.open |= gather(zero_bytes(folded ^ (ONES * u64::from(b'{')))) << shift;
+            masks.close |= gather(zero_bytes(folded ^ (ONES * u64::from(b'}')))) << shift;
+        }
+        masks
+    }
+}
+
+/// 0x80 in each byte of `x` that is zero, 0 elsewhere (exact: no carries
+/// cross bytes).
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// Packs the top bit of each byte into the low 8 bits (byte k to bit k).
+fn gather(x: u64) -> u64 {
+    ((x >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Bit i becomes the XOR of bits 0..=i.
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
 }
 
 impl Default for Splitter {
@@ -564,6 +706,105 @@ mod tests {
         assert!(matches!(splitter.next_frame(&mut buf), Ok(None)));
         assert!(buf.is_empty());
         assert!(splitter.finish(&mut buf).is_ok());
+    }
+
+    #[test]
+    fn bit_helpers_are_exact() {
+        for byte in 0..=255u8 {
+            for position in 0..8 {
+                let word = u64::from(byte) << (8 * position)
+                    | 0x4141_4141_4141_4141 & !(0xFF << (8 * position));
+                let zeros = zero_bytes(word ^ (ONES * u64::from(byte)));
+                let expected = 0x80u64 << (8 * position);
+                let others = if byte == 0x41 {
+                    0x8080_8080_8080_8080
+                } else {
+                    expected
+                };
+                assert_eq!(zeros, others, "byte {byte:#x} at {position}");
+            }
+        }
+        for pattern in 0..=255u64 {
+            let spread = (0..8).fold(0, |acc, bit| acc | ((pattern >> bit) & 1) << (8 * bit + 7));
+            assert_eq!(gather(spread), pattern);
+        }
+        assert_eq!(prefix_xor(0b1000_0100), 0b0111_1100);
+        assert_eq!(prefix_xor(1 << 63), 1 << 63);
+    }
+
+    /// A byte-at-a-time reference: the length of the first object.
+    fn reference_len(input: &[u8]) -> Option<usize> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for (index, &byte) in input.iter().enumerate() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = false;
+                }
+            } else if byte == b'"' {
+                in_string = true;
+            } else if byte == b'{' || byte == b'[' {
+                depth += 1;
+            } else if (byte == b'}' || byte == b']') && depth > 0 {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index + 1);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn long_messages_match_the_byte_reference_at_every_chunking() {
+        // Quotes, escapes and brackets land on and across block edges.
+        let mut message = b"{".to_vec();
+        for n in 0..40 {
+            let pad = "x".repeat(n % 13);
+            let escapes = "\\\\".repeat(n % 3);
+            message.extend_from_slice(
+                format!("\"k{n}{pad}\": [\"{escapes}\\\"}}]{pad}\", {{\"a\": [{n}]}}], ")
+                    .as_bytes(),
+            );
+        }
+        message.extend_from_slice(b"\"end\": \"}\"}");
+        let expected = reference_len(&message);
+        assert_eq!(expected, Some(message.len()));
+        assert!(serde_json::from_slice::<serde_json::Value>(&message).is_ok());
+        let mut stream = message.clone();
+        stream.extend_from_slice(b"\r\n{}");
+        for size in [1, 7, 63, 64, 65, 100, 1000, stream.len()] {
+            let frames = split_chunked(&mut Splitter::default(), &stream, &[size]);
+            let lens: Vec<usize> = frames
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, f)| f.len())
+                .collect();
+            assert_eq!(lens, [message.len(), 2], "chunk size {size}");
+        }
+        // Depth errors are found inside blocks too, at the same offset.
+        let limits = Limits {
+            max_message_size: 1 << 20,
+            max_depth: 2,
+        };
+        let mut deep = vec![b' '; 100];
+        deep.extend_from_slice(b"{\"a\": \"[[[\", \"b\": [1, [2]]}");
+        for size in [1, 64, deep.len()] {
+            let result = split_chunked(&mut Splitter::new(limits), &deep, &[size]);
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::TooDeep {
+                        limit: 2,
+                        offset: 122
+                    })
+                ),
+                "{result:?}"
+            );
+        }
     }
 
     #[test]
