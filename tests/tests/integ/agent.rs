@@ -2,9 +2,6 @@
 //! with `qmp_client::agent` (sync, ping, info, exec with captured output),
 //! then `guest-shutdown` → `SHUTDOWN` and QEMU exits.
 
-use std::os::fd::{AsFd, AsRawFd};
-use std::time::Duration;
-
 use qmp_client::Config;
 use qmp_client::agent::Agent;
 use qmp_proto::events::Shutdown;
@@ -14,11 +11,16 @@ use crate::migration::{BOOT, COMMAND, TestResult, Vm};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestResult {
     let guest = qemukit_tests::guest();
-    let (agent_io, agent_theirs) = qemukit_tests::socket_pair()?;
+    // QEMU listens on a socket of its own for the agent's port.
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("qga.sock");
     let mut args = guest.args(true);
     for arg in [
         "-chardev".to_owned(),
-        format!("socket,id=qga0,fd={}", agent_theirs.as_raw_fd()),
+        format!(
+            "socket,id=qga0,path={},server=on,wait=off",
+            socket.display()
+        ),
         "-device".to_owned(),
         "virtio-serial-pci".to_owned(),
         "-device".to_owned(),
@@ -26,8 +28,8 @@ async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestR
     ] {
         args.push(arg.into());
     }
-    let vm = Vm::launch("agent", args, &[agent_theirs.as_fd()]).await?;
-    drop(agent_theirs);
+    let vm = Vm::launch("agent", args).await?;
+    let agent_io = tokio::net::UnixStream::connect(&socket).await?;
 
     // Sync while the guest boots: the agent starts around the shell
     // prompt, so `connect` retries (its first syncs wait unread in the
@@ -64,7 +66,7 @@ async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestR
         "{hostname:?}"
     );
 
-    let shutdown = vm.qmp.event_waiter("SHUTDOWN", None);
+    let shutdown = vm.qmp().event_waiter("SHUTDOWN", None);
     agent.shutdown(None).await?;
     let event = shutdown.wait(Some(COMMAND)).await?;
     let event = event
@@ -73,12 +75,5 @@ async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestR
     assert!(event.guest, "{event:?}");
     // QEMU exits (-no-reboot): the agent's stream ends too.
     agent.wait_closed(COMMAND).await?;
-    let mut vm = vm;
-    let status = vm.qemu.wait(Duration::from_secs(60)).await?;
-    assert!(
-        status.success(),
-        "QEMU exited with {status}: {}",
-        vm.qemu.log()
-    );
-    Ok(())
+    vm.wait_exit().await
 }

@@ -1,20 +1,20 @@
 //! Scenario 5, live migration through a file: the guest's tmpfs survives a
 //! `migrate` to `exec:cat > FILE` and a second QEMU's `migrate-incoming`.
 //!
-//! Also home of [`Vm`], the small launcher the real-guest scenarios share
-//! (QEMU spawned directly, QMP and ttyS0 on socket pairs).
+//! Also home of [`Vm`], the small helper the real-guest scenarios share: a
+//! qemu-machine [`Machine`] running the test guest with its ttyS0 console.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use qemu_console::{Console, ConsoleConfig};
-use qemukit_tests::{QemuChild, READY_MARKER};
-use qmp_client::{Client, Config, EventStream};
+use qemu_console::Console;
+use qemu_machine::{Accel, ConsoleSpec, Machine, MachineBuilder};
+use qemukit_tests::READY_MARKER;
+use qmp_client::{Client, EventStream};
 use qmp_proto::commands::{
     MigrateIncoming, MigrateSetCapabilities, MigrationCapability, MigrationCapabilityStatus,
-    MigrationStatus, QueryStatus, Quit, RunState,
+    MigrationStatus, QueryStatus, RunState,
 };
 use qmp_proto::events::Migration;
 use tokio::time::Instant;
@@ -28,85 +28,72 @@ pub(crate) const COMMAND: Duration = Duration::from_secs(60);
 pub(crate) const JOB: Duration = Duration::from_secs(120);
 
 /// A QEMU running the test guest, with QMP and a console on ttyS0.
-/// Dropping it kills QEMU.
+/// Dropping it kills QEMU and removes its temporary directory.
 pub(crate) struct Vm {
-    pub(crate) qemu: QemuChild,
-    pub(crate) qmp: Client,
-    pub(crate) console: Console,
+    pub(crate) machine: Machine,
 }
 
 impl Vm {
-    /// Starts QEMU with `args` (usually `guest.args(..)` plus devices),
-    /// QMP and ttyS0 on socket pairs; `inherit` are further fds the args
-    /// name. Does not wait for the guest.
-    pub(crate) async fn launch(
-        name: &str,
-        mut args: Vec<OsString>,
-        inherit: &[BorrowedFd<'_>],
-    ) -> TestResult<Vm> {
-        let (qmp_ours, qmp_theirs) = qemukit_tests::socket_pair()?;
-        let (console_ours, console_theirs) = qemukit_tests::socket_pair()?;
-        for arg in [
-            "-chardev".to_owned(),
-            format!("socket,id=mon,fd={}", qmp_theirs.as_raw_fd()),
-            "-mon".to_owned(),
-            "chardev=mon,mode=control".to_owned(),
-            "-chardev".to_owned(),
-            format!("socket,id=con,fd={}", console_theirs.as_raw_fd()),
-            "-serial".to_owned(),
-            "chardev:con".to_owned(),
-        ] {
-            args.push(arg.into());
+    /// Launches QEMU with `args` (usually `guest.args(..)` plus devices;
+    /// they choose `-M pc,accel=tcg` themselves) and a ttyS0 console.
+    /// Does not wait for the guest.
+    pub(crate) async fn launch(name: &str, args: Vec<OsString>) -> TestResult<Vm> {
+        let machine = MachineBuilder::new()
+            .binary(qemukit_tests::qemu_binary())
+            .name(name)
+            .accel(Accel::QemuDefault)
+            .args(args)
+            .console(ConsoleSpec::serial())
+            .launch()
+            .await?;
+        Ok(Vm { machine })
+    }
+
+    pub(crate) fn qmp(&self) -> &Client {
+        self.machine.qmp()
+    }
+
+    pub(crate) fn console(&self) -> &Console {
+        match self.machine.console() {
+            Some(console) => console,
+            None => unreachable!("Vm::launch always asks for a console"),
         }
-        let mut fds = vec![qmp_theirs.as_fd(), console_theirs.as_fd()];
-        fds.extend_from_slice(inherit);
-        let qemu = QemuChild::spawn(&args, &fds)?;
-        drop(fds);
-        // QEMU holds its copies; ours must go, or EOF never comes.
-        drop((qmp_theirs, console_theirs));
-        let config = ConsoleConfig {
-            name: format!("{name} ttyS0"),
-            ..ConsoleConfig::default()
-        };
-        let console = Console::attach(console_ours, config)?;
-        let qmp = match Client::from_stream(qmp_ours, &Config::default()).await {
-            Ok(qmp) => qmp,
-            Err(error) => {
-                return Err(format!("QMP to {name}: {error}; QEMU: {}", qemu.log()).into());
-            }
-        };
-        Ok(Vm { qemu, qmp, console })
     }
 
     /// Waits for the guest's ready marker and its first prompt.
     pub(crate) async fn boot(&self) -> TestResult {
-        if let Err(error) = self.console.expect(READY_MARKER, BOOT).await {
-            return Err(
-                format!("the guest did not boot: {error}; QEMU: {}", self.qemu.log()).into(),
-            );
+        if let Err(error) = self.console().expect(READY_MARKER, BOOT).await {
+            let log = self.machine.log();
+            return Err(format!("the guest did not boot: {error}; QEMU: {log}").into());
         }
-        self.console.expect("# ", BOOT).await?;
+        self.console().expect("# ", BOOT).await?;
         Ok(())
     }
 
     /// `poweroff -f` in the guest; QEMU (`-no-reboot`) must exit 0.
-    pub(crate) async fn power_off(mut self) -> TestResult {
-        self.console.send_line("poweroff -f").await?;
+    pub(crate) async fn power_off(self) -> TestResult {
+        self.console().send_line("poweroff -f").await?;
         self.wait_exit().await
+    }
+
+    /// Waits for QEMU to exit on its own, with status 0.
+    pub(crate) async fn wait_exit(self) -> TestResult {
+        let exit = self.machine.wait(COMMAND).await?;
+        assert!(
+            exit.success(),
+            "QEMU ended with {exit:?}: {}",
+            self.machine.log()
+        );
+        Ok(())
     }
 
     /// `quit`; QEMU must exit 0.
-    pub(crate) async fn quit(mut self) -> TestResult {
-        self.qmp.execute(Quit).await?;
-        self.wait_exit().await
-    }
-
-    async fn wait_exit(&mut self) -> TestResult {
-        let status = self.qemu.wait(COMMAND).await?;
+    pub(crate) async fn quit(self) -> TestResult {
+        let exit = self.machine.shutdown(COMMAND).await?;
         assert!(
-            status.success(),
-            "QEMU exited with {status}: {}",
-            self.qemu.log()
+            exit.success(),
+            "QEMU ended with {exit:?}: {}",
+            self.machine.log()
         );
         Ok(())
     }
@@ -154,10 +141,10 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("guest state.bin");
 
-    let source = Vm::launch("source", guest.args(false), &[]).await?;
+    let source = Vm::launch("source", guest.args(false)).await?;
     source.boot().await?;
     let wrote = source
-        .console
+        .console()
         .run(
             "echo kept-$((40+2)) > /tmp/witness; cat /tmp/witness",
             COMMAND,
@@ -165,11 +152,11 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
         .await?;
     assert_eq!(wrote.output, "kept-42\n");
 
-    enable_migration_events(&source.qmp).await?;
-    let mut events = source.qmp.events();
+    enable_migration_events(source.qmp()).await?;
+    let mut events = source.qmp().events();
     let uri = format!("exec:cat > {}", shell_word(&state));
     source
-        .qmp
+        .qmp()
         .execute(qmp_proto::commands::Migrate::new(uri))
         .await?;
     let statuses = migration_statuses(&mut events).await?;
@@ -181,7 +168,7 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
             MigrationStatus::Completed
         ]
     );
-    let status = source.qmp.execute(QueryStatus).await?;
+    let status = source.qmp().execute(QueryStatus).await?;
     assert_eq!(status.status, RunState::Postmigrate);
     source.quit().await?;
     assert!(
@@ -191,14 +178,14 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
 
     let mut args = guest.args(false);
     args.extend(["-incoming".into(), "defer".into()]);
-    let target = Vm::launch("target", args, &[]).await?;
-    let status = target.qmp.execute(QueryStatus).await?;
+    let target = Vm::launch("target", args).await?;
+    let status = target.qmp().execute(QueryStatus).await?;
     assert_eq!(status.status, RunState::Inmigrate);
-    enable_migration_events(&target.qmp).await?;
-    let mut events = target.qmp.events();
-    let resumed = target.qmp.event_waiter("RESUME", None);
+    enable_migration_events(target.qmp()).await?;
+    let mut events = target.qmp().events();
+    let resumed = target.qmp().event_waiter("RESUME", None);
     let uri = format!("exec:cat {}", shell_word(&state));
-    target.qmp.execute(MigrateIncoming::new(uri)).await?;
+    target.qmp().execute(MigrateIncoming::new(uri)).await?;
     let statuses = migration_statuses(&mut events).await?;
     assert_eq!(
         statuses,
@@ -209,10 +196,10 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
         ]
     );
     resumed.wait(Some(JOB)).await?;
-    assert!(target.qmp.execute(QueryStatus).await?.running);
+    assert!(target.qmp().execute(QueryStatus).await?.running);
 
     // The guest's tmpfs came along, and the shell answers on the new console.
-    let kept = target.console.run("cat /tmp/witness", COMMAND).await?;
+    let kept = target.console().run("cat /tmp/witness", COMMAND).await?;
     assert_eq!(kept.output, "kept-42\n");
     target.power_off().await
 }

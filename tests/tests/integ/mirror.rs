@@ -67,7 +67,7 @@ fn read_sector(image: &File, sector: u64, len: usize) -> std::io::Result<String>
 
 async fn count(vm: &Vm) -> TestResult<u64> {
     // The writer replaces the file with `mv`: never seen half-written.
-    let out = vm.console.run("cat /tmp/count", COMMAND).await?;
+    let out = vm.console().run("cat /tmp/count", COMMAND).await?;
     parse_count(&out.output)
 }
 
@@ -95,16 +95,16 @@ async fn mirror_job_copies_a_disk_the_guest_keeps_writing() -> TestResult {
     ] {
         args.push(arg.into());
     }
-    let vm = Vm::launch("mirror", args, &[]).await?;
+    let vm = Vm::launch("mirror", args).await?;
     vm.boot().await?;
-    let qmp: &Client = &vm.qmp;
+    let qmp: &Client = vm.qmp();
 
     // A writer: record N in sector N, synced, until told to stop.
     let writer = "rm -f /tmp/stop; echo 0 > /tmp/count; { (i=0; \
         while [ ! -e /tmp/stop ] && [ $i -lt 50000 ]; do \
         echo rec-$i | dd of=/dev/vda bs=512 seek=$i conv=notrunc,fsync 2>/dev/null; \
         i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; done) </dev/null >/dev/null 2>&1 & }";
-    assert!(vm.console.run(writer, COMMAND).await?.success());
+    assert!(vm.console().run(writer, COMMAND).await?.success());
 
     qmp.execute(
         BlockdevAdd::new("raw", "tgt")
@@ -130,7 +130,7 @@ async fn mirror_job_copies_a_disk_the_guest_keeps_writing() -> TestResult {
         "echo during-ready-$((40+2)) | dd of=/dev/vda bs=512 seek={READY_SECTOR} \
          conv=notrunc,fsync 2>/dev/null"
     );
-    assert!(vm.console.run(&marker, COMMAND).await?.success());
+    assert!(vm.console().run(&marker, COMMAND).await?.success());
     let at_ready = count(&vm).await?;
 
     qmp.execute(JobComplete::new("m0")).await?;
@@ -149,7 +149,7 @@ async fn mirror_job_copies_a_disk_the_guest_keeps_writing() -> TestResult {
     assert_eq!(statuses, [JobStatus::Concluded, JobStatus::Null]);
 
     let stopped = vm
-        .console
+        .console()
         .run("touch /tmp/stop; wait; cat /tmp/count", COMMAND)
         .await?;
     let written = parse_count(&stopped.output)?;

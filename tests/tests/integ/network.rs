@@ -35,11 +35,11 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     ] {
         args.push(arg.into());
     }
-    let vm = Vm::launch("network", args, &[]).await?;
+    let vm = Vm::launch("network", args).await?;
     vm.boot().await?;
 
     let usernet = vm
-        .qmp
+        .qmp()
         .execute(HumanMonitorCommand::new("info usernet"))
         .await?;
     let port = forwarded_port(&usernet).ok_or(format!("no forwarded port in {usernet:?}"))?;
@@ -51,7 +51,7 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     let serve = "echo from-guest-$((40+2)) > /tmp/payload; \
         { nc -l -p 8080 < /tmp/payload > /tmp/received & }; \
         while ! cat /proc/net/tcp* | grep -q ':1F90 0*:0000 0A'; do :; done";
-    assert!(vm.console.run(serve, COMMAND).await?.success());
+    assert!(vm.console().run(serve, COMMAND).await?.success());
 
     let mut stream =
         tokio::time::timeout(COMMAND, TcpStream::connect(("127.0.0.1", port))).await??;
@@ -68,7 +68,7 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     drop(stream);
 
     // nc ends when the host closes; what it received is in the file.
-    let received = vm.console.run("wait; cat /tmp/received", COMMAND).await?;
+    let received = vm.console().run("wait; cat /tmp/received", COMMAND).await?;
     assert_eq!(received.output, "from-host\n");
     vm.power_off().await
 }
