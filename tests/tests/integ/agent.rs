@@ -3,7 +3,7 @@
 //! then `guest-shutdown` → `SHUTDOWN` and QEMU exits.
 
 use qmp_client::Config;
-use qmp_client::agent::Agent;
+use qmp_client::agent::{Agent, GuestExec};
 use qmp_proto::events::Shutdown;
 
 use crate::migration::{BOOT, COMMAND, TestResult, Vm};
@@ -60,6 +60,13 @@ async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestR
     assert_eq!(done.exit_code, Some(3));
     assert_eq!(done.stdout, b"out-42\n");
     assert_eq!(done.stderr, b"err-42\n");
+    // Standard input goes in base64 too.
+    let mut cat = GuestExec::new("/bin/cat");
+    cat.input_data = Some(b"through stdin\n\xff\x00".to_vec());
+    cat.capture_output = Some(true);
+    let echoed = agent.exec_command(&cat, COMMAND).await?;
+    assert!(echoed.success(), "{echoed:?}");
+    assert_eq!(echoed.stdout, b"through stdin\n\xff\x00");
     let hostname = agent.exec("/bin/hostname", Vec::<String>::new()).await?;
     assert!(
         hostname.success() && !hostname.stdout.is_empty(),

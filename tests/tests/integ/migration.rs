@@ -5,11 +5,11 @@
 //! qemu-machine [`Machine`] running the test guest with its ttyS0 console.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qemu_console::Console;
-use qemu_machine::{Accel, ConsoleSpec, Machine, MachineBuilder};
+use qemu_machine::{Accel, ConsoleSpec, ExitInfo, Machine, MachineBuilder};
 use qemukit_tests::READY_MARKER;
 use qmp_client::{Client, EventStream};
 use qmp_proto::commands::{
@@ -78,23 +78,34 @@ impl Vm {
 
     /// Waits for QEMU to exit on its own, with status 0.
     pub(crate) async fn wait_exit(self) -> TestResult {
+        let leftovers = self.leftovers();
         let exit = self.machine.wait(COMMAND).await?;
-        assert!(
-            exit.success(),
-            "QEMU ended with {exit:?}: {}",
-            self.machine.log()
-        );
-        Ok(())
+        self.check_exit(exit, leftovers)
     }
 
     /// `quit`; QEMU must exit 0.
     pub(crate) async fn quit(self) -> TestResult {
+        let leftovers = self.leftovers();
         let exit = self.machine.shutdown(COMMAND).await?;
-        assert!(
-            exit.success(),
-            "QEMU ended with {exit:?}: {}",
-            self.machine.log()
-        );
+        self.check_exit(exit, leftovers)
+    }
+
+    /// What must be gone once QEMU has exited: its process and the
+    /// machine's temporary directory.
+    fn leftovers(&self) -> (PathBuf, Option<PathBuf>) {
+        let process = PathBuf::from(format!("/proc/{}", self.machine.pid()));
+        (process, self.machine.temp_dir())
+    }
+
+    fn check_exit(&self, exit: ExitInfo, leftovers: (PathBuf, Option<PathBuf>)) -> TestResult {
+        let log = self.machine.log();
+        assert!(exit.success(), "QEMU ended with {exit:?}: {log}");
+        let (process, temp_dir) = leftovers;
+        // Reaped: not even a zombie is left.
+        assert!(!process.exists(), "{} still exists", process.display());
+        if let Some(dir) = temp_dir {
+            assert!(!dir.exists(), "{} was left behind", dir.display());
+        }
         Ok(())
     }
 }
