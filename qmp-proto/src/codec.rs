@@ -8,9 +8,9 @@
 
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
-use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::envelope;
 use crate::framing::{Limits, Splitter};
 use crate::{ClientMessage, Error, Request, ServerMessage};
 
@@ -59,7 +59,7 @@ impl Decoder for ClientCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
-        Ok(next_value(&mut self.splitter, src)?.map(ServerMessage::from_value))
+        next_message(&mut self.splitter, src, envelope::server_message)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ServerMessage>, Error> {
@@ -133,7 +133,9 @@ impl Decoder for ServerCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
-        Ok(next_value(&mut self.splitter, src)?.map(ClientMessage::from_value))
+        next_message(&mut self.splitter, src, |bytes| {
+            serde_json::from_slice(bytes).map(ClientMessage::from_value)
+        })
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
@@ -160,34 +162,35 @@ impl Encoder<&ServerMessage> for ServerCodec {
     }
 }
 
-/// Cuts the next object from `src` and parses it in place; a message that
-/// is not valid JSON is consumed along with its error.
-fn next_value(splitter: &mut Splitter, src: &mut BytesMut) -> Result<Option<Value>, Error> {
+/// Cuts the next object from `src` and parses it in place with `parse`; a
+/// message that is not valid JSON is consumed along with its error.
+fn next_message<T>(
+    splitter: &mut Splitter,
+    src: &mut BytesMut,
+    parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+) -> Result<Option<T>, Error> {
     let Some(len) = splitter.poll_frame(src)? else {
         return Ok(None);
     };
     let offset = splitter.stream_offset();
-    let parsed = parse(&src[..len], offset);
+    let parsed = parse(&src[..len]).map_err(|source| json_error(&src[..len], offset, source));
     splitter.consume(src, len);
     parsed.map(Some)
 }
 
-/// Parses one framed object found at stream `offset`; errors carry the
-/// stream offset.
-fn parse(bytes: &[u8], offset: u64) -> Result<Value, Error> {
-    serde_json::from_slice(bytes).map_err(|source| {
-        // Classify only on failure, so the happy path reads the bytes once.
-        if let Err(utf8) = std::str::from_utf8(bytes) {
-            return Error::InvalidUtf8 {
-                offset: offset + utf8.valid_up_to() as u64,
-            };
-        }
-        let within = position_of(bytes, source.line(), source.column());
-        Error::Json {
-            offset: offset + within as u64,
-            source,
-        }
-    })
+/// Locates a parse error of the message at stream `offset`.
+fn json_error(bytes: &[u8], offset: u64, source: serde_json::Error) -> Error {
+    // Classify only on failure, so the happy path reads the bytes once.
+    if let Err(utf8) = std::str::from_utf8(bytes) {
+        return Error::InvalidUtf8 {
+            offset: offset + utf8.valid_up_to() as u64,
+        };
+    }
+    let within = position_of(bytes, source.line(), source.column());
+    Error::Json {
+        offset: offset + within as u64,
+        source,
+    }
 }
 
 /// The byte index of serde_json's 1-based line and column.

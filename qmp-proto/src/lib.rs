@@ -6,6 +6,7 @@
 mod codec;
 mod command;
 pub mod commands;
+mod envelope;
 mod error;
 pub mod events;
 mod framing;

@@ -176,6 +176,34 @@ proptest! {
     }
 
     #[test]
+    fn decoding_classifies_like_from_value(
+        members in prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("return"), Just("event"), Just("data"), Just("timestamp"),
+                    Just("id"), Just("error"), Just("QMP"), Just("other"),
+                ],
+                prop_oneof![
+                    json_value(),
+                    Just(serde_json::json!({"seconds": 1, "microseconds": 2})),
+                    Just(serde_json::json!({"class": "GenericError", "desc": "d"})),
+                    Just(serde_json::json!("STOP")),
+                ],
+            ),
+            0..5,
+        ),
+    ) {
+        let object: JsonObject = members
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        let value = Value::Object(object);
+        let mut wire = BytesMut::from(value.to_string().as_bytes());
+        let decoded = ClientCodec::new().decode(&mut wire).map_err(|e| e.to_string());
+        prop_assert_eq!(decoded, Ok(Some(ServerMessage::from_value(value))));
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(
         bytes in prop::collection::vec(any::<u8>(), 0..512),
         cuts in prop::collection::vec(any::<usize>(), 0..8),
