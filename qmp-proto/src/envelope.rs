@@ -41,33 +41,30 @@ impl Envelope {
             let Envelope { ret, id, .. } = self;
             return ServerMessage::Success(Success::new(ret.unwrap_or(Value::Null), id));
         }
-        let envelope = if self.ret.is_none() {
-            match self.into_event() {
-                Ok(event) => return event,
-                Err(envelope) => envelope,
+        let mut envelope = self;
+        if envelope.ret.is_none() {
+            if let Some(event) = envelope.take_event() {
+                return event;
             }
-        } else {
-            self
-        };
+        }
         ServerMessage::from_value(Value::Object(envelope.into_map()))
     }
 
-    /// An event of the usual shape, or the envelope back untouched.
-    fn into_event(mut self) -> Result<ServerMessage, Self> {
-        let Some(timestamp) = self.event_timestamp() else {
-            return Err(self);
-        };
+    /// An event of the usual shape, taken out; `None` leaves the envelope
+    /// untouched.
+    fn take_event(&mut self) -> Option<ServerMessage> {
+        let timestamp = self.event_timestamp()?;
         match self.event.take() {
             Some(Value::String(name)) => {
                 let data = match self.data.take() {
                     Some(Value::Object(data)) => data,
                     _ => JsonObject::new(),
                 };
-                Ok(ServerMessage::Event(Event::new(name, data, timestamp)))
+                Some(ServerMessage::Event(Event::new(name, data, timestamp)))
             }
             other => {
                 self.event = other;
-                Err(self)
+                None
             }
         }
     }
