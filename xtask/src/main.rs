@@ -8,6 +8,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod cmd;
+mod demo;
 mod guest;
 mod qemu;
 mod tasks;
@@ -21,6 +22,7 @@ type Result<T = ()> = std::result::Result<T, String>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  demo    install QEMU if missing, build the guest, boot it with qemu-machine and drive it
   ci      install what is missing (QEMU), then fmt, clippy, doc, the guest and every test
   integ   install QEMU if missing, build the guest, run the real-QEMU tests (qemukit-tests)
   guest   build the test guest into target/qemukit-guest/ and boot it once
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::demo(),
         Some("ci") => tasks::ci(),
         Some("integ") => tasks::integ(rest),
         Some("guest") => guest_command(rest),

@@ -9,3 +9,4 @@ mod machine;
 mod migration;
 mod mirror;
 mod network;
+mod scenarios;
