@@ -104,7 +104,7 @@ async fn run(qemu: &Path, guest: &Guest) -> Result {
         println!("  {what:<44} {took:>10.2?}");
     }
     println!(
-        "  {:<40} {:>10.2?}",
+        "  {:<44} {:>10.2?}",
         "whole demo",
         transcript.started.elapsed()
     );
