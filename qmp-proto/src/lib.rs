@@ -1,7 +1,86 @@
 //! The QEMU Machine Protocol (QMP) wire layer, without I/O.
 //!
-//! (Crate documentation and the opening example are being written; see the
-//! workspace README.)
+//! `qmp-proto` turns bytes into QMP messages and back, and nothing else: it
+//! owns no socket, spawns no task and reads no clock, so a client, a mock
+//! server, a proxy and a test all share it. The async client is
+//! [`qmp-client`](https://docs.rs/qmp-client).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use qmp_proto::{ClientCodec, Command, Request, ServerMessage, commands};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut codec = ClientCodec::new();
+//!
+//! // What QEMU 7.2 sends: its greeting, then a reply (any chunking works).
+//! let mut input = BytesMut::from(&br#"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2,
+//!     "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18"}, "capabilities": ["oob"]}}
+//! {"return": {"status": "running", "singlestep": false, "running": true}, "id": 1}
+//! "#[..]);
+//! let Some(ServerMessage::Greeting(greeting)) = codec.decode(&mut input)? else {
+//!     panic!("QEMU greets first");
+//! };
+//! assert_eq!(greeting.version.qemu.to_string(), "7.2.22");
+//! assert!(greeting.offers_oob());
+//!
+//! let Some(ServerMessage::Success(reply)) = codec.decode(&mut input)? else {
+//!     panic!("then the reply");
+//! };
+//! let status = commands::QueryStatus::parse_output(reply.ret)?;
+//! assert_eq!(status.status, commands::RunState::Running);
+//! assert!(codec.decode(&mut input)?.is_none()); // needs more bytes
+//!
+//! // Requests go out as one buffer ending in CRLF, typed or raw.
+//! let mut output = BytesMut::new();
+//! codec.encode(commands::QueryStatus.to_request()?.with_id(1), &mut output)?;
+//! codec.encode(Request::new("stop"), &mut output)?;
+//! assert_eq!(&output[..], b"{\"execute\":\"query-status\",\"id\":1}\r\n{\"execute\":\"stop\"}\r\n");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Contents
+//!
+//! - **Messages** — [`ServerMessage`] (greeting, success, error, event) and
+//!   [`ClientMessage`] (requests). A well-formed object of no known shape is
+//!   `Unknown`, never an error: QEMU's schema drifts. Unknown capabilities
+//!   and error classes are kept by name.
+//! - **Framing** — [`Splitter`] cuts a byte stream into JSON objects,
+//!   whatever the chunking and separators (CRLF, LF, none), tracking
+//!   strings, escapes and nesting without ever rescanning a byte. It
+//!   enforces [`Limits`] (10 MiB and 64 levels by default) and reports
+//!   malformed input as an [`Error`] carrying the stream offset. Its
+//!   resync mode discards input up to a 0xFF byte, as the guest agent's
+//!   `guest-sync-delimited` needs.
+//! - **Codecs** — [`ClientCodec`] decodes what a server sends and encodes
+//!   requests; [`ServerCodec`] the reverse. Both are `tokio_util::codec`
+//!   `Decoder`/`Encoder`s and work on plain `BytesMut` without a runtime.
+//! - **Commands** — the [`Command`] trait (wire name, arguments, typed
+//!   output) and the typed commands in [`commands`], checked against the
+//!   real QEMU's `query-qmp-schema` by the test suite. Raw JSON stays
+//!   possible with [`Request::new`] and [`Request::with_arguments`].
+//! - **Events** — typed payloads in [`events`], read with
+//!   [`Event::payload`]; every other event stays raw.
+//! - **Session** — [`Session`], a sans-IO client session: greeting,
+//!   capability negotiation, id allocation, the pending-request table and
+//!   the event queue.
+//!
+//! # Errors and the stream
+//!
+//! `tokio_util::codec::Framed` ends a stream after any decoder error, so the
+//! codecs return errors only for broken framing (bytes outside an object,
+//! unbalanced brackets, invalid UTF-8, over-size or over-deep messages,
+//! invalid JSON, a message cut off by the end of the stream). After such an
+//! error the stream is out of sync: close it, or resync a guest-agent
+//! connection with [`ClientCodec::resync`].
+//!
+//! # Performance
+//!
+//! The splitter scans 64-byte blocks at once (bit-parallel, without
+//! `unsafe`), and replies and events are parsed straight into their parts.
+//! `cargo bench -p qmp-proto` compares split+decode with
+//! `serde_json::from_slice::<Value>` of the already split messages.
 
 mod codec;
 mod command;
@@ -23,3 +102,8 @@ pub use message::{
     QemuVersion, Request, ServerMessage, Success, Timestamp, VersionInfo,
 };
 pub use session::{Refusal, RequestId, Session, SessionEvent, SessionState};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+/// The README's examples, compiled and run as doctests.
+pub struct ReadmeDoctests;
