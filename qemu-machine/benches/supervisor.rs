@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use qemu_machine::{Accel, ConsoleSpec, MachineBuilder};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const CYCLES: usize = 40;
+const CYCLES: usize = 60;
 const CONCURRENT: usize = 50;
 const GUEST_BOOTS: usize = 3;
 const SHUTDOWN: Duration = Duration::from_secs(10);
@@ -50,21 +50,26 @@ async fn run() -> Result<()> {
         supervised.push(timed(machine_cycle()).await?);
     }
     let (raw_median, supervised_median) = (median(&mut raw), median(&mut supervised));
+    // The fastest run is the least disturbed by other load on the host.
+    let (raw_min, supervised_min) = (raw[0], supervised[0]);
     println!();
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| raw spawn→greeting→caps→quit→exit, median of {CYCLES} | {raw_median:.1?} |");
+    println!("| measure | median | fastest |");
+    println!("|---|---|---|");
     println!(
-        "| qemu-machine launch→ready→shutdown, median of {CYCLES} | {supervised_median:.1?} |"
+        "| raw spawn→greeting→caps→quit→exit ({CYCLES} runs) | {raw_median:.1?} | {raw_min:.1?} |"
     );
     println!(
-        "| ratio qemu-machine / raw (target ≤ 1.05) | {:.3} |",
-        supervised_median.as_secs_f64() / raw_median.as_secs_f64()
+        "| qemu-machine launch→ready→shutdown ({CYCLES} runs) | {supervised_median:.1?} | {supervised_min:.1?} |"
+    );
+    println!(
+        "| ratio qemu-machine / raw (target ≤ 1.05) | {:.3} | {:.3} |",
+        supervised_median.as_secs_f64() / raw_median.as_secs_f64(),
+        supervised_min.as_secs_f64() / raw_min.as_secs_f64()
     );
 
     let (all_ready, rss_per_machine) = concurrent_launch().await?;
-    println!("| {CONCURRENT} machines launched at once: all ready after | {all_ready:.1?} |");
-    println!("| supervisor RSS per machine (target ≤ 256 KiB) | {rss_per_machine} KiB |");
+    println!("| {CONCURRENT} machines launched at once: all ready after | {all_ready:.1?} | |");
+    println!("| supervisor RSS per machine (target ≤ 256 KiB) | {rss_per_machine} KiB | |");
 
     match guest_files() {
         Some((kernel, initrd)) => {
@@ -72,12 +77,15 @@ async fn run() -> Result<()> {
             for _ in 0..GUEST_BOOTS {
                 boots.push(guest_ready(&kernel, &initrd).await?);
             }
+            let median = median(&mut boots);
             println!(
-                "| spawn → guest ready marker (TCG), median of {GUEST_BOOTS} | {:.2?} |",
-                median(&mut boots)
+                "| spawn → guest ready marker (TCG, {GUEST_BOOTS} boots) | {median:.2?} | {:.2?} |",
+                boots[0]
             );
         }
-        None => println!("| spawn → guest ready marker | not measured: run `cargo xtask guest` |"),
+        None => {
+            println!("| spawn → guest ready marker | not measured: run `cargo xtask guest` | |")
+        }
     }
     Ok(())
 }

@@ -92,6 +92,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A QMP command or event wait failed.
+    #[error(transparent)]
+    Qmp(#[from] qmp_client::Error),
     /// The machine was built with `.qmp(false)`, so it has no QMP monitor.
     #[error("this machine has no QMP monitor: it was built with `.qmp(false)`")]
     QmpDisabled,

@@ -48,6 +48,7 @@
 mod argv;
 mod builder;
 mod error;
+mod events;
 mod exit;
 mod launch;
 mod lifecycle;

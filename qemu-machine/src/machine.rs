@@ -86,6 +86,35 @@ impl Machine {
         self.qmp.as_ref().ok_or(Error::QmpDisabled)
     }
 
+    /// Waits up to `timeout` for the first of `events` (a name and an
+    /// optional [`qmp_client::event_match`] filter each) and returns it,
+    /// looking at events that already arrived first, like
+    /// `QEMUMachine.events_wait`. For one event, see
+    /// [`qmp_client::Client::wait_event`].
+    ///
+    /// ```no_run
+    /// # async fn demo(machine: qemu_machine::Machine) -> Result<(), qemu_machine::Error> {
+    /// use std::time::Duration;
+    /// let event = machine
+    ///     .events_wait(&[("SHUTDOWN", None), ("RESET", None)], Duration::from_secs(30))
+    ///     .await?;
+    /// println!("{}", event.name);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Qmp`] with `EventTimeout` when none came in time or when
+    /// the connection ended; [`Error::QmpDisabled`] without QMP.
+    pub async fn events_wait(
+        &self,
+        events: &[(&str, Option<serde_json::Value>)],
+        timeout: Duration,
+    ) -> Result<qmp_proto::Event, Error> {
+        let client = self.try_qmp()?;
+        Ok(crate::events::any_event(client, events, timeout).await?)
+    }
+
     /// The console, if one was configured with
     /// [`MachineBuilder::console`](crate::MachineBuilder::console).
     pub fn console(&self) -> Option<&qemu_console::Console> {
@@ -207,6 +236,7 @@ impl Machine {
     /// or keeps the temporary directory after a failure when asked to.
     /// Returns the kept directory. Idempotent.
     pub(crate) fn finish(&self, failed: bool) -> Option<PathBuf> {
+        tracing::trace!("cleaning up");
         let mut files = self.files();
         if files.log.is_none() {
             files.log = Some(logfile::read_log(&files.log_path).unwrap_or_default());

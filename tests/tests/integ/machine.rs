@@ -401,6 +401,81 @@ async fn monitor_on_a_unix_path_and_on_tcp() {
     }
 }
 
+#[tokio::test]
+async fn events_wait_finds_the_first_of_several_events() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let machine = none_machine(base.path())
+        .launch()
+        .await
+        .expect("launch failed");
+    machine
+        .qmp()
+        .execute_raw("stop", None)
+        .await
+        .expect("stop failed");
+    // STOP arrived before the wait: it is found in the recent events.
+    let event = machine
+        .events_wait(&[("RESUME", None), ("STOP", None)], Duration::from_secs(10))
+        .await
+        .expect("no event");
+    assert_eq!(event.name, "STOP");
+    let none = machine
+        .events_wait(
+            &[("RESUME", None), ("RESET", None)],
+            Duration::from_millis(100),
+        )
+        .await
+        .expect_err("nothing resumed or reset");
+    assert!(none.to_string().contains("RESUME or RESET"), "{none}");
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+}
+
+#[tokio::test]
+async fn descriptors_reach_qemu_on_the_command_line_and_over_qmp() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let file = tempfile::tempfile().expect("tempfile");
+    let mut builder = none_machine(base.path());
+    builder.add_fd(OwnedFd::from(file), 7, Some("opaque,text"));
+    let machine = builder.launch().await.expect("launch failed");
+    let fdsets = machine
+        .qmp()
+        .execute_raw("query-fdsets", None)
+        .await
+        .expect("query-fdsets failed");
+    assert_eq!(fdsets[0]["fdset-id"], 7, "{fdsets}");
+    assert_eq!(fdsets[0]["fds"][0]["opaque"], "opaque,text", "{fdsets}");
+    // SCM_RIGHTS over the QMP socketpair.
+    let other = tempfile::tempfile().expect("tempfile");
+    machine
+        .qmp()
+        .getfd("passed", &other)
+        .await
+        .expect("getfd failed");
+    machine
+        .qmp()
+        .closefd("passed")
+        .await
+        .expect("closefd failed");
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+}
+
+#[tokio::test]
+async fn without_qmp_shutdown_uses_sigterm() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let mut builder = none_machine(base.path());
+    builder.qmp(false);
+    let machine = builder.launch().await.expect("launch failed");
+    assert!(matches!(machine.try_qmp(), Err(Error::QmpDisabled)));
+    let exit = machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    // QEMU exits cleanly on SIGTERM once its handler is installed; a
+    // SIGTERM that comes earlier kills it. Either way we sent it.
+    let clean = exit.success() && machine.log().contains("terminating on signal 15");
+    let early = exit.signal() == Some(15) && exit.signal_sent_by_us();
+    assert!(clean || early, "{exit}: {}", machine.log());
+    assert!(!exit.killed_unexpectedly());
+    assert!(entries(base.path()).is_empty());
+}
+
 /// Builds this crate's examples once and returns the path of `name`.
 fn example(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
