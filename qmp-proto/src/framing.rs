@@ -273,11 +273,11 @@ impl Splitter {
             // Whole blocks go through the bit-parallel path; a block with a
             // backslash (rare in QMP) goes byte by byte.
             while !state.escaped && index + BLOCK <= end {
-                let masks = Masks::of(&buf[index..index + BLOCK]);
-                if masks.backslash != 0 {
+                let block = &buf[index..index + BLOCK];
+                let Some(masks) = Masks::of(block) else {
                     break;
-                }
-                if let Some(found) = state.block(&masks, index, self.limits.max_depth) {
+                };
+                if let Some(found) = state.block(block, &masks, index, self.limits.max_depth) {
                     break 'scan Some(found);
                 }
                 index += BLOCK;
@@ -315,8 +315,10 @@ impl Splitter {
     }
 }
 
-/// Bytes handled at once by the bit-parallel path: one bit per byte in a u64.
-const BLOCK: usize = 64;
+/// Bytes handled at once by the bit-parallel path (one bit per byte of a
+/// u64; at most 64). Smaller blocks waste less past the end of short
+/// messages.
+const BLOCK: usize = 32;
 
 /// The scanner's state inside a message, kept in locals while scanning.
 struct ScanState {
@@ -330,16 +332,23 @@ struct ScanState {
 type Found = Result<usize, usize>;
 
 impl ScanState {
-    /// Scans one 64-byte block without backslashes at `index`.
-    fn block(&mut self, masks: &Masks, index: usize, max_depth: usize) -> Option<Found> {
+    /// Scans one block without backslashes at `index`.
+    fn block(
+        &mut self,
+        block: &[u8],
+        masks: &Masks,
+        index: usize,
+        max_depth: usize,
+    ) -> Option<Found> {
         // Bits inside strings: from each opening quote up to its closing one.
         let carry = if self.in_string { u64::MAX } else { 0 };
         let in_string = prefix_xor(masks.quote) ^ carry;
-        let mut brackets = (masks.open | masks.close) & !in_string;
+        let mut brackets = masks.brackets & !in_string;
         while brackets != 0 {
             let bit = brackets.trailing_zeros() as usize;
             brackets &= brackets - 1;
-            if masks.open & (1 << bit) != 0 {
+            // `{` and `[` have bit 1 set, `}` and `]` do not.
+            if block.get(bit).is_some_and(|byte| byte & 0x02 != 0) {
                 self.depth += 1;
                 if self.depth > max_depth {
                     return Some(Err(index + bit));
@@ -351,7 +360,7 @@ impl ScanState {
                 }
             }
         }
-        self.in_string = in_string >> 63 == 1;
+        self.in_string = (in_string >> (BLOCK - 1)) & 1 == 1;
         None
     }
 
@@ -389,36 +398,34 @@ impl ScanState {
     }
 }
 
-/// One bit per byte of a 64-byte block, for each byte class that matters.
+/// One bit per byte of a block, for each byte class that matters.
 struct Masks {
     quote: u64,
-    backslash: u64,
-    open: u64,
-    close: u64,
+    /// `{`, `}`, `[` and `]`.
+    brackets: u64,
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
 
 impl Masks {
-    fn of(block: &[u8]) -> Self {
-        let mut masks = Masks {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        };
+    /// The masks of `block`, or `None` when it holds a backslash (then the
+    /// byte loop tracks the escapes).
+    fn of(block: &[u8]) -> Option<Self> {
+        let mut quote = 0;
+        let mut brackets = 0;
+        let mut backslashes = 0;
         for (k, chunk) in block.chunks_exact(8).enumerate() {
             let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
             // `[` and `{`, `]` and `}` differ only in bit 5.
             let folded = word | (ONES * 0x20);
-            let shift = 8 * k;
-            masks.quote |= gather(zero_bytes(word ^ (ONES * u64::from(b'"')))) << shift;
-            masks.backslash |= gather(zero_bytes(word ^ (ONES * u64::from(b'\\')))) << shift;
-            masks.open |= gather(zero_bytes(folded ^ (ONES * u64::from(b'{')))) << shift;
-            masks.close |= gather(zero_bytes(folded ^ (ONES * u64::from(b'}')))) << shift;
+            let open = zero_bytes(folded ^ (ONES * u64::from(b'{')));
+            let close = zero_bytes(folded ^ (ONES * u64::from(b'}')));
+            backslashes |= zero_bytes(word ^ (ONES * u64::from(b'\\')));
+            quote |= gather(zero_bytes(word ^ (ONES * u64::from(b'"')))) << (8 * k);
+            brackets |= gather(open | close) << (8 * k);
         }
-        masks
+        (backslashes == 0).then_some(Masks { quote, brackets })
     }
 }
 

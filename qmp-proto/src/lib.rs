@@ -77,7 +77,7 @@
 //!
 //! # Performance
 //!
-//! The splitter scans 64-byte blocks at once (bit-parallel, without
+//! The splitter scans 32-byte blocks at once (bit-parallel, without
 //! `unsafe`), and replies and events are parsed straight into their parts.
 //! `cargo bench -p qmp-proto` compares split+decode with
 //! `serde_json::from_slice::<Value>` of the already split messages.
