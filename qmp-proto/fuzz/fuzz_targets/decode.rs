@@ -38,11 +38,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = run(client(), input, input.len().max(1), limits);
     let pieces = run(client(), input, chunk, limits);
-    assert_eq!(whole, pieces, "chunk size {chunk} changed the client decoding");
+    assert_eq!(
+        whole, pieces,
+        "chunk size {chunk} changed the client decoding"
+    );
 
-    let whole = run(ServerCodec::with_limits(limits), input, input.len().max(1), limits);
+    let whole = run(
+        ServerCodec::with_limits(limits),
+        input,
+        input.len().max(1),
+        limits,
+    );
     let pieces = run(ServerCodec::with_limits(limits), input, chunk, limits);
-    assert_eq!(whole, pieces, "chunk size {chunk} changed the server decoding");
+    assert_eq!(
+        whole, pieces,
+        "chunk size {chunk} changed the server decoding"
+    );
 
     // Re-encode what the client side decoded.
     let mut codec = ClientCodec::new();
