@@ -282,3 +282,16 @@ impl fmt::Debug for Machine {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_can_be_shared_between_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Machine>();
+        shareable::<crate::MachineBuilder>();
+        shareable::<Error>();
+    }
+}

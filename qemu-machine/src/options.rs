@@ -83,6 +83,25 @@ pub enum Accel {
 }
 
 impl Accel {
+    /// The accelerator named by `$QEMUKIT_ACCEL` (`tcg`, `kvm`, any other
+    /// name, or `default` to leave it to QEMU); TCG when it is unset or
+    /// empty. Lets a CI host with a working KVM opt in without code changes.
+    pub fn from_env() -> Self {
+        match std::env::var("QEMUKIT_ACCEL") {
+            Ok(name) => Self::from_name(&name),
+            Err(_) => Self::Tcg,
+        }
+    }
+
+    fn from_name(name: &str) -> Self {
+        match name.trim() {
+            "" | "tcg" => Self::Tcg,
+            "kvm" => Self::Kvm,
+            "default" => Self::QemuDefault,
+            other => Self::Named(other.to_owned()),
+        }
+    }
+
     pub(crate) fn option_value(&self) -> Option<&str> {
         match self {
             Self::Tcg => Some("tcg"),
@@ -90,5 +109,23 @@ impl Accel {
             Self::Named(name) => Some(name),
             Self::QemuDefault => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accelerator_names() {
+        assert_eq!(Accel::from_name(""), Accel::Tcg);
+        assert_eq!(Accel::from_name("kvm"), Accel::Kvm);
+        assert_eq!(Accel::from_name("default"), Accel::QemuDefault);
+        assert_eq!(Accel::from_name("hvf"), Accel::Named("hvf".into()));
+        assert_eq!(
+            Accel::Named("kvm,kernel-irqchip=off".into()).option_value(),
+            Some("kvm,kernel-irqchip=off")
+        );
+        assert_eq!(Accel::QemuDefault.option_value(), None);
     }
 }
