@@ -476,6 +476,49 @@ async fn without_qmp_shutdown_uses_sigterm() {
     assert!(entries(base.path()).is_empty());
 }
 
+/// Waits (bounded) until no process has `marker` on its command line: a
+/// SIGKILLed process takes a moment to die and cannot be watched by pid
+/// when its pid was never seen.
+async fn wait_until_gone(marker: &str, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "QEMU {left:?} outlived a cancelled launch"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_launch_leaves_nothing() {
+    let base = tempfile::tempdir().expect("tempdir");
+    // Give up at different points of the launch: before the spawn, while
+    // QEMU starts, during the greeting.
+    for (round, micros) in [0u64, 500, 2_000, 8_000, 20_000].into_iter().enumerate() {
+        let marker = unique_marker(&format!("cancel-{round}"));
+        let mut builder = none_machine(base.path());
+        builder.args(["-name", &marker]);
+        let launch = timeout(Duration::from_micros(micros), builder.launch()).await;
+        if let Ok(launched) = launch {
+            // Launched before the deadline: shut it down the normal way.
+            let machine = launched.expect("launch failed");
+            machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+        }
+        assert!(
+            entries(base.path()).is_empty(),
+            "round {round}: {:?}",
+            entries(base.path())
+        );
+        wait_until_gone(&marker, Duration::from_secs(5)).await;
+    }
+}
+
 /// Builds this crate's examples once and returns the path of `name`.
 fn example(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
