@@ -212,7 +212,7 @@ async fn guest_ready(kernel: &std::path::Path, initrd: &std::path::Path) -> Resu
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .args(["-append", "console=ttyS0 no_timer_check panic=-1 quiet"])
         .console(ConsoleSpec::serial())
         .launch()
         .await?;

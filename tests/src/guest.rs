@@ -8,7 +8,9 @@ pub const READY_MARKER: &str = "qemukit-guest-ready";
 
 /// The guest's kernel command line: console on ttyS0, a panic exits at
 /// once (with `-no-reboot`, QEMU exits), little kernel chatter.
-pub const KERNEL_APPEND: &str = "console=ttyS0 panic=-1 quiet";
+/// `no_timer_check` because under TCG on a loaded host the kernel's IO-APIC
+/// timer probe can miss its ticks and panic in `setup_IO_APIC`.
+pub const KERNEL_APPEND: &str = "console=ttyS0 no_timer_check panic=-1 quiet";
 
 /// The guest's files.
 #[derive(Debug, Clone, PartialEq, Eq)]

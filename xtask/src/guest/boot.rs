@@ -13,8 +13,9 @@ use crate::Result;
 
 /// The line the guest prints on ttyS0 right before its shell starts.
 pub(crate) const READY_MARKER: &str = "qemukit-guest-ready";
-/// The kernel command line of GUEST.md.
-pub(crate) const KERNEL_APPEND: &str = "console=ttyS0 panic=-1 quiet";
+/// The kernel command line of GUEST.md, plus `no_timer_check`: on a loaded
+/// host the IO-APIC timer probe can fail under TCG and panic the kernel.
+pub(crate) const KERNEL_APPEND: &str = "console=ttyS0 no_timer_check panic=-1 quiet";
 
 /// What to boot.
 #[derive(Debug, Clone, Copy)]
