@@ -27,10 +27,16 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 pub(crate) async fn launch(builder: &mut MachineBuilder) -> Result<Machine, Error> {
     let name = builder.name.clone().unwrap_or_else(default_name);
     let span = tracing::info_span!("machine", name = %name);
-    launch_named(builder, name).instrument(span).await
+    launch_named(builder, name, span.clone())
+        .instrument(span)
+        .await
 }
 
-async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Machine, Error> {
+async fn launch_named(
+    builder: &mut MachineBuilder,
+    name: String,
+    span: tracing::Span,
+) -> Result<Machine, Error> {
     let file_name = file_safe(&name);
     let base = builder
         .base_temp_dir
@@ -126,6 +132,7 @@ async fn launch_named(builder: &mut MachineBuilder, name: String) -> Result<Mach
     let console_ours = console_pair.map(|(ours, _theirs)| ours);
     let mut machine = Machine {
         name,
+        span,
         argv,
         command_line,
         qmp: None,

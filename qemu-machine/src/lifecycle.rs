@@ -16,6 +16,9 @@ use crate::machine::Machine;
 /// sleep (a dead NFS mount, a hung device) takes longer.
 const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the QMP connection gets to see the EOF of an exited QEMU.
+const QMP_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
     if let Some(exit) = already_ended(machine)? {
         return Ok(exit);
@@ -25,6 +28,7 @@ pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<Exi
     let cause = match graceful {
         Ok(Ok(exit)) => {
             tracing::debug!(%exit, "QEMU shut down");
+            qmp_closed(machine).await;
             machine.finish(exit.killed_unexpectedly());
             return Ok(exit);
         }
@@ -33,6 +37,7 @@ pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<Exi
     };
     tracing::warn!(%cause, "QEMU did not shut down gracefully; killing it");
     let exit = kill_and_reap(machine).await?;
+    qmp_closed(machine).await;
     let kept_temp_dir = machine.finish(true);
     Err(Error::AbnormalShutdown {
         cause,
@@ -75,6 +80,7 @@ pub(crate) async fn kill(machine: &Machine) -> Result<ExitInfo, Error> {
         return Ok(exit);
     }
     let exit = kill_and_reap(machine).await?;
+    qmp_closed(machine).await;
     machine.finish(exit.killed_unexpectedly());
     Ok(exit)
 }
@@ -82,6 +88,7 @@ pub(crate) async fn kill(machine: &Machine) -> Result<ExitInfo, Error> {
 pub(crate) async fn wait(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
     match tokio::time::timeout(timeout, machine.child.wait_exit()).await {
         Ok(Ok(exit)) => {
+            qmp_closed(machine).await;
             machine.finish(exit.killed_unexpectedly());
             Ok(exit)
         }
@@ -90,6 +97,15 @@ pub(crate) async fn wait(machine: &Machine, timeout: Duration) -> Result<ExitInf
             source,
         }),
         Err(_elapsed) => Err(Error::WaitTimeout { timeout }),
+    }
+}
+
+/// Once QEMU is gone, lets the QMP connection take in the EOF and release
+/// its socket, so that an ended machine holds no descriptor (bounded: the
+/// EOF is already there).
+async fn qmp_closed(machine: &Machine) {
+    if let Some(qmp) = &machine.qmp {
+        let _closed = tokio::time::timeout(QMP_CLOSE_TIMEOUT, qmp.closed()).await;
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::Signal;
+use tracing::Instrument;
 
 use crate::error::Error;
 use crate::exit::ExitInfo;
@@ -26,6 +27,8 @@ use crate::tempdir::PrivateDir;
 /// a graceful exit.
 pub struct Machine {
     pub(crate) name: String,
+    /// The `machine{name=…}` span the launch ran in, for later operations.
+    pub(crate) span: tracing::Span,
     pub(crate) argv: Vec<OsString>,
     pub(crate) command_line: String,
     pub(crate) qmp: Option<qmp_client::Client>,
@@ -192,7 +195,9 @@ impl Machine {
     /// [`Error::AbnormalShutdown`] as above; [`Error::Process`] if the
     /// process could not be waited for.
     pub async fn shutdown(&self, timeout: Duration) -> Result<ExitInfo, Error> {
-        lifecycle::shutdown(self, timeout).await
+        lifecycle::shutdown(self, timeout)
+            .instrument(self.span.clone())
+            .await
     }
 
     /// Kills QEMU at once (SIGKILL to its process group), as
@@ -202,7 +207,7 @@ impl Machine {
     ///
     /// See [`kill`](Self::kill).
     pub async fn shutdown_hard(&self) -> Result<ExitInfo, Error> {
-        lifecycle::kill(self).await
+        lifecycle::kill(self).instrument(self.span.clone()).await
     }
 
     /// Kills QEMU's process group with SIGKILL, reaps it and cleans up.
@@ -212,7 +217,7 @@ impl Machine {
     /// [`Error::Process`] if signalling or reaping failed (the process is
     /// then still killed and reaped when the machine is dropped).
     pub async fn kill(&self) -> Result<ExitInfo, Error> {
-        lifecycle::kill(self).await
+        lifecycle::kill(self).instrument(self.span.clone()).await
     }
 
     /// Waits up to `timeout` for QEMU to exit on its own (a guest that
@@ -222,7 +227,9 @@ impl Machine {
     ///
     /// [`Error::WaitTimeout`] when QEMU still runs after `timeout`.
     pub async fn wait(&self, timeout: Duration) -> Result<ExitInfo, Error> {
-        lifecycle::wait(self, timeout).await
+        lifecycle::wait(self, timeout)
+            .instrument(self.span.clone())
+            .await
     }
 
     pub(crate) fn files(&self) -> MutexGuard<'_, Files> {
