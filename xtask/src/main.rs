@@ -8,7 +8,6 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod cmd;
-mod demo;
 mod guest;
 mod qemu;
 mod tasks;
@@ -34,7 +33,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo::demo(),
+        Some("demo") => tasks::demo(),
         Some("ci") => tasks::ci(),
         Some("integ") => tasks::integ(rest),
         Some("guest") => guest_command(rest),

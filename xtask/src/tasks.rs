@@ -1,4 +1,4 @@
-//! The check-and-test tasks: `ci`, `integ`, `bench`.
+//! The tasks that run cargo: `ci`, `integ`, `demo`, `bench`.
 
 use std::time::Instant;
 
@@ -50,6 +50,17 @@ pub(crate) fn integ(args: &[String]) -> Result {
     cargo(&command, &[("QEMUKIT_GUEST_DIR", built.dir.as_os_str())])?;
     eprintln!("xtask: integ passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The README's main job: QEMU if missing, the guest, then the demo
+/// program (`tests/examples/demo.rs`), which boots and drives the guest.
+pub(crate) fn demo() -> Result {
+    qemu::ensure_qemu()?;
+    let built = guest::build()?;
+    cargo(
+        &["run", "--quiet", "-p", "qemukit-tests", "--example", "demo"],
+        &[("QEMUKIT_GUEST_DIR", built.dir.as_os_str())],
+    )
 }
 
 /// Every benchmark of the workspace; benchmarks that launch QEMU need it

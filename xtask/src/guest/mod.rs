@@ -10,7 +10,7 @@ mod layout;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub(crate) use boot::{BootOptions, KERNEL_APPEND, READY_MARKER, boot_check};
+pub(crate) use boot::{BootOptions, READY_MARKER, boot_check};
 
 use crate::Result;
 use crate::cmd::target_dir;

@@ -1,16 +1,24 @@
-//! `cargo xtask demo`, the README's main job: boot the test guest with
+//! The README's main job, run by `cargo xtask demo` (which first installs
+//! QEMU if missing and builds the test guest): boot the guest with
 //! qemu-machine, talk to it over its console and QMP, hot-plug a disk,
 //! power it down, and print what happened with timings.
+//!
+//! Run it directly with `cargo run -p qemukit-tests --example demo` once
+//! `cargo xtask guest` has built the guest.
+
+// The transcript is this program's output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Display;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use qemu_machine::{Accel, ConsoleSpec, Machine, MachineBuilder};
+use qemukit_tests::{Guest, KERNEL_APPEND, READY_MARKER};
 use serde_json::{Value, json};
 
-use crate::guest::{self, Guest};
-use crate::{Result, qemu};
+type Result<T = ()> = std::result::Result<T, String>;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,14 +27,22 @@ const DISK_NODE: &str = "demo-node";
 const DISK_SIZE: u64 = 16 << 20;
 const PATTERN: &str = "hello-from-the-guest";
 
-pub(crate) fn demo() -> Result {
-    let qemu = qemu::ensure_qemu()?;
-    let guest = guest::build()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn main() -> ExitCode {
+    // Both panic with what to do (install QEMU, build the guest) when absent.
+    let qemu = qemukit_tests::qemu_binary();
+    let guest = qemukit_tests::guest();
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| format!("could not start the tokio runtime: {err}"))?;
-    runtime.block_on(run(&qemu, &guest))
+        .map_err(|err| format!("could not start the tokio runtime: {err}"))
+        .and_then(|runtime| runtime.block_on(run(&qemu, &guest)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("demo: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Prints each step with the time since the demo started.
@@ -72,7 +88,7 @@ async fn run(qemu: &Path, guest: &Guest) -> Result {
         .arg(&guest.kernel)
         .arg("-initrd")
         .arg(&guest.initrd)
-        .args(["-append", guest::KERNEL_APPEND])
+        .args(["-append", KERNEL_APPEND])
         .launch()
         .await
         .map_err(|err| format!("launching QEMU failed: {}", report(&err)))?;
@@ -115,14 +131,14 @@ async fn drive(machine: &Machine, transcript: &mut Transcript, workdir: &Path) -
     let console = machine.console().ok_or("the machine has no console")?;
     let booting = Instant::now();
     console
-        .expect(guest::READY_MARKER, BOOT_TIMEOUT)
+        .expect(READY_MARKER, BOOT_TIMEOUT)
         .await
         .map_err(|err| format!("waiting for the guest's ready line: {}", report(&err)))?;
     let boot = booting.elapsed();
     transcript.timing("QMP ready → guest shell ready", boot);
     transcript.step(format_args!(
         "guest booted to its shell in {boot:.2?} (`{}`)",
-        guest::READY_MARKER
+        READY_MARKER
     ));
 
     for command in [
