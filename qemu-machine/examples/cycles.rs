@@ -27,12 +27,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // thread, the runtime's I/O driver) exist in both counts.
     cycle(base.path()).await?;
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "before {}", snapshot(base.path())?)?;
+    let before = snapshot(base.path())?;
+    writeln!(stdout, "before {before}")?;
     for _ in 0..cycles {
         cycle(base.path()).await?;
     }
-    writeln!(stdout, "after {}", snapshot(base.path())?)?;
+    writeln!(stdout, "after {}", settled(base.path(), &before).await?)?;
     Ok(())
+}
+
+/// The snapshot once it equals `before`, or the last one after a bounded
+/// wait: a descriptor in the middle of being released (the QMP driver
+/// dropping its socket, the reaper closing a pidfd) is not a leak, and a
+/// leak does not go away by waiting.
+async fn settled(base: &Path, before: &str) -> std::io::Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = snapshot(base)?;
+        if now == before || tokio::time::Instant::now() >= deadline {
+            return Ok(now);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn cycle(base: &Path) -> Result<(), Box<dyn std::error::Error>> {
