@@ -24,18 +24,29 @@ if [ -e /sys/class/net/eth0 ]; then
     ip route add default via 10.0.2.2
 fi
 
-# acpid opens the input devices when it starts: wait (bounded) for them.
+# acpid opens the event nodes that exist when it starts, and devtmpfs makes
+# them asynchronously. The ACPI power button is its own input device (event0
+# is usually the keyboard): wait (bounded) for the button's node itself.
+button=
 tries=0
-while [ ! -e /dev/input/event0 ] && [ $tries -lt 50 ]; do
-    sleep 0.1
+while [ -z "$button" ] && [ $tries -lt 200 ]; do
+    for dir in /sys/class/input/input*; do
+        [ "$(cat "$dir/name" 2>/dev/null)" = "Power Button" ] || continue
+        for node in "$dir"/event*; do
+            [ -e "/dev/input/${node##*/}" ] && button=/dev/input/${node##*/}
+        done
+    done
+    [ -n "$button" ] || sleep 0.05
     tries=$((tries + 1))
 done
+[ -n "$button" ] || echo "qemukit-init: no ACPI power button; system_powerdown will not work"
 acpid -f -c /etc/acpi -l /run/acpid.log </dev/null >/dev/null 2>&1 &
 acpid_pid=$!
 # "Ready" promises that system_powerdown works: wait (bounded) until acpid
-# has opened the input devices, or an early power button press is lost.
+# holds the button open, or an early power button press is lost.
 tries=0
-while ! ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q /dev/input/event && [ $tries -lt 100 ]; do
+while [ -n "$button" ] && [ $tries -lt 200 ] &&
+    ! ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q -- "-> $button\$"; do
     sleep 0.05
     tries=$((tries + 1))
 done
