@@ -30,6 +30,20 @@ async fn connect(mock: MockQemu, config: &Config) -> (Client, qmp_client::mock::
     }
 }
 
+/// A mock whose `echo` command returns its arguments, so each reply
+/// names the request it answers.
+fn echo_mock() -> MockQemu {
+    MockQemu::new().on("echo", |request| {
+        Reply::Return(
+            request
+                .arguments
+                .clone()
+                .map(Value::Object)
+                .unwrap_or_default(),
+        )
+    })
+}
+
 fn short() -> Config {
     Config::default()
         .handshake_timeout(Some(Duration::from_millis(300)))
@@ -198,16 +212,7 @@ async fn subscribing_before_a_command_sees_its_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commands_are_matched_by_id() {
     bounded(async {
-        let mock = MockQemu::new()
-            .on("echo", |request| {
-                Reply::Return(
-                    request
-                        .arguments
-                        .clone()
-                        .map(Value::Object)
-                        .unwrap_or_default(),
-                )
-            })
+        let mock = echo_mock()
             // Each task has one command in flight, so ten held replies are
             // one from every task, released in reverse.
             .fault(Fault::OutOfOrder(10));
@@ -252,17 +257,7 @@ impl<F: Future> Future for Cancellable<F> {
 #[tokio::test]
 async fn dropping_execute_at_every_poll_point_keeps_the_stream_in_sync() {
     bounded(async {
-        let mock = MockQemu::new()
-            .on("echo", |request| {
-                Reply::Return(
-                    request
-                        .arguments
-                        .clone()
-                        .map(Value::Object)
-                        .unwrap_or_default(),
-                )
-            })
-            .fault(Fault::SplitIntoBytes);
+        let mock = echo_mock().fault(Fault::SplitIntoBytes);
         let (client, _mock) = connect(mock, &Config::default()).await;
         let mut completed = false;
         for polls in 0..10_000 {
@@ -598,17 +593,7 @@ async fn fault_unknown_id_replies_are_ignored() {
 #[tokio::test]
 async fn fault_replies_out_of_order_are_matched() {
     bounded(async {
-        let mock = MockQemu::new()
-            .on("echo", |request| {
-                Reply::Return(
-                    request
-                        .arguments
-                        .clone()
-                        .map(Value::Object)
-                        .unwrap_or_default(),
-                )
-            })
-            .fault(Fault::OutOfOrder(3));
+        let mock = echo_mock().fault(Fault::OutOfOrder(3));
         let (client, _mock) = connect(mock, &Config::default()).await;
         let calls = (0..3).map(|n| {
             let args = json!({"n": n});
