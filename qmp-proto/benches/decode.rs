@@ -18,8 +18,8 @@ use qmp_proto::{ClientCodec, Splitter};
 use serde_json::Value;
 use tokio_util::codec::Decoder;
 
-const SCHEMA_REPLY: &[u8] = include_bytes!("../tests/fixtures/query-qmp-schema.reply");
-const SESSION: &[u8] = include_bytes!("../tests/fixtures/session.out");
+const SCHEMA_REPLY: &[u8] = include_bytes!("../tests/fixtures/qemu-7.2/query-qmp-schema.reply");
+const SESSION: &[u8] = include_bytes!("../tests/fixtures/qemu-7.2/session.out");
 const EVENTS: usize = 10_000;
 
 struct Input {

@@ -13,10 +13,10 @@ use qmp_proto::{
 use serde_json::{Value, json};
 use tokio_util::codec::Decoder;
 
-const SESSION_OUT: &[u8] = include_bytes!("fixtures/session.out");
-const SESSION_IN: &[u8] = include_bytes!("fixtures/session.in");
-const GREETING: &[u8] = include_bytes!("fixtures/greeting.json");
-const SCHEMA_REPLY: &[u8] = include_bytes!("fixtures/query-qmp-schema.reply");
+const SESSION_OUT: &[u8] = include_bytes!("fixtures/qemu-7.2/session.out");
+const SESSION_IN: &[u8] = include_bytes!("fixtures/qemu-7.2/session.in");
+const GREETING: &[u8] = include_bytes!("fixtures/qemu-7.2/greeting.json");
+const SCHEMA_REPLY: &[u8] = include_bytes!("fixtures/qemu-7.2/query-qmp-schema.reply");
 
 fn decode_all<D>(mut codec: D, input: &[u8], chunk: usize) -> Vec<D::Item>
 where
