@@ -58,6 +58,7 @@ mod monitor;
 mod options;
 mod process;
 mod qmp_link;
+pub mod qtest;
 mod spawner;
 mod tempdir;
 

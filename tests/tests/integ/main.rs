@@ -9,4 +9,5 @@ mod machine;
 mod migration;
 mod mirror;
 mod network;
+mod qtest;
 mod scenarios;
