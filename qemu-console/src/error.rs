@@ -46,6 +46,24 @@ pub enum Error {
         /// The read error that ended the stream, when it was not a clean EOF.
         cause: Option<String>,
     },
+    /// The failure pattern of a [`wait_for_pattern`](crate::Console::wait_for_pattern)
+    /// showed before the success pattern.
+    #[error(
+        "console {console}: {failure} showed in the line \"{line}\" while waiting for {expected}. \
+         Last bytes received: \"{tail}\""
+    )]
+    FailurePattern {
+        /// The console's name.
+        console: String,
+        /// The success pattern, as displayed.
+        expected: String,
+        /// The failure pattern, as displayed.
+        failure: String,
+        /// The line that held the failure pattern, up to its end, escaped.
+        line: String,
+        /// The end of the transcript, escaped.
+        tail: String,
+    },
     /// Writing to the console failed.
     #[error(
         "console {console}: writing {len} bytes failed; the peer has probably closed the console"

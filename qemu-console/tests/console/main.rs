@@ -4,6 +4,7 @@ mod expect;
 mod fake_shell;
 mod flood;
 mod lifecycle;
+mod patterns;
 mod run;
 mod sockets;
 
