@@ -62,6 +62,11 @@ impl Client {
         }
     }
 
+    /// The state shared with the connection task (events, close reason).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
     /// The greeting QEMU sent (version and offered capabilities).
     pub fn greeting(&self) -> &Greeting {
         &self.inner.greeting

@@ -103,7 +103,7 @@ async fn next_event(
     (item, receiver, closed)
 }
 
-enum Received {
+pub(crate) enum Received {
     Event(Arc<Arrived>),
     Lagged(u64),
     Closed(Disconnect),
@@ -111,7 +111,7 @@ enum Received {
 
 /// The next event, or the close reason once the connection is closed and
 /// the events that arrived before the close are consumed.
-async fn receive(
+pub(crate) async fn receive(
     receiver: &mut broadcast::Receiver<Arc<Arrived>>,
     closed: &mut watch::Receiver<Option<Disconnect>>,
 ) -> Received {

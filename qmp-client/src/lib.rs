@@ -62,7 +62,10 @@
 //! it subscribed, through a bounded buffer; one that falls behind gets
 //! [`Lagged`] and goes on. A slow subscriber never delays replies.
 //! [`Client::wait_event`] also searches a bounded backlog of recent events,
-//! with QEMU's recursive [`event_match`].
+//! with QEMU's recursive [`event_match`]. As `QEMUMachine` keeps its
+//! events, [`Client::take_events`], [`Client::wait_events`],
+//! [`Client::next_event`] and [`Client::clear_events`] list, drain and
+//! clear that backlog.
 //!
 //! # When the connection ends
 //!
@@ -94,6 +97,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent;
+mod backlog;
 mod client;
 mod config;
 mod connect;

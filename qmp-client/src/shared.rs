@@ -110,6 +110,16 @@ impl Shared {
         arrived.take().then(|| arrived.event.clone())
     }
 
+    /// Takes every untaken backlog event, oldest first, and empties the backlog.
+    pub(crate) fn drain_backlog(&self) -> Vec<Event> {
+        let mut hub = self.hub();
+        hub.backlog
+            .drain(..)
+            .filter(|arrived| arrived.take())
+            .map(|arrived| arrived.event.clone())
+            .collect()
+    }
+
     /// Records why the connection ended; the first reason wins.
     pub(crate) fn close(&self, reason: Disconnect) {
         self.closed.send_if_modified(|current| {
