@@ -9,5 +9,8 @@ mod machine;
 mod migration;
 mod mirror;
 mod network;
+mod port_functional_hotplug_blk;
+mod port_functional_tuxrun;
+mod port_iotest_132;
 mod qtest;
 mod scenarios;
