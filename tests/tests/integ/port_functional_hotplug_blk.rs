@@ -2,8 +2,8 @@
 //! a virtio-blk disk behind a PCIe-to-PCI bridge on q35, see the guest
 //! find it, unplug it and see it go.
 //!
-//! Upstream: 85 lines of Python (qemu/qemu 5fc03d4e). This port: about 110
-//! lines of Rust.
+//! Upstream: 85 lines of Python (qemu/qemu 5fc03d4e). This port: 138 lines
+//! of Rust.
 //!
 //! Differences, each forced by these hosts: our Debian guest replaces the
 //! downloaded Fedora kernel and initrd (its shell prompt plays

@@ -6,7 +6,7 @@
 //! message, each wait failing on a kernel panic, then shut QEMU down.
 //!
 //! Upstream: 35 + 138 = 173 lines of Python (qemu/qemu 5fc03d4e and
-//! 1c491b71). This port: about 110 lines of Rust.
+//! 1c491b71). This port: 104 lines of Rust.
 //!
 //! Differences, each forced by these hosts: our Debian x86-64 guest
 //! replaces the downloaded i386 buildroot kernel and ext4 root (so no

@@ -4,8 +4,8 @@
 //! `compare_images`, `VM.hmp_qemu_io`).
 //!
 //! Upstream: 60 lines of Python (132 at qemu/qemu 103cbc77), plus those
-//! helpers. This port: see `wc -l` of this file (about 150 lines of Rust,
-//! helpers included).
+//! helpers. This port: 183 lines of Rust, those helpers
+//! included.
 //!
 //! Differences, each forced by these hosts: iotests' `VM` adds
 //! `-accel qtest`, which Debian's QEMU builds lack; the port runs TCG with
