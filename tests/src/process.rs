@@ -33,8 +33,9 @@ pub fn qemu_binary() -> PathBuf {
         Some(path) => path,
         None => panic!(
             "qemu-system-x86_64 is not installed: these tests need a real QEMU. \
-             Install it with `sudo apt-get install -y qemu-system-x86` \
-             (or run `cargo xtask ci`, which does it), or point QEMUKIT_QEMU at a binary."
+             Install it with `cargo xtask deps` (QEMU 10.0 from bookworm-backports; as \
+             root, else it prints the commands to run), or point QEMUKIT_QEMU at a binary \
+             (`cargo xtask qemu path 7.2` unpacks QEMU 7.2 beside it)."
         ),
     }
 }

@@ -7,9 +7,12 @@
 // A command-line tool reports on its own terminal.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod apt;
 mod cmd;
+mod deps;
 mod guest;
 mod qemu;
+mod suite;
 mod tasks;
 
 use std::env;
@@ -21,24 +24,34 @@ type Result<T = ()> = std::result::Result<T, String>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  demo    install QEMU if missing, build the guest, boot it with qemu-machine and drive it
-  ci      install what is missing (QEMU), then fmt, clippy, doc, the guest and every test
-  integ   install QEMU if missing, build the guest, run the real-QEMU tests (qemukit-tests)
-  guest   build the test guest into target/qemukit-guest/ and boot it once
-          (--no-boot: build only)
-  bench   run the workspace's benchmarks (extra arguments go to `cargo bench`)
-  deps    install what is missing (QEMU) and nothing else";
+  demo [--qemu V]     install QEMU if missing, build the guest, boot it with qemu-machine and drive it
+  ci                  install what is missing (QEMU, tmux), then fmt, clippy, doc, the guest and
+                      every test against each QEMU version we support (10.0, then 7.2)
+  integ [--qemu V] [FILTER…]
+                      install QEMU if missing, build the guest, run every test that starts QEMU
+                      (the whole workspace's tests) against QEMU V (default: the installed one)
+  guest               build the test guest into target/qemukit-guest/ and boot it once
+                      (--no-boot: build only)
+  qemu fetch|path V   unpack QEMU V (e.g. 7.2) beside the installed one under target/qemukit-qemu/
+                      and print a binary path usable as QEMUKIT_QEMU (`path` fetches when needed)
+  bench [--qemu V]    run the workspace's benchmarks (other arguments go to `cargo bench`)
+  deps                install what is missing (QEMU 10.0 from bookworm-backports, tmux) and nothing else
+
+The primary QEMU is 10.0 from Debian's bookworm-backports (the suite is added to apt, reusing the
+machine's Debian mirror, when missing); other versions run unpacked side by side, without root.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => tasks::demo(),
-        Some("ci") => tasks::ci(),
+        Some("demo") => tasks::demo(rest),
+        Some("ci") if rest.is_empty() => tasks::ci(),
+        Some("ci") => Err(format!("`cargo xtask ci` takes no arguments; got {rest:?}")),
         Some("integ") => tasks::integ(rest),
         Some("guest") => guest_command(rest),
         Some("bench") => tasks::bench(rest),
-        Some("deps") => qemu::ensure_qemu().map(|_| ()),
+        Some("qemu") => qemu::command(rest),
+        Some("deps") => deps::ensure().map(|_| ()),
         Some("-h" | "--help" | "help") | None => {
             eprintln!("{USAGE}");
             Ok(())
@@ -64,7 +77,7 @@ fn guest_command(args: &[String]) -> Result {
             ));
         }
     };
-    let qemu = qemu::ensure_qemu()?;
+    let qemu = deps::ensure()?;
     let built = guest::build()?;
     if !boot {
         return Ok(());

@@ -2,7 +2,6 @@
 //! bookworm packages (downloaded and unpacked, never installed) into
 //! `target/qemukit-guest/`, and rebuilt only when its inputs change.
 
-mod apt;
 mod boot;
 mod cpio;
 mod layout;
@@ -13,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub(crate) use boot::{BootOptions, READY_MARKER, boot_check};
 
 use crate::Result;
+use crate::apt::{self, Package};
 use crate::cmd::target_dir;
-use apt::Package;
 use layout::Unpacked;
 
 const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
@@ -25,7 +24,7 @@ const AGENT: &str = "qemu-guest-agent";
 /// these files rebuilds it.
 const GUEST_CODE: &[&str] = &[
     include_str!("mod.rs"),
-    include_str!("apt.rs"),
+    include_str!("../apt.rs"),
     include_str!("cpio.rs"),
     include_str!("layout.rs"),
     include_str!("init.sh"),

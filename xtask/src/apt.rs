@@ -1,5 +1,6 @@
 //! Debian packages without installing them: `apt-cache` to resolve
 //! names and versions, `apt-get download` to fetch, `dpkg-deb -x` to unpack.
+//! Shared by the guest and the side-by-side QEMU versions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,30 @@ pub(crate) fn resolve(name: &str) -> Result<Package> {
         name: name.to_owned(),
         version: version.to_owned(),
     })
+}
+
+/// Every version of `name` apt knows, highest first (`apt-cache policy`'s
+/// version table).
+pub(crate) fn versions(name: &str) -> Result<Vec<String>> {
+    let text = output(Command::new("apt-cache").args(["policy", name]))?;
+    let versions: Vec<String> = text
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("Version table:"))
+        .skip(1)
+        // Version lines are indented less than the sources listed under them
+        // and carry a priority; installed ones start with `***`.
+        .map(|line| line.trim_start().trim_start_matches("***").trim_start())
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let version = words.next()?;
+            let priority = words.next()?;
+            (priority.parse::<i32>().is_ok() && words.next().is_none()).then(|| version.to_owned())
+        })
+        .collect();
+    if versions.is_empty() {
+        return Err(format!("apt knows no version of `{name}`:\n{text}"));
+    }
+    Ok(versions)
 }
 
 /// The `.deb` of `package` in `cache`, downloaded unless already there.
