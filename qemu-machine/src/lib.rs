@@ -61,12 +61,14 @@ mod qmp_link;
 pub mod qtest;
 mod spawner;
 mod tempdir;
+mod usernet;
 
 pub use builder::{DEFAULT_QMP_TIMEOUT, MachineBuilder};
 pub use error::{Error, LaunchError, LaunchFailure, ShutdownCause};
 pub use exit::{ExitInfo, ExitStatus};
 pub use machine::Machine;
 pub use options::{Accel, ConsoleSpec, MonitorAddress};
+pub use usernet::{HostForward, parse_info_usernet};
 
 /// The README's example, compiled as a doctest.
 #[doc = include_str!("../README.md")]

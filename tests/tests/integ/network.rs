@@ -2,26 +2,11 @@
 //! port to a TCP server in the guest (`nc -l`), which answers a host
 //! connection.
 
-use qmp_proto::commands::HumanMonitorCommand;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::migration::{COMMAND, TestResult, Vm};
-
-/// The host port QEMU chose for the `hostfwd` with port 0, from `info
-/// usernet` (QMP has no command for it), e.g.
-/// `  TCP[HOST_FORWARD]  13   127.0.0.1 42051  10.0.2.15  8080  0  0`.
-fn forwarded_port(usernet: &str) -> Option<u16> {
-    usernet
-        .lines()
-        .filter(|line| line.contains("HOST_FORWARD"))
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let at = fields.iter().position(|field| *field == "127.0.0.1")?;
-            fields.get(at + 1)?.parse().ok()
-        })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
@@ -38,12 +23,14 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     let vm = Vm::launch("network", args).await?;
     vm.boot().await?;
 
-    let usernet = vm
-        .qmp()
-        .execute(HumanMonitorCommand::new("info usernet"))
-        .await?;
-    let port = forwarded_port(&usernet).ok_or(format!("no forwarded port in {usernet:?}"))?;
+    // QEMU picked the host port: `get_usernet_hostfwd_port`.
+    let port = vm
+        .machine
+        .usernet_hostfwd_port(8080)
+        .await?
+        .ok_or("no forward to guest port 8080 in `info usernet`")?;
     assert_ne!(port, 0);
+    assert_eq!(vm.machine.usernet_hostfwd_port(22).await?, None);
 
     // Listening once the socket shows in /proc/net/tcp or tcp6 (busybox nc
     // binds `::`; 8080 = 0x1F90, state 0A = LISTEN), so the host's
@@ -73,9 +60,42 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     vm.power_off().await
 }
 
-#[test]
-fn the_forwarded_port_is_read_from_info_usernet() {
-    let usernet = "VLAN -1 (n0):\r\n  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n  TCP[HOST_FORWARD]  13       127.0.0.1 42051       10.0.2.15  8080     0     0\r\n";
-    assert_eq!(forwarded_port(usernet), Some(42051));
-    assert_eq!(forwarded_port("VLAN -1 (n0):\r\n"), None);
+/// `info usernet` as the two QEMU versions print it, without a guest: two
+/// netdevs, TCP and UDP forwards from ports QEMU picks, and a host
+/// connection accepted on the TCP one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hostfwd_of_every_netdev_is_read_from_info_usernet() -> TestResult {
+    let machine = qemu_machine::MachineBuilder::new()
+        .binary(qemukit_tests::qemu_binary())
+        .machine_type("none")
+        .args([
+            "-netdev",
+            "user,id=n0,hostfwd=tcp:127.0.0.1:0-:8080,hostfwd=udp:127.0.0.1:0-:53",
+            "-netdev",
+            "user,id=n1,hostfwd=tcp:127.0.0.1:0-:22",
+        ])
+        .launch()
+        .await?;
+    let forwards = machine.usernet_host_forwards().await?;
+    let summary: Vec<_> = forwards
+        .iter()
+        .map(|f| (f.netdev.as_deref(), f.protocol.as_str(), f.guest_port))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some("n0"), "TCP", 8080),
+            (Some("n0"), "UDP", 53),
+            (Some("n1"), "TCP", 22)
+        ],
+        "{forwards:?}"
+    );
+    assert!(forwards.iter().all(|f| f.host_port != 0), "{forwards:?}");
+    let port = machine.usernet_hostfwd_port(22).await?;
+    assert_eq!(port, Some(forwards[2].host_port));
+    let port = port.ok_or("no port")?;
+    tokio::time::timeout(COMMAND, TcpStream::connect(("127.0.0.1", port))).await??;
+    let exit = machine.shutdown(COMMAND).await?;
+    assert!(exit.success(), "{exit}");
+    Ok(())
 }
