@@ -56,6 +56,7 @@ mod logfile;
 mod machine;
 mod monitor;
 mod options;
+pub mod porting;
 mod process;
 mod qmp_link;
 pub mod qtest;
