@@ -45,6 +45,7 @@
 //! The console is drained all the time (see `qemu-console`), so a guest
 //! that prints without a reader never stalls QEMU.
 
+mod accel_probe;
 mod argv;
 mod builder;
 mod error;
@@ -64,6 +65,7 @@ mod spawner;
 mod tempdir;
 mod usernet;
 
+pub use accel_probe::{AccelProbe, AccelVerdict, Skip, SkippedOutcome};
 pub use builder::{DEFAULT_QMP_TIMEOUT, MachineBuilder};
 pub use error::{Error, LaunchError, LaunchFailure, ShutdownCause};
 pub use exit::{ExitInfo, ExitStatus};

@@ -2,6 +2,7 @@
 //!
 //! One test binary: every area is a module.
 
+mod accel_probe;
 mod agent;
 mod cmdline;
 mod console;

@@ -1,0 +1,83 @@
+//! `require_accelerator` as QEMU's functional tests mean it: the
+//! accelerator must run a guest, which only a boot probe tells (this
+//! host's KVM opens `/dev/kvm` and then cannot boot a kernel).
+
+use std::time::Duration;
+
+use qemu_machine::{Accel, AccelProbe, AccelVerdict, MachineBuilder, require};
+
+use crate::migration::TestResult;
+
+fn probe(kernel: &std::path::Path) -> AccelProbe {
+    AccelProbe::new(kernel).binary(qemukit_tests::qemu_binary())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcg_runs_the_probe_and_the_answer_is_kept() -> TestResult {
+    let guest = qemukit_tests::guest();
+    let dir = tempfile::tempdir()?;
+    let kernel = dir.path().join("vmlinuz");
+    std::fs::copy(&guest.kernel, &kernel)?;
+    let probe = probe(&kernel).timeout(Duration::from_secs(120));
+    // Two askers at once share one boot.
+    let (first, second) = tokio::join!(probe.check("tcg"), probe.check("tcg"));
+    assert!(matches!(first, AccelVerdict::Works { .. }), "{first}");
+    assert_eq!(first, second);
+    // The kernel is gone: only the kept answer can still say it works.
+    std::fs::remove_file(&kernel)?;
+    let again = probe.check("tcg").await;
+    assert_eq!(again, first);
+    assert!(matches!(probe.require("tcg").await, Ok(())));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accelerator_qemu_lacks_fails_with_qemu_s_own_words() -> TestResult {
+    let guest = qemukit_tests::guest();
+    let verdict = probe(&guest.kernel).check("hvf").await;
+    assert!(
+        matches!(&verdict, AccelVerdict::Fails { reason } if reason.contains("invalid accelerator hvf")),
+        "{verdict}"
+    );
+    let skip = probe(&guest.kernel).require("hvf").await;
+    assert!(
+        matches!(&skip, Err(skip) if skip.to_string().starts_with("SKIPPED: accelerator hvf cannot run a guest")),
+        "{skip:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_that_never_shows_the_pattern_fails_at_the_timeout() -> TestResult {
+    let guest = qemukit_tests::guest();
+    let verdict = probe(&guest.kernel)
+        .ready("a line no kernel prints")
+        .timeout(Duration::from_secs(3))
+        .check("tcg")
+        .await;
+    assert!(
+        matches!(&verdict, AccelVerdict::Fails { reason } if reason.contains("within 3s")),
+        "{verdict}"
+    );
+    Ok(())
+}
+
+/// A test that needs KVM, as `require_accelerator('kvm')` writes it: on a
+/// host whose KVM cannot boot the probe it prints `SKIPPED: …` and passes;
+/// where KVM works it boots the guest under KVM and QEMU confirms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kvm_test_runs_under_kvm_or_says_it_was_skipped() -> TestResult {
+    let guest = qemukit_tests::guest();
+    let probe = probe(&guest.kernel).timeout(Duration::from_secs(20));
+    require!(probe.require("kvm").await);
+    let machine = MachineBuilder::new()
+        .binary(qemukit_tests::qemu_binary())
+        .machine_type("pc")
+        .accel(Accel::Kvm)
+        .launch()
+        .await?;
+    let kvm = machine.qmp().execute_raw("query-kvm", None).await?;
+    assert_eq!(kvm["enabled"], true, "{kvm}");
+    machine.shutdown(Duration::from_secs(30)).await?;
+    Ok(())
+}
