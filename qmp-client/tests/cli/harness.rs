@@ -88,6 +88,11 @@ impl Vm {
         self.dir.path().join("other.sock")
     }
 
+    /// The temp dir (removed on drop).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Runs `qmp -s <socket> args...` and expects success.
     pub(crate) fn qmp_ok(&self, args: &[&str]) -> Ran {
         let ran = qmp_on(&self.socket(), args, None);

@@ -29,6 +29,9 @@ pub(crate) struct Cli {
     /// sending them.
     #[arg(long, global = true)]
     pub(crate) no_schema_check: bool,
+    /// The interactive shell's history file (default `$HOME/.qmp_history`).
+    #[arg(long, global = true, env = "QMP_HISTORY", value_name = "PATH")]
+    pub(crate) history: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) mode: Option<Mode>,
 }
@@ -104,6 +107,8 @@ pub(crate) enum Mode {
     Schema(SchemaArgs),
     /// Run a human-monitor (HMP) command and print its text.
     Hmp(Hmp),
+    /// The interactive shell (the default when stdin is a terminal).
+    Shell,
     /// A QMP command, run once (see below).
     #[command(external_subcommand)]
     Run(Vec<String>),

@@ -12,10 +12,11 @@ mod oneshot;
 mod output;
 mod request;
 mod schema;
+mod shell;
 mod shorthand;
 mod suggest;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use crate::args::{Cli, Mode, Script};
@@ -53,6 +54,8 @@ pub(crate) fn report(text: &str) {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // A worker thread keeps the connection task reading (events arrive)
+    // while the shell's main thread sits in the line editor.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -64,9 +67,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let check = !cli.no_schema_check;
     let mode = match cli.mode {
         Some(mode) => mode,
+        None if std::io::stdin().is_terminal() => Mode::Shell,
         None => Mode::Script(Script { keep_going: false }),
     };
     match mode {
+        Mode::Shell => shell::run(&runtime, &client, cli.history, check),
         Mode::Script(script) => runtime.block_on(batch::run(&client, script.keep_going, check)),
         Mode::Events(args) => runtime.block_on(events::stream(&client, &args)),
         Mode::Wait(args) => runtime.block_on(events::wait(&client, &args)),
