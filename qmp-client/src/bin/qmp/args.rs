@@ -45,8 +45,12 @@ One-shot commands:
   KEY:=JSON must be JSON. --args takes the arguments as one JSON object.
   --raw prints the whole reply object instead of its `return` value.
 
+With no command: the interactive shell when stdin is a terminal, else a
+script from stdin (as `qmp -`).
+
 Exit status: 0 success; 1 QEMU answered with an error (or an awaited event
-did not come); 2 the connection or the protocol failed; 64 bad usage.";
+did not come); 2 the connection, the protocol or the terminal failed; 64 bad
+usage.";
 
 /// Where QEMU's QMP monitor is. `--tcp` and `--listen` win over a socket
 /// named by `QMP_SOCKET`.

@@ -28,7 +28,7 @@ pub(crate) async fn run(
     while let Some(line) = lines
         .next_line()
         .await
-        .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?
+        .map_err(|e| Failure::Local(format!("cannot read stdin: {e}")))?
     {
         number += 1;
         let outcome = match Call::parse_line(&line) {
@@ -39,7 +39,9 @@ pub(crate) async fn run(
         };
         match outcome {
             Ok(()) => {}
-            Err(failure @ (Failure::Client(_) | Failure::Output(_))) => return Err(failure),
+            Err(failure @ (Failure::Client(_) | Failure::Output(_) | Failure::Local(_))) => {
+                return Err(failure);
+            }
             Err(failure) if !keep_going => return Err(failure),
             Err(failure) => {
                 if let Some(text) = failure.report() {

@@ -31,6 +31,10 @@ pub(crate) enum Failure {
         /// The exit status of the first failure.
         code: u8,
     },
+    /// Something on this side failed: the async runtime, the terminal,
+    /// reading stdin.
+    #[error("{0}")]
+    Local(String),
     /// The connection or the protocol failed.
     #[error(transparent)]
     Client(qmp_client::Error),
@@ -54,8 +58,8 @@ impl From<qmp_client::Error> for Failure {
 
 impl Failure {
     /// The exit status: 1 when QEMU said no or an event did not come, 2
-    /// when the connection or protocol failed, 64 (`EX_USAGE`) for bad
-    /// usage. A closed stdout (`qmp events | head -1`) is a normal end.
+    /// when the connection, the protocol or this side failed, 64
+    /// (`EX_USAGE`) for bad usage. A closed stdout (`qmp events | head -1`) is a normal end.
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code())
     }
@@ -66,7 +70,7 @@ impl Failure {
             Failure::Qmp { .. } | Failure::Missing(_) => 1,
             Failure::Usage(_) => 64,
             Failure::Script { code, .. } => *code,
-            Failure::Client(_) => 2,
+            Failure::Client(_) | Failure::Local(_) => 2,
             Failure::Output(error) if error.kind() == io::ErrorKind::BrokenPipe => 0,
             Failure::Output(_) => 2,
         }

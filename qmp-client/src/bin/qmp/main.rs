@@ -60,7 +60,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(|e| Failure::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Failure::Local(format!("cannot start the async runtime: {e}")))?;
     let config = connect::config(&cli.timeouts);
     let client = runtime.block_on(connect::connect(&cli.target, &config))?;
     let output = Output::new(cli.pretty, cli.compact);

@@ -92,8 +92,8 @@ fn read_eval_print(
         }
         match runtime.block_on(session.handle(&line)) {
             Ok(()) => {}
-            Err(failure @ (Failure::Client(_) | Failure::Output(_))) if client.is_closed() => {
-                return ended(client, failure);
+            Err(Failure::Client(_) | Failure::Output(_)) if client.is_closed() => {
+                return ended(client);
             }
             Err(failure) => {
                 if let Some(text) = failure.report() {
@@ -102,18 +102,19 @@ fn read_eval_print(
             }
         }
         if client.is_closed() {
-            return ended(client, Failure::Usage(String::new()));
+            return ended(client);
         }
     }
 }
 
 /// The connection ended: after `quit` that is the end of the session,
 /// otherwise a failure naming the reason.
-fn ended(client: &Client, failure: Failure) -> Result<(), Failure> {
+fn ended(client: &Client) -> Result<(), Failure> {
     match client.close_reason() {
-        Some(reason) if reason.is_expected() => Ok(()),
-        Some(reason) => Err(Failure::Client(qmp_client::Error::Disconnected(reason))),
-        None => Err(failure),
+        Some(reason) if !reason.is_expected() => {
+            Err(Failure::Client(qmp_client::Error::Disconnected(reason)))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -147,5 +148,5 @@ fn is_not_found(error: &ReadlineError) -> bool {
 }
 
 fn editor_failure(error: ReadlineError) -> Failure {
-    Failure::Usage(format!("the line editor failed: {error}"))
+    Failure::Local(format!("the line editor failed: {error}"))
 }
