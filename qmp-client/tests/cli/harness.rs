@@ -175,8 +175,11 @@ pub(crate) struct Running {
 
 impl Running {
     fn spawn(mut command: Command, stdin: Option<&str>) -> Running {
+        // The caller's QMP_SOCKET must not leak in, unless the test set one.
+        if command.get_envs().all(|(key, _)| key != "QMP_SOCKET") {
+            command.env_remove("QMP_SOCKET");
+        }
         command
-            .env_remove("QMP_SOCKET")
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -27,6 +27,12 @@ fn the_return_value_is_one_compact_line_when_piped() {
     );
     let ran = vm.qmp_ok(&["query-status", "--raw"]);
     assert!(ran.json().pointer("/return/status").is_some(), "{ran:?}");
+    // QMP_SOCKET names the socket when -s is not given.
+    let mut command = Command::new(QMP);
+    command.env("QMP_SOCKET", vm.socket()).arg("query-status");
+    let ran = run(command, None);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.json().get("status").is_some(), "{ran:?}");
 }
 
 #[test]

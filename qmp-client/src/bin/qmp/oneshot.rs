@@ -25,7 +25,7 @@ pub(crate) async fn run(
     let parsed = RunArgs::try_parse_from(rest).map_err(|e| Failure::Usage(e.to_string()))?;
     let call = call(name, parsed.args, &parsed.words)?;
     let schema = if check_schema {
-        Some(Schema::fetch(client).await?)
+        Some(Schema::fetch_for(client, call.args.is_some()).await?)
     } else {
         None
     };
