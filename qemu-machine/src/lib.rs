@@ -46,6 +46,7 @@
 //! that prints without a reader never stalls QEMU.
 
 mod accel_probe;
+mod accel_query;
 mod argv;
 mod builder;
 mod error;
@@ -66,6 +67,7 @@ mod tempdir;
 mod usernet;
 
 pub use accel_probe::{AccelProbe, AccelVerdict, Skip, SkippedOutcome};
+pub use accel_query::RunningAccel;
 pub use builder::{DEFAULT_QMP_TIMEOUT, MachineBuilder};
 pub use error::{Error, LaunchError, LaunchFailure, ShutdownCause};
 pub use exit::{ExitInfo, ExitStatus};

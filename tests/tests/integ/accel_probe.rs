@@ -81,3 +81,42 @@ async fn a_kvm_test_runs_under_kvm_or_says_it_was_skipped() -> TestResult {
     machine.shutdown(Duration::from_secs(30)).await?;
     Ok(())
 }
+
+/// What QEMU runs, asked from QEMU, whichever way the command line chose it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
+    use qemu_machine::RunningAccel;
+    // The default, and the guest's own `-M pc,accel=tcg` with the default off.
+    let default = MachineBuilder::new()
+        .binary(qemukit_tests::qemu_binary())
+        .machine_type("none")
+        .launch()
+        .await?;
+    assert_eq!(default.running_accel().await?, RunningAccel::Tcg);
+    default.shutdown(Duration::from_secs(30)).await?;
+    let chosen = MachineBuilder::new()
+        .binary(qemukit_tests::qemu_binary())
+        .accel(Accel::QemuDefault)
+        .args(["-machine", "none,accel=tcg"])
+        .launch()
+        .await?;
+    assert_eq!(chosen.running_accel().await?, RunningAccel::Tcg);
+    chosen.shutdown(Duration::from_secs(30)).await?;
+    // This host's KVM starts a machine without CPUs (it fails only on a
+    // real guest), so `-machine none` shows what `query-kvm` reports.
+    if std::path::Path::new("/dev/kvm").exists() {
+        let kvm = MachineBuilder::new()
+            .binary(qemukit_tests::qemu_binary())
+            .machine_type("none")
+            .accel(Accel::Kvm)
+            .launch()
+            .await?;
+        assert_eq!(kvm.running_accel().await?, RunningAccel::Kvm);
+        kvm.shutdown(Duration::from_secs(30)).await?;
+    } else {
+        require!(Err(qemu_machine::Skip {
+            reason: "no /dev/kvm: the KVM half of this test cannot run".into()
+        }));
+    }
+    Ok(())
+}
