@@ -14,8 +14,9 @@ use std::time::Duration;
 pub enum Error {
     /// Nothing matching the needle arrived in time.
     #[error(
-        "console {console}: timed out after {waited:?} waiting for {expected}; \
-         the guest may be slow, stuck or printing something else. Last bytes received: \"{tail}\""
+        "{label}: timed out after {waited:?} waiting for {expected}; \
+         the guest may be slow, stuck or printing something else. Last bytes received: \"{tail}\"",
+        label = label(console)
     )]
     Timeout {
         /// The console's name ([`ConsoleConfig::name`](crate::ConsoleConfig::name)).
@@ -30,9 +31,10 @@ pub enum Error {
     /// The console reached end of file (QEMU exited or closed the chardev)
     /// before the needle matched.
     #[error(
-        "console {console}: reached end of file{because} after {waited:?} while waiting for {expected}; \
+        "{label}: reached end of file{because} after {waited:?} while waiting for {expected}; \
          QEMU has exited or closed the chardev. Last bytes received: \"{tail}\"",
-        because = parenthesised(.cause)
+        because = parenthesised(.cause),
+        label = label(console)
     )]
     Eof {
         /// The console's name.
@@ -49,8 +51,9 @@ pub enum Error {
     /// The failure pattern of a [`wait_for_pattern`](crate::Console::wait_for_pattern)
     /// showed before the success pattern.
     #[error(
-        "console {console}: {failure} showed in the line \"{line}\" while waiting for {expected}. \
-         Last bytes received: \"{tail}\""
+        "{label}: {failure} showed in the line \"{line}\" while waiting for {expected}. \
+         Last bytes received: \"{tail}\"",
+        label = label(console)
     )]
     FailurePattern {
         /// The console's name.
@@ -66,7 +69,8 @@ pub enum Error {
     },
     /// Writing to the console failed.
     #[error(
-        "console {console}: writing {len} bytes failed; the peer has probably closed the console"
+        "{label}: writing {len} bytes failed; the peer has probably closed the console",
+        label = label(console)
     )]
     Write {
         /// The console's name.
@@ -80,8 +84,9 @@ pub enum Error {
     /// The peer did not take the bytes in time (the guest is not reading its
     /// serial port, or another writer holds the console).
     #[error(
-        "console {console}: writing {len} bytes did not finish within {waited:?}; \
-         the guest is not reading its console"
+        "{label}: writing {len} bytes did not finish within {waited:?}; \
+         the guest is not reading its console",
+        label = label(console)
     )]
     WriteTimeout {
         /// The console's name.
@@ -155,6 +160,16 @@ pub enum Error {
     /// character that has no control code.
     #[error("{0:?} has no control character: use a letter or one of @[\\]^_?")]
     InvalidControl(char),
+}
+
+/// `console ttyS0`, or just `console` for the default name (not
+/// `console console`).
+fn label(console: &str) -> String {
+    if console.is_empty() || console == "console" {
+        "console".to_owned()
+    } else {
+        format!("console {console}")
+    }
 }
 
 fn parenthesised(cause: &Option<String>) -> String {

@@ -199,3 +199,29 @@ async fn interrupting_in_vain_times_out_saying_what_was_sent()
     );
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn errors_name_the_console_once() -> Result<(), Box<dyn std::error::Error>> {
+    let (ours, _guest) = tokio::io::duplex(64);
+    let unnamed = Console::attach(ours, ConsoleConfig::default())?;
+    let error = unnamed
+        .expect("x", Duration::from_secs(1))
+        .await
+        .err()
+        .ok_or("matched")?;
+    assert!(
+        error.to_string().starts_with("console: timed out"),
+        "{error}"
+    );
+    let (console, _guest) = attach()?;
+    let error = console
+        .expect("x", Duration::from_secs(1))
+        .await
+        .err()
+        .ok_or("matched")?;
+    assert!(
+        error.to_string().starts_with("console ttyS0: timed out"),
+        "{error}"
+    );
+    Ok(())
+}
