@@ -50,6 +50,8 @@ pub enum Arg {
     Mon(Mon),
     /// `-qmp`.
     Qmp(CharDevSpec),
+    /// `-monitor`: a human monitor (`null` or `none` to have none).
+    Monitor(CharDevSpec),
     /// `-device` in `key=value` syntax.
     Device(Device),
     /// `-device` in JSON syntax.
@@ -172,6 +174,7 @@ impl Arg {
             Arg::Chardev(_) => "-chardev",
             Arg::Mon(_) => "-mon",
             Arg::Qmp(_) => "-qmp",
+            Arg::Monitor(_) => "-monitor",
             Arg::Device(_) | Arg::DeviceJson(_) => "-device",
             Arg::Drive(_) => "-drive",
             Arg::Blockdev(_) | Arg::BlockdevJson(_) => "-blockdev",
@@ -225,7 +228,7 @@ impl Arg {
             Arg::AddFd(v) => keyval(v.render()),
             Arg::Trace(v) => keyval(v.render()),
             Arg::Msg(v) => keyval(v.render()),
-            Arg::Serial(v) | Arg::Qmp(v) => keyval(v.render(option)),
+            Arg::Serial(v) | Arg::Qmp(v) | Arg::Monitor(v) => keyval(v.render(option)),
             Arg::DeviceJson(v) | Arg::BlockdevJson(v) | Arg::NetdevJson(v) | Arg::ObjectJson(v) => {
                 json(option, v)
             }
@@ -375,6 +378,7 @@ pub(crate) fn lookup(name: &str) -> Kind {
         "chardev" => Value(|_, v| Ok(Arg::Chardev(Chardev::parse(v)?))),
         "mon" => Value(|_, v| Ok(Arg::Mon(Mon::parse(v)?))),
         "qmp" => Value(|_, v| Ok(Arg::Qmp(CharDevSpec::parse(v)))),
+        "monitor" => Value(|_, v| Ok(Arg::Monitor(CharDevSpec::parse(v)))),
         "device" => Value(|o, v| {
             Ok(match json_value(o, v)? {
                 Some(json) => Arg::DeviceJson(json),

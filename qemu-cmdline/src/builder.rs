@@ -145,6 +145,8 @@ impl Cmdline {
         mon(Mon) => Mon;
         /// `-qmp` (a legacy device string; `chardev` + `mon` is more flexible).
         qmp(CharDevSpec) => Qmp;
+        /// `-monitor`: the human monitor (`CharDevSpec::Null` for none).
+        monitor(CharDevSpec) => Monitor;
         /// `-device` in `key=value` syntax.
         device(Device) => Device;
         /// `-drive`.

@@ -64,6 +64,7 @@ mod arg;
 mod builder;
 mod error;
 mod escape;
+mod inherit;
 mod keyval;
 mod options;
 mod os;
@@ -76,6 +77,7 @@ pub use arg::Arg;
 pub use builder::{Cmdline, DEFAULT_PROGRAM};
 pub use error::Error;
 pub use escape::{check_key, escape_value};
+pub use inherit::InheritFd;
 pub use keyval::split as split_keyvals;
 pub use options::{
     Accel, AddFd, Blockdev, Boot, CharDevSpec, Chardev, Cpu, CpuFlag, Device, Display, Drive,

@@ -55,6 +55,28 @@ impl Accel {
     pub fn tcg() -> Self {
         Self::new("tcg")
     }
+
+    /// The accelerator named by `$QEMUKIT_ACCEL`: `tcg`, `kvm`, any other
+    /// `-accel` value (`kvm,kernel-irqchip=off`), or `default` for none
+    /// (`None`: QEMU picks); TCG when it is unset or empty. Lets a CI host
+    /// with a working KVM opt in without code changes.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var_os("QEMUKIT_ACCEL") {
+            Some(value) => Self::from_setting(&value),
+            None => Some(Self::tcg()),
+        }
+    }
+
+    /// Reads a `QEMUKIT_ACCEL` value; one that does not parse as an
+    /// `-accel` value is taken as an accelerator name.
+    fn from_setting(value: &std::ffi::OsStr) -> Option<Self> {
+        let text = value.to_string_lossy();
+        match text.trim() {
+            "" => Some(Self::tcg()),
+            "default" => None,
+            other => Some(Self::parse(other).unwrap_or_else(|_| Self::new(other))),
+        }
+    }
 }
 
 keyval_option! {
@@ -224,5 +246,24 @@ impl Cpu {
             cpu.flags.push(flag);
         }
         Ok(cpu)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accelerator_settings() {
+        let setting = |text: &str| Accel::from_setting(std::ffi::OsStr::new(text));
+        assert_eq!(setting(""), Some(Accel::tcg()));
+        assert_eq!(setting(" kvm "), Some(Accel::kvm()));
+        assert_eq!(setting("default"), None);
+        assert_eq!(setting("hvf"), Some(Accel::new("hvf")));
+        let kvm = setting("kvm,kernel-irqchip=off");
+        assert_eq!(
+            kvm.map(|accel| accel.render().map_err(|e| e.to_string())),
+            Some(Ok("kvm,kernel-irqchip=off".into()))
+        );
     }
 }

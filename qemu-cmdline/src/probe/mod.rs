@@ -47,7 +47,8 @@ fn unreadable(binary: &Path, args: &str, what: &str) -> Error {
 
 impl Probe {
     /// Runs the binary five times (`--version`, then `-machine`, `-accel`,
-    /// `-cpu`, `-device help`), each under `timeout`.
+    /// `-cpu`, `-device help`), each under `timeout`. Blocks the calling
+    /// thread until they end: in async code use `Probe::run_async`.
     pub fn run(binary: impl AsRef<Path>, timeout: Duration) -> Result<Probe, Error> {
         let binary = binary.as_ref();
         let out = |args: &[&str]| run::run(binary, args, timeout);

@@ -122,6 +122,30 @@ fn probe_reads_the_real_binary() {
     probe.check(&cmd).unwrap();
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn async_probe_reads_what_the_blocking_one_reads() {
+    // On a one-thread runtime: a probe that blocked would starve the ticker.
+    let ticker = tokio::spawn(async {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(5));
+        for _ in 0..3 {
+            interval.tick().await;
+        }
+    });
+    let probe = Probe::run_async(qemu_binary(), TIMEOUT)
+        .await
+        .expect("async probe failed");
+    assert!(
+        ticker.is_finished(),
+        "the runtime was blocked during the probe"
+    );
+    let blocking = tokio::task::spawn_blocking(|| Probe::run(qemu_binary(), TIMEOUT))
+        .await
+        .expect("blocking probe panicked")
+        .expect("blocking probe failed");
+    assert_eq!(probe, blocking);
+    assert!(probe.has_device("virtio-blk-pci"), "{:?}", probe.version);
+}
+
 #[tokio::test]
 async fn name_smp_memory_uuid_cpu_are_confirmed_over_qmp() {
     let uuid = "6a3c0e4e-0d6f-4c3e-9d51-2f0f6d7b8a91";
