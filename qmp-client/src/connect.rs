@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -173,10 +174,21 @@ pub struct Listener {
     address: String,
 }
 
+/// Where a [`Listener`] listens, to name on QEMU's command line
+/// (`-chardev socket,path=…` or `host=…,port=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenAddr {
+    /// A Unix socket file.
+    Unix(PathBuf),
+    /// A TCP address, with the real port when port 0 was asked for.
+    Tcp(SocketAddr),
+}
+
 #[derive(Debug)]
 enum ListenerKind {
     Unix(UnixListener, PathBuf),
-    Tcp(TcpListener),
+    Tcp(TcpListener, SocketAddr),
 }
 
 impl Listener {
@@ -209,13 +221,13 @@ impl Listener {
                 },
                 source,
             })?;
-        let address = listener
-            .local_addr()
-            .map(|address| address.to_string())
-            .unwrap_or(label);
+        let bound = listener.local_addr().map_err(|source| Error::Connect {
+            step: Step::Accept { address: label },
+            source,
+        })?;
         Ok(Listener {
-            kind: ListenerKind::Tcp(listener),
-            address,
+            kind: ListenerKind::Tcp(listener, bound),
+            address: bound.to_string(),
         })
     }
 
@@ -225,36 +237,51 @@ impl Listener {
         &self.address
     }
 
+    /// The bound address: the socket path, or the TCP address with the
+    /// real port.
+    pub fn local_addr(&self) -> ListenAddr {
+        match &self.kind {
+            ListenerKind::Unix(_, path) => ListenAddr::Unix(path.clone()),
+            ListenerKind::Tcp(_, address) => ListenAddr::Tcp(*address),
+        }
+    }
+
     /// Waits (up to [`Config::connect_timeout`]) for QEMU to connect, runs
     /// the handshake and spawns the connection task.
     pub async fn accept(&self, config: &Config) -> Result<Client, Error> {
+        match &self.kind {
+            ListenerKind::Unix(listener, _) => {
+                let accepted = listener.accept();
+                self.serve(config, async { Ok(accepted.await?.0) }).await
+            }
+            ListenerKind::Tcp(listener, _) => {
+                let accepted = listener.accept();
+                self.serve(config, async { Ok(accepted.await?.0) }).await
+            }
+        }
+    }
+
+    /// Takes the connection `accepted` gives (under the connect timeout)
+    /// and runs QMP over it.
+    async fn serve<IO>(
+        &self,
+        config: &Config,
+        accepted: impl Future<Output = std::io::Result<IO>>,
+    ) -> Result<Client, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let step = Step::Accept {
             address: self.address.clone(),
         };
-        match &self.kind {
-            ListenerKind::Unix(listener, _) => {
-                let io = match within(config.connect_timeout, listener.accept()).await {
-                    Some(Ok((io, _))) => io,
-                    Some(Err(source)) => return Err(Error::Connect { step, source }),
-                    None => return Err(timeout(step, config.connect_timeout)),
-                };
-                let (client, connection) = handshake_labelled(io, config, &self.address)
-                    .instrument(tracing::Span::current())
-                    .await?;
-                spawn(connection);
-                Ok(client)
-            }
-            ListenerKind::Tcp(listener) => {
-                let io = match within(config.connect_timeout, listener.accept()).await {
-                    Some(Ok((io, _))) => io,
-                    Some(Err(source)) => return Err(Error::Connect { step, source }),
-                    None => return Err(timeout(step, config.connect_timeout)),
-                };
-                let (client, connection) = handshake_labelled(io, config, &self.address).await?;
-                spawn(connection);
-                Ok(client)
-            }
-        }
+        let io = match within(config.connect_timeout, accepted).await {
+            Some(Ok(io)) => io,
+            Some(Err(source)) => return Err(Error::Connect { step, source }),
+            None => return Err(timeout(step, config.connect_timeout)),
+        };
+        let (client, connection) = handshake_labelled(io, config, &self.address).await?;
+        spawn(connection);
+        Ok(client)
     }
 }
 
@@ -265,5 +292,28 @@ impl Drop for Listener {
         {
             debug!(path = %path.display(), %error, "could not remove the listening socket");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn listeners_give_back_their_bound_address() -> Result<(), Box<dyn std::error::Error>> {
+        let tcp = Listener::bind_tcp("127.0.0.1:0").await?;
+        let ListenAddr::Tcp(address) = tcp.local_addr() else {
+            panic!("a TCP listener reported {:?}", tcp.local_addr());
+        };
+        assert_ne!(address.port(), 0, "the real port, not the one asked for");
+        assert_eq!(tcp.address(), address.to_string());
+
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("qmp.sock");
+        let unix = Listener::bind_unix(&path)?;
+        assert_eq!(unix.local_addr(), ListenAddr::Unix(path.clone()));
+        drop(unix);
+        assert!(!path.exists(), "the socket file outlived its listener");
+        Ok(())
     }
 }

@@ -111,7 +111,7 @@ mod shared;
 
 pub use client::Client;
 pub use config::Config;
-pub use connect::{Listener, handshake};
+pub use connect::{ListenAddr, Listener, handshake};
 pub use connection::Connection;
 pub use error::{Disconnect, Error, Step};
 pub use events::{EventStream, EventWaiter, Lagged, event_match, matches_event};
