@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use crate::config::ConsoleConfig;
 use crate::console::Console;
 use crate::error::{Error, Result};
-use crate::socketpair::{ChardevFd, socketpair};
+use qemu_cmdline::InheritFd;
+
+use crate::socketpair::socketpair;
 
 /// The longest pause between two connection attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
@@ -76,13 +78,14 @@ impl Console {
     }
 
     /// Makes a socket pair, attaches to one end and returns the other for
-    /// QEMU (`-chardev socket,id=ID,fd=N`, see [`ChardevFd`]). Nothing QEMU
-    /// writes is lost: there is no connection to wait for.
+    /// QEMU: name it with [`InheritFd::chardev`] (`-chardev
+    /// socket,id=ID,fd=N`) and hand it over with [`InheritFd::pass_to`].
+    /// Nothing QEMU writes is lost: there is no connection to wait for.
     ///
     /// # Errors
     ///
     /// [`Error::SocketPair`], and those of [`from_std_unix`](Console::from_std_unix).
-    pub fn socketpair(config: ConsoleConfig) -> Result<(Self, ChardevFd)> {
+    pub fn socketpair(config: ConsoleConfig) -> Result<(Self, InheritFd)> {
         let (ours, theirs) = socketpair()?;
         Ok((Self::from_std_unix(ours, config)?, theirs))
     }

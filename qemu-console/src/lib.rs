@@ -43,7 +43,7 @@
 //!
 //! - Attach to any `AsyncRead + AsyncWrite` ([`Console::attach`]), a socket
 //!   pair whose other end QEMU inherits ([`Console::socketpair`],
-//!   [`ChardevFd`]), a Unix socket path ([`Console::connect_unix`], retried
+//!   [`InheritFd`]), a Unix socket path ([`Console::connect_unix`], retried
 //!   until it exists) or TCP ([`Console::connect_tcp`]).
 //! - Expect on raw bytes over the accumulated window, so a needle split
 //!   across reads matches: literals, regexes compiled once, [`Needle::any_of`],
@@ -81,8 +81,11 @@ pub use expect::Captures;
 pub use needle::Needle;
 pub use patterns::{DEFAULT_INTERRUPT_EVERY, KERNEL_PANIC};
 pub use run::CommandOutput;
-pub use socketpair::{ChardevFd, clear_cloexec};
 pub use text::{escape, strip_ansi, strip_cr, to_text};
+
+/// QEMU's end of [`Console::socketpair`] (from `qemu-cmdline`, shared with
+/// every crate that hands a descriptor to QEMU).
+pub use qemu_cmdline::InheritFd;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

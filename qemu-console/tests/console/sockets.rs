@@ -21,11 +21,11 @@ async fn a_child_inherits_the_other_end_of_the_socket_pair()
         .arg("-c")
         .arg(format!("read line <&{fd}; echo \"got $line\" >&{fd}"));
     qemu_end.pass_to(&mut child);
-    let mut child = tokio::process::Command::from(child)
-        .kill_on_drop(true)
-        .spawn()?;
-    // Our copy must go, or the console never sees EOF.
-    drop(qemu_end);
+    // The command owns our copy of the fd: it must go, or the console never
+    // sees EOF.
+    let mut command = tokio::process::Command::from(child);
+    let mut child = command.kill_on_drop(true).spawn()?;
+    drop(command);
 
     console.send_line("hello").await?;
     assert_eq!(console.expect("got hello\n", LONG).await?.before(), b"");

@@ -5,7 +5,7 @@ use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use qemu_console::{ChardevFd, Console, ConsoleConfig, Error};
+use qemu_console::{Console, ConsoleConfig, Error, InheritFd};
 use qemukit_tests::{QemuChild, READY_MARKER};
 use tokio::io::AsyncWriteExt as _;
 
@@ -33,7 +33,7 @@ async fn boot(serial_ports: usize) -> Result<Booted, Box<dyn std::error::Error>>
     let log = dir.path().join("ttyS0.log");
     let mut args = guest.args(false);
     let mut consoles = Vec::new();
-    let mut qemu_ends: Vec<ChardevFd> = Vec::new();
+    let mut qemu_ends: Vec<InheritFd> = Vec::new();
     for port in 0..serial_ports {
         let config = ConsoleConfig {
             name: format!("ttyS{port}"),
@@ -42,7 +42,7 @@ async fn boot(serial_ports: usize) -> Result<Booted, Box<dyn std::error::Error>>
         };
         let (console, qemu_end) = Console::socketpair(config)?;
         args.push("-chardev".into());
-        args.push(qemu_end.chardev_arg(&format!("con{port}")).into());
+        args.push(qemu_end.chardev(format!("con{port}")).render()?);
         args.push("-serial".into());
         args.push(format!("chardev:con{port}").into());
         consoles.push(console);
