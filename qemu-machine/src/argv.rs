@@ -1,107 +1,76 @@
-//! Rendering the QEMU command line from the builder and the launch's fds.
+//! A launch's QEMU command line, rendered by qemu-cmdline: every value is
+//! checked and escaped there, none is formatted here.
 
-use std::ffi::{OsStr, OsString};
-use std::net::SocketAddr;
-use std::os::fd::RawFd;
-use std::path::PathBuf;
+use std::ffi::OsString;
 
-use qemu_cmdline::escape_value;
+use qemu_cmdline::{CharDevSpec, Cmdline, Device, Display, InheritFd, Machine, Mon};
 
-use crate::builder::MachineBuilder;
-
-/// How QEMU reaches the QMP monitor.
-#[derive(Debug, Clone)]
-pub(crate) enum MonitorChardev {
-    /// An inherited socketpair end.
-    Fd(RawFd),
-    /// Connect to this Unix socket.
-    Unix(PathBuf),
-    /// Connect to this TCP address.
-    Tcp(SocketAddr),
-}
+use crate::monitor::MonitorEnd;
+use crate::spec::LaunchSpec;
 
 /// The chardev ids qemu-machine uses.
 const QMP_ID: &str = "qemukit-qmp";
 const CONSOLE_ID: &str = "qemukit-console";
 
-/// The full argv: wrapper, binary, qemu-machine's options, then the user's.
-/// Values QEMU cannot represent (a NUL byte, say) are refused.
-pub(crate) fn qemu_argv(
-    builder: &MachineBuilder,
-    monitor: Option<&MonitorChardev>,
-    console_fd: Option<RawFd>,
-    passed_fds: &[(RawFd, u32, Option<String>)],
+/// The full argv: wrapper, binary, qemu-machine's options, then the
+/// user's arguments as given.
+pub(crate) fn render(
+    spec: &LaunchSpec,
+    monitor: Option<&MonitorEnd>,
+    console: Option<&InheritFd>,
 ) -> Result<Vec<OsString>, qemu_cmdline::Error> {
-    let mut argv: Vec<OsString> = builder.wrapper.clone();
-    argv.push(builder.binary.clone().into_os_string());
-    let mut push = |option: &str, value: OsString| {
-        argv.push(option.into());
-        argv.push(value);
-    };
-    if builder.default_args {
-        push("-display", "none".into());
-        push("-vga", "none".into());
+    let mut cmdline = Cmdline::new();
+    if spec.default_args {
+        cmdline.display(Display::none()).vga("none");
     }
-    if let Some(machine_type) = &builder.machine_type {
-        push("-machine", machine_type.into());
+    if let Some(machine_type) = &spec.machine_type {
+        cmdline.machine(Machine::new(machine_type.clone()));
     }
-    if let Some(accel) = builder.accel.option_value() {
-        push("-accel", accel.into());
+    if let Some(accel) = &spec.accel {
+        cmdline.accel(accel.clone());
     }
     if let Some(monitor) = monitor {
-        let mut chardev = OsString::from(format!("socket,id={QMP_ID},"));
-        match monitor {
-            MonitorChardev::Fd(fd) => chardev.push(format!("fd={fd}")),
-            MonitorChardev::Unix(path) => {
-                chardev.push("path=");
-                chardev.push(escape_value("-chardev", path.as_os_str())?);
-            }
-            MonitorChardev::Tcp(addr) => {
-                chardev.push(format!("host={},port={}", addr.ip(), addr.port()));
-            }
-        }
-        push("-chardev", chardev);
-        push("-mon", format!("chardev={QMP_ID},mode=control").into());
+        cmdline
+            .chardev(monitor.chardev(QMP_ID))
+            .mon(Mon::qmp(QMP_ID));
     }
-    if builder.monitor_null {
-        push("-monitor", "null".into());
+    if spec.monitor_null {
+        cmdline.monitor(CharDevSpec::Null);
     }
-    if let (Some(fd), Some(console)) = (console_fd, &builder.console) {
-        push("-chardev", format!("socket,id={CONSOLE_ID},fd={fd}").into());
+    if let (Some(fd), Some((console, _))) = (console, &spec.console) {
+        cmdline.chardev(fd.chardev(CONSOLE_ID));
         match &console.device_type {
             Some(device_type) => {
-                let mut device = escape_value("-device", OsStr::new(device_type))?;
-                device.push(format!(",chardev={CONSOLE_ID}"));
-                push("-device", device);
+                cmdline.device(Device::new(device_type.clone()).prop("chardev", CONSOLE_ID));
             }
             None => {
                 for _ in 0..console.index {
-                    push("-serial", "null".into());
+                    cmdline.serial(CharDevSpec::Null);
                 }
-                push("-serial", format!("chardev:{CONSOLE_ID}").into());
+                cmdline.serial(CharDevSpec::Chardev(CONSOLE_ID.into()));
             }
         }
     }
-    for (fd, fdset, opaque) in passed_fds {
-        let mut value = OsString::from(format!("fd={fd},set={fdset}"));
-        if let Some(opaque) = opaque {
-            value.push(",opaque=");
-            value.push(escape_value("-add-fd", OsStr::new(opaque))?);
+    for passed in &spec.fds {
+        let mut add_fd = passed.fd.add_fd(i64::from(passed.fdset));
+        if let Some(opaque) = &passed.opaque {
+            add_fd = add_fd.opaque(opaque.clone());
         }
-        push("-add-fd", value);
+        cmdline.add_fd(add_fd);
     }
-    argv.extend(builder.args.iter().cloned());
+    let mut argv = spec.wrapper.clone();
+    argv.push(spec.binary.clone().into_os_string());
+    argv.extend(cmdline.to_args()?);
+    argv.extend(spec.user_args.iter().cloned());
     Ok(argv)
-}
-
-/// The argv as one line a shell would run unchanged, for error messages.
-pub(crate) fn shell_line(argv: &[OsString]) -> String {
-    qemu_cmdline::shell_quote(argv)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::OwnedFd;
+
     use super::*;
+    use crate::MachineBuilder;
     use crate::options::ConsoleSpec;
 
     fn strings(argv: &[OsString]) -> Vec<String> {
@@ -110,86 +79,95 @@ mod tests {
             .collect()
     }
 
+    fn file() -> OwnedFd {
+        OwnedFd::from(tempfile::tempfile().expect("tempfile"))
+    }
+
     #[test]
-    fn renders_monitor_console_and_fds() {
+    fn renders_monitor_console_and_fds() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder
             .wrapper(["taskset", "-c", "0"])
             .machine_type("none")
             .console(ConsoleSpec::serial().index(1))
+            .add_fd(file(), 2, Some("a,b"))
             .args(["-m", "128"]);
-        let argv = qemu_argv(
-            &builder,
-            Some(&MonitorChardev::Fd(7)),
-            Some(8),
-            &[(9, 2, Some("a,b".into()))],
-        )
-        .expect("renders");
+        let spec = builder.spec()?;
+        let console = InheritFd::from(file());
+        let argv = strings(&render(&spec, None, Some(&console))?);
+        let set_fd = spec.fds[0].fd.number();
         assert_eq!(
-            strings(&argv),
+            argv,
             [
-                "taskset",
-                "-c",
-                "0",
-                "qemu-system-x86_64",
-                "-display",
-                "none",
-                "-vga",
-                "none",
-                "-machine",
-                "none",
-                "-accel",
-                "tcg",
-                "-chardev",
-                "socket,id=qemukit-qmp,fd=7",
-                "-mon",
-                "chardev=qemukit-qmp,mode=control",
-                "-chardev",
-                "socket,id=qemukit-console,fd=8",
-                "-serial",
-                "null",
-                "-serial",
-                "chardev:qemukit-console",
-                "-add-fd",
-                "fd=9,set=2,opaque=a,,b",
-                "-m",
-                "128",
+                "taskset".to_owned(),
+                "-c".into(),
+                "0".into(),
+                "qemu-system-x86_64".into(),
+                "-display".into(),
+                "none".into(),
+                "-vga".into(),
+                "none".into(),
+                "-machine".into(),
+                "none".into(),
+                "-accel".into(),
+                "tcg".into(),
+                "-chardev".into(),
+                format!("socket,id=qemukit-console,fd={}", console.number()),
+                "-serial".into(),
+                "null".into(),
+                "-serial".into(),
+                "chardev:qemukit-console".into(),
+                "-add-fd".into(),
+                format!("fd={set_fd},set=2,opaque=a,,b"),
+                "-m".into(),
+                "128".into(),
             ]
         );
+        Ok(())
     }
 
     #[test]
-    fn unix_paths_have_commas_doubled_and_devices_name_the_chardev() {
+    fn values_are_escaped_and_devices_name_the_chardev() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder
             .default_args(false)
+            .machine_type("pc,accel=kvm")
+            .accel(None)
+            .add_monitor_null()
             .console(ConsoleSpec::device("virtconsole"));
-        let argv = qemu_argv(
-            &builder,
-            Some(&MonitorChardev::Unix("/tmp/a,b/qmp.sock".into())),
-            Some(4),
-            &[],
-        )
-        .expect("renders");
-        let argv = strings(&argv);
-        assert!(argv.contains(&"socket,id=qemukit-qmp,path=/tmp/a,,b/qmp.sock".to_owned()));
-        assert!(argv.contains(&"virtconsole,chardev=qemukit-console".to_owned()));
-        assert!(!argv.contains(&"-display".to_owned()));
+        let console = InheritFd::from(file());
+        let argv = strings(&render(&builder.spec()?, None, Some(&console))?);
+        // A comma in the machine type cannot smuggle in a property.
+        assert!(argv.contains(&"type=pc,,accel=kvm".to_owned()), "{argv:?}");
+        assert!(
+            argv.contains(&"virtconsole,chardev=qemukit-console".to_owned()),
+            "{argv:?}"
+        );
+        assert!(!argv.contains(&"-display".to_owned()), "{argv:?}");
+        assert!(!argv.contains(&"-accel".to_owned()), "{argv:?}");
+        assert!(
+            argv.windows(2).any(|w| w == ["-monitor", "null"]),
+            "{argv:?}"
+        );
+        Ok(())
     }
 
     #[test]
-    fn unrepresentable_values_are_refused() {
+    fn unrepresentable_values_are_refused() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder.console(ConsoleSpec::device("bad\0device"));
-        assert!(qemu_argv(&builder, None, Some(3), &[]).is_err());
-    }
-
-    #[test]
-    fn shell_line_quotes_what_needs_it() {
-        let argv: Vec<OsString> = ["qemu", "-append", "console=ttyS0 quiet"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        assert_eq!(shell_line(&argv), "qemu -append 'console=ttyS0 quiet'");
+        let console = InheritFd::from(file());
+        let rendered = render(&builder.spec()?, None, Some(&console));
+        assert!(
+            matches!(
+                rendered,
+                Err(qemu_cmdline::Error::Unrepresentable {
+                    option: "-device",
+                    ..
+                })
+            ),
+            "{rendered:?}"
+        );
+        Ok(())
     }
 }

@@ -1,20 +1,29 @@
 //! `MachineBuilder`: everything a machine is launched with.
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use qemu_cmdline::{Accel, InheritFd};
+
 use crate::error::Error;
+use crate::launch;
 use crate::machine::Machine;
-use crate::options::{Accel, ConsoleSpec, MonitorAddress};
+use crate::options::{ConsoleSpec, MonitorAddress};
+use crate::spec::{LaunchSpec, PassedFd};
 
 /// The default time QEMU gets to become ready (QMP greeting and
 /// negotiation), as `QEMUMachine`'s `qmp_timer`.
 pub const DEFAULT_QMP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Configures and launches a QEMU [`Machine`], like
-/// [`std::process::Command`]: setters take and return `&mut Self`.
+/// Configures and launches QEMU [`Machine`]s, like
+/// [`std::process::Command`]: setters take and return `&mut Self`, and
+/// [`launch`](Self::launch) takes `&self`, so one builder launches any
+/// number of machines (one after the other, or at once), each with its
+/// own files and descriptors.
 ///
 /// The command line is `wrapper… binary -display none -vga none [-machine
 /// TYPE] [-accel ACCEL] <monitor> <console> <fds> args…`.
@@ -37,36 +46,34 @@ pub const DEFAULT_QMP_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Debug)]
 pub struct MachineBuilder {
-    pub(crate) binary: PathBuf,
-    pub(crate) args: Vec<OsString>,
-    pub(crate) cmdline_error: Option<qemu_cmdline::Error>,
-    pub(crate) wrapper: Vec<OsString>,
-    pub(crate) name: Option<String>,
-    pub(crate) base_temp_dir: Option<PathBuf>,
-    pub(crate) monitor: MonitorAddress,
-    pub(crate) sock_dir: Option<PathBuf>,
-    pub(crate) console: Option<ConsoleSpec>,
-    pub(crate) console_log: Option<PathBuf>,
-    pub(crate) log_dir: Option<PathBuf>,
-    pub(crate) qmp_timeout: Duration,
-    pub(crate) machine_type: Option<String>,
-    pub(crate) accel: Accel,
-    pub(crate) fds: Vec<PassedFd>,
-    pub(crate) monitor_null: bool,
-    pub(crate) qmp: bool,
-    pub(crate) keep_temp_dir_on_failure: bool,
-    pub(crate) default_args: bool,
-    pub(crate) qmp_config: qmp_client::Config,
-    pub(crate) console_config: qemu_console::ConsoleConfig,
-    pub(crate) launched: bool,
+    binary: PathBuf,
+    args: Vec<UserArgs>,
+    wrapper: Vec<OsString>,
+    name: Option<String>,
+    base_temp_dir: Option<PathBuf>,
+    monitor: MonitorAddress,
+    sock_dir: Option<PathBuf>,
+    console: Option<ConsoleSpec>,
+    console_log: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
+    qmp_timeout: Duration,
+    machine_type: Option<String>,
+    accel: Option<Accel>,
+    fds: Vec<PassedFd>,
+    monitor_null: bool,
+    qmp: bool,
+    keep_temp_dir_on_failure: bool,
+    default_args: bool,
+    qmp_config: qmp_client::Config,
+    console_config: qemu_console::ConsoleConfig,
 }
 
-/// A descriptor handed to QEMU with `-add-fd`.
+/// The user's arguments, in the order given: raw, or a typed command line
+/// rendered at each launch.
 #[derive(Debug)]
-pub(crate) struct PassedFd {
-    pub(crate) fd: OwnedFd,
-    pub(crate) fdset: u32,
-    pub(crate) opaque: Option<String>,
+enum UserArgs {
+    Raw(OsString),
+    Typed(qemu_cmdline::Cmdline),
 }
 
 impl Default for MachineBuilder {
@@ -82,7 +89,6 @@ impl MachineBuilder {
         Self {
             binary: PathBuf::from("qemu-system-x86_64"),
             args: Vec::new(),
-            cmdline_error: None,
             wrapper: Vec::new(),
             name: None,
             base_temp_dir: None,
@@ -93,7 +99,7 @@ impl MachineBuilder {
             log_dir: None,
             qmp_timeout: DEFAULT_QMP_TIMEOUT,
             machine_type: None,
-            accel: Accel::Tcg,
+            accel: Some(Accel::tcg()),
             fds: Vec::new(),
             monitor_null: false,
             qmp: true,
@@ -101,7 +107,6 @@ impl MachineBuilder {
             default_args: true,
             qmp_config: qmp_client::Config::default(),
             console_config: qemu_console::ConsoleConfig::default(),
-            launched: false,
         }
     }
 
@@ -113,7 +118,7 @@ impl MachineBuilder {
 
     /// Appends one raw argument.
     pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut Self {
-        self.args.push(arg.into());
+        self.args.push(UserArgs::Raw(arg.into()));
         self
     }
 
@@ -123,7 +128,8 @@ impl MachineBuilder {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.args
+            .extend(args.into_iter().map(|arg| UserArgs::Raw(arg.into())));
         self
     }
 
@@ -132,17 +138,16 @@ impl MachineBuilder {
     /// cannot render makes [`launch`](Self::launch) fail with
     /// [`Error::Cmdline`].
     pub fn cmdline(&mut self, cmdline: &qemu_cmdline::Cmdline) -> &mut Self {
-        match cmdline.to_args() {
-            Ok(args) => self.args.extend(args),
-            Err(error) => {
-                self.cmdline_error.get_or_insert(error);
-            }
-        }
+        self.args.push(UserArgs::Typed(cmdline.clone()));
         self
     }
 
     /// A command prefix QEMU runs under, e.g. `["strace", "-f"]` or
-    /// `["taskset", "-c", "1"]`. The whole process group is killed at the end.
+    /// `["taskset", "-c", "1"]`. The whole process group is killed at the
+    /// end, and if this process dies, a guardian process kills it too (a
+    /// wrapper's own children do not get the death signal; one that moves
+    /// QEMU to another process group or session, as `setsid` does, escapes
+    /// both).
     pub fn wrapper<I, S>(&mut self, wrapper: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
@@ -210,17 +215,20 @@ impl MachineBuilder {
         self
     }
 
-    /// The accelerator (default TCG).
-    pub fn accel(&mut self, accel: Accel) -> &mut Self {
-        self.accel = accel;
+    /// The accelerator (default TCG: `Some(Accel::tcg())`); `None` adds no
+    /// `-accel` option (QEMU picks, or the arguments say). See also
+    /// [`Accel::from_env`].
+    pub fn accel(&mut self, accel: impl Into<Option<Accel>>) -> &mut Self {
+        self.accel = accel.into();
         self
     }
 
     /// Passes `fd` to QEMU as `-add-fd fd=N,set=FDSET[,opaque=…]`. The
-    /// builder owns it until the launch, which closes the parent's copy.
+    /// builder owns it; each launch passes its own duplicate (and closes
+    /// its copy once QEMU has it).
     pub fn add_fd(&mut self, fd: OwnedFd, fdset: u32, opaque: Option<&str>) -> &mut Self {
         self.fds.push(PassedFd {
-            fd,
+            fd: InheritFd::from(fd),
             fdset,
             opaque: opaque.map(str::to_owned),
         });
@@ -271,23 +279,120 @@ impl MachineBuilder {
     /// Starts QEMU and waits until it is ready: its QMP monitor greeted
     /// and negotiated, its console attached.
     ///
+    /// The launch takes what it needs from the builder when called, so the
+    /// builder can be changed or launched again right away.
+    ///
     /// On failure nothing is left behind: QEMU is killed and reaped, the
     /// temporary directory removed. The error carries the command line,
     /// QEMU's exit status and the tail of its output.
     ///
     /// # Errors
     ///
-    /// [`Error::AlreadyLaunched`] on a second call; [`Error::Spawn`] when
-    /// the binary cannot be run; [`Error::Launch`] when QEMU exits or does
-    /// not become ready within the QMP timeout; others for local failures.
-    pub async fn launch(&mut self) -> Result<Machine, Error> {
-        if self.launched {
-            return Err(Error::AlreadyLaunched);
+    /// [`Error::Spawn`] when the binary cannot be run; [`Error::Launch`]
+    /// when QEMU exits or does not become ready within the QMP timeout;
+    /// [`Error::Cmdline`] for a value QEMU cannot represent; others for
+    /// local failures.
+    pub fn launch(&self) -> impl Future<Output = Result<Machine, Error>> + Send + 'static {
+        let spec = self.spec();
+        async move { launch::launch(spec?).await }
+    }
+
+    /// One launch's own copy of the settings: arguments rendered, `add_fd`
+    /// descriptors duplicated.
+    pub(crate) fn spec(&self) -> Result<LaunchSpec, Error> {
+        let mut user_args = Vec::new();
+        for args in &self.args {
+            match args {
+                UserArgs::Raw(arg) => user_args.push(arg.clone()),
+                UserArgs::Typed(cmdline) => {
+                    user_args.extend(cmdline.to_args().map_err(Error::Cmdline)?)
+                }
+            }
         }
-        self.launched = true;
-        if let Some(error) = self.cmdline_error.take() {
-            return Err(Error::Cmdline(error));
+        let mut fds = Vec::with_capacity(self.fds.len());
+        for passed in &self.fds {
+            fds.push(PassedFd {
+                fd: passed.fd.try_clone().map_err(|source| Error::Setup {
+                    what: "duplicate a descriptor passed with add_fd",
+                    source,
+                })?,
+                fdset: passed.fdset,
+                opaque: passed.opaque.clone(),
+            });
         }
-        crate::launch::launch(self).await
+        let console = self.console.clone().map(|console| {
+            let mut config = self.console_config.clone();
+            if let Some(path) = &self.console_log {
+                config.log_file = Some(path.clone());
+            }
+            (console, config)
+        });
+        Ok(LaunchSpec {
+            name: self.name.clone().unwrap_or_else(default_name),
+            binary: self.binary.clone(),
+            wrapper: self.wrapper.clone(),
+            user_args,
+            default_args: self.default_args,
+            machine_type: self.machine_type.clone(),
+            accel: self.accel.clone(),
+            monitor_null: self.monitor_null,
+            monitor: self.qmp.then(|| self.monitor.clone()),
+            console,
+            fds,
+            base_temp_dir: self
+                .base_temp_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+            log_dir: self.log_dir.clone(),
+            sock_dir: self.sock_dir.clone(),
+            qmp_timeout: self.qmp_timeout,
+            qmp_config: self.qmp_config.clone(),
+            keep_temp_dir_on_failure: self.keep_temp_dir_on_failure,
+        })
+    }
+}
+
+/// `qemu-<pid>-<n>`, unique within this process.
+fn default_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "qemu-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_launch_gets_its_own_name_and_descriptors() -> Result<(), Error> {
+        let mut builder = MachineBuilder::new();
+        builder.add_fd(
+            OwnedFd::from(tempfile::tempfile().map_err(|source| Error::Setup {
+                what: "test",
+                source,
+            })?),
+            1,
+            None,
+        );
+        let (first, second) = (builder.spec()?, builder.spec()?);
+        assert_ne!(first.name, second.name);
+        assert_ne!(first.fds[0].fd.number(), second.fds[0].fd.number());
+        assert_ne!(first.fds[0].fd.number(), builder.fds[0].fd.number());
+        Ok(())
+    }
+
+    #[test]
+    fn typed_arguments_are_checked_at_each_launch() {
+        let mut cmdline = qemu_cmdline::Cmdline::new();
+        cmdline.append("quiet\ninit=/bin/sh");
+        let mut builder = MachineBuilder::new();
+        builder.arg("-S").cmdline(&cmdline);
+        for _ in 0..2 {
+            let spec = builder.spec();
+            assert!(matches!(spec, Err(Error::Cmdline(_))), "{spec:?}");
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! The one error type of qemu-machine.
+//! The error types of qemu-machine: one enum, [`Error`], and the details
+//! of its launch and shutdown failures. Each `Display` says what failed at
+//! its own level; `source()` leads on to the cause, down to the root (the
+//! QMP `Disconnect`, the `io::Error`, QEMU's exit status).
 
 use std::fmt;
 use std::io;
@@ -11,9 +14,6 @@ use crate::exit::ExitInfo;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// `launch` was called a second time on the same builder.
-    #[error("this MachineBuilder already launched a machine: make a new builder for each machine")]
-    AlreadyLaunched,
     /// The command line holds a value QEMU cannot represent (from
     /// [`MachineBuilder::cmdline`](crate::MachineBuilder::cmdline), or a
     /// path or name the builder was given).
@@ -38,7 +38,7 @@ pub enum Error {
         source: io::Error,
     },
     /// An operating-system resource the launch needs (a socketpair, a
-    /// listening socket, a pidfd) could not be made.
+    /// pidfd, a duplicate of a passed descriptor) could not be made.
     #[error("could not {what} for QEMU")]
     Setup {
         /// What was being made, e.g. "create the QMP socketpair".
@@ -47,6 +47,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The socket QEMU's monitor was to connect to could not be bound.
+    #[error(
+        "could not listen on the QMP monitor address: check the socket directory \
+         (`sock_dir`) or the TCP address"
+    )]
+    MonitorSocket(#[source] qmp_client::Error),
+    /// The console could not be set up.
+    #[error("could not set up the console")]
+    Console(#[source] qemu_console::Error),
     /// The QEMU binary (or the wrapper) could not be started at all.
     #[error(
         "could not start `{command}`: check the binary path \
@@ -61,16 +70,17 @@ pub enum Error {
     },
     /// QEMU started but did not become ready; it has been killed and
     /// everything it made removed (unless kept on request).
-    #[error("{0}")]
+    #[error(transparent)]
     Launch(Box<LaunchError>),
     /// QEMU did not shut down gracefully and was killed; the machine is
-    /// nevertheless cleaned up.
+    /// nevertheless cleaned up. The cause says why.
     #[error(
-        "QEMU did not shut down gracefully ({cause}), so it was killed: {exit}{}",
+        "QEMU did not shut down gracefully, so it was killed: it {exit}{}",
         kept_note(kept_temp_dir)
     )]
     AbnormalShutdown {
         /// Why the graceful path failed.
+        #[source]
         cause: ShutdownCause,
         /// How QEMU finally ended.
         exit: ExitInfo,
@@ -108,30 +118,29 @@ fn kept_note(kept: &Option<PathBuf>) -> String {
 }
 
 /// Why a graceful shutdown failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShutdownCause {
     /// QEMU did not exit within the shutdown timeout.
+    #[error(
+        "QEMU still ran {0:?} after it was asked to quit: is it stopped or hung? \
+         give it a longer timeout if it needs one"
+    )]
     Timeout(Duration),
     /// The `quit` command failed (other than by the expected EOF).
-    Qmp(qmp_client::Error),
+    #[error("the `quit` command failed")]
+    Qmp(#[source] qmp_client::Error),
     /// Signalling or waiting for QEMU failed.
-    Io(io::Error),
-}
-
-impl fmt::Display for ShutdownCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Timeout(timeout) => {
-                write!(f, "QEMU still ran {timeout:?} after it was asked to quit")
-            }
-            Self::Qmp(error) => write!(f, "`quit` failed: {error}"),
-            Self::Io(error) => write!(f, "could not signal or wait for QEMU: {error}"),
-        }
-    }
+    #[error("could not signal or wait for QEMU")]
+    Io(#[source] io::Error),
 }
 
 /// Why a launch failed, with everything needed to reproduce it.
+///
+/// Its message holds the reason, QEMU's exit, the command line and the
+/// tail of QEMU's output; [`source`](std::error::Error::source) leads to
+/// the reason's cause (the QMP error, the `io::Error`, or QEMU's
+/// [`ExitInfo`]).
 #[derive(Debug)]
 pub struct LaunchError {
     pub(crate) command: String,
@@ -142,19 +151,25 @@ pub struct LaunchError {
 }
 
 /// What went wrong during a launch.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchFailure {
-    /// QEMU exited before it was ready.
+    /// QEMU exited before it was ready (its exit is in
+    /// [`LaunchError::exit`] and the error's source).
+    #[error("QEMU exited before it was ready")]
     Exited,
     /// QEMU was not ready (connected, greeted, negotiated) in time.
+    #[error(
+        "QEMU's QMP monitor was not ready within {0:?} (QEMU hung or stopped? \
+         raise `qmp_timeout` for slow hosts)"
+    )]
     Timeout(Duration),
     /// The QMP connection failed during the greeting or negotiation.
-    Qmp(qmp_client::Error),
-    /// The console could not be attached.
-    Console(qemu_console::Error),
+    #[error("the QMP handshake failed")]
+    Qmp(#[source] qmp_client::Error),
     /// Waiting for QEMU or accepting its connection failed.
-    Io(io::Error),
+    #[error("waiting for QEMU failed")]
+    Io(#[source] io::Error),
 }
 
 impl LaunchError {
@@ -184,22 +199,6 @@ impl LaunchError {
     }
 }
 
-impl fmt::Display for LaunchFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Exited => f.write_str("QEMU exited before it was ready"),
-            Self::Timeout(timeout) => write!(
-                f,
-                "QEMU's QMP monitor was not ready within {timeout:?} (QEMU hung or stopped? \
-                 raise `qmp_timeout` for slow hosts)"
-            ),
-            Self::Qmp(error) => write!(f, "the QMP handshake failed: {error}"),
-            Self::Console(error) => write!(f, "the console could not be attached: {error}"),
-            Self::Io(error) => write!(f, "waiting for QEMU failed: {error}"),
-        }
-    }
-}
-
 impl fmt::Display for LaunchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "QEMU failed to launch: {}", self.reason)?;
@@ -222,6 +221,14 @@ impl fmt::Display for LaunchError {
     }
 }
 
-/// The reason is part of the message (a launch error is usually printed
-/// whole), so it is not repeated as a `source`.
-impl std::error::Error for LaunchError {}
+/// The message already holds the reason, so the chain goes on with the
+/// reason's own cause; QEMU's exit is the root when it exited by itself.
+impl std::error::Error for LaunchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match (self.reason.source(), &self.exit) {
+            (Some(cause), _) => Some(cause),
+            (None, Some(exit)) => Some(exit),
+            (None, None) => None,
+        }
+    }
+}

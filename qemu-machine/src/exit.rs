@@ -108,6 +108,9 @@ impl fmt::Display for ExitInfo {
     }
 }
 
+/// An exit is the root cause of a launch that failed because QEMU exited.
+impl std::error::Error for ExitInfo {}
+
 /// The names of the signals a QEMU process commonly dies of (Linux numbers).
 fn signal_name(signal: i32) -> Option<&'static str> {
     Some(match signal {

@@ -26,8 +26,11 @@
 //!    accept race), unless a [`MonitorAddress`] says otherwise.
 //! 3. Forks QEMU from a long-lived spawner thread, in its own process
 //!    group, with `PR_SET_PDEATHSIG(SIGKILL)` (so QEMU dies with this
-//!    process), stdin from `/dev/null`, stdout and stderr into a log file,
-//!    and no descriptor inherited but those named on its command line.
+//!    process; under a [wrapper](MachineBuilder::wrapper) a guardian
+//!    process kills the group instead), stdin from `/dev/null`, stdout and
+//!    stderr into a log file, and no descriptor inherited but those named
+//!    on its command line (`close_range` marks every other one
+//!    close-on-exec in the child).
 //! 4. Waits for the QMP greeting and negotiation under the QMP timeout,
 //!    raced against QEMU's exit. A failure returns [`Error::Launch`] with
 //!    the shell-quoted command line, the exit status and the tail of QEMU's
@@ -49,9 +52,13 @@ mod accel_probe;
 mod accel_query;
 mod argv;
 mod builder;
+mod child_fds;
 mod error;
 mod events;
 mod exit;
+mod failure;
+mod files;
+mod guardian;
 mod launch;
 mod lifecycle;
 mod logfile;
@@ -60,9 +67,10 @@ mod monitor;
 mod options;
 pub mod porting;
 mod process;
-mod qmp_link;
 pub mod qtest;
+mod reap;
 mod spawner;
+mod spec;
 mod tempdir;
 mod usernet;
 
@@ -72,7 +80,10 @@ pub use builder::{DEFAULT_QMP_TIMEOUT, MachineBuilder};
 pub use error::{Error, LaunchError, LaunchFailure, ShutdownCause};
 pub use exit::{ExitInfo, ExitStatus};
 pub use machine::Machine;
-pub use options::{Accel, ConsoleSpec, MonitorAddress};
+pub use options::{ConsoleSpec, MonitorAddress};
+/// The accelerator, from qemu-cmdline (one type for the whole workspace):
+/// `Accel::tcg()`, `Accel::kvm()`, `Accel::new("hvf")`, [`Accel::from_env`].
+pub use qemu_cmdline::Accel;
 pub use usernet::{HostForward, parse_info_usernet};
 
 /// The README's example, compiled as a doctest.

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ShutdownCause};
 use crate::exit::ExitInfo;
-use crate::machine::Machine;
+use crate::files::MachineFiles;
+use crate::process::ChildGuard;
 
 /// How long a SIGKILLed process may take to be reaped before we report it.
 /// The kernel needs milliseconds; only a process stuck in an uninterruptible
@@ -19,8 +20,16 @@ const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the QMP connection gets to see the EOF of an exited QEMU.
 const QMP_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
-    if let Some(exit) = already_ended(machine)? {
+/// The parts of a machine that ending it touches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending<'a> {
+    pub(crate) child: &'a ChildGuard,
+    pub(crate) qmp: Option<&'a qmp_client::Client>,
+    pub(crate) files: &'a MachineFiles,
+}
+
+pub(crate) async fn shutdown(machine: Ending<'_>, timeout: Duration) -> Result<ExitInfo, Error> {
+    if let Some(exit) = already_ended(machine).await? {
         return Ok(exit);
     }
     let deadline = Instant::now() + timeout;
@@ -28,17 +37,16 @@ pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<Exi
     let cause = match graceful {
         Ok(Ok(exit)) => {
             tracing::debug!(%exit, "QEMU shut down");
-            qmp_closed(machine).await;
-            machine.finish(exit.killed_unexpectedly());
+            ended(machine, exit).await;
             return Ok(exit);
         }
         Ok(Err(cause)) => cause,
         Err(_elapsed) => ShutdownCause::Timeout(timeout),
     };
     tracing::warn!(%cause, "QEMU did not shut down gracefully; killing it");
-    let exit = kill_and_reap(machine).await?;
+    let exit = kill_and_reap(machine.child).await?;
     qmp_closed(machine).await;
-    let kept_temp_dir = machine.finish(true);
+    let kept_temp_dir = machine.files.finish(true).await;
     Err(Error::AbnormalShutdown {
         cause,
         exit,
@@ -48,8 +56,8 @@ pub(crate) async fn shutdown(machine: &Machine, timeout: Duration) -> Result<Exi
 
 /// Asks QEMU to quit and waits for its exit. Returns the cause to report
 /// if it will not exit by itself.
-async fn graceful_exit(machine: &Machine) -> Result<ExitInfo, ShutdownCause> {
-    let Some(qmp) = &machine.qmp else {
+async fn graceful_exit(machine: Ending<'_>) -> Result<ExitInfo, ShutdownCause> {
+    let Some(qmp) = machine.qmp else {
         // No monitor to ask: QEMU handles SIGTERM as a clean exit.
         machine
             .child
@@ -75,21 +83,19 @@ async fn graceful_exit(machine: &Machine) -> Result<ExitInfo, ShutdownCause> {
     }
 }
 
-pub(crate) async fn kill(machine: &Machine) -> Result<ExitInfo, Error> {
-    if let Some(exit) = already_ended(machine)? {
+pub(crate) async fn kill(machine: Ending<'_>) -> Result<ExitInfo, Error> {
+    if let Some(exit) = already_ended(machine).await? {
         return Ok(exit);
     }
-    let exit = kill_and_reap(machine).await?;
-    qmp_closed(machine).await;
-    machine.finish(exit.killed_unexpectedly());
+    let exit = kill_and_reap(machine.child).await?;
+    ended(machine, exit).await;
     Ok(exit)
 }
 
-pub(crate) async fn wait(machine: &Machine, timeout: Duration) -> Result<ExitInfo, Error> {
+pub(crate) async fn wait(machine: Ending<'_>, timeout: Duration) -> Result<ExitInfo, Error> {
     match tokio::time::timeout(timeout, machine.child.wait_exit()).await {
         Ok(Ok(exit)) => {
-            qmp_closed(machine).await;
-            machine.finish(exit.killed_unexpectedly());
+            ended(machine, exit).await;
             Ok(exit)
         }
         Ok(Err(source)) => Err(Error::Process {
@@ -100,37 +106,42 @@ pub(crate) async fn wait(machine: &Machine, timeout: Duration) -> Result<ExitInf
     }
 }
 
+/// After QEMU exited: lets QMP see the EOF, then cleans up.
+async fn ended(machine: Ending<'_>, exit: ExitInfo) {
+    qmp_closed(machine).await;
+    machine.files.finish(exit.killed_unexpectedly()).await;
+}
+
 /// Once QEMU is gone, lets the QMP connection take in the EOF and release
 /// its socket, so that an ended machine holds no descriptor (bounded: the
 /// EOF is already there).
-async fn qmp_closed(machine: &Machine) {
-    if let Some(qmp) = &machine.qmp {
+async fn qmp_closed(machine: Ending<'_>) {
+    if let Some(qmp) = machine.qmp {
         let _closed = tokio::time::timeout(QMP_CLOSE_TIMEOUT, qmp.closed()).await;
     }
 }
 
 /// If QEMU already ended, cleans up and returns how.
-fn already_ended(machine: &Machine) -> Result<Option<ExitInfo>, Error> {
+async fn already_ended(machine: Ending<'_>) -> Result<Option<ExitInfo>, Error> {
     let exit = machine.child.try_exit().map_err(|source| Error::Process {
         what: "check on",
         source,
     })?;
     if let Some(exit) = exit {
-        machine.finish(exit.killed_unexpectedly());
+        machine.files.finish(exit.killed_unexpectedly()).await;
     }
     Ok(exit)
 }
 
 /// SIGKILLs QEMU's process group and reaps the leader, bounded.
-pub(crate) async fn kill_and_reap(machine: &Machine) -> Result<ExitInfo, Error> {
-    machine
-        .child
+pub(crate) async fn kill_and_reap(child: &ChildGuard) -> Result<ExitInfo, Error> {
+    child
         .signal_group(Signal::KILL)
         .map_err(|source| Error::Process {
             what: "kill",
             source,
         })?;
-    match tokio::time::timeout(KILL_REAP_TIMEOUT, machine.child.wait_exit()).await {
+    match tokio::time::timeout(KILL_REAP_TIMEOUT, child.wait_exit()).await {
         Ok(Ok(exit)) => Ok(exit),
         Ok(Err(source)) => Err(Error::Process {
             what: "reap",

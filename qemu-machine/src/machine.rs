@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::Signal;
@@ -11,10 +10,9 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::exit::ExitInfo;
-use crate::lifecycle;
-use crate::logfile;
+use crate::files::MachineFiles;
+use crate::lifecycle::{self, Ending};
 use crate::process::ChildGuard;
-use crate::tempdir::PrivateDir;
 
 /// A running (or ended) QEMU process with its QMP monitor and console.
 ///
@@ -34,31 +32,7 @@ pub struct Machine {
     pub(crate) qmp: Option<qmp_client::Client>,
     pub(crate) console: Option<qemu_console::Console>,
     pub(crate) child: ChildGuard,
-    pub(crate) files: Mutex<Files>,
-    pub(crate) keep_temp_dir_on_failure: bool,
-}
-
-/// Everything on disk the machine made, removed at cleanup.
-#[derive(Debug)]
-pub(crate) struct Files {
-    pub(crate) temp_dir: Option<PrivateDir>,
-    pub(crate) log_path: PathBuf,
-    /// QEMU's output, read once it exited.
-    pub(crate) log: Option<String>,
-    /// A Unix monitor socket bound by us.
-    pub(crate) socket_path: Option<PathBuf>,
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        if let Some(path) = self.socket_path.take() {
-            if let Err(error) = std::fs::remove_file(&path) {
-                if error.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %path.display(), %error, "could not remove the QMP socket");
-                }
-            }
-        }
-    }
+    pub(crate) files: MachineFiles,
 }
 
 impl Machine {
@@ -157,30 +131,18 @@ impl Machine {
 
     /// The machine's private temporary directory (mode 0700), until cleanup.
     pub fn temp_dir(&self) -> Option<PathBuf> {
-        self.files()
-            .temp_dir
-            .as_ref()
-            .map(|dir| dir.path().to_path_buf())
+        self.files.temp_dir()
     }
 
     /// The file QEMU's stdout and stderr go to.
     pub fn log_path(&self) -> PathBuf {
-        self.files().log_path.clone()
+        self.files.log_path()
     }
 
     /// QEMU's stdout and stderr so far (its last MiB); after QEMU ended,
     /// what it wrote in total, even once the log file is removed.
     pub fn log(&self) -> String {
-        let files = self.files();
-        if let Some(log) = &files.log {
-            return log.clone();
-        }
-        logfile::read_log(&files.log_path).unwrap_or_else(|error| {
-            format!(
-                "(could not read QEMU's log {}: {error})",
-                files.log_path.display()
-            )
-        })
+        self.files.log()
     }
 
     /// Asks QEMU to quit over QMP (without QMP: SIGTERM), waits up to
@@ -195,7 +157,7 @@ impl Machine {
     /// [`Error::AbnormalShutdown`] as above; [`Error::Process`] if the
     /// process could not be waited for.
     pub async fn shutdown(&self, timeout: Duration) -> Result<ExitInfo, Error> {
-        lifecycle::shutdown(self, timeout)
+        lifecycle::shutdown(self.ending(), timeout)
             .instrument(self.span.clone())
             .await
     }
@@ -207,7 +169,9 @@ impl Machine {
     ///
     /// See [`kill`](Self::kill).
     pub async fn shutdown_hard(&self) -> Result<ExitInfo, Error> {
-        lifecycle::kill(self).instrument(self.span.clone()).await
+        lifecycle::kill(self.ending())
+            .instrument(self.span.clone())
+            .await
     }
 
     /// Kills QEMU's process group with SIGKILL, reaps it and cleans up.
@@ -217,7 +181,9 @@ impl Machine {
     /// [`Error::Process`] if signalling or reaping failed (the process is
     /// then still killed and reaped when the machine is dropped).
     pub async fn kill(&self) -> Result<ExitInfo, Error> {
-        lifecycle::kill(self).instrument(self.span.clone()).await
+        lifecycle::kill(self.ending())
+            .instrument(self.span.clone())
+            .await
     }
 
     /// Waits up to `timeout` for QEMU to exit on its own (a guest that
@@ -227,38 +193,16 @@ impl Machine {
     ///
     /// [`Error::WaitTimeout`] when QEMU still runs after `timeout`.
     pub async fn wait(&self, timeout: Duration) -> Result<ExitInfo, Error> {
-        lifecycle::wait(self, timeout)
+        lifecycle::wait(self.ending(), timeout)
             .instrument(self.span.clone())
             .await
     }
 
-    pub(crate) fn files(&self) -> MutexGuard<'_, Files> {
-        // Poisoning only means a panic elsewhere; the file list stays valid.
-        self.files
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// After QEMU ended: keeps its log in memory and removes its files,
-    /// or keeps the temporary directory after a failure when asked to.
-    /// Returns the kept directory. Idempotent.
-    pub(crate) fn finish(&self, failed: bool) -> Option<PathBuf> {
-        tracing::trace!("cleaning up");
-        let mut files = self.files();
-        if files.log.is_none() {
-            files.log = Some(logfile::read_log(&files.log_path).unwrap_or_default());
-        }
-        if let Some(path) = files.socket_path.take() {
-            let _removed = std::fs::remove_file(path);
-        }
-        let mut dir = files.temp_dir.take()?;
-        if failed && self.keep_temp_dir_on_failure {
-            let kept = dir.keep();
-            tracing::warn!(path = %kept.display(), "kept the machine's temporary directory for debugging");
-            Some(kept)
-        } else {
-            dir.remove();
-            None
+    fn ending(&self) -> Ending<'_> {
+        Ending {
+            child: &self.child,
+            qmp: self.qmp.as_ref(),
+            files: &self.files,
         }
     }
 }
@@ -270,10 +214,7 @@ impl Drop for Machine {
         if let Err(error) = self.child.signal_group(Signal::KILL) {
             tracing::warn!(pid = self.child.pid(), %error, "could not kill QEMU's process group");
         }
-        let mut files = self.files();
-        if let Some(mut dir) = files.temp_dir.take() {
-            dir.remove();
-        }
+        self.files.remove_now();
     }
 }
 

@@ -1,90 +1,91 @@
-//! The QMP monitor's transport: a socketpair, or a socket QEMU connects to.
+//! The QMP monitor's transport: a socketpair, or a `qmp_client::Listener`
+//! QEMU connects to.
 
-use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 
-use crate::argv::MonitorChardev;
+use qemu_cmdline::{Chardev, InheritFd};
+use qmp_client::{ListenAddr, Listener};
+
+use crate::error::{Error, LaunchFailure};
 use crate::options::MonitorAddress;
 
 /// Our side of the monitor, made before QEMU starts.
 #[derive(Debug)]
 pub(crate) enum MonitorEnd {
-    /// A socketpair: `theirs` is inherited by QEMU, then closed here.
+    /// A socketpair: `theirs` goes to QEMU at the spawn.
     Pair {
-        ours: std::os::unix::net::UnixStream,
-        theirs: Option<OwnedFd>,
+        ours: UnixStream,
+        theirs: Option<InheritFd>,
     },
-    /// A listening Unix socket QEMU connects to.
-    Unix {
-        listener: tokio::net::UnixListener,
-        path: PathBuf,
-    },
-    /// A listening TCP socket QEMU connects to.
-    Tcp {
-        listener: tokio::net::TcpListener,
-        addr: SocketAddr,
-    },
+    /// A listening socket QEMU connects to (removed when dropped).
+    Listen(Listener),
 }
 
 impl MonitorEnd {
     /// Creates the socketpair or binds the listener. Relative Unix paths
     /// are resolved in `sock_dir`.
-    pub(crate) async fn prepare(address: &MonitorAddress, sock_dir: &Path) -> io::Result<Self> {
+    pub(crate) async fn prepare(address: &MonitorAddress, sock_dir: &Path) -> Result<Self, Error> {
         match address {
             MonitorAddress::SocketPair => {
-                let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+                let (ours, theirs) = UnixStream::pair().map_err(|source| Error::Setup {
+                    what: "create the QMP socketpair",
+                    source,
+                })?;
                 Ok(Self::Pair {
                     ours,
-                    theirs: Some(theirs.into()),
+                    theirs: Some(InheritFd::from(theirs)),
                 })
             }
-            MonitorAddress::Unix(path) => {
-                let path = sock_dir.join(path);
-                let listener = tokio::net::UnixListener::bind(&path)?;
-                Ok(Self::Unix { listener, path })
-            }
-            MonitorAddress::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr).await?;
-                let addr = listener.local_addr()?;
-                Ok(Self::Tcp { listener, addr })
-            }
+            MonitorAddress::Unix(path) => Listener::bind_unix(sock_dir.join(path))
+                .map(Self::Listen)
+                .map_err(Error::MonitorSocket),
+            MonitorAddress::Tcp(address) => Listener::bind_tcp(*address)
+                .await
+                .map(Self::Listen)
+                .map_err(Error::MonitorSocket),
         }
     }
 
-    /// How QEMU's command line names this monitor.
-    pub(crate) fn chardev(&self) -> MonitorChardev {
+    /// The `-chardev` that makes QEMU reach this end, with id `id`.
+    pub(crate) fn chardev(&self, id: &str) -> Chardev {
         match self {
             Self::Pair { theirs, .. } => {
-                MonitorChardev::Fd(theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd))
+                Chardev::socket_fd(id, theirs.as_ref().map_or(-1, InheritFd::number))
             }
-            Self::Unix { path, .. } => MonitorChardev::Unix(path.clone()),
-            Self::Tcp { addr, .. } => MonitorChardev::Tcp(*addr),
+            Self::Listen(listener) => match listener.local_addr() {
+                ListenAddr::Unix(path) => Chardev::socket_path(id, path),
+                ListenAddr::Tcp(address) => {
+                    Chardev::socket_tcp(id, address.ip().to_string(), address.port())
+                }
+                // A kind of listener this crate does not make.
+                _ => Chardev::socket_path(id, listener.address()),
+            },
         }
     }
 
-    /// The descriptor QEMU inherits, if any.
-    pub(crate) fn child_fd(&self) -> Option<RawFd> {
+    /// The descriptor QEMU inherits, if any (once).
+    pub(crate) fn take_inherited(&mut self) -> Option<InheritFd> {
         match self {
-            Self::Pair { theirs, .. } => theirs.as_ref().map(AsRawFd::as_raw_fd),
-            _ => None,
+            Self::Pair { theirs, .. } => theirs.take(),
+            Self::Listen(_) => None,
         }
     }
 
-    /// Closes our copy of QEMU's end once QEMU has it, so that QEMU's exit
-    /// is seen as EOF.
-    pub(crate) fn close_child_end(&mut self) {
-        if let Self::Pair { theirs, .. } = self {
-            *theirs = None;
-        }
-    }
-
-    /// The socket file to remove at cleanup.
-    pub(crate) fn socket_path(&self) -> Option<PathBuf> {
-        match self {
-            Self::Unix { path, .. } => Some(path.clone()),
-            _ => None,
-        }
+    /// Accepts QEMU's connection if needed, then waits for the greeting and
+    /// negotiates. The caller bounds this with the QMP timeout.
+    pub(crate) async fn connect(
+        self,
+        config: &qmp_client::Config,
+    ) -> Result<qmp_client::Client, LaunchFailure> {
+        let client = match self {
+            Self::Pair { ours, .. } => {
+                ours.set_nonblocking(true).map_err(LaunchFailure::Io)?;
+                let stream = tokio::net::UnixStream::from_std(ours).map_err(LaunchFailure::Io)?;
+                qmp_client::Client::from_stream(stream, config).await
+            }
+            Self::Listen(listener) => listener.accept(config).await,
+        };
+        client.map_err(LaunchFailure::Qmp)
     }
 }

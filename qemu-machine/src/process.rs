@@ -1,21 +1,23 @@
 //! Spawning QEMU in its own process group, and the guard that kills and
 //! reaps it.
 
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
+use qemu_cmdline::InheritFd;
 use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::io::unix::AsyncFd;
 
+use crate::child_fds::{self, Sweep};
 use crate::exit::ExitInfo;
+use crate::guardian::{self, Guardian};
+use crate::reap;
 use crate::spawner;
 
 /// What to run and which descriptors it inherits.
@@ -23,11 +25,14 @@ use crate::spawner;
 pub(crate) struct SpawnSpec {
     /// The program (`argv[0]`, looked up in `PATH`) and its arguments.
     pub(crate) argv: Vec<OsString>,
-    /// Descriptors the child inherits under the same numbers (the argv
-    /// names them, e.g. `fd=7`). Every other descriptor is closed on exec.
-    pub(crate) pass_fds: Vec<RawFd>,
+    /// Descriptors the child inherits under their numbers (the argv names
+    /// them, e.g. `fd=7`). Every other descriptor is closed on exec.
+    pub(crate) inherit: Vec<InheritFd>,
     /// Receives the child's stdout and stderr.
     pub(crate) log: File,
+    /// Whether `argv[0]` is a wrapper that runs QEMU as its child: then a
+    /// [guardian](crate::guardian) kills the group if this process dies.
+    pub(crate) wrapped: bool,
 }
 
 /// A child just spawned, not yet bound to an async runtime. Dropping it
@@ -36,6 +41,7 @@ pub(crate) struct SpawnSpec {
 pub(crate) struct Spawned {
     child: Option<Child>,
     pidfd: Option<OwnedFd>,
+    guardian: Option<Guardian>,
 }
 
 /// Spawns `spec` from the long-lived spawner thread (see `spawner`).
@@ -58,14 +64,10 @@ fn spawn_here(spec: SpawnSpec) -> io::Result<Spawned> {
         .stderr(spec.log)
         .process_group(0);
     let parent = rustix::process::getpid();
-    let pass_fds = spec.pass_fds;
-    let close_fds = open_fds_except(&pass_fds)?;
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe work is allowed. It makes raw syscalls (prctl,
-    // getppid, fcntl) through rustix, iterates vectors allocated before the
-    // fork, and neither allocates, locks nor touches shared state. The raw
-    // descriptors it borrows are valid or simply make fcntl fail with EBADF,
-    // which is ignored for the close-on-exec sweep.
+    // async-signal-safe work is allowed. It makes raw system calls (prctl,
+    // getppid, close_range or a getdents walk into a stack buffer, fcntl)
+    // and neither allocates, locks nor touches shared state.
     unsafe {
         command.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
@@ -76,45 +78,30 @@ fn spawn_here(spec: SpawnSpec) -> io::Result<Spawned> {
                     rustix::io::Errno::SRCH.raw_os_error(),
                 ));
             }
-            for &fd in &close_fds {
-                let fd = BorrowedFd::borrow_raw(fd);
-                let _closed_on_exec = fcntl_setfd(fd, FdFlags::CLOEXEC);
-            }
-            for &fd in &pass_fds {
-                let fd = BorrowedFd::borrow_raw(fd);
-                let flags = fcntl_getfd(fd)?;
-                fcntl_setfd(fd, flags - FdFlags::CLOEXEC)?;
-            }
-            Ok(())
+            // Whatever this process holds (a C library may not open with
+            // O_CLOEXEC) stays out of QEMU; the inherited fds' own hooks,
+            // added below, run after this one.
+            child_fds::sweep(3, &[], Sweep::CloseOnExec)
         })
     };
+    for fd in spec.inherit {
+        fd.pass_to(&mut command);
+    }
     let child = command.spawn()?;
+    // Our copies of the inherited fds go with the command: QEMU's exit is
+    // then EOF on our ends.
+    drop(command);
+    let pid = Pid::from_child(&child);
     let mut spawned = Spawned {
         child: Some(child),
         pidfd: None,
+        guardian: None,
     };
-    let pid = spawned.pid();
     spawned.pidfd = Some(rustix::process::pidfd_open(pid, PidfdFlags::empty())?);
-    Ok(spawned)
-}
-
-/// The descriptors open in this process (from `/proc/self/fd`), above
-/// stderr, minus those the child must inherit.
-///
-/// Rust opens everything close-on-exec, but a C library in the same
-/// process may not: the child marks all of these close-on-exec.
-fn open_fds_except(keep: &[RawFd]) -> io::Result<Vec<RawFd>> {
-    let keep: HashSet<RawFd> = keep.iter().copied().collect();
-    let mut fds = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let name = entry?.file_name();
-        if let Some(fd) = name.to_str().and_then(|name| name.parse::<RawFd>().ok()) {
-            if fd > 2 && !keep.contains(&fd) {
-                fds.push(fd);
-            }
-        }
+    if spec.wrapped {
+        spawned.guardian = Some(guardian::start(pid)?);
     }
-    Ok(fds)
+    Ok(spawned)
 }
 
 impl Spawned {
@@ -129,32 +116,24 @@ impl Spawned {
 impl Drop for Spawned {
     fn drop(&mut self) {
         if let Some(child) = self.child.take() {
-            kill_and_reap(child);
+            kill_group(&child);
+            match self.pidfd.take() {
+                Some(pidfd) => reap::child_later(child, pidfd),
+                None => {
+                    let mut child = child;
+                    let _status = child.wait();
+                }
+            }
         }
     }
 }
 
-/// SIGKILLs the group of `child` and reaps it, in the background if it has
-/// not died yet.
-fn kill_and_reap(mut child: Child) {
-    let pid = Pid::from_child(&child);
+/// SIGKILLs the process group of `child`, which is not reaped yet.
+fn kill_group(child: &Child) {
+    let pid = Pid::from_child(child);
     if let Err(error) = rustix::process::kill_process_group(pid, Signal::KILL) {
         tracing::debug!(pid = pid.as_raw_nonzero().get(), %error, "kill of the QEMU process group failed");
     }
-    match child.try_wait() {
-        Ok(Some(_status)) => {}
-        _ => spawner::reap_in_background(child),
-    }
-}
-
-/// Registers a pidfd with the tokio reactor: it turns readable when the
-/// process ends.
-fn watch_pidfd(pidfd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    // tokio deprecated the safe constructor because a generic `AsRawFd` may
-    // close or swap its descriptor; an `OwnedFd` cannot, so it is sound here
-    // and keeps this crate free of `unsafe` outside `pre_exec`.
-    #[allow(deprecated)]
-    AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE)
 }
 
 /// Owns a running (or exited, not yet forgotten) child: knows its exit,
@@ -172,6 +151,8 @@ struct State {
     /// `None` once reaped (or handed to the reaper by drop).
     child: Option<Child>,
     exit: Option<ExitInfo>,
+    /// Dropped (killed and reaped) once the child is reaped.
+    guardian: Option<Guardian>,
 }
 
 impl ChildGuard {
@@ -183,11 +164,16 @@ impl ChildGuard {
             .take()
             .ok_or_else(|| io::Error::other("spawned child has no pidfd"))?;
         // On error `spawned` (still holding the child) kills it.
-        let pidfd = watch_pidfd(pidfd)?;
+        let pidfd = reap::watch_pidfd(pidfd)?;
         let child = spawned.child.take();
+        let guardian = spawned.guardian.take();
         Ok(Self {
             pid,
-            state: Mutex::new(State { child, exit: None }),
+            state: Mutex::new(State {
+                child,
+                exit: None,
+                guardian,
+            }),
             signalled: AtomicBool::new(false),
             pidfd,
         })
@@ -220,7 +206,9 @@ impl ChildGuard {
         let exit = ExitInfo::from_std(status, self.signalled.load(Ordering::SeqCst));
         state.exit = Some(exit);
         state.child = None;
+        let guardian = state.guardian.take();
         drop(state);
+        drop(guardian);
         if exit.killed_unexpectedly() {
             tracing::warn!(pid = self.pid(), %exit, "QEMU was killed by a signal qemu-machine did not send");
         } else {
@@ -273,11 +261,23 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        let child = self.state().child.take();
+        let (child, guardian) = {
+            let mut state = self.state();
+            (state.child.take(), state.guardian.take())
+        };
         if let Some(child) = child {
             self.signalled.store(true, Ordering::SeqCst);
-            kill_and_reap(child);
+            kill_group(&child);
+            match self.pidfd.get_ref().try_clone() {
+                Ok(pidfd) => reap::child_later(child, pidfd),
+                Err(error) => {
+                    tracing::warn!(%error, "could not duplicate QEMU's pidfd; reaping it here");
+                    let mut child = child;
+                    let _status = child.wait();
+                }
+            }
         }
+        drop(guardian);
     }
 }
 
@@ -285,13 +285,16 @@ impl Drop for ChildGuard {
 mod tests {
     use std::time::Duration;
 
+    use rustix::io::fcntl_getfd;
+
     use super::*;
 
     fn spec(argv: &[&str], log: File) -> SpawnSpec {
         SpawnSpec {
             argv: argv.iter().map(OsString::from).collect(),
-            pass_fds: Vec::new(),
+            inherit: Vec::new(),
             log,
+            wrapped: false,
         }
     }
 
@@ -347,21 +350,25 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let log_path = dir.path().join("log");
         let log = File::create(&log_path)?;
-        let (passed, _peer) = std::os::unix::net::UnixStream::pair()?;
+        let (passed, mut passed_peer) = std::os::unix::net::UnixStream::pair()?;
         let (not_passed, _peer2) = std::os::unix::net::UnixStream::pair()?;
-        let passed_fd = std::os::fd::AsRawFd::as_raw_fd(&passed);
+        passed_peer.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let passed = InheritFd::from(passed);
+        let passed_fd = passed.number();
         let other_fd = std::os::fd::AsRawFd::as_raw_fd(&not_passed);
         let script = format!(
             "test -e /proc/self/fd/{passed_fd} && echo passed; test -e /proc/self/fd/{other_fd} || echo closed"
         );
         let mut spec = spec(&["sh", "-c", &script], log);
-        spec.pass_fds.push(passed_fd);
+        spec.inherit.push(passed);
         let child = ChildGuard::new(spawn(spec).await?)?;
         let exit = tokio::time::timeout(Duration::from_secs(10), child.wait_exit()).await??;
         assert!(exit.success());
         assert_eq!(std::fs::read_to_string(&log_path)?, "passed\nclosed\n");
-        // The parent's copy keeps its close-on-exec flag.
-        assert!(fcntl_getfd(&passed)?.contains(FdFlags::CLOEXEC));
+        // The parent's copy went with the command: the child's exit is EOF.
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut passed_peer, &mut rest)?;
+        assert!(rest.is_empty());
         Ok(())
     }
 
@@ -382,7 +389,7 @@ mod tests {
         let child = ChildGuard::new(spawn(spec(&["sleep", "30"], log)).await?)?;
         let pid = Pid::from_raw(i32::try_from(child.pid()).map_err(io::Error::other)?)
             .ok_or_else(|| io::Error::other("pid 0"))?;
-        let watch = watch_pidfd(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)?;
+        let watch = reap::watch_pidfd(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)?;
         drop(child);
         // The pidfd turns readable when the process has ended.
         let ready = tokio::time::timeout(Duration::from_secs(10), watch.readable()).await;

@@ -1,17 +1,12 @@
-//! Two long-lived helper threads: one forks QEMU, one reaps killed children.
+//! The long-lived thread QEMU is forked from.
 //!
 //! `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits,
 //! not the process. Forking from a tokio `spawn_blocking` thread (which
 //! retires after an idle period) or from the caller's thread would kill
 //! QEMU behind the user's back. The spawner thread lives as long as the
 //! process, so the death signal fires exactly when the supervisor dies.
-//!
-//! Reaping a child that was just sent SIGKILL usually takes a millisecond,
-//! but a `Drop` must never block the async runtime on it: the reaper thread
-//! does the blocking `wait` instead.
 
 use std::io;
-use std::process::Child;
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
@@ -42,22 +37,6 @@ where
         .map_err(|_| io::Error::other("the qemu-machine spawner thread dropped a spawn request"))
 }
 
-/// Waits for `child` on the reaper thread, so that it does not stay a
-/// zombie. The caller must already have killed it.
-pub(crate) fn reap_in_background(mut child: Child) {
-    match reaper() {
-        Some(sender) => {
-            if let Err(mpsc::SendError(mut child)) = sender.send(child) {
-                // Unreachable in practice: the reaper never exits.
-                let _status = child.try_wait();
-            }
-        }
-        None => {
-            let _status = child.try_wait();
-        }
-    }
-}
-
 fn spawner() -> Option<&'static Sender<Job>> {
     static SPAWNER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     SPAWNER
@@ -74,31 +53,6 @@ fn spawner() -> Option<&'static Sender<Job>> {
                 Ok(_handle) => Some(sender),
                 Err(error) => {
                     tracing::error!(%error, "could not start the qemu-machine spawner thread");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
-
-fn reaper() -> Option<&'static Sender<Child>> {
-    static REAPER: OnceLock<Option<Sender<Child>>> = OnceLock::new();
-    REAPER
-        .get_or_init(|| {
-            let (sender, children) = mpsc::channel::<Child>();
-            let started = thread::Builder::new()
-                .name("qemu-machine-reaper".into())
-                .spawn(move || {
-                    for mut child in children {
-                        if let Err(error) = child.wait() {
-                            tracing::warn!(pid = child.id(), %error, "could not reap a QEMU process");
-                        }
-                    }
-                });
-            match started {
-                Ok(_handle) => Some(sender),
-                Err(error) => {
-                    tracing::error!(%error, "could not start the qemu-machine reaper thread");
                     None
                 }
             }

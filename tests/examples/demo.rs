@@ -81,7 +81,7 @@ async fn run(qemu: &Path, guest: &Guest) -> Result {
         .binary(qemu)
         .name("qemukit-demo")
         .machine_type("pc")
-        .accel(Accel::Tcg)
+        .accel(Accel::tcg())
         .console(ConsoleSpec::serial())
         .args(["-m", "256", "-no-reboot"])
         .arg("-kernel")

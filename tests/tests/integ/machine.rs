@@ -8,8 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use qemu_machine::{
-    Accel, ConsoleSpec, Error, LaunchFailure, Machine, MachineBuilder, MonitorAddress,
-    ShutdownCause,
+    ConsoleSpec, Error, LaunchFailure, Machine, MachineBuilder, MonitorAddress, ShutdownCause,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -18,7 +17,7 @@ use tokio::time::timeout;
 const SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// A `-machine none` builder whose temporary directory lives in `base`.
-fn none_machine(base: &Path) -> MachineBuilder {
+pub(crate) fn none_machine(base: &Path) -> MachineBuilder {
     let mut builder = MachineBuilder::new();
     builder
         .binary(qemukit_tests::qemu_binary())
@@ -27,7 +26,7 @@ fn none_machine(base: &Path) -> MachineBuilder {
     builder
 }
 
-fn entries(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(dir) {
         Ok(list) => list
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -37,7 +36,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The pids of processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
+pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     let Ok(proc) = std::fs::read_dir("/proc") else {
         panic!("/proc is not readable");
@@ -59,20 +58,20 @@ fn processes_with(marker: &str) -> Vec<u32> {
     pids
 }
 
-fn unique_marker(what: &str) -> String {
+pub(crate) fn unique_marker(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     format!("qemukit-{what}-{}-{nanos}", std::process::id())
 }
 
-fn signal(pid: u32, signal: rustix::process::Signal) {
+pub(crate) fn signal(pid: u32, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid is not 0");
     rustix::process::kill_process(pid, signal).expect("kill failed");
 }
 
 /// Watches any process (not only our children) for its exit.
-fn watch_exit(pid: u32) -> AsyncFd<OwnedFd> {
+pub(crate) fn watch_exit(pid: u32) -> AsyncFd<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid is not 0");
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .expect("pidfd_open failed");
@@ -84,7 +83,7 @@ fn watch_exit(pid: u32) -> AsyncFd<OwnedFd> {
     watch
 }
 
-async fn query_status(machine: &Machine) -> String {
+pub(crate) async fn query_status(machine: &Machine) -> String {
     let status = machine
         .qmp()
         .execute_raw("query-status", None)
@@ -202,11 +201,12 @@ async fn bad_argument_fails_the_launch_and_leaves_nothing() {
         entries(base.path())
     );
     assert!(processes_with(&marker).is_empty());
-    // A builder launches once.
-    assert!(matches!(
-        builder.launch().await,
-        Err(Error::AlreadyLaunched)
-    ));
+    // The builder can launch again, and fails again the same way.
+    let again = builder.launch().await.expect_err("the relaunch must fail");
+    assert!(
+        matches!(&again, Error::Launch(launch) if launch.exit().and_then(|exit| exit.code()) == Some(1)),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn keep_temp_dir_on_failure_keeps_the_log() {
 #[tokio::test]
 async fn machine_outlives_the_thread_that_launched_it() {
     let base = tempfile::tempdir().expect("tempdir");
-    let mut builder = none_machine(base.path());
+    let builder = none_machine(base.path());
     let runtime = tokio::runtime::Handle::current();
     // The launching thread ends before the machine is used: the death
     // signal must not fire (QEMU is forked from the spawner thread).
@@ -388,7 +388,7 @@ async fn monitor_on_a_unix_path_and_on_tcp() {
     unix.monitor(MonitorAddress::Unix("qmp.sock".into()));
     let mut tcp = none_machine(base.path());
     tcp.monitor(MonitorAddress::Tcp("127.0.0.1:0".parse().expect("address")));
-    for mut builder in [unix, tcp] {
+    for builder in [unix, tcp] {
         let machine = builder.launch().await.expect("launch failed");
         assert_eq!(query_status(&machine).await, "running");
         let exit = machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
@@ -520,7 +520,7 @@ async fn a_cancelled_launch_leaves_nothing() {
 }
 
 /// Builds this crate's examples once and returns the path of `name`.
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         // target/<profile>/deps/<this test> → target
@@ -622,7 +622,7 @@ async fn two_hundred_cycles_leak_nothing() {
 
 /// `PATH` with the directory of the QEMU binary the tests use first, for
 /// the example helpers (which run plain `qemu-system-x86_64`).
-fn path_with_qemu() -> OsString {
+pub(crate) fn path_with_qemu() -> OsString {
     let qemu = qemukit_tests::qemu_binary();
     let mut dirs: Vec<PathBuf> = qemu.parent().map(Path::to_path_buf).into_iter().collect();
     if let Some(path) = std::env::var_os("PATH") {
@@ -640,7 +640,7 @@ async fn guest_boots_to_a_shell_on_the_console() {
         .binary(qemukit_tests::qemu_binary())
         .base_temp_dir(base.path())
         // The guest's arguments choose `-M pc,accel=tcg` themselves.
-        .accel(Accel::QemuDefault)
+        .accel(None)
         .args(guest.args(false))
         .console(ConsoleSpec::serial())
         .console_log(&console_log)

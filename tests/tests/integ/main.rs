@@ -15,3 +15,4 @@ mod port_functional_tuxrun;
 mod port_iotest_132;
 mod qtest;
 mod scenarios;
+mod supervision;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qemu_console::Console;
-use qemu_machine::{Accel, ConsoleSpec, ExitInfo, Machine, MachineBuilder};
+use qemu_machine::{ConsoleSpec, ExitInfo, Machine, MachineBuilder};
 use qemukit_tests::READY_MARKER;
 use qmp_client::{Client, EventStream};
 use qmp_proto::commands::{
@@ -41,7 +41,7 @@ impl Vm {
         let machine = MachineBuilder::new()
             .binary(qemukit_tests::qemu_binary())
             .name(name)
-            .accel(Accel::QemuDefault)
+            .accel(None)
             .args(args)
             .console(ConsoleSpec::serial())
             .launch()
