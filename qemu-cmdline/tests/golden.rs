@@ -176,6 +176,12 @@ fn display_vga_serial_qmp() {
     );
     golden(
         Cmdline::new()
+            .monitor(CharDevSpec::Null)
+            .monitor(CharDevSpec::Chardev("hmp".into())),
+        &["-monitor", "null", "-monitor", "chardev:hmp"],
+    );
+    golden(
+        Cmdline::new()
             .qmp(CharDevSpec::Unix {
                 path: "/run/q,m.sock".into(),
                 server: true,
@@ -584,9 +590,9 @@ fn raw_arguments_pass_verbatim() {
     golden(
         Cmdline::new()
             .arg("-nographic")
-            .args(["-monitor", "none"])
+            .args(["-parallel", "none"])
             .arg("disk,1.img"),
-        &["-nographic", "-monitor", "none", "disk,1.img"],
+        &["-nographic", "-parallel", "none", "disk,1.img"],
     );
     refused(Cmdline::new().arg("a\0b"), "argument", "a\0b");
 }
