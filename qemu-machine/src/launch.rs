@@ -43,10 +43,10 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         }
         None => None,
     };
-    let (console, console_end) = match spec.console.take() {
+    let (console, console_end) = match &spec.console {
         Some((_, config)) => {
             let (console, end) =
-                qemu_console::Console::socketpair(config).map_err(Error::Console)?;
+                qemu_console::Console::socketpair(config.clone()).map_err(Error::Console)?;
             (Some(console), Some(end))
         }
         None => None.unzip(),
