@@ -35,6 +35,12 @@ pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
     }
 }
 
+/// Fails, listing them, when `dir` holds anything.
+pub(crate) fn assert_no_entries(dir: &Path) {
+    let left = entries(dir);
+    assert!(left.is_empty(), "files left in {}: {left:?}", dir.display());
+}
+
 /// The pids of processes whose command line contains `marker`.
 pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -81,6 +87,27 @@ pub(crate) fn watch_exit(pid: u32) -> AsyncFd<OwnedFd> {
     let watch =
         AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE).expect("register pidfd");
     watch
+}
+
+/// Waits up to `limit` for the process behind `watch` to end; `what` says
+/// what it means when it does not.
+pub(crate) async fn expect_exit(watch: AsyncFd<OwnedFd>, limit: Duration, what: &str) {
+    timeout(limit, watch.readable())
+        .await
+        .unwrap_or_else(|_| panic!("{what}"))
+        .expect("pidfd poll failed")
+        .retain_ready();
+}
+
+/// Checks QEMU's first fd set: its id and its first descriptor's note.
+pub(crate) async fn assert_first_fdset(machine: &Machine, id: u32, opaque: &str) {
+    let fdsets = machine
+        .qmp()
+        .execute_raw("query-fdsets", None)
+        .await
+        .expect("query-fdsets failed");
+    assert_eq!(fdsets[0]["fdset-id"], id, "{fdsets}");
+    assert_eq!(fdsets[0]["fds"][0]["opaque"], opaque, "{fdsets}");
 }
 
 pub(crate) async fn query_status(machine: &Machine) -> String {
@@ -339,11 +366,7 @@ async fn dropping_a_machine_kills_qemu_and_removes_its_files() {
         .expect("launch failed");
     let watch = watch_exit(machine.pid());
     drop(machine);
-    timeout(Duration::from_secs(5), watch.readable())
-        .await
-        .expect("QEMU survived its machine")
-        .expect("pidfd poll failed")
-        .retain_ready();
+    expect_exit(watch, Duration::from_secs(5), "QEMU survived its machine").await;
     assert!(entries(base.path()).is_empty());
 }
 
@@ -437,13 +460,7 @@ async fn descriptors_reach_qemu_on_the_command_line_and_over_qmp() {
     let mut builder = none_machine(base.path());
     builder.add_fd(OwnedFd::from(file), 7, Some("opaque,text"));
     let machine = builder.launch().await.expect("launch failed");
-    let fdsets = machine
-        .qmp()
-        .execute_raw("query-fdsets", None)
-        .await
-        .expect("query-fdsets failed");
-    assert_eq!(fdsets[0]["fdset-id"], 7, "{fdsets}");
-    assert_eq!(fdsets[0]["fds"][0]["opaque"], "opaque,text", "{fdsets}");
+    assert_first_fdset(&machine, 7, "opaque,text").await;
     // SCM_RIGHTS over the QMP socketpair.
     let other = tempfile::tempfile().expect("tempfile");
     machine
@@ -520,7 +537,7 @@ async fn a_cancelled_launch_leaves_nothing() {
 }
 
 /// Builds this crate's examples once and returns the path of `name`.
-pub(crate) fn example(name: &str) -> PathBuf {
+fn example(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         // target/<profile>/deps/<this test> → target
@@ -549,46 +566,71 @@ pub(crate) fn example(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The `hold_machine` example, run with `args`: holds one machine until
+/// its stdin closes or it is killed.
+pub(crate) struct Holder {
+    process: tokio::process::Child,
+    /// The pid it printed: QEMU's, or the wrapper's.
+    pub(crate) machine_pid: u32,
+}
+
+impl Holder {
+    pub(crate) async fn start(args: &[&std::ffi::OsStr]) -> Holder {
+        let mut process = tokio::process::Command::new(example("hold_machine"))
+            .args(args)
+            .env("PATH", path_with_qemu())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("could not start the hold_machine example");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        timeout(
+            Duration::from_secs(30),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("the helper did not launch its machine in time")
+        .expect("reading the helper's stdout failed");
+        let machine_pid = line
+            .trim()
+            .strip_prefix("qemu-pid ")
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected helper output {line:?}"));
+        Holder {
+            process,
+            machine_pid,
+        }
+    }
+
+    /// SIGKILLs the helper (no cleanup code runs in it) and checks that
+    /// the process behind `watch` is gone within a second.
+    pub(crate) async fn kill_and_expect_gone(mut self, watch: AsyncFd<OwnedFd>) {
+        self.process.start_kill().expect("SIGKILL the helper");
+        let status = timeout(Duration::from_secs(5), self.process.wait())
+            .await
+            .expect("the helper did not die")
+            .expect("wait failed");
+        assert!(!status.success());
+        expect_exit(
+            watch,
+            Duration::from_secs(1),
+            "QEMU outlived its parent by more than 1 s",
+        )
+        .await;
+        // Keep stdin open until here, so the helper never exits on its own.
+        if let Some(mut stdin) = self.process.stdin.take() {
+            let _closed = stdin.shutdown().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn qemu_dies_with_its_parent() {
-    let mut helper = tokio::process::Command::new(example("hold_machine"))
-        .env("PATH", path_with_qemu())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("could not start the hold_machine example");
-    let stdout = helper.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    timeout(
-        Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("the helper did not launch its machine in time")
-    .expect("reading the helper's stdout failed");
-    let qemu_pid: u32 = line
-        .trim()
-        .strip_prefix("qemu-pid ")
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected helper output {line:?}"));
-    let watch = watch_exit(qemu_pid);
-
-    helper.start_kill().expect("SIGKILL the helper");
-    let status = timeout(Duration::from_secs(5), helper.wait())
-        .await
-        .expect("the helper did not die")
-        .expect("wait failed");
-    assert!(!status.success());
-    timeout(Duration::from_secs(1), watch.readable())
-        .await
-        .expect("QEMU outlived its parent by more than 1 s")
-        .expect("pidfd poll failed")
-        .retain_ready();
-    // Keep stdin open until here, so the helper never exits on its own.
-    if let Some(mut stdin) = helper.stdin.take() {
-        let _closed = stdin.shutdown().await;
-    }
+    let holder = Holder::start(&[]).await;
+    let watch = watch_exit(holder.machine_pid);
+    holder.kill_and_expect_gone(watch).await;
 }
 
 #[tokio::test]
@@ -622,7 +664,7 @@ async fn two_hundred_cycles_leak_nothing() {
 
 /// `PATH` with the directory of the QEMU binary the tests use first, for
 /// the example helpers (which run plain `qemu-system-x86_64`).
-pub(crate) fn path_with_qemu() -> OsString {
+fn path_with_qemu() -> OsString {
     let qemu = qemukit_tests::qemu_binary();
     let mut dirs: Vec<PathBuf> = qemu.parent().map(Path::to_path_buf).into_iter().collect();
     if let Some(path) = std::env::var_os("PATH") {

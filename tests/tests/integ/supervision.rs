@@ -7,18 +7,16 @@ use std::error::Error as StdError;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use qemu_machine::{Error, ExitInfo, LaunchFailure, Machine, ShutdownCause};
 use qmp_client::Disconnect;
 use rustix::process::Signal;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 
 use crate::machine::{
-    entries, example, none_machine, path_with_qemu, processes_with, query_status, signal,
-    unique_marker, watch_exit,
+    Holder, assert_first_fdset, assert_no_entries, expect_exit, none_machine, processes_with,
+    query_status, signal, unique_marker, watch_exit,
 };
 
 const SHUTDOWN: Duration = Duration::from_secs(10);
@@ -67,24 +65,11 @@ async fn one_builder_launches_three_machines_each_with_its_own_fds() {
     let mut pids = Vec::new();
     for round in 0..3 {
         let machine = builder.launch().await.expect("launch failed");
-        let fdsets = machine
-            .qmp()
-            .execute_raw("query-fdsets", None)
-            .await
-            .expect("query-fdsets failed");
-        assert_eq!(fdsets[0]["fdset-id"], 3, "round {round}: {fdsets}");
-        assert_eq!(
-            fdsets[0]["fds"][0]["opaque"], "shared",
-            "round {round}: {fdsets}"
-        );
+        assert_first_fdset(&machine, 3, "shared").await;
         pids.push(machine.pid());
         let exit = machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
         assert!(exit.success(), "round {round}: {exit}");
-        assert!(
-            entries(base.path()).is_empty(),
-            "round {round}: {:?}",
-            entries(base.path())
-        );
+        assert_no_entries(base.path());
     }
     pids.dedup();
     assert_eq!(pids.len(), 3, "{pids:?}");
@@ -134,11 +119,7 @@ async fn a_monitor_peer_that_is_not_qmp_is_named_in_the_error_chain() {
         messages.iter().any(|m| m.contains("I am not QEMU")),
         "{messages:#?}"
     );
-    assert!(
-        entries(work.path()).is_empty(),
-        "{:?}",
-        entries(work.path())
-    );
+    assert_no_entries(work.path());
 }
 
 #[tokio::test]
@@ -205,30 +186,14 @@ async fn a_wrapped_qemu_dies_with_its_killed_parent() {
     // wrapper's child, in the same process group, with no death signal.
     let wrapper = script(dir.path(), "wrapper.sh", "#!/bin/sh\n\"$@\"\nexit $?\n");
     let marker = unique_marker("wrapped");
-    let mut helper = tokio::process::Command::new(example("hold_machine"))
-        .arg("--wrapper")
-        .arg(&wrapper)
-        .args(["--name", &marker])
-        .env("PATH", path_with_qemu())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("could not start the hold_machine example");
-    let stdout = helper.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    timeout(
-        Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("the helper did not launch its machine in time")
-    .expect("reading the helper's stdout failed");
-    let wrapper_pid: u32 = line
-        .trim()
-        .strip_prefix("qemu-pid ")
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected helper output {line:?}"));
+    let holder = Holder::start(&[
+        "--wrapper".as_ref(),
+        wrapper.as_os_str(),
+        "--name".as_ref(),
+        marker.as_ref(),
+    ])
+    .await;
+    let wrapper_pid = holder.machine_pid;
     // QEMU itself: the wrapper's child (the helper and its guardian carry
     // the marker on their command lines too).
     let parent_line = format!("PPid:\t{wrapper_pid}\n");
@@ -242,21 +207,7 @@ async fn a_wrapped_qemu_dies_with_its_killed_parent() {
     let [qemu_pid] = qemus[..] else {
         panic!("expected one QEMU under wrapper {wrapper_pid}, found {qemus:?}");
     };
-    let qemu = watch_exit(qemu_pid);
-
-    helper.start_kill().expect("SIGKILL the helper");
-    timeout(Duration::from_secs(5), helper.wait())
-        .await
-        .expect("the helper did not die")
-        .expect("wait failed");
-    timeout(Duration::from_secs(1), qemu.readable())
-        .await
-        .expect("the wrapped QEMU outlived its parent by more than 1 s")
-        .expect("pidfd poll failed")
-        .retain_ready();
-    if let Some(mut stdin) = helper.stdin.take() {
-        let _closed = stdin.shutdown().await;
-    }
+    holder.kill_and_expect_gone(watch_exit(qemu_pid)).await;
 }
 
 #[tokio::test]
@@ -288,11 +239,8 @@ async fn a_stuck_machine_does_not_delay_another_ones_exit() {
         .expect("launch failed");
     let dropped_exit = watch_exit(dropped.pid());
     drop(dropped);
-    timeout(Duration::from_secs(10), dropped_exit.readable())
-        .await
-        .expect("a dropped machine waited for the stuck one")
-        .expect("pidfd poll failed")
-        .retain_ready();
+    let waited = "a dropped machine waited for the stuck one";
+    expect_exit(dropped_exit, Duration::from_secs(10), waited).await;
     assert!(
         !stuck_shutdown.is_finished(),
         "the stuck machine was not stuck"
@@ -306,11 +254,7 @@ async fn a_stuck_machine_does_not_delay_another_ones_exit() {
     let exit = ended.expect("a killed QEMU has ended");
     assert!(exit.killed_unexpectedly(), "{exit}");
     assert!(!stuck.is_running());
-    assert!(
-        entries(base.path()).is_empty(),
-        "{:?}",
-        entries(base.path())
-    );
+    assert_no_entries(base.path());
 }
 
 #[tokio::test]
