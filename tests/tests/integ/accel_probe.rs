@@ -73,7 +73,7 @@ async fn a_kvm_test_runs_under_kvm_or_says_it_was_skipped() -> TestResult {
     let machine = MachineBuilder::new()
         .binary(qemukit_tests::qemu_binary())
         .machine_type("pc")
-        .accel(Accel::Kvm)
+        .accel(Accel::kvm())
         .launch()
         .await?;
     let kvm = machine.qmp().execute_raw("query-kvm", None).await?;
