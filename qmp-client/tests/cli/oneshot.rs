@@ -192,3 +192,35 @@ fn listen_mode_waits_for_qemu_to_connect() {
     assert!(ran.json().get("status").is_some(), "{ran:?}");
     assert!(!path.exists(), "the listening socket was left behind");
 }
+
+#[test]
+fn tcp_connects_to_a_monitor_on_a_port_qemu_picked() {
+    // QEMU binds port 0 to a free port and reports it in query-chardev.
+    let vm = Vm::start_with(&[
+        "-chardev",
+        "socket,id=tcpmon,host=127.0.0.1,port=0,server=on,wait=off",
+        "-mon",
+        "chardev=tcpmon,mode=control",
+    ]);
+    let chardevs = vm.other_ok(&["query-chardev"]).json();
+    let filename = chardevs
+        .as_array()
+        .and_then(|all| all.iter().find(|dev| dev["label"] == "tcpmon"))
+        .and_then(|dev| dev["filename"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let address = filename
+        .split("tcp:")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default();
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "no bound port in query-chardev: {chardevs}"
+    );
+    let mut command = Command::new(QMP);
+    command.args(["--tcp", address, "query-status"]);
+    let ran = run(command, None);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.json().get("status").is_some(), "{ran:?}");
+}
