@@ -96,7 +96,7 @@ async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
     default.shutdown(Duration::from_secs(30)).await?;
     let chosen = MachineBuilder::new()
         .binary(qemukit_tests::qemu_binary())
-        .accel(Accel::QemuDefault)
+        .accel(None)
         .args(["-machine", "none,accel=tcg"])
         .launch()
         .await?;
@@ -108,7 +108,7 @@ async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
         let kvm = MachineBuilder::new()
             .binary(qemukit_tests::qemu_binary())
             .machine_type("none")
-            .accel(Accel::Kvm)
+            .accel(Accel::kvm())
             .launch()
             .await?;
         assert_eq!(kvm.running_accel().await?, RunningAccel::Kvm);
