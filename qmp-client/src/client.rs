@@ -15,6 +15,7 @@ use crate::connection::Op;
 use crate::error::{Disconnect, Error};
 use crate::events::{EventStream, EventWaiter};
 use crate::shared::{Shared, wait_closed};
+use crate::version_check;
 
 /// A handle on a QMP connection. Cheap to clone, `Send + Sync`; any number
 /// of tasks may have commands in flight at once (replies are matched by
@@ -89,19 +90,19 @@ impl Client {
         command: C,
         timeout: Option<Duration>,
     ) -> Result<C::Output, Error> {
-        let request = typed_request(&command)?;
-        let value = self.call(request, Vec::new(), timeout).await?;
-        parse::<C>(value)
+        let request = self.typed_request(&command)?;
+        let value = self.call(request, Vec::new(), timeout).await;
+        self.typed_output::<C>(value)
     }
 
     /// Runs a typed command out of band (`exec-oob`); see
     /// [`execute_oob_raw`](Self::execute_oob_raw).
     pub async fn execute_oob<C: Command>(&self, command: C) -> Result<C::Output, Error> {
-        let request = typed_request(&command)?.oob();
+        let request = self.typed_request(&command)?.oob();
         let value = self
             .call(request, Vec::new(), self.inner.command_timeout)
-            .await?;
-        parse::<C>(value)
+            .await;
+        self.typed_output::<C>(value)
     }
 
     /// Runs a typed command with file descriptors attached (see
@@ -111,9 +112,9 @@ impl Client {
         command: C,
         fds: Vec<OwnedFd>,
     ) -> Result<C::Output, Error> {
-        let request = typed_request(&command)?;
-        let value = self.call(request, fds, self.inner.command_timeout).await?;
-        parse::<C>(value)
+        let request = self.typed_request(&command)?;
+        let value = self.call(request, fds, self.inner.command_timeout).await;
+        self.typed_output::<C>(value)
     }
 
     /// Runs `name` with `args` and returns QEMU's raw `return` value, under
@@ -357,18 +358,26 @@ impl Client {
     }
 }
 
-fn typed_request<C: Command>(command: &C) -> Result<Request, Error> {
-    command.to_request().map_err(|source| Error::Arguments {
-        command: C::NAME.to_owned(),
-        source,
-    })
-}
+impl Client {
+    /// The request for a typed command, refused when the connected QEMU
+    /// cannot accept it (see [`qmp_proto::Command::check_version`]).
+    fn typed_request<C: Command>(&self, command: &C) -> Result<Request, Error> {
+        version_check::check(command, &self.inner.greeting)?;
+        command.to_request().map_err(|source| Error::Arguments {
+            command: C::NAME.to_owned(),
+            source,
+        })
+    }
 
-fn parse<C: Command>(value: Value) -> Result<C::Output, Error> {
-    C::parse_output(value).map_err(|source| Error::Decode {
-        command: C::NAME.to_owned(),
-        source,
-    })
+    /// A typed command's output; `CommandNotFound` names the QEMU version.
+    fn typed_output<C: Command>(&self, reply: Result<Value, Error>) -> Result<C::Output, Error> {
+        let value =
+            reply.map_err(|error| version_check::name_version::<C>(error, &self.inner.greeting))?;
+        C::parse_output(value).map_err(|source| Error::Decode {
+            command: C::NAME.to_owned(),
+            source,
+        })
+    }
 }
 
 fn request(name: &str, args: Option<JsonObject>) -> Request {

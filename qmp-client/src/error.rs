@@ -150,6 +150,11 @@ pub enum Error {
         /// QEMU's description.
         desc: String,
     },
+    /// A typed command, argument or value the connected QEMU does not have:
+    /// refused before sending when its version bounds say so, or reported
+    /// by QEMU as `CommandNotFound`. Names the item and the QEMU version.
+    #[error(transparent)]
+    Unsupported(#[from] qmp_proto::Unsupported),
     /// A command got no reply in time. The connection stays usable: the
     /// late reply is discarded when it comes.
     #[error(

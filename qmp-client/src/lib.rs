@@ -108,6 +108,7 @@ mod fds;
 #[cfg(feature = "mock")]
 pub mod mock;
 mod shared;
+mod version_check;
 
 pub use client::Client;
 pub use config::Config;

@@ -728,3 +728,62 @@ async fn commands_and_connections_get_tracing_spans() {
             .any(|line| line.starts_with("qmp_connection peer="))
     );
 }
+
+/// The version policy, where only a mock can act it out: a QEMU build that
+/// lacks a command its release normally has. (The refusals before sending
+/// are tested against both real QEMUs in `tests/qemu.rs`.)
+#[tokio::test]
+async fn command_not_found_for_a_typed_command_names_the_version() {
+    bounded(async {
+        let (client, mock) = connect(MockQemu::new(), &Config::default()).await;
+        let error = client.execute(qmp_proto::commands::QueryName).await;
+        assert!(
+            matches!(&error, Err(Error::Unsupported(qmp_proto::Unsupported { item, qemu, .. }))
+                if item == "command `query-name`" && *qemu == (7, 2)),
+            "{error:?}"
+        );
+        let text = error.map(drop).map_err(|e| e.to_string());
+        assert!(
+            matches!(&text, Err(text) if text.contains("QEMU 7.2.0")),
+            "{text:?}"
+        );
+        // Raw commands keep QEMU's own error.
+        let error = client.execute_raw("query-name", None).await;
+        assert!(
+            matches!(
+                &error,
+                Err(Error::Qmp {
+                    class: ErrorClass::CommandNotFound,
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+
+        // A value the greeting's release lacks is refused before sending.
+        use qmp_proto::commands::{
+            MigrateSetCapabilities, MigrationCapability, MigrationCapabilityStatus,
+        };
+        let set = MigrateSetCapabilities::new(vec![MigrationCapabilityStatus::new(
+            MigrationCapability::MappedRam,
+            true,
+        )]);
+        let error = client.execute(set).await;
+        assert!(
+            matches!(
+                &error,
+                Err(Error::Unsupported(qmp_proto::Unsupported {
+                    since: Some((9, 0)),
+                    ..
+                }))
+            ),
+            "{error:?}"
+        );
+        let sent: Vec<String> = mock.received().into_iter().map(|r| r.command).collect();
+        assert!(
+            !sent.iter().any(|name| name == "migrate-set-capabilities"),
+            "{sent:?}"
+        );
+    })
+    .await;
+}

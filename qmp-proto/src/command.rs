@@ -4,7 +4,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::{Error, JsonObject, Request};
+use crate::{Error, JsonObject, Request, Unsupported, Version};
 
 /// A QMP command: its wire name, its arguments (the implementing value,
 /// serialised) and the type of its `return` value.
@@ -13,12 +13,48 @@ use crate::{Error, JsonObject, Request};
 /// `{}`, and [`Command::to_request`] then sends no `arguments` at all.
 /// The typed definitions live in [`commands`](crate::commands); raw JSON
 /// stays possible with [`Request::new`].
+///
+/// # Versions
+///
+/// A command knows which QEMU releases accept it: [`SINCE`](Self::SINCE)
+/// and [`UNTIL`](Self::UNTIL) bound the command itself, and
+/// [`check_version`](Self::check_version) also checks the arguments and
+/// enumeration values set on this value. A client calls `check_version`
+/// with the greeting's version before sending, so a request the connected
+/// QEMU cannot accept fails with [`Unsupported`] instead of a QEMU error.
 pub trait Command: Serialize {
     /// The command's wire name, e.g. `query-status`.
     const NAME: &'static str;
 
+    /// The first QEMU release that has the command, when it is newer than
+    /// the oldest release this crate knows (7.2); `None` otherwise.
+    const SINCE: Option<(u32, u32)> = None;
+
+    /// The first QEMU release that no longer has the command; `None` while
+    /// every known release has it.
+    const UNTIL: Option<(u32, u32)> = None;
+
     /// What the command returns.
     type Output: DeserializeOwned;
+
+    /// `Ok` when QEMU `qemu` accepts this command with these arguments.
+    ///
+    /// The default checks [`SINCE`](Self::SINCE) and [`UNTIL`](Self::UNTIL);
+    /// commands with arguments or values that exist in only some releases
+    /// override it (calling [`Unsupported::check`] for each).
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`], naming the command (or argument, or value), the
+    /// version and the releases that have it.
+    fn check_version(&self, qemu: Version) -> Result<(), Unsupported> {
+        Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )
+    }
 
     /// The command's arguments as a JSON object; `None` when it has none.
     ///
@@ -133,6 +169,27 @@ mod tests {
             Wrong(1).to_request(),
             Err(Error::ArgumentsNotAnObject { command: "wrong" })
         ));
+    }
+
+    #[derive(Serialize)]
+    struct Young;
+
+    impl Command for Young {
+        const NAME: &'static str = "young";
+        const SINCE: Option<(u32, u32)> = Some((9, 1));
+        type Output = Empty;
+    }
+
+    #[test]
+    fn versions_checked_by_default() {
+        assert_eq!(NoArgs.check_version(Version::new(7, 2, 0)), Ok(()));
+        assert_eq!(Young.check_version(Version::new(9, 1, 0)), Ok(()));
+        let err = Young.check_version(Version::new(9, 0, 2));
+        assert!(
+            matches!(&err, Err(Unsupported { item, since: Some((9, 1)), until: None, .. })
+                if item == "command `young`"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -60,6 +60,10 @@
 //!   output) and the typed commands in [`commands`], checked against the
 //!   real QEMU's `query-qmp-schema` by the test suite. Raw JSON stays
 //!   possible with [`Request::new`] and [`Request::with_arguments`].
+//! - **Versions** — [`Version`] compares with `(major, minor)` pairs
+//!   (`greeting.version() >= (9, 0)`); each typed command knows the QEMU
+//!   releases that accept it ([`Command::check_version`]) and refuses others
+//!   with [`Unsupported`], naming the item, the connected QEMU and the range.
 //! - **Events** — typed payloads in [`events`], read with
 //!   [`Event::payload`]; every other event stays raw.
 //! - **Session** — [`Session`], a sans-IO client session: greeting,
@@ -91,6 +95,7 @@ pub mod events;
 mod framing;
 mod message;
 mod session;
+mod version;
 
 pub use codec::{ClientCodec, ServerCodec};
 pub use command::{Command, Empty};
@@ -102,6 +107,7 @@ pub use message::{
     QemuVersion, Request, ServerMessage, Success, Timestamp, VersionInfo,
 };
 pub use session::{Refusal, RequestId, Session, SessionEvent, SessionState};
+pub use version::{Unsupported, Version};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

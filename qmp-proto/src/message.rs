@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::Version;
+
 /// A JSON object, as QMP uses for arguments and event data.
 pub type JsonObject = Map<String, Value>;
 
@@ -33,6 +35,12 @@ impl Greeting {
         }
     }
 
+    /// The QEMU release that sent the greeting, to compare with
+    /// `(major, minor)` pairs (`greeting.version() >= (9, 0)`).
+    pub fn version(&self) -> Version {
+        self.version.qemu
+    }
+
     /// Whether the server offers out-of-band execution.
     pub fn offers_oob(&self) -> bool {
         self.capabilities.contains(&Capability::Oob)
@@ -44,7 +52,7 @@ impl Greeting {
 #[non_exhaustive]
 pub struct VersionInfo {
     /// The upstream version numbers.
-    pub qemu: QemuVersion,
+    pub qemu: Version,
     /// The package string, e.g. `Debian 1:7.2+dfsg-7+deb12u18`.
     #[serde(default)]
     pub package: String,
@@ -52,7 +60,7 @@ pub struct VersionInfo {
 
 impl VersionInfo {
     /// A version with the given numbers and package string.
-    pub fn new(qemu: QemuVersion, package: impl Into<String>) -> Self {
+    pub fn new(qemu: Version, package: impl Into<String>) -> Self {
         Self {
             qemu,
             package: package.into(),
@@ -60,24 +68,8 @@ impl VersionInfo {
     }
 }
 
-/// The upstream version numbers of QEMU.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, Deserialize,
-)]
-pub struct QemuVersion {
-    /// Major version, e.g. 7 in 7.2.0.
-    pub major: u64,
-    /// Minor version, e.g. 2 in 7.2.0.
-    pub minor: u64,
-    /// Micro version, e.g. 0 in 7.2.0.
-    pub micro: u64,
-}
-
-impl std::fmt::Display for QemuVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
-    }
-}
+/// The upstream version numbers of QEMU: the former name of [`Version`].
+pub type QemuVersion = Version;
 
 /// A QMP capability, as offered in the greeting and enabled with
 /// `qmp_capabilities`.
@@ -476,8 +468,13 @@ fn parse_greeting(map: &JsonObject) -> Option<Greeting> {
     let qmp = map.get("QMP")?.as_object()?;
     let version = qmp.get("version")?.as_object()?;
     let numbers = version.get("qemu")?.as_object()?;
-    let number = |key: &str| numbers.get(key).and_then(Value::as_u64);
-    let qemu = QemuVersion {
+    let number = |key: &str| {
+        numbers
+            .get(key)
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let qemu = Version {
         major: number("major")?,
         minor: number("minor")?,
         micro: number("micro")?,

@@ -408,10 +408,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Version;
     use crate::codec::{ClientCodec, ServerCodec};
-    use crate::message::{
-        ClientMessage, ErrorClass, JsonObject, QemuVersion, Success, Timestamp, VersionInfo,
-    };
+    use crate::message::{ClientMessage, ErrorClass, JsonObject, Success, Timestamp, VersionInfo};
     use bytes::BytesMut;
     use serde_json::json;
     use tokio_util::codec::{Decoder, Encoder};
@@ -440,14 +439,7 @@ mod tests {
 
     fn greeting(oob: bool) -> ServerMessage {
         let capabilities = if oob { vec![Capability::Oob] } else { vec![] };
-        let version = VersionInfo::new(
-            QemuVersion {
-                major: 7,
-                minor: 2,
-                micro: 0,
-            },
-            "test",
-        );
+        let version = VersionInfo::new(Version::new(7, 2, 0), "test");
         ServerMessage::Greeting(Greeting::new(version, capabilities))
     }
 

@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use qmp_proto::{
     Capability, ClientCodec, ClientMessage, Error, ErrorClass, ErrorReply, Event, Greeting,
-    JsonObject, Limits, QemuVersion, Request, ServerCodec, ServerMessage, Success, Timestamp,
+    JsonObject, Limits, Request, ServerCodec, ServerMessage, Success, Timestamp, Version,
     VersionInfo,
 };
 use serde_json::Value;
@@ -46,7 +46,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         prop::collection::vec(prop_oneof![Just("oob".to_owned()), "x-[a-z]{1,8}"], 0..3),
     )
         .prop_map(|((major, minor, micro), package, capabilities)| {
-            let qemu = QemuVersion {
+            let qemu = Version {
                 major: major.into(),
                 minor: minor.into(),
                 micro: micro.into(),

@@ -1,7 +1,12 @@
-//! The typed layer cannot drift from the QEMU we test against: every typed
-//! command and event is checked against the `query-qmp-schema` of the real
-//! `qemu-system-x86_64` (its name exists, and every argument member we can
-//! serialise is declared, with enum values QEMU knows).
+//! The typed layer cannot drift from the QEMUs we support: every typed
+//! command, argument, enumeration value and event is checked against the
+//! `query-qmp-schema` of QEMU 7.2 and 10.0 (recorded in `tests/fixtures/`)
+//! and of the real `qemu-system-x86_64` under test (`$QEMUKIT_QEMU`).
+//!
+//! The version bounds are checked both ways: what the typed layer says a
+//! release has (`Command::check_version`, an enumeration value's
+//! `since()`/`until()`) must be in that release's schema, and what it says
+//! a release lacks must not be.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -13,7 +18,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use qmp_proto::commands::*;
 use qmp_proto::events::{self, EventPayload};
-use qmp_proto::{Capability, ClientCodec, Command, JsonObject, Request, ServerMessage};
+use qmp_proto::{
+    Capability, ClientCodec, Command, JsonObject, Request, ServerMessage, Unsupported, Version,
+};
 use serde_json::{Value, json};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -49,8 +56,9 @@ impl Drop for Guard {
     }
 }
 
-/// Runs QEMU with QMP on stdio and returns the `query-qmp-schema` reply.
-fn fetch_schema() -> Vec<Value> {
+/// Runs QEMU with QMP on stdio and returns its version (from the greeting)
+/// and its `query-qmp-schema` reply.
+fn fetch_schema() -> (Version, Vec<Value>) {
     let child = Process::new(qemu_binary())
         .args([
             "-machine",
@@ -98,13 +106,18 @@ fn fetch_schema() -> Vec<Value> {
     });
 
     let mut buf = BytesMut::new();
+    let mut version = None;
     loop {
         while let Some(message) = codec.decode(&mut buf).expect("QEMU sent valid QMP") {
-            if let ServerMessage::Success(reply) = message {
-                if reply.id == Some(json!("schema")) {
+            match message {
+                ServerMessage::Greeting(greeting) => version = Some(greeting.version()),
+                ServerMessage::Success(reply) if reply.id == Some(json!("schema")) => {
                     drop(stdin);
-                    return serde_json::from_value(reply.ret).expect("the schema is an array");
+                    let version = version.expect("QEMU greets before it replies");
+                    let schema = serde_json::from_value(reply.ret).expect("the schema is an array");
+                    return (version, schema);
                 }
+                _ => {}
             }
         }
         let chunk = receiver
@@ -241,13 +254,28 @@ impl Schema {
     }
 }
 
-/// A command with every argument this crate can serialise set.
-fn entry<C: Command>(command: C) -> (&'static str, Value) {
-    let arguments = command.arguments().expect("arguments serialise");
-    (C::NAME, arguments.map_or(json!({}), Value::Object))
+/// A typed command with every argument this crate can serialise set, and
+/// what the typed layer says about the releases that accept it.
+struct Entry {
+    name: &'static str,
+    arguments: Value,
+    since: Option<(u32, u32)>,
+    until: Option<(u32, u32)>,
+    check: Box<dyn Fn(Version) -> Result<(), Unsupported>>,
 }
 
-fn every_command() -> Vec<(&'static str, Value)> {
+fn entry<C: Command + 'static>(command: C) -> Entry {
+    let arguments = command.arguments().expect("arguments serialise");
+    Entry {
+        name: C::NAME,
+        arguments: arguments.map_or(json!({}), Value::Object),
+        since: C::SINCE,
+        until: C::UNTIL,
+        check: Box::new(move |qemu| command.check_version(qemu)),
+    }
+}
+
+fn every_command() -> Vec<Entry> {
     let mut hmp = HumanMonitorCommand::new("info status");
     hmp.cpu_index = Some(0);
     let mut screendump = Screendump::new("/tmp/x.png");
@@ -323,6 +351,30 @@ fn every_command() -> Vec<(&'static str, Value)> {
         entry(screendump),
         entry(QueryQmpSchema),
     ]
+    .into_iter()
+    // Each migration capability on its own: those a release lacks must be
+    // refused by the typed layer and by that release's schema alike.
+    .chain(MigrationCapability::KNOWN.iter().map(|wire| {
+        let capability: MigrationCapability =
+            serde_json::from_value(json!(wire)).expect("a known capability");
+        entry(MigrateSetCapabilities::new(vec![
+            MigrationCapabilityStatus::new(capability, true),
+        ]))
+    }))
+    .collect()
+}
+
+/// The values an enumeration knows, each with the releases that have it.
+macro_rules! values {
+    ($enum:ty) => {
+        <$enum>::KNOWN
+            .iter()
+            .map(|wire| {
+                let value: $enum = serde_json::from_value(json!(wire)).expect("a known value");
+                (*wire, value.since(), value.until())
+            })
+            .collect::<Vec<_>>()
+    };
 }
 
 /// An event with every member this crate types set, read and written back
@@ -360,9 +412,9 @@ fn every_event() -> Vec<(&'static str, Value)> {
     ]
 }
 
-#[test]
-fn typed_commands_and_events_match_the_real_qemu_schema() {
-    let schema = Schema::new(fetch_schema());
+/// Every disagreement between the typed layer and the schema of QEMU
+/// `qemu`.
+fn drift(qemu: Version, schema: &Schema) -> Vec<String> {
     let mut errors = Vec::new();
 
     let commands = every_command();
@@ -411,17 +463,36 @@ fn typed_commands_and_events_match_the_real_qemu_schema() {
         "query-qmp-schema",
     ] {
         assert!(
-            commands.iter().any(|(name, _)| *name == required),
+            commands.iter().any(|entry| entry.name == required),
             "{required} is not in the checked list"
         );
     }
-    for (name, arguments) in &commands {
-        match schema.entities.get(*name) {
-            Some(entity) if entity["meta-type"] == "command" => {
-                let arg_type = entity["arg-type"].as_str().unwrap_or("");
-                schema.check(arg_type, arguments, name, &mut errors);
+    for entry in &commands {
+        let name = entry.name;
+        let exists = matches!(schema.entities.get(name), Some(e) if e["meta-type"] == "command");
+        let claimed = qemu.within(entry.since, entry.until);
+        if !claimed {
+            if exists {
+                errors.push(format!(
+                    "command {name} exists, but is claimed absent in {qemu}"
+                ));
             }
-            _ => errors.push(format!("command {name} does not exist")),
+            continue;
+        }
+        if !exists {
+            errors.push(format!("command {name} does not exist"));
+            continue;
+        }
+        let arg_type = schema.get(name)["arg-type"].as_str().unwrap_or("");
+        let mut found = Vec::new();
+        schema.check(arg_type, &entry.arguments, name, &mut found);
+        match (entry.check)(qemu) {
+            Ok(()) => errors.extend(found),
+            Err(refusal) if found.is_empty() => errors.push(format!(
+                "{name} {}: the schema accepts what the typed layer refuses ({refusal})",
+                entry.arguments
+            )),
+            Err(_) => {}
         }
     }
 
@@ -435,7 +506,8 @@ fn typed_commands_and_events_match_the_real_qemu_schema() {
         }
     }
 
-    // Every value our enumerations know is one QEMU knows.
+    // Every value our enumerations know is one QEMU knows, exactly in the
+    // releases the value claims.
     let ret = |command: &str| {
         schema.get(command)["ret-type"]
             .as_str()
@@ -448,41 +520,140 @@ fn typed_commands_and_events_match_the_real_qemu_schema() {
             .unwrap_or("")
             .to_owned()
     };
-    let enums: [(String, &str, &[&str]); 12] = [
-        (ret("query-status"), "status", RunState::KNOWN),
-        (arg("SHUTDOWN"), "reason", ShutdownCause::KNOWN),
-        (arg("screendump"), "format", ImageFormat::KNOWN),
-        (arg("blockdev-mirror"), "sync", MirrorSyncMode::KNOWN),
+    type Values = Vec<(&'static str, Option<(u32, u32)>, Option<(u32, u32)>)>;
+    let enums: [(String, &str, Values); 12] = [
+        (ret("query-status"), "status", values!(RunState)),
+        (arg("SHUTDOWN"), "reason", values!(ShutdownCause)),
+        (arg("screendump"), "format", values!(ImageFormat)),
+        (arg("blockdev-mirror"), "sync", values!(MirrorSyncMode)),
         (
             arg("blockdev-mirror"),
             "on-source-error",
-            BlockdevOnError::KNOWN,
+            values!(BlockdevOnError),
         ),
-        (arg("blockdev-mirror"), "copy-mode", MirrorCopyMode::KNOWN),
-        (ret("query-jobs"), "type", JobType::KNOWN),
-        (ret("query-jobs"), "status", JobStatus::KNOWN),
-        (ret("query-migrate"), "status", MigrationStatus::KNOWN),
+        (arg("blockdev-mirror"), "copy-mode", values!(MirrorCopyMode)),
+        (ret("query-jobs"), "type", values!(JobType)),
+        (ret("query-jobs"), "status", values!(JobStatus)),
+        (ret("query-migrate"), "status", values!(MigrationStatus)),
         (
             arg("migrate-set-capabilities"),
             "capabilities.capability",
-            MigrationCapability::KNOWN,
+            values!(MigrationCapability),
         ),
-        (arg("JOB_STATUS_CHANGE"), "status", JobStatus::KNOWN),
-        (arg("MIGRATION"), "status", MigrationStatus::KNOWN),
+        (arg("JOB_STATUS_CHANGE"), "status", values!(JobStatus)),
+        (arg("MIGRATION"), "status", values!(MigrationStatus)),
     ];
     for (type_name, path, known) in enums {
         let values = schema.enum_values(&type_name, path);
-        for value in known {
-            if !values.iter().any(|v| v == value) {
-                errors.push(format!("{type_name}.{path}: QEMU does not know {value:?}"));
+        for (value, since, until) in known {
+            let present = values.iter().any(|v| v == value);
+            match (qemu.within(since, until), present) {
+                (true, false) => {
+                    errors.push(format!("{type_name}.{path}: QEMU does not know {value:?}"))
+                }
+                (false, true) => errors.push(format!(
+                    "{type_name}.{path}: {value:?} exists, but is claimed absent in {qemu}"
+                )),
+                _ => {}
             }
         }
     }
+    errors
+}
 
+/// The greeting and schema recorded from one QEMU release.
+fn recorded(greeting: &[u8], schema_reply: &[u8]) -> (Version, Schema) {
+    let mut codec = ClientCodec::new();
+    let mut input = BytesMut::from(greeting);
+    let Ok(Some(ServerMessage::Greeting(greeting))) = codec.decode(&mut input) else {
+        panic!("the recorded greeting does not decode");
+    };
+    let mut input = BytesMut::from(schema_reply);
+    let Ok(Some(ServerMessage::Success(reply))) = codec.decode(&mut input) else {
+        panic!("the recorded schema reply does not decode");
+    };
+    let list = serde_json::from_value(reply.ret).expect("the schema is an array");
+    (greeting.version(), Schema::new(list))
+}
+
+fn assert_no_drift(qemu: Version, schema: &Schema, source: &str) {
+    let errors = drift(qemu, schema);
     assert!(
         errors.is_empty(),
-        "drift from the real schema:\n{}",
+        "drift from the schema of QEMU {qemu} ({source}):\n{}",
         errors.join("\n")
+    );
+}
+
+#[test]
+fn typed_layer_matches_the_recorded_qemu_7_2_schema() {
+    let (qemu, schema) = recorded(
+        include_bytes!("fixtures/qemu-7.2/greeting.json"),
+        include_bytes!("fixtures/qemu-7.2/query-qmp-schema.reply"),
+    );
+    assert_eq!(qemu, (7, 2));
+    assert_no_drift(qemu, &schema, "tests/fixtures/qemu-7.2");
+}
+
+#[test]
+fn typed_layer_matches_the_recorded_qemu_10_0_schema() {
+    let (qemu, schema) = recorded(
+        include_bytes!("fixtures/qemu-10.0/greeting.json"),
+        include_bytes!("fixtures/qemu-10.0/query-qmp-schema.reply"),
+    );
+    assert_eq!(qemu, (10, 0));
+    assert_no_drift(qemu, &schema, "tests/fixtures/qemu-10.0");
+}
+
+#[test]
+fn typed_layer_matches_the_schema_of_the_qemu_under_test() {
+    let (qemu, list) = fetch_schema();
+    assert_no_drift(
+        qemu,
+        &Schema::new(list),
+        &qemu_binary().display().to_string(),
+    );
+}
+
+/// The bounds are not vacuous: each recorded release lacks something the
+/// other has, and the check notices a bound that is off by a release.
+#[test]
+fn version_bounds_are_checked_both_ways() {
+    let (v7, schema7) = recorded(
+        include_bytes!("fixtures/qemu-7.2/greeting.json"),
+        include_bytes!("fixtures/qemu-7.2/query-qmp-schema.reply"),
+    );
+    let (v10, schema10) = recorded(
+        include_bytes!("fixtures/qemu-10.0/greeting.json"),
+        include_bytes!("fixtures/qemu-10.0/query-qmp-schema.reply"),
+    );
+    // Pretending each schema came from the other release shows the values
+    // whose bounds separate them.
+    let errors = drift(v10, &schema7);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"mapped-ram\"") && e.contains("does not know")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"compress\"") && e.contains("claimed absent")),
+        "{errors:#?}"
+    );
+    let errors = drift(v7, &schema10);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"compress\"") && e.contains("does not know")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"postcopy-recover-setup\"") && e.contains("claimed absent")),
+        "{errors:#?}"
     );
 }
 

@@ -35,6 +35,16 @@ pub fn qemu_binary() -> PathBuf {
     }
 }
 
+/// The version the binary under test reports (`--version`), as the
+/// greeting spells it: what the tests expect instead of a fixed release.
+pub fn qemu_version() -> qmp_proto::Version {
+    let binary = qemu_binary();
+    match qemu_cmdline::Probe::version(&binary, std::time::Duration::from_secs(30)) {
+        Ok(v) => qmp_proto::Version::new(v.major, v.minor, v.micro),
+        Err(error) => panic!("cannot read the version of {}: {error}", binary.display()),
+    }
+}
+
 /// A QEMU `-machine none` process, killed and reaped on drop (also when a
 /// test fails).
 #[derive(Debug)]

@@ -47,9 +47,11 @@ no_arguments!(
 pub struct StatusInfo {
     /// Whether the guest's CPUs run.
     pub running: bool,
-    /// Whether single-stepping is on (deprecated and absent in newer QEMU).
-    #[serde(default)]
-    pub singlestep: bool,
+    /// Whether single-stepping is on. QEMU 7.2 reports it; it was deprecated
+    /// in 8.1 (in favour of the TCG accelerator's `one-insn-per-tb`) and QEMU
+    /// 10.0 no longer sends it, so it is `None` there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub singlestep: Option<bool>,
     /// The run state.
     pub status: RunState,
 }
@@ -291,7 +293,7 @@ mod tests {
             status.ok(),
             Some(StatusInfo {
                 running: false,
-                singlestep: false,
+                singlestep: Some(false),
                 status: RunState::Prelaunch
             })
         );

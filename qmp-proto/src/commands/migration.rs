@@ -2,12 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::JsonObject;
 use crate::command::Empty;
+use crate::{JsonObject, Unsupported, Version};
 
 /// `migrate`: starts migrating to `uri` (`tcp:HOST:PORT`, `unix:PATH`,
-/// `fd:NAME`, `exec:CMD`, `file:PATH` in newer QEMU). Progress is reported
-/// by `MIGRATION` events and `query-migrate`.
+/// `fd:NAME`, `exec:CMD`, and `file:PATH` since QEMU 8.2). Progress is
+/// reported by `MIGRATION` events and `query-migrate`.
+///
+/// QEMU 9.1 removed the `blk` and `inc` arguments (block migration; use
+/// `blockdev-mirror` to an NBD export), which this type never sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Migrate {
@@ -119,6 +122,7 @@ qapi_enum! {
         Active = "active",
         PostcopyActive = "postcopy-active",
         PostcopyPaused = "postcopy-paused",
+        PostcopyRecoverSetup = "postcopy-recover-setup" since (9, 1),
         PostcopyRecover = "postcopy-recover",
         Completed = "completed",
         Failed = "failed",
@@ -144,7 +148,18 @@ impl MigrateSetCapabilities {
     }
 }
 
-command!(MigrateSetCapabilities = "migrate-set-capabilities" -> Empty);
+impl crate::Command for MigrateSetCapabilities {
+    const NAME: &'static str = "migrate-set-capabilities";
+    type Output = Empty;
+
+    /// Also refuses capabilities the connected QEMU does not have (e.g.
+    /// `compress` and `block`, removed in QEMU 9.1).
+    fn check_version(&self, qemu: Version) -> Result<(), Unsupported> {
+        self.capabilities
+            .iter()
+            .try_for_each(|status| status.capability.check_version(qemu))
+    }
+}
 
 /// A migration capability and whether it is on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,13 +184,16 @@ qapi_enum! {
         Xbzrle = "xbzrle",
         RdmaPinAll = "rdma-pin-all",
         AutoConverge = "auto-converge",
+        /// Deprecated in QEMU 10.0 (it belonged to block migration).
         ZeroBlocks = "zero-blocks",
-        Compress = "compress",
+        /// Use multifd compression instead.
+        Compress = "compress" until (9, 1),
         Events = "events",
         PostcopyRam = "postcopy-ram",
         XColo = "x-colo",
         ReleaseRam = "release-ram",
-        Block = "block",
+        /// Use `blockdev-mirror` to an NBD export instead.
+        Block = "block" until (9, 1),
         ReturnPath = "return-path",
         PauseBeforeSwitchover = "pause-before-switchover",
         Multifd = "multifd",
@@ -187,6 +205,9 @@ qapi_enum! {
         BackgroundSnapshot = "background-snapshot",
         ZeroCopySend = "zero-copy-send",
         PostcopyPreempt = "postcopy-preempt",
+        SwitchoverAck = "switchover-ack" since (8, 1),
+        DirtyLimit = "dirty-limit" since (8, 1),
+        MappedRam = "mapped-ram" since (9, 0),
     }
 }
 
@@ -209,6 +230,46 @@ mod tests {
                 {"capability": "x-new", "state": false}]})
             )
         );
+    }
+
+    #[test]
+    fn capabilities_exist_in_their_releases_only() {
+        let v7 = Version::new(7, 2, 22);
+        let v10 = Version::new(10, 0, 2);
+        let set = |capability| {
+            MigrateSetCapabilities::new(vec![
+                MigrationCapabilityStatus::new(MigrationCapability::Events, true),
+                MigrationCapabilityStatus::new(capability, true),
+            ])
+        };
+        assert_eq!(set(MigrationCapability::Compress).check_version(v7), Ok(()));
+        let err = set(MigrationCapability::Compress).check_version(v10);
+        assert!(
+            matches!(&err, Err(Unsupported { item, until: Some((9, 1)), .. })
+                if item == "MigrationCapability `compress`"),
+            "{err:?}"
+        );
+        let err = set(MigrationCapability::MappedRam).check_version(v7);
+        assert!(
+            matches!(
+                &err,
+                Err(Unsupported {
+                    since: Some((9, 0)),
+                    until: None,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            set(MigrationCapability::MappedRam).check_version(v10),
+            Ok(())
+        );
+        // A value this crate does not know is left to QEMU to judge.
+        let novel = set(MigrationCapability::Other("x-new".into()));
+        assert_eq!(novel.check_version(v7), Ok(()));
+        assert_eq!(MigrationStatus::PostcopyRecoverSetup.since(), Some((9, 1)));
+        assert_eq!(MigrationStatus::Device.since(), None);
     }
 
     #[test]

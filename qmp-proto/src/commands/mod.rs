@@ -7,20 +7,35 @@
 //! free-form map next to the typed fields. Outputs are typed where that
 //! helps; [`QueryQmpSchema`] returns raw JSON.
 //!
-//! Every name and argument here is checked against the `query-qmp-schema` of
-//! the QEMU the tests run (7.2). Struct fields are public; the structs are
-//! `#[non_exhaustive]`, so build them with `new` and set optional fields by
-//! assignment.
+//! Every name, argument and enumeration value here is checked against the
+//! recorded `query-qmp-schema` of QEMU 7.2 and 10.0 and against the live QEMU
+//! the tests run. What exists in only some releases says so in its docs and
+//! in its version bounds ([`Command::SINCE`](crate::Command::SINCE),
+//! [`Command::UNTIL`](crate::Command::UNTIL), an enumeration value's
+//! `since()`/`until()`); [`Command::check_version`](crate::Command::check_version)
+//! refuses what the connected QEMU lacks. Struct fields are public; the
+//! structs are `#[non_exhaustive]`, so build them with `new` and set optional
+//! fields by assignment.
 //!
 //! Enumerations keep values this crate does not know in an `Other` variant,
 //! so a newer QEMU does not break decoding.
 
 /// Defines a string enumeration of QAPI values that keeps unknown values.
+///
+/// A value that exists in only some QEMU releases carries its bounds after
+/// the wire name: `Block = "block" until (9, 1),` or
+/// `MappedRam = "mapped-ram" since (9, 0),` (first release with it, first
+/// release without it).
 macro_rules! qapi_enum {
     (
         $(#[$attr:meta])*
         pub enum $name:ident {
-            $($variant:ident = $wire:literal,)*
+            $(
+                $(#[$vattr:meta])*
+                $variant:ident = $wire:literal
+                $(since ($since_major:literal, $since_minor:literal))?
+                $(until ($until_major:literal, $until_minor:literal))?,
+            )*
         }
     ) => {
         $(#[$attr])*
@@ -28,6 +43,11 @@ macro_rules! qapi_enum {
         pub enum $name {
             $(
                 #[doc = concat!("`", $wire, "`")]
+                $(#[doc = ""] #[doc = concat!(
+                    "Since QEMU ", $since_major, ".", $since_minor, ".")])?
+                $(#[doc = ""] #[doc = concat!(
+                    "Removed in QEMU ", $until_major, ".", $until_minor, ".")])?
+                $(#[$vattr])*
                 #[serde(rename = $wire)]
                 $variant,
             )*
@@ -46,6 +66,40 @@ macro_rules! qapi_enum {
                     $(Self::$variant => $wire,)*
                     Self::Other(name) => name,
                 }
+            }
+
+            /// The first QEMU release with this value, when newer than 7.2;
+            /// `None` for values this crate does not know.
+            pub fn since(&self) -> Option<(u32, u32)> {
+                match self {
+                    $(Self::$variant => None $(.or(Some(($since_major, $since_minor))))?,)*
+                    Self::Other(_) => None,
+                }
+            }
+
+            /// The first QEMU release without this value, if it was removed.
+            pub fn until(&self) -> Option<(u32, u32)> {
+                match self {
+                    $(Self::$variant => None $(.or(Some(($until_major, $until_minor))))?,)*
+                    Self::Other(_) => None,
+                }
+            }
+
+            /// `Ok` when QEMU `qemu` knows this value.
+            ///
+            /// # Errors
+            ///
+            /// [`Unsupported`](crate::Unsupported) naming the value.
+            pub fn check_version(
+                &self,
+                qemu: $crate::Version,
+            ) -> Result<(), $crate::Unsupported> {
+                $crate::Unsupported::check(
+                    format_args!("{} `{}`", stringify!($name), self.as_str()),
+                    qemu,
+                    self.since(),
+                    self.until(),
+                )
             }
         }
 
