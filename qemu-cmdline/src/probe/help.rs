@@ -1,6 +1,14 @@
 //! Parsers of QEMU's `--version` and `… help` output.
 
 /// A QEMU version, from `--version`.
+///
+/// Comparable with a `(major, minor)` pair, so callers can branch on what a
+/// release has (`probe.version >= (9, 0)`); the micro number and the package
+/// are not compared then.
+///
+/// This crate does not depend on `qmp-proto`, whose `Version` is the same
+/// three numbers as the QMP greeting reports them; this one also keeps the
+/// distribution's package string that `--version` prints.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct Version {
@@ -14,9 +22,28 @@ pub struct Version {
     pub package: Option<String>,
 }
 
+impl Version {
+    /// The `(major, minor)` pair, the granularity QEMU documents changes at.
+    pub fn release(&self) -> (u32, u32) {
+        (self.major, self.minor)
+    }
+}
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "QEMU {}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+impl PartialEq<(u32, u32)> for Version {
+    fn eq(&self, other: &(u32, u32)) -> bool {
+        self.release() == *other
+    }
+}
+
+impl PartialOrd<(u32, u32)> for Version {
+    fn partial_cmp(&self, other: &(u32, u32)) -> Option<std::cmp::Ordering> {
+        Some(self.release().cmp(other))
     }
 }
 
@@ -40,8 +67,9 @@ pub struct MachineInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CpuModel {
-    /// The architecture column, e.g. `x86`.
-    pub arch: String,
+    /// The architecture column, e.g. `x86` (QEMU 7.2); QEMU 10.0 indents
+    /// the models instead and has no such column, so it is `None` there.
+    pub arch: Option<String>,
     /// The name to pass to `-cpu`.
     pub name: String,
     /// QEMU's note, e.g. `(alias of Broadwell-v3)`; may be empty.
@@ -159,21 +187,33 @@ pub(crate) fn parse_cpus(text: &str) -> Option<(Vec<CpuModel>, Vec<String>)> {
             flags.extend(line.split_whitespace().map(str::to_owned));
             continue;
         }
-        let mut words = line.splitn(3, char::is_whitespace);
-        let arch = words.next()?;
-        let rest = words.next().map(|w| (w, words.next().unwrap_or("")));
-        // Some targets list bare model names with no architecture column.
-        let (arch, name, description) = match rest {
-            Some((name, description)) if !name.is_empty() => (arch, name, description),
-            _ => ("", arch, ""),
-        };
-        models.push(CpuModel {
-            arch: arch.to_owned(),
-            name: name.to_owned(),
-            description: description.trim().to_owned(),
-        });
+        models.push(parse_cpu_line(line));
     }
-    Some((models, flags))
+    // A heading without models is not a CPU list we can read.
+    (!models.is_empty()).then_some((models, flags))
+}
+
+/// One model line: `x86 Broadwell-IBRS  (alias of Broadwell-v3)` up to QEMU
+/// 9.x (the x86 target prefixed its models), `  Broadwell-IBRS  (alias of
+/// Broadwell-v3)` from QEMU 10.0 and for targets without the column. A bare
+/// unindented word is a model name too.
+fn parse_cpu_line(line: &str) -> CpuModel {
+    let indented = line.starts_with(char::is_whitespace);
+    let mut words = line.trim().splitn(2, char::is_whitespace);
+    let first = words.next().unwrap_or_default();
+    let rest = words.next().unwrap_or_default().trim_start();
+    let (arch, name, description) = if indented || rest.is_empty() {
+        (None, first, rest)
+    } else {
+        let mut words = rest.splitn(2, char::is_whitespace);
+        let name = words.next().unwrap_or_default();
+        (Some(first), name, words.next().unwrap_or_default())
+    };
+    CpuModel {
+        arch: arch.map(str::to_owned),
+        name: name.to_owned(),
+        description: description.trim().to_owned(),
+    }
 }
 
 /// Parses `-device help`.

@@ -1,5 +1,6 @@
 //! Scenario 5, live migration through a file: the guest's tmpfs survives a
-//! `migrate` to `exec:cat > FILE` and a second QEMU's `migrate-incoming`.
+//! `migrate` to a file and a second QEMU's `migrate-incoming` from it —
+//! `file:PATH` where QEMU has it (8.2 and later), `exec:cat` before.
 //!
 //! Also home of [`Vm`], the small helper the real-guest scenarios share: a
 //! qemu-machine [`Machine`] running the test guest with its ttyS0 console.
@@ -12,11 +13,13 @@ use qemu_console::Console;
 use qemu_machine::{ConsoleSpec, ExitInfo, Machine, MachineBuilder};
 use qemukit_tests::READY_MARKER;
 use qmp_client::{Client, EventStream};
+use qmp_proto::Version;
 use qmp_proto::commands::{
     MigrateIncoming, MigrateSetCapabilities, MigrationCapability, MigrationCapabilityStatus,
-    MigrationStatus, QueryStatus, RunState,
+    MigrationStatus, QueryQmpSchema, QueryStatus, RunState,
 };
 use qmp_proto::events::Migration;
+use serde_json::Value;
 use tokio::time::Instant;
 
 pub(crate) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -166,6 +169,83 @@ fn shell_word(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
+/// The first release with `file:` migration URIs (QAPI
+/// `MigrationAddressType`, "Since: 8.2").
+const FILE_URIS: (u32, u32) = (8, 2);
+
+/// Where `qemu` writes (`outgoing`) or reads the migration stream `state`.
+fn migration_uri(qemu: Version, state: &Path, outgoing: bool) -> String {
+    match (qemu >= FILE_URIS, outgoing) {
+        (true, _) => format!("file:{}", state.display()),
+        (false, true) => format!("exec:cat > {}", shell_word(state)),
+        (false, false) => format!("exec:cat {}", shell_word(state)),
+    }
+}
+
+/// The `MIGRATION` statuses a plain precopy migration goes through, as the
+/// connected release documents them: QEMU 10.0 made the switchover phase
+/// its own `device` state on the source ("migration: Always set DEVICE
+/// state"); earlier releases entered it only with `pause-before-switchover`.
+fn expected_statuses(qemu: Version, outgoing: bool) -> Vec<MigrationStatus> {
+    let mut statuses = vec![MigrationStatus::Setup, MigrationStatus::Active];
+    if outgoing && qemu >= (10, 0) {
+        statuses.push(MigrationStatus::Device);
+    }
+    statuses.push(MigrationStatus::Completed);
+    statuses
+}
+
+/// The `MigrationStatus` values of the connected QEMU's own schema (the
+/// `status` member of `query-migrate`'s return type and of the `MIGRATION`
+/// event, which must agree).
+async fn schema_migration_statuses(qmp: &Client) -> TestResult<Vec<String>> {
+    let schema = qmp.execute(QueryQmpSchema).await?;
+    let entities = schema
+        .as_array()
+        .ok_or("query-qmp-schema returned no array")?;
+    let entity = |name: &str| {
+        entities
+            .iter()
+            .find(|e| e["name"] == name)
+            .ok_or(format!("the schema has no {name}"))
+    };
+    let status_values = |object: &Value| -> TestResult<Vec<String>> {
+        let members = object["members"].as_array().ok_or("no members")?;
+        let status = members
+            .iter()
+            .find(|m| m["name"] == "status")
+            .and_then(|m| m["type"].as_str())
+            .ok_or("no status member")?;
+        Ok(serde_json::from_value(entity(status)?["values"].clone())?)
+    };
+    let ret = entity("query-migrate")?["ret-type"].as_str().unwrap_or("");
+    let from_query = status_values(entity(ret)?)?;
+    let arg = entity("MIGRATION")?["arg-type"].as_str().unwrap_or("");
+    let from_event = status_values(entity(arg)?)?;
+    assert_eq!(from_query, from_event);
+    Ok(from_query)
+}
+
+/// Each status seen is one the QEMU's own schema declares, and the sequence
+/// is exactly what its release documents.
+async fn check_statuses(qmp: &Client, seen: &[MigrationStatus], outgoing: bool) -> TestResult {
+    let qemu = qmp.greeting().version();
+    let declared = schema_migration_statuses(qmp).await?;
+    for status in seen {
+        assert!(
+            declared.iter().any(|d| d == status.as_str()),
+            "QEMU {qemu} sent {status}, which its schema does not declare: {declared:?}"
+        );
+    }
+    assert_eq!(
+        seen,
+        expected_statuses(qemu, outgoing),
+        "QEMU {qemu}, {} side",
+        if outgoing { "source" } else { "destination" }
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestResult {
     let guest = qemukit_tests::guest();
@@ -185,20 +265,13 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
 
     enable_migration_events(source.qmp()).await?;
     let mut events = source.qmp().events();
-    let uri = format!("exec:cat > {}", shell_word(&state));
+    let uri = migration_uri(source.qmp().greeting().version(), &state, true);
     source
         .qmp()
         .execute(qmp_proto::commands::Migrate::new(uri))
         .await?;
     let statuses = migration_statuses(&mut events).await?;
-    assert_eq!(
-        statuses,
-        [
-            MigrationStatus::Setup,
-            MigrationStatus::Active,
-            MigrationStatus::Completed
-        ]
-    );
+    check_statuses(source.qmp(), &statuses, true).await?;
     // QEMU 7.2 sends `completed` while the source may still be in
     // `finish-migrate`; it moves to `postmigrate` with no event of its own.
     wait_for_run_state(source.qmp(), RunState::Postmigrate, COMMAND).await?;
@@ -216,17 +289,10 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
     enable_migration_events(target.qmp()).await?;
     let mut events = target.qmp().events();
     let resumed = target.qmp().event_waiter("RESUME", None);
-    let uri = format!("exec:cat {}", shell_word(&state));
+    let uri = migration_uri(target.qmp().greeting().version(), &state, false);
     target.qmp().execute(MigrateIncoming::new(uri)).await?;
     let statuses = migration_statuses(&mut events).await?;
-    assert_eq!(
-        statuses,
-        [
-            MigrationStatus::Setup,
-            MigrationStatus::Active,
-            MigrationStatus::Completed
-        ]
-    );
+    check_statuses(target.qmp(), &statuses, false).await?;
     resumed.wait(Some(JOB)).await?;
     assert!(target.qmp().execute(QueryStatus).await?.running);
 
