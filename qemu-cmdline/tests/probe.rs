@@ -136,7 +136,7 @@ fn machines_10_0() {
         .map(|m| m.name.as_str())
         .collect();
     assert_eq!(defaults, ["pc-i440fx-10.0"]);
-    // 10.0 deprecates every machine version up to 7.0, and dropped 1.4.
+    // 10.0 deprecates every machine version up to 7.0 and dropped 1.4 to 2.3.
     assert!(probe.machine("pc-i440fx-7.0").unwrap().deprecated);
     assert!(probe.machine("pc-q35-4.0.1").unwrap().deprecated);
     assert!(!probe.machine("pc-i440fx-7.1").unwrap().deprecated);
