@@ -98,7 +98,7 @@ where
     Fut: Future<Output = io::Result<S>>,
 {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = crate::deadline::deadline(started, timeout);
     let mut delay = Duration::from_millis(5);
     loop {
         let last_error = match tokio::time::timeout_at(deadline, connect()).await {

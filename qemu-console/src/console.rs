@@ -12,6 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
 use crate::config::ConsoleConfig;
+use crate::deadline::deadline;
 use crate::drain::{Log, drain};
 use crate::error::{Error, Result};
 use crate::expect::{Captures, expect};
@@ -117,7 +118,7 @@ impl Console {
         started: Instant,
         timeout: Duration,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>> {
-        match tokio::time::timeout_at(started + timeout, self.expecting.lock()).await {
+        match tokio::time::timeout_at(deadline(started, timeout), self.expecting.lock()).await {
             Ok(guard) => Ok(guard),
             Err(_) => Err(self.timeout_error(
                 format!("{needle} (another expect or run held the console the whole time)"),

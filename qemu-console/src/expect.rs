@@ -66,7 +66,7 @@ pub(crate) async fn expect(
     started: Instant,
     timeout: Duration,
 ) -> Result<Captures> {
-    let deadline = started + timeout;
+    let deadline = crate::deadline::deadline(started, timeout);
     // Subscribe before looking, so bytes that arrive in between wake us.
     let mut changes = shared.subscribe();
     let mut scanned = 0;

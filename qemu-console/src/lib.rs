@@ -63,6 +63,7 @@
 mod config;
 mod connect;
 mod console;
+mod deadline;
 mod drain;
 mod error;
 mod expect;

@@ -117,7 +117,7 @@ where
     /// reply; replies with another id (to an earlier attempt) are skipped.
     pub async fn sync(&mut self, timeout: Duration) -> Result<(), Error> {
         const NAME: &str = "guest-sync-delimited";
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline(Instant::now(), timeout);
         let mut attempt = FIRST_ATTEMPT;
         let mut attempts = 0u32;
         self.in_sync = false;
@@ -229,7 +229,7 @@ where
         command: &GuestExec,
         timeout: Duration,
     ) -> Result<GuestExecStatus, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline(Instant::now(), timeout);
         let started = self.execute_with_timeout(command, timeout).await?;
         let mut interval = Duration::from_millis(5);
         loop {
@@ -273,7 +273,7 @@ where
     /// closed the port). An error reply meanwhile (e.g. to
     /// [`shutdown`](Self::shutdown)) is returned as [`Error::Qmp`].
     pub async fn wait_closed(&mut self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline(Instant::now(), timeout);
         loop {
             match self.read_until(deadline).await {
                 Err(Error::Disconnected(Disconnect::PeerClosed)) => return Ok(()),
@@ -322,7 +322,7 @@ where
         let request = request.with_id(id);
         self.in_sync = false;
         self.send(&request).await?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline(Instant::now(), timeout);
         loop {
             let Some(message) = self.read_until(deadline).await? else {
                 return Err(Error::CommandTimeout { command, timeout });

@@ -102,6 +102,7 @@ mod client;
 mod config;
 mod connect;
 mod connection;
+mod deadline;
 mod error;
 mod events;
 mod fds;

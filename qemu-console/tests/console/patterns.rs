@@ -225,3 +225,22 @@ async fn errors_name_the_console_once() -> Result<(), Box<dyn std::error::Error>
     );
     Ok(())
 }
+
+/// `Duration::MAX` means "forever" (Python's `timeout=None`), never a panic.
+#[tokio::test]
+async fn forever_is_a_timeout_like_any_other() -> Result<(), Box<dyn std::error::Error>> {
+    let (console, mut guest) = attach()?;
+    guest.write_all(b"login: ").await?;
+    console.expect("login:", Duration::MAX).await?;
+    guest.write_all(b"=> ").await?;
+    console
+        .interrupt_until_pattern("\r", "=> ", None, DEFAULT_INTERRUPT_EVERY, Duration::MAX)
+        .await?;
+    guest.write_all(b"# ").await?;
+    console
+        .exec_and_wait_for_pattern("true", "# ", Some(Needle::from("panic")), Duration::MAX)
+        .await?;
+    drop(guest);
+    console.expect_eof(Duration::MAX).await?;
+    Ok(())
+}

@@ -328,6 +328,20 @@ async fn the_end_of_the_stream_closes_the_agent() {
     );
 }
 
+/// `Duration::MAX` means "forever", never an overflow panic.
+#[tokio::test]
+async fn forever_is_a_timeout_like_any_other() {
+    let (io, _seen) = scripted(Box::new(|request, _| like_qemu_ga(request)));
+    let mut agent = Agent::new(io, &config());
+    let synced = agent.sync(Duration::MAX).await;
+    assert!(matches!(synced, Ok(())), "{synced:?}");
+    let (ours, theirs) = tokio::io::duplex(1024);
+    drop(theirs);
+    let mut agent = Agent::new(ours, &config());
+    let closed = agent.wait_closed(Duration::MAX).await;
+    assert!(matches!(closed, Ok(())), "{closed:?}");
+}
+
 #[test]
 fn base64_round_trips() {
     for len in 0..40usize {
