@@ -5,7 +5,6 @@ use std::io;
 use std::time::Duration;
 
 use rustix::process::Signal;
-use tokio::time::Instant;
 
 use crate::error::{Error, ShutdownCause};
 use crate::exit::ExitInfo;
@@ -32,8 +31,9 @@ pub(crate) async fn shutdown(machine: Ending<'_>, timeout: Duration) -> Result<E
     if let Some(exit) = already_ended(machine).await? {
         return Ok(exit);
     }
-    let deadline = Instant::now() + timeout;
-    let graceful = tokio::time::timeout_at(deadline, graceful_exit(machine)).await;
+    // `timeout`, not `timeout_at(now + timeout)`: `Duration::MAX` ("wait
+    // forever", Python's `timeout=None`) must not overflow into a panic.
+    let graceful = tokio::time::timeout(timeout, graceful_exit(machine)).await;
     let cause = match graceful {
         Ok(Ok(exit)) => {
             tracing::debug!(%exit, "QEMU shut down");

@@ -6,6 +6,7 @@ mod accel_probe;
 mod agent;
 mod cmdline;
 mod console;
+mod forever;
 mod machine;
 mod migration;
 mod mirror;
