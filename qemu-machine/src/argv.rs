@@ -2,15 +2,18 @@
 //! checked and escaped there, none is formatted here.
 
 use std::ffi::OsString;
+use std::os::fd::RawFd;
 
-use qemu_cmdline::{CharDevSpec, Cmdline, Device, Display, InheritFd, Machine, Mon};
+use qemu_cmdline::{
+    AddFd, CharDevSpec, Chardev, Cmdline, Device, Display, InheritFd, Machine, Mon,
+};
 
 use crate::monitor::MonitorEnd;
 use crate::spec::LaunchSpec;
 
 /// The chardev ids qemu-machine uses.
 const QMP_ID: &str = "qemukit-qmp";
-const CONSOLE_ID: &str = "qemukit-console";
+pub(crate) const CONSOLE_ID: &str = "qemukit-console";
 
 /// The full argv: wrapper, binary, qemu-machine's options, then the
 /// user's arguments as given.
@@ -18,6 +21,31 @@ pub(crate) fn render(
     spec: &LaunchSpec,
     monitor: Option<&MonitorEnd>,
     console: Option<&InheritFd>,
+) -> Result<Vec<OsString>, qemu_cmdline::Error> {
+    let fds: Vec<RawFd> = spec.fds.iter().map(|passed| passed.fd.number()).collect();
+    render_numbers(spec, monitor, console.map(InheritFd::number), &fds)
+}
+
+/// The configuration part of [`render`] (see
+/// [`MachineBuilder::configuration`](crate::MachineBuilder::configuration)):
+/// no wrapper, binary or monitor, and `-1` for every descriptor, whose
+/// number changes at each launch.
+pub(crate) fn configuration(spec: &LaunchSpec) -> Result<Vec<OsString>, qemu_cmdline::Error> {
+    const PER_LAUNCH: RawFd = -1;
+    let console = spec.console.as_ref().map(|_| PER_LAUNCH);
+    let fds = vec![PER_LAUNCH; spec.fds.len()];
+    let mut argv = render_numbers(spec, None, console, &fds)?;
+    argv.drain(..=spec.wrapper.len());
+    Ok(argv)
+}
+
+/// [`render`] with the console's and the `add_fd` descriptors' numbers
+/// given (`fds` in the order of `spec.fds`).
+fn render_numbers(
+    spec: &LaunchSpec,
+    monitor: Option<&MonitorEnd>,
+    console: Option<RawFd>,
+    fds: &[RawFd],
 ) -> Result<Vec<OsString>, qemu_cmdline::Error> {
     let mut cmdline = Cmdline::new();
     if spec.default_args {
@@ -38,7 +66,7 @@ pub(crate) fn render(
         cmdline.monitor(CharDevSpec::Null);
     }
     if let (Some(fd), Some((console, _))) = (console, &spec.console) {
-        cmdline.chardev(fd.chardev(CONSOLE_ID));
+        cmdline.chardev(Chardev::socket_fd(CONSOLE_ID, fd));
         match &console.device_type {
             Some(device_type) => {
                 cmdline.device(Device::new(device_type.clone()).prop("chardev", CONSOLE_ID));
@@ -51,8 +79,8 @@ pub(crate) fn render(
             }
         }
     }
-    for passed in &spec.fds {
-        let mut add_fd = passed.fd.add_fd(i64::from(passed.fdset));
+    for (passed, &fd) in spec.fds.iter().zip(fds) {
+        let mut add_fd = AddFd::new(fd, i64::from(passed.fdset));
         if let Some(opaque) = &passed.opaque {
             add_fd = add_fd.opaque(opaque.clone());
         }

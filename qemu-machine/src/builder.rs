@@ -276,6 +276,23 @@ impl MachineBuilder {
         self
     }
 
+    /// The guest's configuration as this builder would launch it: the
+    /// command line without the wrapper, the binary and the QMP monitor,
+    /// with every per-launch descriptor written as `fd=-1`. Two builders
+    /// with equal configurations launch the same virtual hardware; a
+    /// snapshot records it and [`restore_from`](Self::restore_from)
+    /// compares it before QEMU starts.
+    ///
+    /// A [`cmdline`](Self::cmdline) that failed to render is left out here
+    /// and reported by the launch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cmdline`] when a value cannot be rendered.
+    pub fn configuration(&self) -> Result<Vec<OsString>, Error> {
+        crate::argv::configuration(&self.spec()?).map_err(Error::Cmdline)
+    }
+
     /// Starts QEMU and waits until it is ready: its QMP monitor greeted
     /// and negotiated, its console attached.
     ///

@@ -108,6 +108,16 @@ pub enum Error {
     /// The machine was built with `.qmp(false)`, so it has no QMP monitor.
     #[error("this machine has no QMP monitor: it was built with `.qmp(false)`")]
     QmpDisabled,
+    /// A snapshot could not be saved or restored (a mismatch is refused
+    /// before QEMU starts).
+    #[error(transparent)]
+    Snapshot(Box<crate::snapshot::SnapshotError>),
+}
+
+impl From<crate::snapshot::SnapshotError> for Error {
+    fn from(error: crate::snapshot::SnapshotError) -> Self {
+        Self::Snapshot(Box::new(error))
+    }
 }
 
 fn kept_note(kept: &Option<PathBuf>) -> String {

@@ -53,6 +53,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
     };
 
     // 3. The command line names every descriptor QEMU inherits.
+    let configuration = argv::configuration(&spec).map_err(Error::Cmdline)?;
     let argv =
         argv::render(&spec, monitor.as_ref(), console_end.as_ref()).map_err(Error::Cmdline)?;
     let command_line = qemu_cmdline::shell_quote(&argv);
@@ -84,6 +85,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         name: spec.name,
         span,
         argv,
+        configuration,
         command_line,
         qmp: None,
         console,

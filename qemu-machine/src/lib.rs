@@ -47,6 +47,12 @@
 //!
 //! The console is drained all the time (see `qemu-console`), so a guest
 //! that prints without a reader never stalls QEMU.
+//!
+//! # Snapshots
+//!
+//! [`Machine::save_snapshot`] saves a booted guest into a file;
+//! [`MachineBuilder::restore_from`] starts new machines from it in a
+//! fraction of the boot time (see [`snapshot`]).
 
 mod accel_probe;
 mod accel_query;
@@ -69,6 +75,7 @@ pub mod porting;
 mod process;
 pub mod qtest;
 mod reap;
+pub mod snapshot;
 mod spawner;
 mod spec;
 mod tempdir;
@@ -84,6 +91,10 @@ pub use options::{ConsoleSpec, MonitorAddress};
 /// The accelerator, from qemu-cmdline (one type for the whole workspace):
 /// `Accel::tcg()`, `Accel::kvm()`, `Accel::new("hvf")`, [`Accel::from_env`].
 pub use qemu_cmdline::Accel;
+pub use snapshot::{
+    AfterSave, Mismatch, RestoreOptions, RestoreTimings, SaveOptions, Snapshot, SnapshotError,
+    SnapshotFailure,
+};
 pub use usernet::{HostForward, parse_info_usernet};
 
 /// The README's example, compiled as a doctest.

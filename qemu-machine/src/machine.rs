@@ -28,6 +28,9 @@ pub struct Machine {
     /// The `machine{name=…}` span the launch ran in, for later operations.
     pub(crate) span: tracing::Span,
     pub(crate) argv: Vec<OsString>,
+    /// [`MachineBuilder::configuration`](crate::MachineBuilder::configuration)
+    /// at launch, recorded by snapshots.
+    pub(crate) configuration: Vec<OsString>,
     pub(crate) command_line: String,
     pub(crate) qmp: Option<qmp_client::Client>,
     pub(crate) console: Option<qemu_console::Console>,

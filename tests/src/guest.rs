@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use qemu_machine::{ConsoleSpec, MachineBuilder};
+
 /// The line the guest prints on ttyS0 once its shell is about to start.
 pub const READY_MARKER: &str = "qemukit-guest-ready";
 
@@ -55,6 +57,22 @@ impl Guest {
         args.push("-append".into());
         args.push(KERNEL_APPEND.into());
         args
+    }
+}
+
+impl Guest {
+    /// A builder for the plain guest as the suite runs it: the test QEMU,
+    /// [`args`](Self::args) (which choose `-M pc,accel=tcg`) and a console
+    /// on ttyS0. Machines from these builders share one configuration, so
+    /// [`restore_booted`](crate::restore_booted) boots it once.
+    pub fn builder(&self) -> MachineBuilder {
+        let mut builder = MachineBuilder::new();
+        builder
+            .binary(crate::qemu_binary())
+            .accel(None)
+            .args(self.args(false))
+            .console(ConsoleSpec::serial());
+        builder
     }
 }
 

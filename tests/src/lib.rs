@@ -26,6 +26,8 @@
 
 mod guest;
 mod process;
+mod snapshot;
 
 pub use guest::{Guest, KERNEL_APPEND, READY_MARKER, guest, guest_dir};
 pub use process::{QemuChild, qemu_binary, socket_pair};
+pub use snapshot::{booted_snapshot, restore_booted};

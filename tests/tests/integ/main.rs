@@ -16,4 +16,5 @@ mod port_functional_tuxrun;
 mod port_iotest_132;
 mod qtest;
 mod scenarios;
+mod snapshot;
 mod supervision;
