@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use qemu_machine::{Accel, ConsoleSpec, Machine, MachineBuilder};
-use qemukit_tests::{KERNEL_APPEND, READY_MARKER, guest, qemu_binary};
+use qemu_machine::{Accel, Machine, MachineBuilder};
+use qemukit_tests::{READY_MARKER, guest, qemu_binary};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// TCG on a loaded 2-core machine: generous.
-const BOOT: Duration = Duration::from_secs(60);
+const BOOT: Duration = Duration::from_secs(120);
 const STEP: Duration = Duration::from_secs(30);
 
 /// A booted guest and the directory its machine keeps its files in.
@@ -20,9 +20,27 @@ struct Booted {
     temp: TempDir,
 }
 
+/// The plain guest with a ttyS0 console and `extra_args`, its files in `base`.
+fn builder(base: &Path, extra_args: &[&str]) -> MachineBuilder {
+    let mut builder = guest().builder();
+    builder.base_temp_dir(base).args(extra_args);
+    builder
+}
+
 impl Booted {
+    /// The guest at its shell prompt, restored from the suite's snapshot
+    /// (booted once per test process): for scenarios that do not test
+    /// booting.
+    async fn new() -> Self {
+        let temp = tempfile::tempdir().expect("creating a temp dir");
+        let machine = qemukit_tests::restore_booted(|| builder(temp.path(), &[]))
+            .await
+            .unwrap_or_else(|err| panic!("restoring the booted guest failed: {err}"));
+        Self { machine, temp }
+    }
+
     /// Boots the guest (with `extra_args`) and waits for its shell.
-    async fn new(extra_args: &[&str]) -> Self {
+    async fn boot(extra_args: &[&str]) -> Self {
         let booted = Self::launch(extra_args).await;
         booted
             .console()
@@ -34,21 +52,8 @@ impl Booted {
 
     /// Launches QEMU with the guest without waiting for it.
     async fn launch(extra_args: &[&str]) -> Self {
-        let guest = guest();
         let temp = tempfile::tempdir().expect("creating a temp dir");
-        let machine = MachineBuilder::new()
-            .binary(qemu_binary())
-            .base_temp_dir(temp.path())
-            .machine_type("pc")
-            .accel(Accel::tcg())
-            .console(ConsoleSpec::serial())
-            .args(["-m", "256", "-no-reboot"])
-            .arg("-kernel")
-            .arg(&guest.kernel)
-            .arg("-initrd")
-            .arg(&guest.initrd)
-            .args(["-append", KERNEL_APPEND])
-            .args(extra_args)
+        let machine = builder(temp.path(), extra_args)
             .launch()
             .await
             .unwrap_or_else(|err| panic!("launching the guest failed: {err}"));
@@ -116,7 +121,7 @@ impl Booted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boot_to_shell() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::boot(&[]).await;
     let release = guest.run("uname -r").await;
     assert!(
         release.trim().ends_with("-cloud-amd64"),
@@ -130,7 +135,7 @@ async fn boot_to_shell() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_and_cont() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::new().await;
     let qmp = guest.machine.qmp();
     let stopped = qmp.event_waiter("STOP", None);
     guest.qmp("stop", Value::Null).await;
@@ -166,7 +171,7 @@ async fn stop_and_cont() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_hotplug() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::new().await;
     let disk_dir = tempfile::tempdir().expect("temp dir");
     let image = disk_dir.path().join("disk.img");
     std::fs::File::create(&image)
@@ -220,7 +225,7 @@ async fn disk_hotplug() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_power_down() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::new().await;
     let qmp = guest.machine.qmp();
     let powerdown = qmp.event_waiter("POWERDOWN", None);
     let shutdown = qmp.event_waiter("SHUTDOWN", None);
@@ -239,7 +244,7 @@ async fn graceful_power_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_powers_itself_off() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::new().await;
     let shutdown = guest.machine.qmp().event_waiter("SHUTDOWN", None);
     guest
         .console()
@@ -255,7 +260,7 @@ async fn guest_powers_itself_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_crash() {
-    let guest = Booted::new(&[]).await;
+    let guest = Booted::new().await;
     let shutdown = guest.machine.qmp().event_waiter("SHUTDOWN", None);
     guest
         .console()
