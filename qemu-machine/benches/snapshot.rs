@@ -124,17 +124,16 @@ async fn restore_series(memory: u32, path: &Path) -> Result<Series> {
     for _ in 0..RESTORES {
         runs.push(restore(memory, path).await?);
     }
-    let pick = |f: &dyn Fn(&(Duration, RestoreTimings, Duration)) -> Duration| {
-        let mut values: Vec<Duration> = runs.iter().map(f).collect();
-        median(&mut values)
-    };
+    // The median run, whole: its parts add up to its total.
+    runs.sort_unstable_by_key(|run| run.0);
+    let (total, timings, answer) = runs[runs.len() / 2];
     Ok(Series {
-        total: pick(&|run| run.0),
-        check: pick(&|run| run.1.check),
-        launch: pick(&|run| run.1.launch),
-        load: pick(&|run| run.1.load),
-        resume: pick(&|run| run.1.resume),
-        answer: pick(&|run| run.2),
+        total,
+        check: timings.check,
+        launch: timings.launch,
+        load: timings.load,
+        resume: timings.resume,
+        answer,
     })
 }
 
@@ -180,14 +179,14 @@ async fn run() -> Result<()> {
     println!();
     println!("| measure | time |");
     println!("|---|---|");
-    println!("| cold boot → shell answers (median of {COLD_BOOTS}) | {cold:.0?} |");
+    println!("| cold boot → shell answers (median of {COLD_BOOTS}) | {cold:.2?} |");
     println!(
-        "| save (stop, migrate, metadata, quit) | {save_time:.0?}; file {} MB apparent, {} MB on disk |",
+        "| save (stop, migrate, metadata, quit) | {save_time:.2?}; file {} MB apparent, {} MB on disk |",
         apparent >> 20,
         on_disk >> 20
     );
     print_series("restore → shell answers", &series);
-    println!("| {AT_ONCE} restored at once → all answering | {all_at_once:.0?} |");
+    println!("| {AT_ONCE} restored at once → all answering | {all_at_once:.2?} |");
     println!(
         "| restore/cold = R (goal ≤ 0.08 on QEMU 10.0) | {:.3} |",
         series.total.as_secs_f64() / cold.as_secs_f64()
@@ -201,7 +200,7 @@ async fn run() -> Result<()> {
         let (took, apparent, on_disk) =
             save(&machine, &multifd, SaveOptions::new().multifd_channels(4)).await?;
         println!(
-            "| multifd ×4: save | {took:.0?}; file {} MB apparent, {} MB on disk |",
+            "| multifd ×4: save | {took:.2?}; file {} MB apparent, {} MB on disk |",
             apparent >> 20,
             on_disk >> 20
         );
@@ -214,7 +213,7 @@ async fn run() -> Result<()> {
     let small = dir.path().join("small.snap");
     let (took, apparent, on_disk) = save(&machine, &small, SaveOptions::new()).await?;
     println!(
-        "| -m 128: cold boot {small_cold:.0?}; save {took:.0?}; file {} MB apparent, {} MB on disk |",
+        "| -m 128: cold boot {small_cold:.2?}; save {took:.2?}; file {} MB apparent, {} MB on disk |",
         apparent >> 20,
         on_disk >> 20
     );
@@ -229,7 +228,7 @@ async fn run() -> Result<()> {
 
 fn print_series(what: &str, series: &Series) {
     println!(
-        "| {what} (median of {RESTORES}) | {:.0?} = check {:.1?} + QEMU start→QMP {:.0?} + \
+        "| {what} (median of {RESTORES}) | {:.2?} = check {:.1?} + QEMU start→QMP {:.0?} + \
          migrate-incoming {:.0?} + cont {:.1?} + first answer {:.0?} |",
         series.total, series.check, series.launch, series.load, series.resume, series.answer
     );
