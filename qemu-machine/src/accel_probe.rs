@@ -14,8 +14,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use qemu_cmdline::{Accel, CharDevSpec, Cmdline, Display, Machine, Memory};
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -230,16 +230,23 @@ impl AccelProbe {
     }
 
     async fn try_boot(&self, accel: &str, started: Instant) -> std::io::Result<AccelVerdict> {
-        let mut command = Command::new(&self.binary);
-        command
-            .args(["-M", "pc", "-accel", accel, "-m", "256", "-nodefaults"])
-            .args(["-display", "none", "-no-reboot", "-monitor", "none"])
-            .args(["-serial", "stdio", "-kernel"])
-            .arg(&self.kernel)
-            .args(["-append", &self.append]);
+        let mut cmdline = Cmdline::new();
+        cmdline
+            .program(&self.binary)
+            .machine(Machine::new("pc"))
+            .accel(Accel::parse(accel).unwrap_or_else(|_| Accel::new(accel)))
+            .memory(Memory::mib(256))
+            .nodefaults()
+            .display(Display::none())
+            .no_reboot()
+            .monitor(CharDevSpec::None)
+            .serial(CharDevSpec::Stdio)
+            .kernel(&self.kernel)
+            .append(&self.append);
         if let Some(initrd) = &self.initrd {
-            command.arg("-initrd").arg(initrd);
+            cmdline.initrd(initrd);
         }
+        let mut command = cmdline.tokio_command().map_err(std::io::Error::other)?;
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
