@@ -8,6 +8,7 @@ use qemu_cmdline::{
     AddFd, CharDevSpec, Chardev, Cmdline, Device, Display, InheritFd, Machine, Mon,
 };
 
+use crate::accel_choice::chooses_accel;
 use crate::monitor::MonitorEnd;
 use crate::spec::LaunchSpec;
 
@@ -54,7 +55,14 @@ fn render_numbers(
     if let Some(machine_type) = &spec.machine_type {
         cmdline.machine(Machine::new(machine_type.clone()));
     }
-    if let Some(accel) = &spec.accel {
+    // The user's own choice of accelerator wins: QEMU refuses `-accel`
+    // beside `-machine accel=`, and a second `-accel` is only a fallback
+    // (`-accel tcg -accel kvm` runs TCG).
+    if let Some(accel) = spec
+        .accel
+        .as_ref()
+        .filter(|_| !chooses_accel(&spec.user_args))
+    {
         cmdline.accel(accel.clone());
     }
     if let Some(monitor) = monitor {
@@ -100,6 +108,7 @@ mod tests {
     use super::*;
     use crate::MachineBuilder;
     use crate::options::ConsoleSpec;
+    use qemu_cmdline::Accel;
 
     fn strings(argv: &[OsString]) -> Vec<String> {
         argv.iter()
@@ -177,6 +186,33 @@ mod tests {
             argv.windows(2).any(|w| w == ["-monitor", "null"]),
             "{argv:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_accelerator_steps_aside_for_the_users_choice()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let accels = |user: &[&str]| -> Result<Vec<String>, Box<dyn std::error::Error>> {
+            let mut builder = MachineBuilder::new();
+            builder.accel(Accel::tcg()).args(user.iter().copied());
+            let argv = strings(&render(&builder.spec()?, None, None)?);
+            Ok(argv
+                .windows(2)
+                .filter(|w| w[0] == "-accel" || w[0] == "-machine" || w[0] == "-M")
+                .map(|w| format!("{} {}", w[0], w[1]))
+                .collect())
+        };
+        assert_eq!(accels(&[])?, ["-accel tcg"]);
+        assert_eq!(accels(&["-accel", "kvm"])?, ["-accel kvm"]);
+        assert_eq!(
+            accels(&["-M", "pc,accel=kvm:tcg"])?,
+            ["-M pc,accel=kvm:tcg"]
+        );
+        assert_eq!(
+            accels(&["-machine", "q35"])?,
+            ["-accel tcg", "-machine q35"]
+        );
+        assert_eq!(accels(&["-enable-kvm"])?, Vec::<String>::new());
         Ok(())
     }
 

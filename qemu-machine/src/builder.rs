@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::future::Future;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -83,11 +83,28 @@ impl Default for MachineBuilder {
 }
 
 impl MachineBuilder {
-    /// A builder for `qemu-system-x86_64` from the `PATH`, with QMP over a
-    /// socketpair, TCG, no console and nothing else.
+    /// A builder for the QEMU of `$QEMUKIT_QEMU`, else `qemu-system-x86_64`
+    /// from the `PATH`, with the accelerator of `$QEMUKIT_ACCEL`, else TCG
+    /// (see [`Accel::from_env`]), QMP over a socketpair, no console and
+    /// nothing else. A test suite thus runs against another QEMU, or KVM,
+    /// without code changes; [`binary`](Self::binary) and
+    /// [`accel`](Self::accel) override both.
     pub fn new() -> Self {
+        Self::with_defaults(std::env::var_os("QEMUKIT_QEMU"), Accel::from_env())
+    }
+
+    /// The QEMU binary this builder launches ([`binary`](Self::binary), or
+    /// the one [`new`](Self::new) took from `$QEMUKIT_QEMU` or the default).
+    pub fn get_binary(&self) -> &Path {
+        &self.binary
+    }
+
+    fn with_defaults(qemu: Option<OsString>, accel: Option<Accel>) -> Self {
+        let binary = qemu
+            .filter(|value| !value.is_empty())
+            .map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from);
         Self {
-            binary: PathBuf::from("qemu-system-x86_64"),
+            binary,
             args: Vec::new(),
             wrapper: Vec::new(),
             name: None,
@@ -99,7 +116,7 @@ impl MachineBuilder {
             log_dir: None,
             qmp_timeout: DEFAULT_QMP_TIMEOUT,
             machine_type: None,
-            accel: Some(Accel::tcg()),
+            accel,
             fds: Vec::new(),
             monitor_null: false,
             qmp: true,
@@ -399,6 +416,30 @@ mod tests {
         assert_ne!(first.fds[0].fd.number(), second.fds[0].fd.number());
         assert_ne!(first.fds[0].fd.number(), builder.fds[0].fd.number());
         Ok(())
+    }
+
+    #[test]
+    fn the_environment_chooses_the_binary_and_the_accelerator() {
+        let builder = MachineBuilder::with_defaults(
+            Some("/opt/qemu/bin/qemu-system-x86_64".into()),
+            Accel::parse("kvm").ok(),
+        );
+        assert_eq!(
+            builder.get_binary(),
+            Path::new("/opt/qemu/bin/qemu-system-x86_64")
+        );
+        assert_eq!(builder.accel, Some(Accel::kvm()));
+        let unset = MachineBuilder::with_defaults(Some("".into()), Some(Accel::tcg()));
+        assert_eq!(unset.get_binary(), Path::new("qemu-system-x86_64"));
+        let mut chosen = MachineBuilder::with_defaults(None, None);
+        chosen
+            .binary("/usr/bin/qemu-system-x86_64")
+            .accel(Accel::tcg());
+        assert_eq!(
+            chosen.get_binary(),
+            Path::new("/usr/bin/qemu-system-x86_64")
+        );
+        assert_eq!(chosen.accel, Some(Accel::tcg()));
     }
 
     #[test]

@@ -54,6 +54,7 @@
 //! [`MachineBuilder::restore_from`] starts new machines from it in a
 //! fraction of the boot time (see [`snapshot`]).
 
+mod accel_choice;
 mod accel_probe;
 mod accel_query;
 mod argv;

@@ -86,7 +86,8 @@ async fn a_kvm_test_runs_under_kvm_or_says_it_was_skipped() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
     use qemu_machine::RunningAccel;
-    // The default, and the guest's own `-M pc,accel=tcg` with the default off.
+    // The default, and the user's own `-machine …,accel=` (the builder's
+    // default `-accel tcg` steps aside: QEMU would refuse both).
     let default = MachineBuilder::new()
         .binary(qemukit_tests::qemu_binary())
         .machine_type("none")
@@ -96,7 +97,6 @@ async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
     default.shutdown(Duration::from_secs(30)).await?;
     let chosen = MachineBuilder::new()
         .binary(qemukit_tests::qemu_binary())
-        .accel(None)
         .args(["-machine", "none,accel=tcg"])
         .launch()
         .await?;
@@ -113,6 +113,16 @@ async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
             .await?;
         assert_eq!(kvm.running_accel().await?, RunningAccel::Kvm);
         kvm.shutdown(Duration::from_secs(30)).await?;
+        // The user's `-accel kvm` in the arguments: no `-accel tcg` before
+        // it, so QEMU runs KVM, not TCG with KVM as an unused fallback.
+        let args = MachineBuilder::new()
+            .binary(qemukit_tests::qemu_binary())
+            .machine_type("none")
+            .args(["-accel", "kvm"])
+            .launch()
+            .await?;
+        assert_eq!(args.running_accel().await?, RunningAccel::Kvm);
+        args.shutdown(Duration::from_secs(30)).await?;
     } else {
         require!(Err(qemu_machine::Skip {
             reason: "no /dev/kvm: the KVM half of this test cannot run".into()

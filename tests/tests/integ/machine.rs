@@ -681,8 +681,7 @@ async fn guest_boots_to_a_shell_on_the_console() {
     let machine = MachineBuilder::new()
         .binary(qemukit_tests::qemu_binary())
         .base_temp_dir(base.path())
-        // The guest's arguments choose `-M pc,accel=tcg` themselves.
-        .accel(None)
+        // The guest's own `-M pc,accel=tcg`: the default `-accel` steps aside.
         .args(guest.args(false))
         .console(ConsoleSpec::serial())
         .console_log(&console_log)

@@ -38,13 +38,13 @@ pub(crate) struct Vm {
 
 impl Vm {
     /// Launches QEMU with `args` (usually `guest.args(..)` plus devices;
-    /// they choose `-M pc,accel=tcg` themselves) and a ttyS0 console.
+    /// they choose `-M pc,accel=tcg` themselves, and the builder's default
+    /// accelerator steps aside) and a ttyS0 console.
     /// Does not wait for the guest.
     pub(crate) async fn launch(name: &str, args: Vec<OsString>) -> TestResult<Vm> {
         let machine = MachineBuilder::new()
             .binary(qemukit_tests::qemu_binary())
             .name(name)
-            .accel(None)
             .args(args)
             .console(ConsoleSpec::serial())
             .launch()
