@@ -124,6 +124,9 @@ mod tests {
     fn renders_monitor_console_and_fds() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder
+            // Not the environment's ($QEMUKIT_QEMU, $QEMUKIT_ACCEL): fixed values.
+            .binary("qemu-system-x86_64")
+            .accel(Accel::tcg())
             .wrapper(["taskset", "-c", "0"])
             .machine_type("none")
             .console(ConsoleSpec::serial().index(1))
