@@ -155,9 +155,12 @@ async fn run() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let binary = binary();
     let version = qemu_cmdline::Probe::version(&binary, Duration::from_secs(30))?;
+    // Boots and restores slow down alike on a loaded host; the ratio holds.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "qemu-machine snapshot benchmark ({version}, {})",
-        binary.display()
+        "qemu-machine snapshot benchmark ({version}, {}; load average {})",
+        binary.display(),
+        load.split_whitespace().next().unwrap_or("unknown")
     );
 
     let mut boots = Vec::with_capacity(COLD_BOOTS);
