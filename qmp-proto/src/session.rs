@@ -81,6 +81,17 @@ pub enum SessionEvent {
     /// A well-formed JSON value of no known shape (QEMU's schema drifts).
     /// Not fatal.
     Unknown(Value),
+    /// A reply without an id while several requests were in flight: it
+    /// cannot be matched, and QEMU sends one only for input it could not
+    /// parse, so every request in flight is failed with it (their pending
+    /// entries are gone; late replies to them become
+    /// [`Unexpected`](Self::Unexpected)).
+    Unattributed {
+        /// The reply (QEMU's error, or a success from a broken peer).
+        reply: ServerMessage,
+        /// The requests failed with it, in id order.
+        failed: Vec<RequestId>,
+    },
     /// The session ended (see [`Session::handle_eof`] and [`Session::close`]).
     Closed {
         /// Whether the end follows a `quit` command, which is how QEMU ends
@@ -147,11 +158,20 @@ struct Pending {
 ///   reply broke (govmm#90, go-qemu#210).
 /// - Replies are matched by id, never by position. A reply with an unknown
 ///   id is reported as [`SessionEvent::Unexpected`], never fatal.
+/// - An in-band request queued while nothing else is in flight goes out
+///   without an id: QEMU reads its monitor one byte per `read`, so the
+///   seven bytes of `,"id":0` cost about 4% of a `query-status` round trip.
+///   QEMU runs in-band requests in order and answers each before reading
+///   the next reply's request, so the only reply without an id that can
+///   come while it is in flight is its own. Requests queued while others
+///   are in flight, and every `exec-oob` request, carry their id.
 /// - An error reply without an id is what QEMU sends when it could not
-///   read a request at all (so it could not read the id). It is given to
-///   the only request in flight when there is exactly one (during
-///   negotiation that is `qmp_capabilities`, so negotiation fails);
-///   otherwise it cannot be attributed and is reported as
+///   read a request at all (so it could not read the id). A reply without
+///   an id is given to the only request in flight when there is exactly one
+///   (during negotiation that is `qmp_capabilities`, so negotiation fails).
+///   With several in flight it cannot be attributed: every one of them
+///   fails at once with it ([`SessionEvent::Unattributed`]) rather than
+///   waiting for a reply that may never come. With none in flight it is
 ///   [`SessionEvent::Unexpected`].
 /// - End of input while a `quit` is pending completes that `quit`
 ///   successfully: QEMU may close the socket before its reply is read.
@@ -164,6 +184,8 @@ pub struct Session {
     next_id: u64,
     negotiation_id: Option<RequestId>,
     pending: HashMap<RequestId, Pending>,
+    /// The request in flight that was sent without an id.
+    idless: Option<RequestId>,
     quit_sent: bool,
     transmit: VecDeque<Request>,
     events: VecDeque<SessionEvent>,
@@ -181,6 +203,7 @@ impl Session {
             next_id: 0,
             negotiation_id: None,
             pending: HashMap::new(),
+            idless: None,
             quit_sent: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -214,9 +237,11 @@ impl Session {
             .map(|pending| pending.command.as_str())
     }
 
-    /// Queues `request` for transmission with a fresh id (any id it carries
-    /// is replaced) and returns that id. The reply comes as
-    /// [`SessionEvent::Reply`] with the same id.
+    /// Queues `request` for transmission under a fresh id (any id it
+    /// carries is replaced) and returns that id. The reply comes as
+    /// [`SessionEvent::Reply`] with the same id. On the wire the request
+    /// carries the id, unless nothing else is in flight (see the type's
+    /// protocol details).
     pub fn execute(&mut self, request: Request) -> Result<RequestId, Refusal> {
         match self.state {
             SessionState::Ready => {}
@@ -228,7 +253,15 @@ impl Session {
         if request.kind == ExecKind::ExecOob && !self.oob {
             return Err(Refusal::OobNotNegotiated);
         }
-        Ok(self.send(request))
+        let idless = self.pending.is_empty() && request.kind == ExecKind::Execute;
+        let id = self.send(request);
+        if idless {
+            self.idless = Some(id);
+            if let Some(queued) = self.transmit.back_mut() {
+                queued.id = None;
+            }
+        }
+        Ok(id)
     }
 
     /// Ends the session from our side (the transport failed or we are
@@ -260,6 +293,26 @@ impl Session {
                 self.handle_reply(id, ServerMessage::Error(reply));
             }
         }
+    }
+
+    /// Forgets a request whose caller is gone and that the driver has not
+    /// started to write (QEMU will never see it, so no reply will come).
+    /// Returns false, changing nothing, when `id` is not pending.
+    pub fn abandon(&mut self, id: RequestId) -> bool {
+        let Some(pending) = self.pending.remove(&id) else {
+            return false;
+        };
+        if self.idless == Some(id) {
+            self.idless = None;
+            self.transmit.retain(|request| request.id.is_some());
+        } else {
+            let wire_id = Some(id.to_value());
+            self.transmit.retain(|request| request.id != wire_id);
+        }
+        if pending.command == "quit" {
+            self.quit_sent = self.pending.values().any(|other| other.command == "quit");
+        }
+        true
     }
 
     /// The next request to write, in order.
@@ -326,10 +379,19 @@ impl Session {
                 .as_u64()
                 .map(RequestId)
                 .filter(|id| self.pending.contains_key(id)),
-            // Only an error can be attributed without an id, and only to the
-            // one request in flight.
-            None if matches!(message, ServerMessage::Error(_)) && self.pending.len() == 1 => {
-                self.pending.keys().next().copied()
+            // Without an id, a reply is the one to the request sent
+            // without one, or else to the only request in flight.
+            None if self.idless.is_some() => self.idless,
+            None if self.pending.len() == 1 => self.pending.keys().next().copied(),
+            None if !self.pending.is_empty() => {
+                let mut failed: Vec<RequestId> = self.pending.keys().copied().collect();
+                failed.sort_unstable();
+                self.pending.clear();
+                self.events.push_back(SessionEvent::Unattributed {
+                    reply: message,
+                    failed,
+                });
+                return;
             }
             None => None,
         };
@@ -340,6 +402,9 @@ impl Session {
         let Some(pending) = self.pending.remove(&id) else {
             return;
         };
+        if self.idless == Some(id) {
+            self.idless = None;
+        }
         let result = match message {
             ServerMessage::Success(success) => Ok(success.ret),
             ServerMessage::Error(error) => Err(error),
@@ -381,6 +446,7 @@ impl Session {
         }
         self.state = SessionState::Closed;
         self.transmit.clear();
+        self.idless = None;
         let mut ids: Vec<RequestId> = self.pending.keys().copied().collect();
         ids.sort_unstable();
         let mut abandoned = Vec::with_capacity(ids.len());
@@ -708,10 +774,14 @@ mod tests {
             false,
             Box::new(|request| vec![err(request, ErrorClass::CommandNotFound, "no such")]),
         );
+        // Something in flight, so `bogus` carries its id on the wire.
+        let _first = pair.client.execute(Request::new("first"));
         let id = pair.client.execute(Request::new("bogus"));
         pair.drive();
+        let mut seen = pair.take_seen();
+        let _first = seen.remove(0);
         assert_eq!(
-            pair.take_seen(),
+            seen,
             vec![SessionEvent::Reply {
                 id: id.unwrap_or(RequestId(u64::MAX)),
                 command: "bogus".into(),
@@ -742,18 +812,83 @@ mod tests {
             [SessionEvent::Reply { id, result: Err(_), .. }] if Ok(*id) == only
         ));
 
-        // Two in flight: the error cannot be attributed.
+        // Two in flight with ids (the first request, sent without one, is
+        // answered): the error cannot be attributed, so both fail.
         let mut pair = Pair::ready(false, false, Box::new(|_| vec![]));
-        let _ = pair.client.execute(Request::new("one"));
-        let _ = pair.client.execute(Request::new("two"));
+        let _zero = pair.client.execute(Request::new("zero"));
+        let one = pair.client.execute(Request::new("one"));
+        let two = pair.client.execute(Request::new("two"));
         pair.drive();
+        pair.client
+            .handle_message(ServerMessage::Success(Success::new(json!({}), None)));
+        pair.step();
+        let _ = pair.take_seen();
         pair.client.handle_message(idless());
         pair.step();
-        assert!(matches!(
-            &pair.take_seen()[..],
-            [SessionEvent::Unexpected(_)]
-        ));
-        assert_eq!(pair.client.pending(), 2);
+        let seen = pair.take_seen();
+        let expected: Result<Vec<RequestId>, Refusal> = one.and_then(|one| Ok(vec![one, two?]));
+        assert!(
+            matches!(
+                &seen[..],
+                [SessionEvent::Unattributed { reply: ServerMessage::Error(_), failed }]
+                    if Ok(failed) == expected.as_ref()
+            ),
+            "{seen:?}"
+        );
+        assert_eq!(pair.client.pending(), 0);
+
+        // A success without an id goes to the only request in flight too.
+        let mut pair = Pair::ready(
+            false,
+            false,
+            Box::new(|_| vec![ServerMessage::Success(Success::new(json!(7), None))]),
+        );
+        let only = pair.client.execute(Request::new("one"));
+        pair.drive();
+        let seen = pair.take_seen();
+        assert!(
+            matches!(
+                &seen[..],
+                [SessionEvent::Reply { id, result: Ok(value), .. }]
+                    if Ok(*id) == only && *value == json!(7)
+            ),
+            "{seen:?}"
+        );
+
+        // None in flight: a stray, reported.
+        pair.client.handle_message(idless());
+        pair.step();
+        let seen = pair.take_seen();
+        assert!(
+            matches!(&seen[..], [SessionEvent::Unexpected(_)]),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn abandoned_requests_are_forgotten_and_never_transmitted() {
+        let mut pair = Pair::ready(false, false, echo());
+        let Ok(kept) = pair.client.execute(Request::new("kept")) else {
+            panic!("not ready");
+        };
+        let Ok(gone) = pair.client.execute(Request::new("gone")) else {
+            panic!("not ready");
+        };
+        assert!(pair.client.abandon(gone));
+        assert!(!pair.client.abandon(gone), "abandoned twice");
+        pair.drive();
+        let commands: Vec<&str> = pair
+            .server
+            .received
+            .iter()
+            .map(|request| request.command.as_str())
+            .collect();
+        assert_eq!(commands, ["qmp_capabilities", "kept"]);
+        let seen = pair.take_seen();
+        assert!(
+            matches!(&seen[..], [SessionEvent::Reply { id, .. }] if *id == kept),
+            "{seen:?}"
+        );
     }
 
     #[test]
@@ -875,18 +1010,58 @@ mod tests {
         let mut pair = Pair::ready(false, false, echo());
         let first = pair.client.execute(Request::new("a").with_id("mine"));
         let second = pair.client.execute(Request::new("b"));
+        let third = pair.client.execute(Request::new("c"));
         pair.drive();
         assert_ne!(first, second);
+        assert_ne!(second, third);
         let sent: Vec<Option<Value>> = pair.server.received[1..]
             .iter()
             .map(|request| request.id.clone())
             .collect();
-        assert_eq!(
-            sent,
-            [first, second]
-                .iter()
-                .map(|id| id.ok().map(RequestId::to_value))
-                .collect::<Vec<_>>()
+        // The first goes without an id (nothing else in flight); the
+        // others carry theirs.
+        let expected = vec![
+            None,
+            second.ok().map(RequestId::to_value),
+            third.ok().map(RequestId::to_value),
+        ];
+        assert_eq!(sent, expected);
+        let seen = pair.take_seen();
+        let answered: Vec<RequestId> = seen
+            .iter()
+            .filter_map(|event| match event {
+                SessionEvent::Reply { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(Ok(answered), [first, second, third].into_iter().collect());
+    }
+
+    #[test]
+    fn the_idless_request_gets_the_idless_reply_even_with_others_in_flight() {
+        let mut pair = Pair::ready(false, false, Box::new(|_| vec![]));
+        let first = pair.client.execute(Request::new("a"));
+        let second = pair.client.execute(Request::new("b"));
+        pair.drive();
+        pair.client
+            .handle_message(ServerMessage::Success(Success::new(json!("a"), None)));
+        let seen = pair.take_seen();
+        pair.step();
+        let seen = [seen, pair.take_seen()].concat();
+        assert!(
+            matches!(&seen[..], [SessionEvent::Reply { id, result: Ok(value), .. }]
+                if Ok(*id) == first && *value == json!("a")),
+            "{seen:?}"
+        );
+        assert_eq!(pair.client.pending(), 1);
+        // A second id-less reply now has only `b` to go to.
+        pair.client
+            .handle_message(ServerMessage::Success(Success::new(json!("b"), None)));
+        pair.step();
+        let seen = pair.take_seen();
+        assert!(
+            matches!(&seen[..], [SessionEvent::Reply { id, .. }] if Ok(*id) == second),
+            "{seen:?}"
         );
     }
 
