@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qmp_proto::commands::{AddFd, AddFdInfo, CloseFd, GetFd, RemoveFd};
-use qmp_proto::{Command, Event, EventPayload, Greeting, JsonObject, Request};
+use qmp_proto::{Event, EventPayload, Greeting, JsonObject, Request};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, field};
 
+use crate::call::{Call, Invoke, Raw};
 use crate::config::Config;
 use crate::connection::Op;
 use crate::error::{Disconnect, Error};
 use crate::events::{EventStream, EventWaiter};
 use crate::shared::{Shared, wait_closed};
-use crate::version_check;
 
 /// A handle on a QMP connection. Cheap to clone, `Send + Sync`; any number
 /// of tasks may have commands in flight at once (replies are matched by
@@ -41,6 +41,7 @@ struct Inner {
     shared: Arc<Shared>,
     greeting: Greeting,
     command_timeout: Option<Duration>,
+    fd_passing: bool,
 }
 
 impl Client {
@@ -48,6 +49,7 @@ impl Client {
         ops: mpsc::UnboundedSender<Op>,
         shared: Arc<Shared>,
         config: &Config,
+        fd_passing: bool,
     ) -> Self {
         let greeting = shared
             .greeting()
@@ -59,6 +61,7 @@ impl Client {
                 shared,
                 greeting,
                 command_timeout: config.command_timeout,
+                fd_passing,
             }),
         }
     }
@@ -73,108 +76,105 @@ impl Client {
         &self.inner.greeting
     }
 
-    /// Runs a typed command (see [`qmp_proto::commands`]) under the default
-    /// timeout ([`Config::command_timeout`]) and parses its output.
+    /// Runs `command`, a typed one (see [`qmp_proto::commands`]) or a
+    /// [`Raw`] one, once awaited: set a timeout, out-of-band execution or
+    /// fds on the returned [`Call`] first.
     ///
     /// A QMP error reply becomes [`Error::Qmp`] with its class, desc and
     /// the command's name.
-    pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, Error> {
-        self.execute_with_timeout(command, self.inner.command_timeout)
-            .await
+    pub fn call<C: Invoke>(&self, command: C) -> Call<'_, C> {
+        Call::new(self, command, self.inner.command_timeout)
     }
 
-    /// [`execute`](Self::execute) with its own timeout (`None`: wait as
-    /// long as the connection lives).
-    pub async fn execute_with_timeout<C: Command>(
+    /// Runs `command` under [`Config::command_timeout`]: short for
+    /// `client.call(command).await`.
+    pub async fn execute<C: Invoke>(&self, command: C) -> Result<C::Output, Error> {
+        self.call(command).await
+    }
+
+    /// Runs `name` with `args` and returns QEMU's raw `return` value: short
+    /// for `client.call(Raw::new(name).args(args)).await`.
+    pub async fn execute_raw(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Error> {
+        self.call(Raw::new(name).args(args)).await
+    }
+
+    /// Short for `client.call(command).timeout(timeout).await`.
+    pub async fn execute_with_timeout<C: Invoke>(
         &self,
         command: C,
         timeout: Option<Duration>,
     ) -> Result<C::Output, Error> {
-        let request = self.typed_request(&command)?;
-        let value = self.call(request, Vec::new(), timeout).await;
-        self.typed_output::<C>(value)
+        self.call(command).timeout(timeout).await
     }
 
-    /// Runs a typed command out of band (`exec-oob`); see
-    /// [`execute_oob_raw`](Self::execute_oob_raw).
-    pub async fn execute_oob<C: Command>(&self, command: C) -> Result<C::Output, Error> {
-        let request = self.typed_request(&command)?.oob();
-        let value = self
-            .call(request, Vec::new(), self.inner.command_timeout)
-            .await;
-        self.typed_output::<C>(value)
+    /// Short for `client.call(command).oob().await`.
+    pub async fn execute_oob<C: Invoke>(&self, command: C) -> Result<C::Output, Error> {
+        self.call(command).oob().await
     }
 
-    /// Runs a typed command with file descriptors attached (see
-    /// [`execute_raw_with_fds`](Self::execute_raw_with_fds)).
-    pub async fn execute_with_fds<C: Command>(
+    /// Short for `client.call(command).fds(fds).await`.
+    pub async fn execute_with_fds<C: Invoke>(
         &self,
         command: C,
         fds: Vec<OwnedFd>,
     ) -> Result<C::Output, Error> {
-        let request = self.typed_request(&command)?;
-        let value = self.call(request, fds, self.inner.command_timeout).await;
-        self.typed_output::<C>(value)
+        self.call(command).fds(fds).await
     }
 
-    /// Runs `name` with `args` and returns QEMU's raw `return` value, under
-    /// the default timeout ([`Config::command_timeout`]).
-    ///
-    /// A QMP error reply becomes [`Error::Qmp`] with its class and desc.
-    pub async fn execute_raw(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Error> {
-        self.call(request(name, args), Vec::new(), self.inner.command_timeout)
-            .await
-    }
-
-    /// [`execute_raw`](Self::execute_raw) with its own timeout (`None`:
-    /// wait as long as the connection lives).
+    /// Short for `client.call(Raw::new(name).args(args)).timeout(timeout).await`.
     pub async fn execute_raw_with_timeout(
         &self,
         name: &str,
         args: Option<JsonObject>,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        self.call(request(name, args), Vec::new(), timeout).await
+        self.call(Raw::new(name).args(args)).timeout(timeout).await
     }
 
-    /// Runs `name` out of band (`exec-oob`): it does not queue behind
-    /// in-band commands. Needs [`Config::oob`] and a QEMU offering it,
-    /// else [`Error::OobNotNegotiated`].
+    /// Short for `client.call(Raw::new(name).args(args)).oob().await`.
     pub async fn execute_oob_raw(
         &self,
         name: &str,
         args: Option<JsonObject>,
     ) -> Result<Value, Error> {
-        self.call(
-            request(name, args).oob(),
-            Vec::new(),
-            self.inner.command_timeout,
-        )
-        .await
+        self.call(Raw::new(name).args(args)).oob().await
     }
 
-    /// Runs `name` with file descriptors attached to the command's own
-    /// bytes (SCM_RIGHTS). Only over Unix domain sockets, else
-    /// [`Error::FdPassingUnsupported`]. The fds are closed here once sent;
-    /// QEMU receives duplicates.
+    /// Short for `client.call(Raw::new(name).args(args)).fds(fds).await`.
     pub async fn execute_raw_with_fds(
         &self,
         name: &str,
         args: Option<JsonObject>,
         fds: Vec<OwnedFd>,
     ) -> Result<Value, Error> {
-        self.call(request(name, args), fds, self.inner.command_timeout)
-            .await
+        self.call(Raw::new(name).args(args)).fds(fds).await
     }
 
-    /// Sends the request and waits for its reply. Crate-internal core of
-    /// every `execute*`.
-    pub(crate) async fn call(
+    /// How many bytes of commands wait to be written: at most
+    /// [`Config::write_buffer`] plus one command, however long the peer
+    /// does not read.
+    pub fn unwritten_bytes(&self) -> usize {
+        self.inner.shared.unwritten()
+    }
+
+    /// Whether this connection's transport can carry file descriptors
+    /// (see [`Transport`](crate::Transport)).
+    pub fn can_pass_fds(&self) -> bool {
+        self.inner.fd_passing
+    }
+
+    /// Sends the request and waits for its reply: the core of every call.
+    pub(crate) async fn send(
         &self,
         request: Request,
         fds: Vec<OwnedFd>,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
+        if !fds.is_empty() && !self.inner.fd_passing {
+            return Err(Error::FdPassingUnsupported {
+                command: request.command,
+            });
+        }
         let command = request.command.clone();
         let span = tracing::debug_span!("qmp_command", command = %command, id = field::Empty);
         let started = Instant::now();
@@ -323,9 +323,7 @@ impl Client {
             .as_fd()
             .try_clone_to_owned()
             .map_err(Error::DuplicateFd)?;
-        self.execute_with_fds(GetFd::new(name), vec![fd])
-            .await
-            .map(drop)
+        self.call(GetFd::new(name)).fds([fd]).await.map(drop)
     }
 
     /// Closes the fd QEMU holds under `name` (`closefd`).
@@ -345,7 +343,7 @@ impl Client {
             Some(id) => AddFd::to_set(id),
             None => AddFd::new(),
         };
-        self.execute_with_fds(command, vec![fd]).await
+        self.call(command).fds([fd]).await
     }
 
     /// Removes an fd set, or one fd of it (`remove-fd`).
@@ -358,40 +356,11 @@ impl Client {
     }
 }
 
-impl Client {
-    /// The request for a typed command, refused when the connected QEMU
-    /// cannot accept it (see [`qmp_proto::Command::check_version`]).
-    fn typed_request<C: Command>(&self, command: &C) -> Result<Request, Error> {
-        version_check::check(command, &self.inner.greeting)?;
-        command.to_request().map_err(|source| Error::Arguments {
-            command: C::NAME.to_owned(),
-            source,
-        })
-    }
-
-    /// A typed command's output; `CommandNotFound` names the QEMU version.
-    fn typed_output<C: Command>(&self, reply: Result<Value, Error>) -> Result<C::Output, Error> {
-        let value =
-            reply.map_err(|error| version_check::name_version::<C>(error, &self.inner.greeting))?;
-        C::parse_output(value).map_err(|source| Error::Decode {
-            command: C::NAME.to_owned(),
-            source,
-        })
-    }
-}
-
-fn request(name: &str, args: Option<JsonObject>) -> Request {
-    let request = Request::new(name);
-    match args {
-        Some(args) => request.with_arguments(args),
-        None => request,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use qmp_proto::commands::QueryStatus;
+    use std::future::IntoFuture;
 
     // Compile-time checks: the handle and its futures cross threads.
     const _: fn() = || {
@@ -408,6 +377,14 @@ mod tests {
         send(client.event_waiter("X", None).wait(None));
         send(client.closed());
         send(client.add_fd(std::io::stdin(), None));
-        send(crate::handshake(tokio::io::empty(), &Config::default()));
+        send(
+            client
+                .call(Raw::new("x").args(serde_json::json!({"a": 1})))
+                .into_future(),
+        );
+        send(crate::handshake(
+            crate::NoFds(tokio::io::empty()),
+            &Config::default(),
+        ));
     }
 }

@@ -25,7 +25,7 @@ pub struct Config {
     /// no other client holds the monitor).
     pub handshake_timeout: Option<Duration>,
     /// The default time a command may take (default 60 s); override per
-    /// call with [`Client::execute_with_timeout`](crate::Client::execute_with_timeout).
+    /// call with [`Call::timeout`](crate::Call::timeout).
     pub command_timeout: Option<Duration>,
     /// How many events each subscriber may fall behind before it is told
     /// [`Lagged`](crate::Lagged) (default 1024). At least 1.
@@ -39,6 +39,12 @@ pub struct Config {
     /// Whether to enable out-of-band execution (`exec-oob`) when the server
     /// offers it (default false).
     pub oob: bool,
+    /// How many bytes of encoded commands may wait to be written (default
+    /// 256 KiB). Past it, commands wait in the queue, where one whose
+    /// caller gives up is never sent; a peer that stops reading cannot make
+    /// the client buffer without bound. A single larger command is still
+    /// sent, alone.
+    pub write_buffer: usize,
 }
 
 impl Default for Config {
@@ -51,6 +57,7 @@ impl Default for Config {
             event_backlog: 1024,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             oob: false,
+            write_buffer: 256 * 1024,
         }
     }
 }
@@ -94,6 +101,12 @@ impl Config {
     /// Sets [`Config::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::write_buffer`].
+    pub fn write_buffer(mut self, bytes: usize) -> Self {
+        self.write_buffer = bytes;
         self
     }
 

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, warn};
@@ -16,15 +15,17 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{Error, Step};
-use crate::fds::send_fds_for;
 use crate::shared::Shared;
+use crate::transport::Transport;
 
 /// Greets and negotiates over `io`, under [`Config::handshake_timeout`].
 ///
 /// Returns the handle and the connection task, which owns `io`: spawn it
 /// (nothing moves until it is polled). Events that arrive during the
-/// handshake are kept for [`Client::wait_event`]. Over a
-/// [`tokio::net::UnixStream`], commands can carry file descriptors.
+/// handshake are kept for [`Client::wait_event`]. Commands can carry file
+/// descriptors when the [`Transport`] can (a [`tokio::net::UnixStream`]
+/// can); wrap any other `AsyncRead + AsyncWrite` in
+/// [`NoFds`](crate::NoFds).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,7 +37,7 @@ use crate::shared::Shared;
 /// ```
 pub async fn handshake<IO>(io: IO, config: &Config) -> Result<(Client, Connection<IO>), Error>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Transport,
 {
     handshake_labelled(io, config, "stream").await
 }
@@ -47,19 +48,12 @@ async fn handshake_labelled<IO>(
     peer: &str,
 ) -> Result<(Client, Connection<IO>), Error>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Transport,
 {
     let shared = Shared::new(config);
     let (ops, receiver) = mpsc::unbounded_channel();
     let span = tracing::debug_span!("qmp_connection", peer = %peer);
-    let mut connection = Connection::new(
-        io,
-        send_fds_for::<IO>(),
-        config,
-        shared.clone(),
-        receiver,
-        span.clone(),
-    );
+    let mut connection = Connection::new(io, config, shared.clone(), receiver, span.clone());
     let negotiate = std::future::poll_fn(|cx| connection.poll_handshake(cx));
     match within(config.handshake_timeout, negotiate).await {
         Some(Ok(())) => {}
@@ -71,7 +65,7 @@ where
             });
         }
     }
-    let client = Client::new(ops, shared, config);
+    let client = Client::new(ops, shared, config, connection.fd_passing());
     span.in_scope(|| debug!(version = %client.greeting().version.qemu, "ready"));
     Ok((client, connection))
 }
@@ -87,7 +81,7 @@ async fn within<F: Future>(timeout: Option<Duration>, future: F) -> Option<F::Ou
 /// Spawns the connection task on the current tokio runtime.
 fn spawn<IO>(connection: Connection<IO>)
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Transport,
 {
     tokio::spawn(
         async move {
@@ -146,10 +140,10 @@ impl Client {
     /// Runs QMP over an already connected stream (for example one end of
     /// [`UnixStream::pair`] whose other end QEMU got as
     /// `-chardev socket,id=mon,fd=N`) and spawns the connection task. A
-    /// [`UnixStream`] can carry file descriptors.
+    /// [`UnixStream`] can carry file descriptors; see [`Transport`].
     pub async fn from_stream<IO>(io: IO, config: &Config) -> Result<Client, Error>
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: Transport,
     {
         let (client, connection) = handshake(io, config).await?;
         spawn(connection);
@@ -269,7 +263,7 @@ impl Listener {
         accepted: impl Future<Output = std::io::Result<IO>>,
     ) -> Result<Client, Error>
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: Transport,
     {
         let step = Step::Accept {
             address: self.address.clone(),

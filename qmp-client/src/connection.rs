@@ -4,26 +4,25 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use qmp_proto::{
     ClientCodec, Limits, Refusal, Request, RequestId, ServerMessage, Session, SessionEvent,
     SessionState,
 };
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 use tracing::{Span, debug, trace, warn};
 
 use crate::config::Config;
 use crate::error::{Disconnect, Error, Step};
-use crate::fds::SendFds;
 use crate::shared::Shared;
+use crate::transport::Transport;
 
 /// How many reads, writes or requests one poll handles before yielding, so
 /// one busy connection cannot starve other tasks.
@@ -49,10 +48,14 @@ struct Waiter {
     span: Span,
 }
 
-/// Bytes to write; the fds, if any, go with the first byte.
+/// One request's bytes in the write buffer; its fds, if any, go with its
+/// first byte.
 #[derive(Debug)]
-struct Outgoing {
-    bytes: BytesMut,
+struct Chunk {
+    /// Bytes of it not yet written.
+    len: usize,
+    /// The command's id; `None` for the session's own `qmp_capabilities`.
+    id: Option<RequestId>,
     fds: Vec<OwnedFd>,
 }
 
@@ -66,10 +69,15 @@ struct Outgoing {
 #[must_use = "futures do nothing unless polled; spawn the connection"]
 pub struct Connection<IO> {
     io: IO,
-    send_fds: Option<SendFds<IO>>,
+    fd_passing: bool,
     codec: ClientCodec,
     read_buf: BytesMut,
-    out: VecDeque<Outgoing>,
+    /// Encoded requests not yet written, back to back, split by `chunks`.
+    out: BytesMut,
+    chunks: VecDeque<Chunk>,
+    /// Whether the first chunk is partly written (so it must be finished).
+    front_started: bool,
+    write_limit: usize,
     need_flush: bool,
     session: Session,
     ops: mpsc::UnboundedReceiver<Op>,
@@ -89,18 +97,15 @@ impl<IO> std::fmt::Debug for Connection<IO> {
         f.debug_struct("Connection")
             .field("state", &self.session.state())
             .field("pending", &self.waiters.len())
-            .field("fd_passing", &self.send_fds.is_some())
+            .field("fd_passing", &self.fd_passing)
+            .field("unwritten", &self.out.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<IO> Connection<IO>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+impl<IO: Transport> Connection<IO> {
     pub(crate) fn new(
         io: IO,
-        send_fds: Option<SendFds<IO>>,
         config: &Config,
         shared: Arc<Shared>,
         ops: mpsc::UnboundedReceiver<Op>,
@@ -111,11 +116,14 @@ where
             ..Limits::default()
         };
         Self {
+            fd_passing: io.can_pass_fds(),
             io,
-            send_fds,
             codec: ClientCodec::with_limits(limits),
             read_buf: BytesMut::new(),
-            out: VecDeque::new(),
+            out: BytesMut::new(),
+            chunks: VecDeque::new(),
+            front_started: false,
+            write_limit: config.write_buffer.max(1),
             need_flush: false,
             session: Session::new(config.oob),
             ops,
@@ -131,32 +139,36 @@ where
         }
     }
 
-    /// The handshake step in progress, for timeout errors.
+    /// Whether the transport can carry file descriptors.
+    pub(crate) fn fd_passing(&self) -> bool {
+        self.fd_passing
+    }
+
+    /// The handshake step reached: once a greeting arrived, whatever
+    /// happens next happens during negotiation.
     pub(crate) fn step(&self) -> Step {
-        match self.session.state() {
-            SessionState::AwaitingGreeting => Step::Greeting,
-            _ => Step::Negotiation,
+        match self.session.greeting() {
+            None => Step::Greeting,
+            Some(_) => Step::Negotiation,
         }
     }
 
     /// Drives the connection until negotiation finishes (`Ok`) or fails.
     pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let step = self.step();
-        match self.poll_drive(cx, true) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => match (&self.result, self.negotiation_error.take()) {
-                (_, Some(error)) => Poll::Ready(Err(error)),
-                (Some(Err(reason)), None) => Poll::Ready(Err(Error::Handshake {
-                    step,
-                    reason: reason.clone(),
-                })),
-                (Some(Ok(())), None) => Poll::Ready(Err(Error::Handshake {
-                    step,
-                    reason: self.shared.close_reason().unwrap_or(Disconnect::PeerClosed),
-                })),
-                (None, None) => Poll::Ready(Ok(())),
+        std::task::ready!(self.poll_drive(cx, true));
+        let reason = match (&self.result, self.negotiation_error.take()) {
+            (_, Some(error)) => return Poll::Ready(Err(error)),
+            (None, None) => return Poll::Ready(Ok(())),
+            (Some(Err(reason)), None) => reason.clone(),
+            (Some(Ok(())), None) => self.shared.close_reason().unwrap_or(Disconnect::PeerClosed),
+        };
+        Poll::Ready(Err(match reason {
+            Disconnect::NotQmp { first_message } => Error::NotQmp { first_message },
+            reason => Error::Handshake {
+                step: self.step(),
+                reason,
             },
-        }
+        }))
     }
 
     /// Runs until the connection ends (or, with `until_ready`, until the
@@ -179,6 +191,8 @@ where
                     // Whatever the peer sent before leaving is still to read.
                     debug!(%error, "peer gone while writing");
                     self.out.clear();
+                    self.chunks.clear();
+                    self.front_started = false;
                     progress = true;
                 }
                 Err(error) => {
@@ -196,7 +210,8 @@ where
                 }
             }
             progress |= self.dispatch();
-            if self.ops_closed && self.out.is_empty() && self.result.is_none() {
+            self.shared.set_unwritten(self.out.len());
+            if self.ops_closed && self.chunks.is_empty() && self.result.is_none() {
                 // Every handle is gone: nobody can use this connection.
                 self.terminate(Disconnect::ClientDropped);
                 continue;
@@ -210,12 +225,18 @@ where
         Poll::Pending
     }
 
+    /// Takes requests while the write buffer is under its bound: the rest
+    /// wait in the channel, where a caller that gives up takes its request
+    /// back unsent.
     fn take_ops(&mut self, cx: &mut Context<'_>) -> bool {
         if self.ops_closed || self.session.state() != SessionState::Ready {
             return false;
         }
         let mut progress = false;
         for _ in 0..BUDGET {
+            if self.out.len() >= self.write_limit {
+                break;
+            }
             match self.ops.poll_recv(cx) {
                 Poll::Ready(Some(op)) => {
                     progress = true;
@@ -239,7 +260,7 @@ where
             return;
         }
         if !op.fds.is_empty() {
-            if self.send_fds.is_none() {
+            if !self.fd_passing {
                 let command = op.request.command.clone();
                 let _ = op.reply.send(Err(Error::FdPassingUnsupported { command }));
                 return;
@@ -256,12 +277,9 @@ where
             reply,
             span,
         } = op;
+        // Whatever the session queued earlier goes first.
+        self.encode_transmits();
         let command = request.command.clone();
-        let has_fds = !fds.is_empty();
-        if has_fds {
-            // Earlier requests go first, in their own chunk.
-            self.encode_transmits();
-        }
         let id = match self.session.execute(request) {
             Ok(id) => id,
             Err(refusal) => {
@@ -285,63 +303,112 @@ where
                 span,
             },
         );
-        if has_fds {
-            // The fds ride on the first byte of this request's own chunk.
+        if !fds.is_empty() {
             self.fd_in_flight = Some(id);
-            let mut chunk = Outgoing {
-                bytes: BytesMut::new(),
-                fds,
-            };
-            while let Some(request) = self.session.poll_transmit() {
-                self.encode(&request, &mut chunk.bytes);
-            }
-            self.out.push_back(chunk);
+        }
+        if let Some(request) = self.session.poll_transmit() {
+            self.push_chunk(&request, Some(id), fds);
         }
     }
 
-    /// Encodes what the session wants sent.
+    /// Encodes what the session wants sent on its own (`qmp_capabilities`).
     fn encode_transmits(&mut self) -> bool {
         let mut progress = false;
         while let Some(request) = self.session.poll_transmit() {
             progress = true;
-            if self.out.is_empty() {
-                self.out.push_back(Outgoing {
-                    bytes: BytesMut::new(),
-                    fds: Vec::new(),
-                });
-            }
-            let mut bytes = match self.out.back_mut() {
-                Some(last) => std::mem::take(&mut last.bytes),
-                None => BytesMut::new(),
-            };
-            self.encode(&request, &mut bytes);
-            if let Some(last) = self.out.back_mut() {
-                last.bytes = bytes;
-            }
+            self.push_chunk(&request, None, Vec::new());
         }
         progress
     }
 
-    fn encode(&mut self, request: &Request, bytes: &mut BytesMut) {
-        let start = bytes.len();
-        if let Err(error) = self.codec.encode(request, bytes) {
+    /// Encodes `request` at the end of the write buffer. No line ending:
+    /// QEMU takes a request when its closing brace arrives, and reads its
+    /// monitor one byte per `read`, so every byte costs.
+    fn push_chunk(&mut self, request: &Request, id: Option<RequestId>, fds: Vec<OwnedFd>) {
+        let start = self.out.len();
+        if let Err(error) = serde_json::to_writer((&mut self.out).writer(), request) {
             // Requests built from JSON values always serialise.
             warn!(command = %request.command, %error, "could not encode a request");
-            bytes.truncate(start);
+            self.out.truncate(start);
             return;
         }
-        trace!(target: "qmp_client::wire", bytes = %String::from_utf8_lossy(&bytes[start..]), "send");
+        trace!(target: "qmp_client::wire", bytes = %String::from_utf8_lossy(&self.out[start..]), "send");
+        self.chunks.push_back(Chunk {
+            len: self.out.len() - start,
+            id,
+            fds,
+        });
     }
 
+    /// Whether the chunk is a command whose caller gave up.
+    fn is_abandoned(&self, chunk: &Chunk) -> bool {
+        chunk
+            .id
+            .and_then(|id| self.waiters.get(&id))
+            .is_some_and(|waiter| waiter.reply.is_closed())
+    }
+
+    /// Drops the unwritten commands at the front whose callers are gone:
+    /// QEMU must never run a command nobody waits for (a `system_reset`
+    /// abandoned by its caller must not happen later).
+    fn drop_abandoned_front(&mut self) {
+        while !self.front_started {
+            let Some(front) = self.chunks.front() else {
+                return;
+            };
+            if !self.is_abandoned(front) {
+                return;
+            }
+            let Some(chunk) = self.chunks.pop_front() else {
+                return;
+            };
+            self.out.advance(chunk.len);
+            let Some(id) = chunk.id else {
+                continue;
+            };
+            self.session.abandon(id);
+            if let Some(waiter) = self.waiters.remove(&id) {
+                trace!(parent: &waiter.span, command = %waiter.command, "abandoned before sending");
+            }
+            if self.fd_in_flight == Some(id) {
+                self.fd_in_flight = None;
+                self.start_deferred();
+            }
+        }
+    }
+
+    fn start_deferred(&mut self) {
+        while let Some(op) = self.deferred.pop_front() {
+            self.start(op);
+            if self.fd_in_flight.is_some() {
+                break;
+            }
+        }
+    }
+
+    /// Writes from the front of the buffer: a command with fds alone (its
+    /// fds on its first byte), else the run of live commands up to the
+    /// next one with fds or whose caller is gone.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut progress = false;
-        while let Some(front) = self.out.front_mut() {
-            let written = if front.fds.is_empty() {
-                Pin::new(&mut self.io).poll_write(cx, &front.bytes)
-            } else if let Some(send_fds) = self.send_fds {
-                send_fds(&mut self.io, cx, &front.bytes, &front.fds)
+        loop {
+            self.drop_abandoned_front();
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let written = if !front.fds.is_empty() && !self.front_started {
+                let fds: Vec<BorrowedFd<'_>> = front.fds.iter().map(AsFd::as_fd).collect();
+                self.io
+                    .poll_write_with_fds(cx, &self.out[..front.len], &fds)
             } else {
-                Poll::Ready(Err(io::Error::from(io::ErrorKind::Unsupported)))
+                let mut end = front.len;
+                for chunk in self.chunks.iter().skip(1) {
+                    if !chunk.fds.is_empty() || self.is_abandoned(chunk) {
+                        break;
+                    }
+                    end += chunk.len;
+                }
+                Pin::new(&mut self.io).poll_write(cx, &self.out[..end])
             };
             match written {
                 Poll::Pending => break,
@@ -350,12 +417,7 @@ where
                 Poll::Ready(Ok(n)) => {
                     progress = true;
                     self.need_flush = true;
-                    // The kernel duplicated the fds into the message.
-                    front.fds.clear();
-                    front.bytes.advance(n);
-                    if front.bytes.is_empty() {
-                        self.out.pop_front();
-                    }
+                    self.consume(n);
                 }
             }
         }
@@ -367,6 +429,26 @@ where
             }
         }
         Ok(progress)
+    }
+
+    /// Accounts for `n` bytes written from the front.
+    fn consume(&mut self, mut n: usize) {
+        self.out.advance(n);
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            // The kernel duplicated the fds into the message.
+            front.fds.clear();
+            if n < front.len {
+                front.len -= n;
+                self.front_started = true;
+                return;
+            }
+            n -= front.len;
+            self.chunks.pop_front();
+            self.front_started = false;
+        }
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Disconnect> {
@@ -447,6 +529,19 @@ where
                     debug!(name = %event.name, "event");
                     self.shared.publish(event);
                 }
+                SessionEvent::Unattributed { reply, failed } => {
+                    self.fail_unattributed(reply, failed)
+                }
+                // Before the greeting only events are QMP: anything else
+                // means the peer is no QMP monitor.
+                SessionEvent::Unexpected(message)
+                    if self.session.state() == SessionState::AwaitingGreeting =>
+                {
+                    let first_message = serde_json::to_value(&message).unwrap_or_default();
+                    self.terminate(Disconnect::NotQmp {
+                        first_message: Arc::new(first_message),
+                    });
+                }
                 SessionEvent::Unexpected(message) => {
                     warn!(
                         ?message,
@@ -485,12 +580,7 @@ where
     ) {
         if self.fd_in_flight == Some(id) {
             self.fd_in_flight = None;
-            while let Some(op) = self.deferred.pop_front() {
-                self.start(op);
-                if self.fd_in_flight.is_some() {
-                    break;
-                }
-            }
+            self.start_deferred();
         }
         let Some(waiter) = self.waiters.remove(&id) else {
             return;
@@ -509,6 +599,33 @@ where
             // The caller gave up (timeout or dropped future); the stream
             // stays in sync because the reply was read all the same.
             trace!(parent: &span, %command, "reply discarded: the caller is gone");
+        }
+    }
+
+    /// Fails every command in `failed` with a reply that named none of
+    /// them.
+    fn fail_unattributed(&mut self, reply: ServerMessage, failed: Vec<RequestId>) {
+        let (class, desc) = match reply {
+            ServerMessage::Error(error) => (Some(error.class), error.desc),
+            other => (None, format!("{other:?}")),
+        };
+        warn!(?class, %desc, in_flight = failed.len(), "a reply without an id failed every command in flight");
+        let in_flight = failed.len();
+        for id in failed {
+            if self.fd_in_flight == Some(id) {
+                self.fd_in_flight = None;
+            }
+            if let Some(waiter) = self.waiters.remove(&id) {
+                let _ = waiter.reply.send(Err(Error::UnattributedReply {
+                    command: waiter.command,
+                    in_flight,
+                    class: class.clone(),
+                    desc: desc.clone(),
+                }));
+            }
+        }
+        if self.fd_in_flight.is_none() {
+            self.start_deferred();
         }
     }
 
@@ -536,6 +653,8 @@ where
             let _ = op.reply.send(Err(Error::Disconnected(reason.clone())));
         }
         self.out.clear();
+        self.chunks.clear();
+        self.front_started = false;
         self.result = Some(if reason.is_expected() {
             Ok(())
         } else {
@@ -551,10 +670,7 @@ fn is_peer_gone(error: &io::Error) -> bool {
     )
 }
 
-impl<IO> Future for Connection<IO>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+impl<IO: Transport> Future for Connection<IO> {
     type Output = Result<(), Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -123,6 +123,17 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The peer's first message was not a QMP greeting: this is not a QMP
+    /// monitor (an HMP monitor, the guest agent, another service). Check
+    /// which socket or chardev you connected to.
+    #[error(
+        "the peer is not a QMP monitor: its first message is not a QMP greeting \
+         (an HMP monitor, the guest agent or another service?): {first_message}"
+    )]
+    NotQmp {
+        /// What it sent instead.
+        first_message: Arc<serde_json::Value>,
+    },
     /// The connection ended before the handshake finished.
     #[error("the connection ended while {step}: {}", step.likely_cause())]
     Handshake {
@@ -155,6 +166,27 @@ pub enum Error {
     /// by QEMU as `CommandNotFound`. Names the item and the QEMU version.
     #[error(transparent)]
     Unsupported(#[from] qmp_proto::Unsupported),
+    /// The peer answered without an id while several commands were in
+    /// flight, so the answer could not be matched and every one of them
+    /// failed with it. QEMU does this only for input it could not parse
+    /// (a request beyond its size or nesting limits); from anything else it
+    /// is a broken peer.
+    #[error(
+        "QMP command `{command}` failed: the peer answered without an id while {in_flight} \
+         commands were in flight ({}{desc}); QEMU does this for input it could not parse, \
+         so every command in flight was failed",
+        class.as_ref().map(|class| format!("{class}: ")).unwrap_or_default()
+    )]
+    UnattributedReply {
+        /// The command's name.
+        command: String,
+        /// How many commands were failed with it.
+        in_flight: usize,
+        /// The error class, when the answer was an error.
+        class: Option<ErrorClass>,
+        /// QEMU's description (or the message, when it was no error).
+        desc: String,
+    },
     /// A command got no reply in time. The connection stays usable: the
     /// late reply is discarded when it comes.
     #[error(
@@ -171,7 +203,10 @@ pub enum Error {
     #[error("the QMP connection is closed")]
     Disconnected(#[source] Disconnect),
     /// The reply did not have the shape the typed command expects.
-    #[error("the reply to `{command}` does not have the expected shape; use execute_raw")]
+    #[error(
+        "the reply to `{command}` does not have the expected shape; run it raw \
+         (`Client::call(Raw::new(..))`) to see it"
+    )]
     Decode {
         /// The command's name.
         command: String,
@@ -188,6 +223,15 @@ pub enum Error {
         #[source]
         source: qmp_proto::Error,
     },
+    /// A raw command's arguments are not a JSON object (QMP arguments
+    /// always are).
+    #[error("the arguments of `{command}` must be a JSON object, not {found}")]
+    RawArguments {
+        /// The command's name.
+        command: String,
+        /// What was given instead (`an array`, `a string`…).
+        found: &'static str,
+    },
     /// An `exec-oob` command, but out-of-band execution was not negotiated.
     #[error("cannot run `{command}` out of band: enable `Config::oob` (QEMU must offer `oob`)")]
     OobNotNegotiated {
@@ -195,8 +239,11 @@ pub enum Error {
         command: String,
     },
     /// File descriptors were attached to a command on a transport that
-    /// cannot carry them.
-    #[error("cannot pass file descriptors with `{command}`: only Unix domain sockets carry them")]
+    /// cannot carry them (see [`Transport`](crate::Transport)).
+    #[error(
+        "cannot pass file descriptors with `{command}`: this connection's transport cannot \
+         carry them (connect over a Unix domain socket)"
+    )]
     FdPassingUnsupported {
         /// The command's name.
         command: String,

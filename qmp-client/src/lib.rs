@@ -3,8 +3,9 @@
 //! It runs over anything `AsyncRead + AsyncWrite` (a Unix socket, TCP, one
 //! end of a socket pair handed to QEMU as `fd=N`), drives the sans-IO
 //! [`qmp_proto::Session`], and gives you a cheap, cloneable [`Client`]:
-//! typed commands, raw JSON commands, events with bounded buffers, QEMU's
-//! `event_wait` semantics and file-descriptor passing.
+//! typed and [`Raw`] commands through one [`Call`] builder, events with
+//! bounded buffers, QEMU's `event_wait` semantics and file-descriptor
+//! passing.
 //!
 //! ```
 //! # #[cfg(feature = "mock")]
@@ -77,9 +78,15 @@
 //!
 //! # File descriptors
 //!
-//! Over a Unix socket, [`Client::getfd`], [`Client::add_fd`] and
-//! [`Client::execute_raw_with_fds`] attach fds (SCM_RIGHTS) to the
-//! command's own bytes.
+//! Over a transport that carries them ([`Transport`]; Unix sockets do),
+//! [`Client::getfd`], [`Client::add_fd`] and [`Call::fds`] attach fds
+//! (SCM_RIGHTS) to the command's own bytes.
+//!
+//! # Backpressure
+//!
+//! At most [`Config::write_buffer`] bytes of commands wait to be written;
+//! the rest wait in the queue. A command whose caller gave up before its
+//! first byte was written is never sent.
 //!
 //! # The guest agent
 //!
@@ -98,6 +105,7 @@
 
 pub mod agent;
 mod backlog;
+mod call;
 mod client;
 mod config;
 mod connect;
@@ -105,12 +113,13 @@ mod connection;
 mod deadline;
 mod error;
 mod events;
-mod fds;
 #[cfg(feature = "mock")]
 pub mod mock;
 mod shared;
+mod transport;
 mod version_check;
 
+pub use call::{Call, Invoke, Raw};
 pub use client::Client;
 pub use config::Config;
 pub use connect::{ListenAddr, Listener, handshake};
@@ -118,6 +127,7 @@ pub use connection::Connection;
 pub use error::{Disconnect, Error, Step};
 pub use events::{EventStream, EventWaiter, Lagged, event_match, matches_event};
 pub use qmp_proto::{Event, Greeting, JsonObject};
+pub use transport::{NoFds, Transport};
 
 /// The README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

@@ -45,6 +45,9 @@ pub enum Reply {
     WithEvents(Vec<Event>, Box<Reply>),
     /// `{"return": {}}`, then close the connection (like `quit`).
     ReturnAndClose,
+    /// This reply without its `id`, as QEMU answers input it could not
+    /// parse.
+    WithoutId(Box<Reply>),
 }
 
 /// A misbehaviour to inject.
@@ -55,6 +58,10 @@ pub enum Fault {
     NoGreeting,
     /// Send a JSON object that is not a valid greeting instead.
     BadGreeting,
+    /// Send these bytes instead of the greeting.
+    InsteadOfGreeting(Vec<u8>),
+    /// Greet, then close the connection without reading anything.
+    GreetThenClose,
     /// Answer the first command after negotiation with these bytes.
     Garbage(Vec<u8>),
     /// Write every message one byte at a time.
@@ -245,6 +252,7 @@ fn empty() -> Reply {
 enum Control {
     Event(Event),
     Raw(Vec<u8>),
+    Reading(bool, tokio::sync::oneshot::Sender<()>),
     Close,
 }
 
@@ -266,6 +274,27 @@ impl MockHandle {
     /// Writes raw bytes now.
     pub fn inject_raw(&self, bytes: impl Into<Vec<u8>>) {
         let _ = self.control.send(Control::Raw(bytes.into()));
+    }
+
+    /// Stops reading from the connection (until
+    /// [`resume_reading`](Self::resume_reading)): the client's writes back
+    /// up, as with a QEMU that is stopped or busy. Resolves once the mock
+    /// has stopped.
+    pub async fn pause_reading(&self) {
+        self.set_reading(false).await;
+    }
+
+    /// Reads again after [`pause_reading`](Self::pause_reading).
+    pub async fn resume_reading(&self) {
+        self.set_reading(true).await;
+    }
+
+    async fn set_reading(&self, on: bool) {
+        let (applied, done) = tokio::sync::oneshot::channel();
+        if self.control.send(Control::Reading(on, applied)).is_ok() {
+            // An error means the mock has stopped: nothing to wait for.
+            let _ = done.await;
+        }
     }
 
     /// Closes the connection (the client sees end of input).
@@ -320,16 +349,27 @@ impl Server {
         for event in self.mock.before_greeting.clone() {
             self.send(&mut writer, &ServerMessage::Event(event)).await?;
         }
-        if self.has(&Fault::BadGreeting) {
+        let instead = self.mock.faults.iter().find_map(|fault| match fault {
+            Fault::InsteadOfGreeting(bytes) => Some(bytes.clone()),
+            _ => None,
+        });
+        if let Some(bytes) = instead {
+            self.write(&mut writer, &bytes).await?;
+        } else if self.has(&Fault::BadGreeting) {
             let bad = ServerMessage::Unknown(json!({"QMP": {"version": "seven"}}));
             self.send(&mut writer, &bad).await?;
         } else if !self.has(&Fault::NoGreeting) {
             let greeting = ServerMessage::Greeting(self.mock.greeting.clone());
             self.send(&mut writer, &greeting).await?;
         }
+        if self.has(&Fault::GreetThenClose) {
+            writer.shutdown().await?;
+            return Ok(());
+        }
+        let mut reading = true;
         loop {
             tokio::select! {
-                message = reader.next() => {
+                message = reader.next(), if reading => {
                     let flow = match message {
                         None => return Ok(()),
                         Some(Err(error)) => return Err(error),
@@ -357,6 +397,10 @@ impl Server {
                         self.send(&mut writer, &ServerMessage::Event(event)).await?;
                     }
                     Some(Control::Raw(bytes)) => self.write(&mut writer, &bytes).await?,
+                    Some(Control::Reading(on, applied)) => {
+                        reading = on;
+                        let _ = applied.send(());
+                    }
                     Some(Control::Close) | None => {
                         writer.shutdown().await?;
                         return Ok(());
@@ -479,6 +523,7 @@ impl Server {
                 }
                 return Box::pin(self.reply(writer, *reply, id)).await;
             }
+            Reply::WithoutId(reply) => return Box::pin(self.reply(writer, *reply, None)).await,
         };
         let hold = self.mock.faults.iter().find_map(|fault| match fault {
             Fault::OutOfOrder(count) => Some(*count),

@@ -2,7 +2,7 @@
 //! the close reason and the greeting.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use qmp_proto::{Event, Greeting};
@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     hub: Mutex<Hub>,
     closed: watch::Sender<Option<Disconnect>>,
     greeting: OnceLock<Greeting>,
+    /// Bytes of encoded commands waiting to be written.
+    unwritten: AtomicUsize,
 }
 
 impl Shared {
@@ -59,6 +61,7 @@ impl Shared {
             }),
             closed,
             greeting: OnceLock::new(),
+            unwritten: AtomicUsize::new(0),
         })
     }
 
@@ -137,6 +140,14 @@ impl Shared {
 
     pub(crate) fn watch_closed(&self) -> watch::Receiver<Option<Disconnect>> {
         self.closed.subscribe()
+    }
+
+    pub(crate) fn set_unwritten(&self, bytes: usize) {
+        self.unwritten.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn unwritten(&self) -> usize {
+        self.unwritten.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_greeting(&self, greeting: Greeting) {

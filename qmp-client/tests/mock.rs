@@ -94,7 +94,8 @@ async fn qmp_errors_carry_class_desc_and_command() {
             "{error:?}"
         );
         // The connection is fine afterwards.
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
     })
     .await;
 }
@@ -152,7 +153,10 @@ async fn events_before_greeting_and_during_negotiation_are_kept() {
         let middle = client
             .wait_event("MIDDLE", Some(&filter), Some(LIMIT))
             .await;
-        assert!(middle.is_ok(), "{middle:?}");
+        assert!(
+            matches!(&middle, Ok(event) if event.name == "MIDDLE"),
+            "{middle:?}"
+        );
     })
     .await;
 }
@@ -181,11 +185,10 @@ async fn wait_event_matches_and_consumes_once() {
             "{again:?}"
         );
         // The other one is still there.
+        let other = client.wait_event("DEVICE_DELETED", None, Some(LIMIT)).await;
         assert!(
-            client
-                .wait_event("DEVICE_DELETED", None, Some(LIMIT))
-                .await
-                .is_ok()
+            matches!(&other, Ok(event) if event.name == "DEVICE_DELETED"),
+            "{other:?}"
         );
     })
     .await;
@@ -197,8 +200,16 @@ async fn subscribing_before_a_command_sees_its_event() {
         let (client, _mock) = connect(MockQemu::new(), &Config::default()).await;
         let waiter = client.event_waiter("STOP", None);
         let mut events = client.events();
-        assert!(client.execute_raw("stop", None).await.is_ok());
-        assert!(waiter.wait(Some(LIMIT)).await.is_ok());
+        let outcome = client.execute_raw("stop", None).await;
+        assert!(
+            matches!(&outcome, Ok(value) if *value == json!({})),
+            "{outcome:?}"
+        );
+        let outcome = waiter.wait(Some(LIMIT)).await;
+        assert!(
+            matches!(&outcome, Ok(event) if event.name == "STOP"),
+            "{outcome:?}"
+        );
         let seen = events.recv().await;
         assert!(matches!(&seen, Some(Ok(e)) if e.name == "STOP"), "{seen:?}");
         // A waiter made now ignores the older STOP.
@@ -229,7 +240,8 @@ async fn concurrent_commands_are_matched_by_id() {
             }));
         }
         for task in tasks {
-            assert!(task.await.is_ok());
+            let joined = task.await;
+            assert!(matches!(&joined, Ok(())), "{joined:?}");
         }
     })
     .await;
@@ -288,11 +300,12 @@ async fn a_timed_out_command_abandons_only_its_waiter() {
             .execute_raw_with_timeout("never", None, Some(Duration::from_millis(20)))
             .await;
         assert!(matches!(&error, Err(Error::CommandTimeout { command, .. }) if command == "never"));
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         let error = client
             .execute_with_timeout(QueryStatus, Some(Duration::from_secs(5)))
             .await;
-        assert!(error.is_ok());
+        assert!(matches!(&error, Ok(info) if info.running), "{error:?}");
     })
     .await;
 }
@@ -304,7 +317,8 @@ async fn a_slow_subscriber_lags_without_delaying_replies() {
         let (client, _mock) = connect(MockQemu::new().fault(Fault::EventFlood(100)), &config).await;
         let mut events = client.events();
         for _ in 0..5 {
-            assert!(client.execute(QueryStatus).await.is_ok());
+            let status = client.execute(QueryStatus).await;
+            assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         }
         let first = events.recv().await;
         assert!(
@@ -317,7 +331,11 @@ async fn a_slow_subscriber_lags_without_delaying_replies() {
             "{next:?}"
         );
         // The bounded backlog still serves waits.
-        assert!(client.wait_event("FLOOD", None, Some(LIMIT)).await.is_ok());
+        let outcome = client.wait_event("FLOOD", None, Some(LIMIT)).await;
+        assert!(
+            matches!(&outcome, Ok(event) if event.name == "FLOOD"),
+            "{outcome:?}"
+        );
     })
     .await;
 }
@@ -380,7 +398,7 @@ async fn eof_after_quit_is_success() {
     bounded(async {
         let (client, _mock) = connect(MockQemu::new(), &Config::default()).await;
         let quit = client.execute(qmp_proto::commands::Quit).await;
-        assert!(quit.is_ok(), "{quit:?}");
+        assert!(matches!(&quit, Ok(qmp_proto::Empty)), "{quit:?}");
         assert!(matches!(client.closed().await, Disconnect::Quit));
         let shutdown = client
             .wait_for::<qmp_proto::events::Shutdown>(None, Some(LIMIT))
@@ -407,11 +425,8 @@ async fn the_connection_task_ends_when_the_last_client_drops() {
     let ended = tokio::time::timeout(Duration::from_secs(1), task).await;
     assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
     // The mock saw the connection close.
-    assert!(
-        tokio::time::timeout(Duration::from_secs(1), mock.stopped())
-            .await
-            .is_ok()
-    );
+    let stopped = tokio::time::timeout(Duration::from_secs(1), mock.stopped()).await;
+    assert!(matches!(stopped, Ok(())), "{stopped:?}");
     drop(events);
 }
 
@@ -442,7 +457,8 @@ async fn fds_need_a_unix_socket() {
             matches!(error, Err(Error::FdPassingUnsupported { .. })),
             "{error:?}"
         );
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
     })
     .await;
 }
@@ -483,10 +499,7 @@ async fn fault_bad_greeting_is_not_qmp() {
     assert!(
         matches!(
             &error,
-            Error::Handshake {
-                step: Step::Greeting,
-                reason: Disconnect::NotQmp { .. }
-            }
+            Error::NotQmp { first_message } if first_message["QMP"]["version"] == "seven"
         ),
         "{error:?}"
     );
@@ -533,10 +546,19 @@ async fn fault_messages_split_into_single_bytes_decode() {
         let mock = MockQemu::new().fault(Fault::SplitIntoBytes);
         let (client, _mock) = connect(mock, &Config::default()).await;
         for _ in 0..3 {
-            assert!(client.execute(QueryStatus).await.is_ok());
+            let status = client.execute(QueryStatus).await;
+            assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         }
-        assert!(client.execute_raw("stop", None).await.is_ok());
-        assert!(client.wait_event("STOP", None, Some(LIMIT)).await.is_ok());
+        let outcome = client.execute_raw("stop", None).await;
+        assert!(
+            matches!(&outcome, Ok(value) if *value == json!({})),
+            "{outcome:?}"
+        );
+        let outcome = client.wait_event("STOP", None, Some(LIMIT)).await;
+        assert!(
+            matches!(&outcome, Ok(event) if event.name == "STOP"),
+            "{outcome:?}"
+        );
     })
     .await;
 }
@@ -584,7 +606,7 @@ async fn fault_unknown_id_replies_are_ignored() {
         .await;
         for _ in 0..3 {
             let status = client.execute(QueryStatus).await;
-            assert!(status.is_ok(), "{status:?}");
+            assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         }
     })
     .await;
@@ -623,7 +645,7 @@ async fn fault_event_flood_during_commands() {
         let _never_read = client.events();
         let calls = (0..20).map(|_| client.execute(QueryStatus));
         for status in futures::future::join_all(calls).await {
-            assert!(status.is_ok(), "{status:?}");
+            assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         }
     })
     .await;
@@ -644,89 +666,6 @@ async fn fault_stall_times_commands_out_and_the_client_stays_usable() {
         assert!(!client.is_closed());
     })
     .await;
-}
-
-mod spans {
-    //! A tracing layer that records the command spans and their events.
-
-    use std::sync::{Arc, Mutex};
-
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Subscriber};
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::Context;
-    use tracing_subscriber::registry::LookupSpan;
-
-    /// What was seen: one line per span field or event, prefixed by the
-    /// span's name.
-    #[derive(Clone, Default)]
-    pub(super) struct Recorder(pub(super) Arc<Mutex<Vec<String>>>);
-
-    struct Fields<'a>(&'a mut Vec<String>, &'a str);
-
-    impl Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0
-                .push(format!("{} {}={:?}", self.1, field.name(), value));
-        }
-    }
-
-    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
-        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-            if let Ok(mut lines) = self.0.lock() {
-                attrs.record(&mut Fields(&mut lines, attrs.metadata().name()));
-            }
-        }
-
-        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-            let name = ctx.span(id).map(|span| span.name()).unwrap_or("?");
-            if let Ok(mut lines) = self.0.lock() {
-                values.record(&mut Fields(&mut lines, name));
-            }
-        }
-
-        fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-            let name = ctx.event_span(event).map(|span| span.name()).unwrap_or("-");
-            if let Ok(mut lines) = self.0.lock() {
-                event.record(&mut Fields(&mut lines, name));
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn commands_and_connections_get_tracing_spans() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let recorder = spans::Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-    bounded(async {
-        let (client, _mock) = connect(MockQemu::new(), &Config::default()).await;
-        assert!(client.execute(QueryStatus).await.is_ok());
-        assert!(client.execute_raw("nope", None).await.is_err());
-    })
-    .await;
-    let lines = recorder
-        .0
-        .lock()
-        .map(|lines| lines.clone())
-        .unwrap_or_default();
-    let has = |line: &str| lines.iter().any(|seen| seen == line);
-    assert!(has("qmp_command command=query-status"), "{lines:#?}");
-    assert!(has("qmp_command id=1"), "{lines:#?}");
-    assert!(has("qmp_command outcome=\"ok\""), "{lines:#?}");
-    assert!(has("qmp_command outcome=\"error\""), "{lines:#?}");
-    assert!(
-        lines
-            .iter()
-            .any(|line| line.starts_with("qmp_command elapsed_us="))
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|line| line.starts_with("qmp_connection peer="))
-    );
 }
 
 /// The version policy, where only a mock can act it out: a QEMU build that

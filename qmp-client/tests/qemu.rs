@@ -48,10 +48,12 @@ async fn negotiation_without_and_with_oob() {
             matches!(error, Err(Error::OobNotNegotiated { .. })),
             "{error:?}"
         );
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
 
         let (_qemu, client) = launch(&Config::default().oob(true)).await;
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
         // QEMU read it as exec-oob: it refuses because query-status is not
         // an OOB command.
         let error = client.execute_oob_raw("query-status", None).await;
@@ -80,19 +82,29 @@ async fn typed_commands_and_run_state_events() {
         );
 
         let stopped = client.event_waiter("STOP", None);
-        assert!(client.execute(qmp_proto::commands::Stop).await.is_ok());
-        assert!(stopped.wait(Some(LIMIT)).await.is_ok());
+        let outcome = client.execute(qmp_proto::commands::Stop).await;
+        assert!(matches!(&outcome, Ok(qmp_proto::Empty)), "{outcome:?}");
+        let outcome = stopped.wait(Some(LIMIT)).await;
+        assert!(
+            matches!(&outcome, Ok(event) if event.name == "STOP"),
+            "{outcome:?}"
+        );
         let status = client.execute(QueryStatus).await;
         assert!(matches!(&status, Ok(s) if !s.running && s.status == RunState::Paused));
 
-        assert!(client.execute(qmp_proto::commands::Cont).await.is_ok());
+        let outcome = client.execute(qmp_proto::commands::Cont).await;
+        assert!(matches!(&outcome, Ok(qmp_proto::Empty)), "{outcome:?}");
         // Found in the backlog although it arrived before the wait.
-        assert!(client.wait_event("RESUME", None, Some(LIMIT)).await.is_ok());
+        let outcome = client.wait_event("RESUME", None, Some(LIMIT)).await;
+        assert!(
+            matches!(&outcome, Ok(event) if event.name == "RESUME"),
+            "{outcome:?}"
+        );
 
         let set = client
             .execute(QomSet::new("/machine", "kernel", "vmlinuz-test"))
             .await;
-        assert!(set.is_ok(), "{set:?}");
+        assert!(matches!(&set, Ok(qmp_proto::Empty)), "{set:?}");
         let get = client.execute(QomGet::new("/machine", "kernel")).await;
         assert_eq!(get.ok(), Some(json!("vmlinuz-test")));
         let get = client.execute(QomGet::new("/machine", "type")).await;
@@ -123,7 +135,8 @@ async fn qmp_error_replies() {
             ),
             "{error:?}"
         );
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
     })
     .await;
 }
@@ -205,7 +218,8 @@ async fn fifty_tasks_two_hundred_commands_each() {
             }));
         }
         for task in tasks {
-            assert!(task.await.is_ok());
+            let joined = task.await;
+            assert!(matches!(&joined, Ok(())), "{joined:?}");
         }
     })
     .await;
@@ -219,7 +233,9 @@ async fn an_fd_passed_with_add_fd_backs_a_block_node() {
             Ok(file) => file,
             Err(error) => panic!("{error}"),
         };
-        assert!(file.write_all(&[0u8; 4096]).is_ok());
+        if let Err(error) = file.write_all(&[0u8; 4096]) {
+            panic!("cannot write the temp file: {error}");
+        }
         let info = match client.add_fd(&file, None).await {
             Ok(info) => info,
             Err(error) => panic!("add-fd failed: {error}"),
@@ -227,7 +243,7 @@ async fn an_fd_passed_with_add_fd_backs_a_block_node() {
         let filename = format!("/dev/fdset/{}", info.fdset_id);
         let add = BlockdevAdd::new("file", "f0").option("filename", filename.as_str());
         let added = client.execute(add).await;
-        assert!(added.is_ok(), "{added:?}");
+        assert!(matches!(&added, Ok(qmp_proto::Empty)), "{added:?}");
         let nodes = client.execute(QueryNamedBlockNodes::new()).await;
         let nodes = match nodes {
             Ok(nodes) => nodes,
@@ -240,8 +256,10 @@ async fn an_fd_passed_with_add_fd_backs_a_block_node() {
             "{nodes:?}"
         );
         // getfd/closefd round trip.
-        assert!(client.getfd("spare", &file).await.is_ok());
-        assert!(client.closefd("spare").await.is_ok());
+        let outcome = client.getfd("spare", &file).await;
+        assert!(matches!(&outcome, Ok(())), "{outcome:?}");
+        let outcome = client.closefd("spare").await;
+        assert!(matches!(&outcome, Ok(())), "{outcome:?}");
     })
     .await;
 }
@@ -342,7 +360,7 @@ async fn quit_ends_the_session_cleanly() {
     bounded(async {
         let (mut qemu, client) = launch(&Config::default()).await;
         let quit = client.execute(Quit).await;
-        assert!(quit.is_ok(), "{quit:?}");
+        assert!(matches!(&quit, Ok(qmp_proto::Empty)), "{quit:?}");
         let closed = client.closed().await;
         assert!(matches!(closed, Disconnect::Quit), "{closed:?}");
         let shutdown = client.wait_event("SHUTDOWN", None, Some(LIMIT)).await;
@@ -386,7 +404,8 @@ async fn connectors_unix_path_and_accept_modes() {
         let Some(client) = client else {
             panic!("could not connect to {}", path.display())
         };
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
 
         // We listen, QEMU connects: Unix path.
         let path = dir.path().join("client.sock");
@@ -402,7 +421,8 @@ async fn connectors_unix_path_and_accept_modes() {
         let Ok(client) = accepted else {
             panic!("{:?}", accepted.err())
         };
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
 
         // We listen, QEMU connects: TCP.
         let listener = match Listener::bind_tcp("127.0.0.1:0").await {
@@ -416,7 +436,90 @@ async fn connectors_unix_path_and_accept_modes() {
         let Ok(client) = accepted else {
             panic!("{:?}", accepted.err())
         };
-        assert!(client.execute(QueryStatus).await.is_ok());
+        let status = client.execute(QueryStatus).await;
+        assert!(matches!(&status, Ok(info) if info.running), "{status:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+#[allow(clippy::print_stderr)] // prints what each combination gave
+async fn every_call_combination_against_qemu() {
+    use qmp_client::Raw;
+    use qmp_proto::commands::GetFd;
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default().oob(true)).await;
+        let mut n = 0;
+        for timeout in [false, true] {
+            for oob in [false, true] {
+                for fds in [false, true] {
+                    n += 1;
+                    let what = format!("timeout {timeout}, oob {oob}, fds {fds}");
+                    let file = match tempfile::tempfile() {
+                        Ok(file) => std::os::fd::OwnedFd::from(file),
+                        Err(error) => panic!("no temp file: {error}"),
+                    };
+                    // `yank` may run out of band; the fd rides along unused.
+                    let mut raw = client.call(Raw::new("yank").args(json!({"instances": []})));
+                    if timeout {
+                        raw = raw.timeout(LIMIT);
+                    }
+                    if oob {
+                        raw = raw.oob();
+                    }
+                    if fds {
+                        raw = raw.fds([file]);
+                    }
+                    let yanked = raw.await;
+                    eprintln!("raw yank, {what}: {yanked:?}");
+                    assert!(
+                        matches!(&yanked, Ok(value) if *value == json!({})),
+                        "{what}: {yanked:?}"
+                    );
+
+                    // Typed: `getfd` takes the fd; neither it nor
+                    // `query-status` may run out of band, which QEMU says.
+                    let name = format!("fd{n}");
+                    let outcome = if fds {
+                        let file = match tempfile::tempfile() {
+                            Ok(file) => std::os::fd::OwnedFd::from(file),
+                            Err(error) => panic!("no temp file: {error}"),
+                        };
+                        let mut call = client.call(GetFd::new(&name)).fds([file]);
+                        if timeout {
+                            call = call.timeout(LIMIT);
+                        }
+                        if oob {
+                            call = call.oob();
+                        }
+                        call.await.map(|_| json!("getfd"))
+                    } else {
+                        let mut call = client.call(QueryStatus);
+                        if timeout {
+                            call = call.timeout(LIMIT);
+                        }
+                        if oob {
+                            call = call.oob();
+                        }
+                        call.await.map(|status| json!(status.running))
+                    };
+                    eprintln!("typed, {what}: {outcome:?}");
+                    if oob {
+                        assert!(
+                            matches!(&outcome, Err(Error::Qmp { class: ErrorClass::GenericError, desc, .. })
+                                if desc.contains("OOB")),
+                            "{what}: {outcome:?}"
+                        );
+                    } else if fds {
+                        assert!(matches!(&outcome, Ok(value) if value == "getfd"), "{what}: {outcome:?}");
+                        let closed = client.closefd(&name).await;
+                        assert!(matches!(&closed, Ok(())), "{closed:?}");
+                    } else {
+                        assert!(matches!(&outcome, Ok(value) if *value == json!(true)), "{what}: {outcome:?}");
+                    }
+                }
+            }
+        }
     })
     .await;
 }
