@@ -121,6 +121,42 @@ mod tests {
     }
 
     #[test]
+    fn configuration_leaves_out_what_changes_at_each_launch()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut builder = MachineBuilder::new();
+        builder
+            .binary("/opt/qemu/bin/qemu-system-x86_64")
+            .wrapper(["taskset", "-c", "0"])
+            .accel(Accel::tcg())
+            .console(ConsoleSpec::serial())
+            .add_fd(file(), 3, None)
+            .args(["-m", "128"]);
+        let first = builder.configuration()?;
+        // Another launch dups the descriptors anew: the same configuration.
+        assert_eq!(builder.configuration()?, first);
+        assert_eq!(
+            strings(&first),
+            [
+                "-display",
+                "none",
+                "-vga",
+                "none",
+                "-accel",
+                "tcg",
+                "-chardev",
+                "socket,id=qemukit-console,fd=-1",
+                "-serial",
+                "chardev:qemukit-console",
+                "-add-fd",
+                "fd=-1,set=3",
+                "-m",
+                "128",
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn renders_monitor_console_and_fds() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder
