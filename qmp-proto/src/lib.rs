@@ -94,6 +94,8 @@ mod error;
 pub mod events;
 mod framing;
 mod message;
+#[path = "generated/mod.rs"]
+pub mod qapi;
 mod session;
 mod version;
 

@@ -9,6 +9,7 @@
 
 mod apt;
 mod cmd;
+mod codegen;
 mod deps;
 mod guest;
 mod qemu;
@@ -36,6 +37,7 @@ commands:
                       and print a binary path usable as QEMUKIT_QEMU (`path` fetches when needed)
   bench [--qemu V]    run the workspace's benchmarks (other arguments go to `cargo bench`)
   deps                install what is missing (QEMU 10.0 from bookworm-backports, tmux) and nothing else
+  codegen [--check]   regenerate qmp-proto's typed QMP layer (qmp_proto::qapi) from the recorded schemas
 
 The primary QEMU is 10.0 from Debian's bookworm-backports (the suite is added to apt, reusing the
 machine's Debian mirror, when missing); other versions run unpacked side by side, without root.";
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Some("bench") => tasks::bench(rest),
         Some("qemu") => qemu::command(rest),
         Some("deps") => deps::ensure().map(|_| ()),
+        Some("codegen") => codegen::run(rest),
         Some("-h" | "--help" | "help") | None => {
             eprintln!("{USAGE}");
             Ok(())

@@ -1,0 +1,142 @@
+//! The whole QMP interface, typed: every command and event of every QEMU
+//! version we test, generated from their recorded `query-qmp-schema`.
+//!
+//! - [`commands`]: one struct per command, implementing
+//!   [`Command`](crate::Command) — its fields are the arguments, its
+//!   `Output` the reply's type.
+//! - [`events`]: one struct per event, implementing
+//!   [`EventPayload`](crate::EventPayload), read with
+//!   [`Event::payload`](crate::Event::payload).
+//! - [`types`]: the structs, unions, enumerations and alternates they use.
+//!
+//! QEMU's introspection hides the names of its types, so types are named
+//! after where they are used (`StatusInfo` for what `query-status`
+//! returns, `BlockdevMirrorOnTargetError` for a member's enumeration), a
+//! few by hand; the names do not change between versions.
+//!
+//! # Across QEMU versions
+//!
+//! One set of types covers every recorded version: each item's docs say
+//! which versions have it ("QEMU 7.2: no; 10.0: yes"). A member missing in
+//! some version is an `Option`. Decoding tolerates drift: unknown members
+//! are ignored, every enumeration keeps unknown values in `Other`, every
+//! union keeps an unknown variant's members, so a reply from a newer QEMU
+//! still decodes. Sending is checked:
+//! [`Command::check_version`](crate::Command::check_version) refuses a
+//! command, argument or enumeration value the connected QEMU is known to
+//! lack.
+//!
+//! ```
+//! use qmp_proto::{Command, Version};
+//! use qmp_proto::qapi::{commands, types};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let status = commands::QueryStatus::parse_output(serde_json::json!(
+//!     {"status": "running", "running": true, "singlestep": false}))?;
+//! assert_eq!(status.status, types::RunState::Running);
+//!
+//! // A value newer than this crate is kept, not an error.
+//! let status = commands::QueryStatus::parse_output(serde_json::json!(
+//!     {"status": "hibernating", "running": false, "new-member": 1}))?;
+//! assert_eq!(status.status.as_str(), "hibernating");
+//!
+//! // `blockdev-set-active` is newer than QEMU 7.2: refused before sending.
+//! let activate = commands::BlockdevSetActive::new(true);
+//! assert!(activate.check_version(Version::new(7, 2, 22)).is_err());
+//! assert!(activate.check_version(Version::new(10, 0, 2)).is_ok());
+//! # Ok(())
+//! # }
+//! ```
+
+// Generated code: arguments are as many as QEMU's required members, names
+// follow QEMU's, and docs are one line per item.
+#![allow(
+    clippy::too_many_arguments,
+    clippy::large_enum_variant,
+    clippy::enum_variant_names,
+    clippy::doc_markdown,
+    clippy::module_name_repetitions
+)]
+
+/// Defines a QAPI enumeration: one variant per value QEMU knows, plus
+/// `Other` keeping any value this crate does not know.
+macro_rules! qapi_enum {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident {
+            $($(#[$vattr:meta])* $variant:ident = $wire:literal,)*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vattr])* $variant,)*
+            /// A value this crate does not know, kept as QEMU sent it.
+            Other(String),
+        }
+
+        impl $name {
+            /// Every value this crate knows, as QEMU spells it.
+            pub const KNOWN: &'static [&'static str] = &[$($wire),*];
+
+            /// The value as QEMU spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(value) => value,
+                }
+            }
+
+            /// The value QEMU spells `wire`.
+            pub fn from_wire(wire: &str) -> Self {
+                match wire {
+                    $($wire => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str($crate::qapi::support::EnumVisitor(Self::from_wire))
+            }
+        }
+    };
+}
+
+/// Which QEMU versions have a command or event: the first release that has
+/// it and the first that no longer has it (`None`: no bound known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Availability {
+    /// The wire name, e.g. `query-status` or `SHUTDOWN`.
+    pub name: &'static str,
+    /// The first release that has it, when newer than the oldest we know.
+    pub since: Option<(u32, u32)>,
+    /// The first release that no longer has it.
+    pub until: Option<(u32, u32)>,
+}
+
+impl Availability {
+    /// Whether `qemu` has it.
+    pub fn in_version(&self, qemu: crate::Version) -> bool {
+        self.since.is_none_or(|since| qemu >= since) && self.until.is_none_or(|until| qemu < until)
+    }
+}
+
+pub mod commands;
+pub mod events;
+pub(crate) mod support;
+pub mod types;

@@ -1,0 +1,139 @@
+//! `cargo xtask codegen [--check]`: the typed QMP layer of `qmp-proto`,
+//! generated from the `query-qmp-schema` recorded from every QEMU version we
+//! test (`qmp-proto/tests/fixtures/qemu-X.Y/query-qmp-schema.reply`).
+//!
+//! It writes `qmp-proto/src/generated/{types,commands,events}.rs`,
+//! formatted by `rustfmt`; `--check` writes nothing and fails when a
+//! checked-in file differs from what it would write.
+
+mod emit;
+mod model;
+mod names;
+mod schema;
+
+use std::fs;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use crate::Result;
+use crate::cmd::workspace_root;
+
+pub(crate) fn run(args: &[String]) -> Result {
+    let check = match args {
+        [] => false,
+        [flag] if flag == "--check" => true,
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask codegen [--check]; got {args:?}"
+            ));
+        }
+    };
+    let root = workspace_root();
+    let schemas = schema::load_all(&root.join("qmp-proto/tests/fixtures"))?;
+    let model = model::Model::build(&schemas)?;
+    let out_dir = root.join("qmp-proto/src/generated");
+    let mut stale = Vec::new();
+    for (file, text) in emit::emit(&model) {
+        let text = space_items(&rustfmt(&text).map_err(|error| format!("{file}: {error}"))?);
+        let path = out_dir.join(file);
+        let current = fs::read_to_string(&path).unwrap_or_default();
+        if current == text {
+            continue;
+        }
+        if check {
+            stale.push(path.display().to_string());
+        } else {
+            fs::write(&path, text)
+                .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+        }
+    }
+    report(&model, &schemas);
+    if !stale.is_empty() {
+        return Err(format!(
+            "generated code is stale, run `cargo xtask codegen`: {}",
+            stale.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// What was generated, per version, on stderr.
+fn report(model: &model::Model, schemas: &[schema::Schema]) {
+    for (index, schema) in schemas.iter().enumerate() {
+        let bit = 1 << index;
+        let commands = model
+            .commands
+            .values()
+            .filter(|c| c.present & bit != 0)
+            .count();
+        let events = model
+            .events
+            .values()
+            .filter(|e| e.present & bit != 0)
+            .count();
+        let types = model
+            .types
+            .values()
+            .filter(|t| t.present & bit != 0)
+            .count();
+        eprintln!(
+            "xtask codegen: QEMU {}.{}: {commands}/{} commands, {events}/{} events typed, {types} types",
+            schema.release.0,
+            schema.release.1,
+            schema.commands.len(),
+            schema.events.len(),
+        );
+    }
+    eprintln!(
+        "xtask codegen: {} commands, {} events, {} types in all",
+        model.commands.len(),
+        model.events.len(),
+        model.types.len()
+    );
+    for conflict in &model.conflicts {
+        eprintln!("xtask codegen: kept as raw JSON: {conflict}");
+    }
+}
+
+/// A blank line between top-level items (rustfmt keeps, but does not add,
+/// them).
+fn space_items(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous = "";
+    for line in text.lines() {
+        let item_ended = previous == "}" || (previous.ends_with(';') && !previous.starts_with(' '));
+        let item_starts = !line.is_empty() && !line.starts_with([' ', '}', ')']);
+        if item_ended && item_starts && !previous.starts_with("use ") {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out
+}
+
+fn rustfmt(text: &str) -> Result<String> {
+    let mut child = Command::new("rustfmt")
+        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot run rustfmt (rustup component add rustfmt): {error}"))?;
+    let mut stdin = child.stdin.take().ok_or("rustfmt has no stdin")?;
+    let input = text.to_owned();
+    // Write from a thread: rustfmt may fill its stdout pipe before it has
+    // read all of its input.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|error| format!("rustfmt failed: {error}"))?;
+    let written = writer.join().map_err(|_| "rustfmt writer panicked")?;
+    written.map_err(|error| format!("cannot feed rustfmt: {error}"))?;
+    if !output.status.success() {
+        let errors = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("rustfmt rejected the generated code:\n{errors}"));
+    }
+    String::from_utf8(output.stdout).map_err(|error| error.to_string())
+}
