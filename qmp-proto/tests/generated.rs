@@ -117,6 +117,49 @@ fn decode_output(name: &str, ret: Value) -> Result<String, serde_json::Error> {
     )
 }
 
+/// `ret` read as the hand-written output of `name`: the hand-written layer
+/// must read every recorded reply the generated one reads.
+fn decode_hand_written_output(name: &str, ret: Value) -> Result<String, serde_json::Error> {
+    fn parse<C: Command>(ret: Value) -> Result<String, serde_json::Error>
+    where
+        C::Output: std::fmt::Debug,
+    {
+        C::parse_output(ret).map(|output| format!("{output:?}"))
+    }
+    macro_rules! by_name {
+        ($($command:ty),* $(,)?) => {
+            match name {
+                $(wire if wire == <$command as Command>::NAME => parse::<$command>(ret),)*
+                other => panic!("the transcripts use `{other}`: add it to decode_hand_written_output"),
+            }
+        };
+    }
+    by_name!(
+        commands::QmpCapabilities,
+        commands::QueryVersion,
+        commands::QueryStatus,
+        commands::QueryName,
+        commands::QueryKvm,
+        commands::QueryCpusFast,
+        commands::Stop,
+        commands::Cont,
+        commands::QomList,
+        commands::QomGet,
+        commands::HumanMonitorCommand,
+        commands::QueryFdsets,
+        commands::BlockdevAdd,
+        commands::QueryNamedBlockNodes,
+        commands::QueryBlock,
+        commands::QueryMigrate,
+        commands::MigrateSetCapabilities,
+        commands::BlockdevMirror,
+        commands::QueryJobs,
+        commands::JobComplete,
+        commands::BlockdevDel,
+        commands::Quit,
+    )
+}
+
 /// The event's data read as its generated payload, printed with `{:?}`.
 fn decode_event(event: &Event) -> Option<Result<String, serde_json::Error>> {
     fn parse<E: qmp_proto::EventPayload + std::fmt::Debug>(
@@ -148,6 +191,13 @@ fn every_recorded_reply_and_event_decodes_into_its_generated_type() {
                     assert!(
                         decoded.is_ok(),
                         "QEMU {:?}: `{name}` reply {} → {decoded:?}",
+                        recorded.release,
+                        reply.ret
+                    );
+                    let hand = decode_hand_written_output(name, reply.ret.clone());
+                    assert!(
+                        hand.is_ok(),
+                        "QEMU {:?}: `{name}` reply {} as the hand-written type → {hand:?}",
                         recorded.release,
                         reply.ret
                     );
@@ -359,6 +409,79 @@ fn version_checks_refuse_what_the_connected_qemu_lacks() {
     assert!(refused(&dump, (10, 0)).is_ok());
     let message = result.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("7.2"), "{message}");
+}
+
+/// Every hand-written command is a generated one, and both say the same
+/// about which recorded versions have it.
+#[test]
+fn hand_written_commands_are_generated_commands_with_the_same_versions() {
+    macro_rules! availability {
+        ($($command:ident),* $(,)?) => {
+            [$((
+                <commands::$command as Command>::NAME,
+                <commands::$command as Command>::SINCE,
+                <commands::$command as Command>::UNTIL,
+            )),*]
+        };
+    }
+    let hand_written = availability!(
+        BlockdevAdd,
+        BlockdevDel,
+        BlockdevMirror,
+        JobCancel,
+        JobComplete,
+        JobDismiss,
+        QueryBlock,
+        QueryJobs,
+        QueryNamedBlockNodes,
+        ChardevAdd,
+        ChardevRemove,
+        DeviceAdd,
+        DeviceDel,
+        NetdevAdd,
+        NetdevDel,
+        QomGet,
+        QomList,
+        QomSet,
+        AddFd,
+        CloseFd,
+        GetFd,
+        QueryFdsets,
+        RemoveFd,
+        Cont,
+        HumanMonitorCommand,
+        QmpCapabilities,
+        QueryCommands,
+        QueryCpusFast,
+        QueryKvm,
+        QueryName,
+        QueryQmpSchema,
+        QueryStatus,
+        QueryVersion,
+        Quit,
+        Screendump,
+        Stop,
+        SystemPowerdown,
+        SystemReset,
+        Migrate,
+        MigrateIncoming,
+        MigrateSetCapabilities,
+        QueryMigrate,
+    );
+    for (name, since, until) in hand_written {
+        let generated = qc::ALL.iter().find(|typed| typed.name == name);
+        let Some(generated) = generated else {
+            panic!("hand-written `{name}` has no generated counterpart");
+        };
+        for recorded in &RECORDED {
+            let qemu = version(recorded.release);
+            assert_eq!(
+                qemu.within(since, until),
+                generated.in_version(qemu),
+                "`{name}` on QEMU {qemu}: hand-written {since:?}..{until:?}, generated {generated:?}"
+            );
+        }
+    }
 }
 
 /// The hand-written commands that stay (free-form properties, ergonomic

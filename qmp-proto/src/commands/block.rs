@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::JsonObject;
 use crate::command::Empty;
+pub use crate::qapi::types::{BlockdevOnError, JobStatus, JobType, MirrorCopyMode, MirrorSyncMode};
 
 /// `blockdev-add`: adds a block node.
 ///
@@ -310,36 +311,6 @@ impl BlockdevMirror {
 
 command!(BlockdevMirror = "blockdev-mirror" -> Empty);
 
-qapi_enum! {
-    /// What a mirror or backup copies (`MirrorSyncMode`).
-    pub enum MirrorSyncMode {
-        Top = "top",
-        Full = "full",
-        None = "none",
-        Incremental = "incremental",
-        Bitmap = "bitmap",
-    }
-}
-
-qapi_enum! {
-    /// What a block job does on an I/O error (`BlockdevOnError`).
-    pub enum BlockdevOnError {
-        Report = "report",
-        Ignore = "ignore",
-        Enospc = "enospc",
-        Stop = "stop",
-        Auto = "auto",
-    }
-}
-
-qapi_enum! {
-    /// How a mirror copies (`MirrorCopyMode`).
-    pub enum MirrorCopyMode {
-        Background = "background",
-        WriteBlocking = "write-blocking",
-    }
-}
-
 no_arguments!(
     /// `query-jobs`: every job (block jobs and others).
     QueryJobs = "query-jobs" -> Vec<JobInfo>
@@ -365,38 +336,6 @@ pub struct JobInfo {
     /// Why it failed, once concluded with an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-qapi_enum! {
-    /// The kind of a job (`JobType`).
-    pub enum JobType {
-        Commit = "commit",
-        Stream = "stream",
-        Mirror = "mirror",
-        Backup = "backup",
-        Create = "create",
-        Amend = "amend",
-        SnapshotLoad = "snapshot-load",
-        SnapshotSave = "snapshot-save",
-        SnapshotDelete = "snapshot-delete",
-    }
-}
-
-qapi_enum! {
-    /// The state of a job (`JobStatus`).
-    pub enum JobStatus {
-        Undefined = "undefined",
-        Created = "created",
-        Running = "running",
-        Paused = "paused",
-        Ready = "ready",
-        Standby = "standby",
-        Waiting = "waiting",
-        Pending = "pending",
-        Aborting = "aborting",
-        Concluded = "concluded",
-        Null = "null",
-    }
 }
 
 /// `job-complete`: completes a job that is ready (a mirror pivots).

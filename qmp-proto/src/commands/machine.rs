@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::Empty;
+pub use crate::qapi::types::{ImageFormat, RunState, ShutdownCause};
 use crate::{Capability, JsonObject, VersionInfo};
 
 /// `qmp_capabilities`: leaves negotiation mode, enabling `enable`.
@@ -54,45 +55,6 @@ pub struct StatusInfo {
     pub singlestep: Option<bool>,
     /// The run state.
     pub status: RunState,
-}
-
-qapi_enum! {
-    /// The run state of the VM (`RunState`).
-    pub enum RunState {
-        Debug = "debug",
-        Inmigrate = "inmigrate",
-        InternalError = "internal-error",
-        IoError = "io-error",
-        Paused = "paused",
-        Postmigrate = "postmigrate",
-        Prelaunch = "prelaunch",
-        FinishMigrate = "finish-migrate",
-        RestoreVm = "restore-vm",
-        Running = "running",
-        SaveVm = "save-vm",
-        Shutdown = "shutdown",
-        Suspended = "suspended",
-        Watchdog = "watchdog",
-        GuestPanicked = "guest-panicked",
-        Colo = "colo",
-    }
-}
-
-qapi_enum! {
-    /// Why the VM shut down or reset (`ShutdownCause`).
-    pub enum ShutdownCause {
-        None = "none",
-        HostError = "host-error",
-        HostQmpQuit = "host-qmp-quit",
-        HostQmpSystemReset = "host-qmp-system-reset",
-        HostSignal = "host-signal",
-        HostUi = "host-ui",
-        GuestShutdown = "guest-shutdown",
-        GuestReset = "guest-reset",
-        GuestPanic = "guest-panic",
-        SubsystemReset = "subsystem-reset",
-        SnapshotLoad = "snapshot-load",
-    }
 }
 
 no_arguments!(
@@ -245,14 +207,6 @@ impl Screendump {
 }
 
 command!(Screendump = "screendump" -> Empty);
-
-qapi_enum! {
-    /// Image format for `screendump` (`ImageFormat`).
-    pub enum ImageFormat {
-        Ppm = "ppm",
-        Png = "png",
-    }
-}
 
 no_arguments!(
     /// `query-qmp-schema`: the whole QAPI schema, as raw JSON (an array of

@@ -194,7 +194,7 @@ impl BlockCommit {
 impl BlockCommit {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.backing_mask_protocol.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `backing-mask-protocol` of `block-commit`",
                 qemu,
                 Some((8, 0)),
@@ -209,7 +209,12 @@ impl crate::Command for BlockCommit {
     const NAME: &'static str = "block-commit";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -359,7 +364,7 @@ impl BlockExportAddBase {
 impl BlockExportAddBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.allow_inactive.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `allow-inactive` of `BlockExportAddBase`",
                 qemu,
                 Some((8, 0)),
@@ -410,7 +415,12 @@ impl crate::Command for BlockExportAdd {
     const NAME: &'static str = "block-export-add";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -741,7 +751,7 @@ impl BlockLatencyHistogramSet {
 impl BlockLatencyHistogramSet {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.boundaries_zap.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `boundaries-zap` of `block-latency-histogram-set`",
                 qemu,
                 Some((8, 0)),
@@ -756,7 +766,12 @@ impl crate::Command for BlockLatencyHistogramSet {
     const NAME: &'static str = "block-latency-histogram-set";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -859,7 +874,7 @@ impl BlockStream {
 impl BlockStream {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.backing_mask_protocol.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `backing-mask-protocol` of `block-stream`",
                 qemu,
                 Some((8, 0)),
@@ -874,7 +889,12 @@ impl crate::Command for BlockStream {
     const NAME: &'static str = "block-stream";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -1025,7 +1045,12 @@ impl crate::Command for BlockdevAdd {
     const NAME: &'static str = "blockdev-add";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.0.check_qemu(qemu)
     }
 }
@@ -1041,7 +1066,12 @@ impl crate::Command for BlockdevBackup {
     const NAME: &'static str = "blockdev-backup";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.0.check_qemu(qemu)
     }
 }
@@ -1146,7 +1176,12 @@ impl crate::Command for BlockdevCreate {
     const NAME: &'static str = "blockdev-create";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -1355,7 +1390,12 @@ impl crate::Command for BlockdevReopen {
     const NAME: &'static str = "blockdev-reopen";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -1492,7 +1532,7 @@ impl CalcDirtyRate {
 impl CalcDirtyRate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.calc_time_unit.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `calc-time-unit` of `calc-dirty-rate`",
                 qemu,
                 Some((8, 0)),
@@ -1507,7 +1547,12 @@ impl crate::Command for CalcDirtyRate {
     const NAME: &'static str = "calc-dirty-rate";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -1624,7 +1669,12 @@ impl crate::Command for ChardevAdd {
     const NAME: &'static str = "chardev-add";
     type Output = ChardevReturn;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -1665,7 +1715,12 @@ impl crate::Command for ChardevChange {
     const NAME: &'static str = "chardev-change";
     type Output = ChardevReturn;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -2454,7 +2509,12 @@ impl crate::Command for DriveBackup {
     const NAME: &'static str = "drive-backup";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.0.check_qemu(qemu)
     }
 }
@@ -2586,7 +2646,7 @@ impl DumpGuestMemory {
 impl DumpGuestMemory {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.format {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -2596,7 +2656,12 @@ impl crate::Command for DumpGuestMemory {
     const NAME: &'static str = "dump-guest-memory";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -2823,7 +2888,12 @@ impl crate::Command for InputSendEvent {
     const NAME: &'static str = "input-send-event";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3023,13 +3093,18 @@ pub struct Migrate {
 impl Migrate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.blk.is_some() {
-            super::support::check("argument `blk` of `migrate`", qemu, None, Some((10, 0)))?;
+            crate::Unsupported::check("argument `blk` of `migrate`", qemu, None, Some((10, 0)))?;
         }
         if self.inc.is_some() {
-            super::support::check("argument `inc` of `migrate`", qemu, None, Some((10, 0)))?;
+            crate::Unsupported::check("argument `inc` of `migrate`", qemu, None, Some((10, 0)))?;
         }
         if self.channels.is_some() {
-            super::support::check("argument `channels` of `migrate`", qemu, Some((8, 0)), None)?;
+            crate::Unsupported::check(
+                "argument `channels` of `migrate`",
+                qemu,
+                Some((8, 0)),
+                None,
+            )?;
         }
         Ok(())
     }
@@ -3039,7 +3114,12 @@ impl crate::Command for Migrate {
     const NAME: &'static str = "migrate";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3065,7 +3145,7 @@ impl MigrateContinue {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.state;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -3075,7 +3155,12 @@ impl crate::Command for MigrateContinue {
     const NAME: &'static str = "migrate-continue";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3100,7 +3185,7 @@ pub struct MigrateIncoming {
 impl MigrateIncoming {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.channels.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `channels` of `migrate-incoming`",
                 qemu,
                 Some((8, 0)),
@@ -3108,7 +3193,7 @@ impl MigrateIncoming {
             )?;
         }
         if self.exit_on_error.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `exit-on-error` of `migrate-incoming`",
                 qemu,
                 Some((8, 0)),
@@ -3123,7 +3208,12 @@ impl crate::Command for MigrateIncoming {
     const NAME: &'static str = "migrate-incoming";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3194,7 +3284,12 @@ impl crate::Command for MigrateSetCapabilities {
     const NAME: &'static str = "migrate-set-capabilities";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3348,7 +3443,7 @@ pub struct MigrateSetParameters {
 impl MigrateSetParameters {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.compress_level.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `compress-level` of `migrate-set-parameters`",
                 qemu,
                 None,
@@ -3356,7 +3451,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.compress_threads.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `compress-threads` of `migrate-set-parameters`",
                 qemu,
                 None,
@@ -3364,7 +3459,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.compress_wait_thread.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `compress-wait-thread` of `migrate-set-parameters`",
                 qemu,
                 None,
@@ -3372,7 +3467,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.decompress_threads.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `decompress-threads` of `migrate-set-parameters`",
                 qemu,
                 None,
@@ -3380,7 +3475,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.block_incremental.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `block-incremental` of `migrate-set-parameters`",
                 qemu,
                 None,
@@ -3388,7 +3483,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.avail_switchover_bandwidth.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `avail-switchover-bandwidth` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3396,7 +3491,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.multifd_qatzip_level.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `multifd-qatzip-level` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3404,7 +3499,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.x_vcpu_dirty_limit_period.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `x-vcpu-dirty-limit-period` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3412,7 +3507,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.vcpu_dirty_limit.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `vcpu-dirty-limit` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3420,7 +3515,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.mode.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `mode` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3428,7 +3523,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.zero_page_detection.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `zero-page-detection` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3436,7 +3531,7 @@ impl MigrateSetParameters {
             )?;
         }
         if self.direct_io.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `direct-io` of `migrate-set-parameters`",
                 qemu,
                 Some((8, 0)),
@@ -3451,7 +3546,12 @@ impl crate::Command for MigrateSetParameters {
     const NAME: &'static str = "migrate-set-parameters";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3587,7 +3687,7 @@ impl NbdServerStart {
 impl NbdServerStart {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.handshake_max_seconds.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `handshake-max-seconds` of `nbd-server-start`",
                 qemu,
                 Some((8, 0)),
@@ -3602,7 +3702,12 @@ impl crate::Command for NbdServerStart {
     const NAME: &'static str = "nbd-server-start";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3732,7 +3837,12 @@ impl crate::Command for NetdevAdd {
     const NAME: &'static str = "netdev_add";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -3805,7 +3915,7 @@ impl ObjectAddBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.qom_type;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -3997,7 +4107,12 @@ impl crate::Command for ObjectAdd {
     const NAME: &'static str = "object-add";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -4423,7 +4538,7 @@ pub struct QueryDirtyRate {
 impl QueryDirtyRate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.calc_time_unit.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `calc-time-unit` of `query-dirty-rate`",
                 qemu,
                 Some((8, 0)),
@@ -4438,7 +4553,12 @@ impl crate::Command for QueryDirtyRate {
     const NAME: &'static str = "query-dirty-rate";
     type Output = DirtyRateInfo;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -4557,7 +4677,7 @@ pub struct QueryMachines {
 impl QueryMachines {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.compat_props.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `compat-props` of `query-machines`",
                 qemu,
                 Some((8, 0)),
@@ -4572,7 +4692,12 @@ impl crate::Command for QueryMachines {
     const NAME: &'static str = "query-machines";
     type Output = Vec<MachineInfo>;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -4989,7 +5114,7 @@ impl QueryStatsBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.target;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.providers {
             for value_item in value {
@@ -5036,7 +5161,12 @@ impl crate::Command for QueryStats {
     const NAME: &'static str = "query-stats";
     type Output = Vec<StatsInfo>;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -5055,7 +5185,7 @@ pub struct QueryStatsSchemas {
 impl QueryStatsSchemas {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.provider {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -5065,7 +5195,12 @@ impl crate::Command for QueryStatsSchemas {
     const NAME: &'static str = "query-stats-schemas";
     type Output = Vec<StatsSchemasInfo>;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -5476,7 +5611,12 @@ impl crate::Command for SendKey {
     const NAME: &'static str = "send-key";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -5588,7 +5728,12 @@ impl crate::Command for SetNumaNode {
     const NAME: &'static str = "set-numa-node";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -5933,7 +6078,7 @@ impl TraceEventGetState {
 impl TraceEventGetState {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.vcpu.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `vcpu` of `trace-event-get-state`",
                 qemu,
                 None,
@@ -5948,7 +6093,12 @@ impl crate::Command for TraceEventGetState {
     const NAME: &'static str = "trace-event-get-state";
     type Output = Vec<TraceEventGetStateOutput>;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -5986,7 +6136,7 @@ impl TraceEventSetState {
 impl TraceEventSetState {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.vcpu.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "argument `vcpu` of `trace-event-set-state`",
                 qemu,
                 None,
@@ -6001,7 +6151,12 @@ impl crate::Command for TraceEventSetState {
     const NAME: &'static str = "trace-event-set-state";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }
@@ -6045,7 +6200,12 @@ impl crate::Command for Transaction {
     const NAME: &'static str = "transaction";
     type Output = crate::Empty;
     fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;
+        crate::Unsupported::check(
+            format_args!("command `{}`", Self::NAME),
+            qemu,
+            Self::SINCE,
+            Self::UNTIL,
+        )?;
         self.check_qemu(qemu)
     }
 }

@@ -58,13 +58,14 @@
     clippy::module_name_repetitions
 )]
 
-/// Defines a QAPI enumeration: one variant per value QEMU knows, plus
-/// `Other` keeping any value this crate does not know.
+/// Defines a QAPI enumeration: one variant per value QEMU knows, each with
+/// the releases that have it (`since`, `until`), plus `Other` keeping any
+/// value this crate does not know.
 macro_rules! qapi_enum {
     (
         $(#[$attr:meta])*
         pub enum $name:ident {
-            $($(#[$vattr:meta])* $variant:ident = $wire:literal,)*
+            $($(#[$vattr:meta])* $variant:ident = $wire:literal ($since:expr, $until:expr),)*
         }
     ) => {
         $(#[$attr])*
@@ -94,6 +95,38 @@ macro_rules! qapi_enum {
                     $($wire => Self::$variant,)*
                     other => Self::Other(other.to_owned()),
                 }
+            }
+
+            /// The first QEMU release with this value, when newer than the
+            /// oldest recorded one; `None` for values this crate does not
+            /// know.
+            pub fn since(&self) -> Option<(u32, u32)> {
+                match self {
+                    $(Self::$variant => $since,)*
+                    Self::Other(_) => None,
+                }
+            }
+
+            /// The first QEMU release without this value, if it was removed.
+            pub fn until(&self) -> Option<(u32, u32)> {
+                match self {
+                    $(Self::$variant => $until,)*
+                    Self::Other(_) => None,
+                }
+            }
+
+            /// `Ok` when QEMU `qemu` knows this value.
+            ///
+            /// # Errors
+            ///
+            /// [`Unsupported`](crate::Unsupported) naming the value.
+            pub fn check_version(&self, qemu: $crate::Version) -> Result<(), $crate::Unsupported> {
+                $crate::Unsupported::check(
+                    format_args!("{} `{}`", stringify!($name), self.as_str()),
+                    qemu,
+                    self.since(),
+                    self.until(),
+                )
             }
         }
 
@@ -132,7 +165,7 @@ pub struct Availability {
 impl Availability {
     /// Whether `qemu` has it.
     pub fn in_version(&self, qemu: crate::Version) -> bool {
-        self.since.is_none_or(|since| qemu >= since) && self.until.is_none_or(|until| qemu < until)
+        qemu.within(self.since, self.until)
     }
 }
 

@@ -1,32 +1,12 @@
-//! What the generated code calls: version checks and the (de)serialisation
-//! of unions, whose variant is chosen by a tag member.
+//! What the generated code calls: the (de)serialisation of unions, whose
+//! variant is chosen by a tag member, and of enumerations.
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::{JsonObject, Unsupported, Version};
-
-/// Refuses `item` on a QEMU outside `[since, until)`.
-pub(crate) fn check(
-    item: &str,
-    qemu: Version,
-    since: Option<(u32, u32)>,
-    until: Option<(u32, u32)>,
-) -> Result<(), Unsupported> {
-    let too_old = since.is_some_and(|since| qemu < since);
-    let too_new = until.is_some_and(|until| qemu >= until);
-    if too_old || too_new {
-        return Err(Unsupported {
-            item: item.to_owned(),
-            qemu,
-            since,
-            until,
-        });
-    }
-    Ok(())
-}
+use crate::JsonObject;
 
 /// A variant's members as an object.
 pub(crate) fn to_object<T: Serialize>(value: &T) -> Result<JsonObject, serde_json::Error> {

@@ -22,16 +22,15 @@ pub struct AcpiOstInfo {
 }
 
 qapi_enum! {
-
-/// The type of `AcpiOstInfo`'s member `slot-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum AcpiOstInfoSlotType {
-/// `DIMM`. QEMU 7.2: yes; 10.0: yes.
-Dimm = "DIMM",
-/// `CPU`. QEMU 7.2: yes; 10.0: yes.
-Cpu = "CPU",
-}
+    /// The type of `AcpiOstInfo`'s member `slot-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum AcpiOstInfoSlotType {
+        /// `DIMM`. QEMU 7.2: yes; 10.0: yes.
+        Dimm = "DIMM" (None, None),
+        /// `CPU`. QEMU 7.2: yes; 10.0: yes.
+        Cpu = "CPU" (None, None),
+    }
 }
 
 /// What `add-fd` returns.
@@ -197,32 +196,31 @@ pub struct AudiodevsInfoDbus {
 }
 
 qapi_enum! {
-
-/// The type of `AudiodevsInfo`'s member `driver`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum AudiodevsInfoDriver {
-/// `none`. QEMU 7.2: no; 10.0: yes.
-None = "none",
-/// `alsa`. QEMU 7.2: no; 10.0: yes.
-Alsa = "alsa",
-/// `dbus`. QEMU 7.2: no; 10.0: yes.
-Dbus = "dbus",
-/// `jack`. QEMU 7.2: no; 10.0: yes.
-Jack = "jack",
-/// `oss`. QEMU 7.2: no; 10.0: yes.
-Oss = "oss",
-/// `pa`. QEMU 7.2: no; 10.0: yes.
-Pa = "pa",
-/// `pipewire`. QEMU 7.2: no; 10.0: yes.
-Pipewire = "pipewire",
-/// `sdl`. QEMU 7.2: no; 10.0: yes.
-Sdl = "sdl",
-/// `spice`. QEMU 7.2: no; 10.0: yes.
-Spice = "spice",
-/// `wav`. QEMU 7.2: no; 10.0: yes.
-Wav = "wav",
-}
+    /// The type of `AudiodevsInfo`'s member `driver`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum AudiodevsInfoDriver {
+        /// `none`. QEMU 7.2: no; 10.0: yes.
+        None = "none" (None, None),
+        /// `alsa`. QEMU 7.2: no; 10.0: yes.
+        Alsa = "alsa" (None, None),
+        /// `dbus`. QEMU 7.2: no; 10.0: yes.
+        Dbus = "dbus" (None, None),
+        /// `jack`. QEMU 7.2: no; 10.0: yes.
+        Jack = "jack" (None, None),
+        /// `oss`. QEMU 7.2: no; 10.0: yes.
+        Oss = "oss" (None, None),
+        /// `pa`. QEMU 7.2: no; 10.0: yes.
+        Pa = "pa" (None, None),
+        /// `pipewire`. QEMU 7.2: no; 10.0: yes.
+        Pipewire = "pipewire" (None, None),
+        /// `sdl`. QEMU 7.2: no; 10.0: yes.
+        Sdl = "sdl" (None, None),
+        /// `spice`. QEMU 7.2: no; 10.0: yes.
+        Spice = "spice" (None, None),
+        /// `wav`. QEMU 7.2: no; 10.0: yes.
+        Wav = "wav" (None, None),
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `jack`.
@@ -315,26 +313,25 @@ pub struct AudiodevsInfoNoneIn {
 }
 
 qapi_enum! {
-
-/// The type of `AudiodevsInfoNoneIn`'s member `format`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum AudiodevsInfoNoneInFormat {
-/// `u8`. QEMU 7.2: no; 10.0: yes.
-U8 = "u8",
-/// `s8`. QEMU 7.2: no; 10.0: yes.
-S8 = "s8",
-/// `u16`. QEMU 7.2: no; 10.0: yes.
-U16 = "u16",
-/// `s16`. QEMU 7.2: no; 10.0: yes.
-S16 = "s16",
-/// `u32`. QEMU 7.2: no; 10.0: yes.
-U32 = "u32",
-/// `s32`. QEMU 7.2: no; 10.0: yes.
-S32 = "s32",
-/// `f32`. QEMU 7.2: no; 10.0: yes.
-F32 = "f32",
-}
+    /// The type of `AudiodevsInfoNoneIn`'s member `format`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum AudiodevsInfoNoneInFormat {
+        /// `u8`. QEMU 7.2: no; 10.0: yes.
+        U8 = "u8" (None, None),
+        /// `s8`. QEMU 7.2: no; 10.0: yes.
+        S8 = "s8" (None, None),
+        /// `u16`. QEMU 7.2: no; 10.0: yes.
+        U16 = "u16" (None, None),
+        /// `s16`. QEMU 7.2: no; 10.0: yes.
+        S16 = "s16" (None, None),
+        /// `u32`. QEMU 7.2: no; 10.0: yes.
+        U32 = "u32" (None, None),
+        /// `s32`. QEMU 7.2: no; 10.0: yes.
+        S32 = "s32" (None, None),
+        /// `f32`. QEMU 7.2: no; 10.0: yes.
+        F32 = "f32" (None, None),
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `oss`.
@@ -770,18 +767,17 @@ impl BlockExportAddFuse {
 }
 
 qapi_enum! {
-
-/// The type of `BlockExportAddFuse`'s member `allow-other`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockExportAddFuseAllowOther {
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-/// `on`. QEMU 7.2: yes; 10.0: yes.
-On = "on",
-/// `auto`. QEMU 7.2: yes; 10.0: yes.
-Auto = "auto",
-}
+    /// The type of `BlockExportAddFuse`'s member `allow-other`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockExportAddFuseAllowOther {
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+        /// `on`. QEMU 7.2: yes; 10.0: yes.
+        On = "on" (None, None),
+        /// `auto`. QEMU 7.2: yes; 10.0: yes.
+        Auto = "auto" (None, None),
+    }
 }
 
 /// The members of `BlockExportAdd` when its tag is `nbd`.
@@ -805,20 +801,19 @@ pub struct BlockExportAddNbd {
 }
 
 qapi_enum! {
-
-/// The type of `BlockExportAdd`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockExportAddType {
-/// `nbd`. QEMU 7.2: yes; 10.0: yes.
-Nbd = "nbd",
-/// `vhost-user-blk`. QEMU 7.2: yes; 10.0: yes.
-VhostUserBlk = "vhost-user-blk",
-/// `fuse`. QEMU 7.2: yes; 10.0: yes.
-Fuse = "fuse",
-/// `vduse-blk`. QEMU 7.2: yes; 10.0: yes.
-VduseBlk = "vduse-blk",
-}
+    /// The type of `BlockExportAdd`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockExportAddType {
+        /// `nbd`. QEMU 7.2: yes; 10.0: yes.
+        Nbd = "nbd" (None, None),
+        /// `vhost-user-blk`. QEMU 7.2: yes; 10.0: yes.
+        VhostUserBlk = "vhost-user-blk" (None, None),
+        /// `fuse`. QEMU 7.2: yes; 10.0: yes.
+        Fuse = "fuse" (None, None),
+        /// `vduse-blk`. QEMU 7.2: yes; 10.0: yes.
+        VduseBlk = "vduse-blk" (None, None),
+    }
 }
 
 /// The members of `BlockExportAdd` when its tag is `vduse-blk`.
@@ -1045,20 +1040,19 @@ impl BlockExportAddVhostUserBlkAddrInet {
 }
 
 qapi_enum! {
-
-/// The type of `BlockExportAddVhostUserBlkAddr`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockExportAddVhostUserBlkAddrType {
-/// `inet`. QEMU 7.2: yes; 10.0: yes.
-Inet = "inet",
-/// `unix`. QEMU 7.2: yes; 10.0: yes.
-Unix = "unix",
-/// `vsock`. QEMU 7.2: yes; 10.0: yes.
-Vsock = "vsock",
-/// `fd`. QEMU 7.2: yes; 10.0: yes.
-Fd = "fd",
-}
+    /// The type of `BlockExportAddVhostUserBlkAddr`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockExportAddVhostUserBlkAddrType {
+        /// `inet`. QEMU 7.2: yes; 10.0: yes.
+        Inet = "inet" (None, None),
+        /// `unix`. QEMU 7.2: yes; 10.0: yes.
+        Unix = "unix" (None, None),
+        /// `vsock`. QEMU 7.2: yes; 10.0: yes.
+        Vsock = "vsock" (None, None),
+        /// `fd`. QEMU 7.2: yes; 10.0: yes.
+        Fd = "fd" (None, None),
+    }
 }
 
 /// The members of `BlockExportAddVhostUserBlkAddr` when its tag is `unix`.
@@ -1111,16 +1105,15 @@ impl BlockExportAddVhostUserBlkAddrVsock {
 }
 
 qapi_enum! {
-
-/// The type of `BlockExportDel`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockExportDelMode {
-/// `safe`. QEMU 7.2: yes; 10.0: yes.
-Safe = "safe",
-/// `hard`. QEMU 7.2: yes; 10.0: yes.
-Hard = "hard",
-}
+    /// The type of `BlockExportDel`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockExportDelMode {
+        /// `safe`. QEMU 7.2: yes; 10.0: yes.
+        Safe = "safe" (None, None),
+        /// `hard`. QEMU 7.2: yes; 10.0: yes.
+        Hard = "hard" (None, None),
+    }
 }
 
 /// What `query-block-exports` returns.
@@ -1169,46 +1162,43 @@ pub struct BlockInfo {
 }
 
 qapi_enum! {
-
-/// The type of `BlockInfo`'s member `io-status`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockInfoIoStatus {
-/// `ok`. QEMU 7.2: yes; 10.0: yes.
-Ok = "ok",
-/// `failed`. QEMU 7.2: yes; 10.0: yes.
-Failed = "failed",
-/// `nospace`. QEMU 7.2: yes; 10.0: yes.
-Nospace = "nospace",
-}
-}
-
-qapi_enum! {
-
-/// The type of `BlockIoError`'s member `action`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockIoErrorAction {
-/// `ignore`. QEMU 7.2: yes; 10.0: yes.
-Ignore = "ignore",
-/// `report`. QEMU 7.2: yes; 10.0: yes.
-Report = "report",
-/// `stop`. QEMU 7.2: yes; 10.0: yes.
-Stop = "stop",
-}
+    /// The type of `BlockInfo`'s member `io-status`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockInfoIoStatus {
+        /// `ok`. QEMU 7.2: yes; 10.0: yes.
+        Ok = "ok" (None, None),
+        /// `failed`. QEMU 7.2: yes; 10.0: yes.
+        Failed = "failed" (None, None),
+        /// `nospace`. QEMU 7.2: yes; 10.0: yes.
+        Nospace = "nospace" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockIoError`'s member `operation`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockIoErrorOperation {
-/// `read`. QEMU 7.2: yes; 10.0: yes.
-Read = "read",
-/// `write`. QEMU 7.2: yes; 10.0: yes.
-Write = "write",
+    /// The type of `BlockIoError`'s member `action`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockIoErrorAction {
+        /// `ignore`. QEMU 7.2: yes; 10.0: yes.
+        Ignore = "ignore" (None, None),
+        /// `report`. QEMU 7.2: yes; 10.0: yes.
+        Report = "report" (None, None),
+        /// `stop`. QEMU 7.2: yes; 10.0: yes.
+        Stop = "stop" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `BlockIoError`'s member `operation`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockIoErrorOperation {
+        /// `read`. QEMU 7.2: yes; 10.0: yes.
+        Read = "read" (None, None),
+        /// `write`. QEMU 7.2: yes; 10.0: yes.
+        Write = "write" (None, None),
+    }
 }
 
 /// The members of `BlockJobChange` when its tag is `mirror`.
@@ -1711,18 +1701,17 @@ pub struct BlockStatsStatsTimedStats {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsFile`'s member `aio`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevAioOptions {
-/// `threads`. QEMU 7.2: yes; 10.0: yes.
-Threads = "threads",
-/// `native`. QEMU 7.2: yes; 10.0: yes.
-Native = "native",
-/// `io_uring`. QEMU 7.2: yes; 10.0: yes.
-IoUring = "io_uring",
-}
+    /// The type of `BlockdevOptionsFile`'s member `aio`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevAioOptions {
+        /// `threads`. QEMU 7.2: yes; 10.0: yes.
+        Threads = "threads" (None, None),
+        /// `native`. QEMU 7.2: yes; 10.0: yes.
+        Native = "native" (None, None),
+        /// `io_uring`. QEMU 7.2: yes; 10.0: yes.
+        IoUring = "io_uring" (None, None),
+    }
 }
 
 /// The arguments of `blockdev-backup`.
@@ -1804,7 +1793,7 @@ impl BlockdevBackupArguments {
             value.check_qemu(qemu)?;
         }
         if self.discard_source.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `discard-source` of `BlockdevBackupArguments`",
                 qemu,
                 Some((8, 0)),
@@ -1816,18 +1805,17 @@ impl BlockdevBackupArguments {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevBackupArguments`'s member `bitmap-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevBackupArgumentsBitmapMode {
-/// `on-success`. QEMU 7.2: yes; 10.0: yes.
-OnSuccess = "on-success",
-/// `never`. QEMU 7.2: yes; 10.0: yes.
-Never = "never",
-/// `always`. QEMU 7.2: yes; 10.0: yes.
-Always = "always",
-}
+    /// The type of `BlockdevBackupArguments`'s member `bitmap-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevBackupArgumentsBitmapMode {
+        /// `on-success`. QEMU 7.2: yes; 10.0: yes.
+        OnSuccess = "on-success" (None, None),
+        /// `never`. QEMU 7.2: yes; 10.0: yes.
+        Never = "never" (None, None),
+        /// `always`. QEMU 7.2: yes; 10.0: yes.
+        Always = "always" (None, None),
+    }
 }
 
 /// The type of `BlockdevBackupArguments`'s member `x-perf`.
@@ -1853,7 +1841,7 @@ pub struct BlockdevBackupArgumentsXPerf {
 impl BlockdevBackupArgumentsXPerf {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.min_cluster_size.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `min-cluster-size` of `BlockdevBackupArgumentsXPerf`",
                 qemu,
                 Some((8, 0)),
@@ -1894,18 +1882,17 @@ pub struct BlockdevCacheOptions {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevChangeMedium`'s member `read-only-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevChangeMediumReadOnlyMode {
-/// `retain`. QEMU 7.2: yes; 10.0: yes.
-Retain = "retain",
-/// `read-only`. QEMU 7.2: yes; 10.0: yes.
-ReadOnly = "read-only",
-/// `read-write`. QEMU 7.2: yes; 10.0: yes.
-ReadWrite = "read-write",
-}
+    /// The type of `BlockdevChangeMedium`'s member `read-only-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevChangeMediumReadOnlyMode {
+        /// `retain`. QEMU 7.2: yes; 10.0: yes.
+        Retain = "retain" (None, None),
+        /// `read-only`. QEMU 7.2: yes; 10.0: yes.
+        ReadOnly = "read-only" (None, None),
+        /// `read-write`. QEMU 7.2: yes; 10.0: yes.
+        ReadWrite = "read-write" (None, None),
+    }
 }
 
 /// The type of `BlockdevCreate`'s member `options`.
@@ -2113,20 +2100,19 @@ impl BlockdevCreateOptionsFile {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsFile`'s member `preallocation`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsFilePreallocation {
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-/// `metadata`. QEMU 7.2: yes; 10.0: yes.
-Metadata = "metadata",
-/// `falloc`. QEMU 7.2: yes; 10.0: yes.
-Falloc = "falloc",
-/// `full`. QEMU 7.2: yes; 10.0: yes.
-Full = "full",
-}
+    /// The type of `BlockdevCreateOptionsFile`'s member `preallocation`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsFilePreallocation {
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+        /// `metadata`. QEMU 7.2: yes; 10.0: yes.
+        Metadata = "metadata" (None, None),
+        /// `falloc`. QEMU 7.2: yes; 10.0: yes.
+        Falloc = "falloc" (None, None),
+        /// `full`. QEMU 7.2: yes; 10.0: yes.
+        Full = "full" (None, None),
+    }
 }
 
 /// The members of `BlockdevCreateOptions` when its tag is `gluster`.
@@ -2217,19 +2203,19 @@ impl BlockdevCreateOptionsLuks {
 impl BlockdevCreateOptionsLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.ivgen_hash_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.hash_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.file {
             value.check_qemu(qemu)?;
         }
         if self.header.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `header` of `BlockdevCreateOptionsLuks`",
                 qemu,
                 Some((8, 0)),
@@ -2244,122 +2230,90 @@ impl BlockdevCreateOptionsLuks {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsLuks`'s member `cipher-alg`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsLuksCipherAlg {
-/// `aes-128`. QEMU 7.2: yes; 10.0: yes.
-Aes128 = "aes-128",
-/// `aes-192`. QEMU 7.2: yes; 10.0: yes.
-Aes192 = "aes-192",
-/// `aes-256`. QEMU 7.2: yes; 10.0: yes.
-Aes256 = "aes-256",
-/// `des`. QEMU 7.2: yes; 10.0: yes.
-Des = "des",
-/// `3des`. QEMU 7.2: yes; 10.0: yes.
-V3des = "3des",
-/// `cast5-128`. QEMU 7.2: yes; 10.0: yes.
-Cast5_128 = "cast5-128",
-/// `serpent-128`. QEMU 7.2: yes; 10.0: yes.
-Serpent128 = "serpent-128",
-/// `serpent-192`. QEMU 7.2: yes; 10.0: yes.
-Serpent192 = "serpent-192",
-/// `serpent-256`. QEMU 7.2: yes; 10.0: yes.
-Serpent256 = "serpent-256",
-/// `twofish-128`. QEMU 7.2: yes; 10.0: yes.
-Twofish128 = "twofish-128",
-/// `twofish-192`. QEMU 7.2: yes; 10.0: yes.
-Twofish192 = "twofish-192",
-/// `twofish-256`. QEMU 7.2: yes; 10.0: yes.
-Twofish256 = "twofish-256",
-/// `sm4`. QEMU 7.2: no; 10.0: yes.
-Sm4 = "sm4",
-}
-}
-
-impl BlockdevCreateOptionsLuksCipherAlg {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Sm4 => super::support::check(
-                "value `sm4` of `BlockdevCreateOptionsLuksCipherAlg`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `BlockdevCreateOptionsLuks`'s member `cipher-alg`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsLuksCipherAlg {
+        /// `aes-128`. QEMU 7.2: yes; 10.0: yes.
+        Aes128 = "aes-128" (None, None),
+        /// `aes-192`. QEMU 7.2: yes; 10.0: yes.
+        Aes192 = "aes-192" (None, None),
+        /// `aes-256`. QEMU 7.2: yes; 10.0: yes.
+        Aes256 = "aes-256" (None, None),
+        /// `des`. QEMU 7.2: yes; 10.0: yes.
+        Des = "des" (None, None),
+        /// `3des`. QEMU 7.2: yes; 10.0: yes.
+        V3des = "3des" (None, None),
+        /// `cast5-128`. QEMU 7.2: yes; 10.0: yes.
+        Cast5_128 = "cast5-128" (None, None),
+        /// `serpent-128`. QEMU 7.2: yes; 10.0: yes.
+        Serpent128 = "serpent-128" (None, None),
+        /// `serpent-192`. QEMU 7.2: yes; 10.0: yes.
+        Serpent192 = "serpent-192" (None, None),
+        /// `serpent-256`. QEMU 7.2: yes; 10.0: yes.
+        Serpent256 = "serpent-256" (None, None),
+        /// `twofish-128`. QEMU 7.2: yes; 10.0: yes.
+        Twofish128 = "twofish-128" (None, None),
+        /// `twofish-192`. QEMU 7.2: yes; 10.0: yes.
+        Twofish192 = "twofish-192" (None, None),
+        /// `twofish-256`. QEMU 7.2: yes; 10.0: yes.
+        Twofish256 = "twofish-256" (None, None),
+        /// `sm4`. QEMU 7.2: no; 10.0: yes.
+        Sm4 = "sm4" (Some((8, 0)), None),
     }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsLuks`'s member `cipher-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsLuksCipherMode {
-/// `ecb`. QEMU 7.2: yes; 10.0: yes.
-Ecb = "ecb",
-/// `cbc`. QEMU 7.2: yes; 10.0: yes.
-Cbc = "cbc",
-/// `xts`. QEMU 7.2: yes; 10.0: yes.
-Xts = "xts",
-/// `ctr`. QEMU 7.2: yes; 10.0: yes.
-Ctr = "ctr",
-}
-}
-
-qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-alg`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsLuksIvgenAlg {
-/// `plain`. QEMU 7.2: yes; 10.0: yes.
-Plain = "plain",
-/// `plain64`. QEMU 7.2: yes; 10.0: yes.
-Plain64 = "plain64",
-/// `essiv`. QEMU 7.2: yes; 10.0: yes.
-Essiv = "essiv",
-}
+    /// The type of `BlockdevCreateOptionsLuks`'s member `cipher-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsLuksCipherMode {
+        /// `ecb`. QEMU 7.2: yes; 10.0: yes.
+        Ecb = "ecb" (None, None),
+        /// `cbc`. QEMU 7.2: yes; 10.0: yes.
+        Cbc = "cbc" (None, None),
+        /// `xts`. QEMU 7.2: yes; 10.0: yes.
+        Xts = "xts" (None, None),
+        /// `ctr`. QEMU 7.2: yes; 10.0: yes.
+        Ctr = "ctr" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-hash-alg`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsLuksIvgenHashAlg {
-/// `md5`. QEMU 7.2: yes; 10.0: yes.
-Md5 = "md5",
-/// `sha1`. QEMU 7.2: yes; 10.0: yes.
-Sha1 = "sha1",
-/// `sha224`. QEMU 7.2: yes; 10.0: yes.
-Sha224 = "sha224",
-/// `sha256`. QEMU 7.2: yes; 10.0: yes.
-Sha256 = "sha256",
-/// `sha384`. QEMU 7.2: yes; 10.0: yes.
-Sha384 = "sha384",
-/// `sha512`. QEMU 7.2: yes; 10.0: yes.
-Sha512 = "sha512",
-/// `ripemd160`. QEMU 7.2: yes; 10.0: yes.
-Ripemd160 = "ripemd160",
-/// `sm3`. QEMU 7.2: no; 10.0: yes.
-Sm3 = "sm3",
-}
+    /// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-alg`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsLuksIvgenAlg {
+        /// `plain`. QEMU 7.2: yes; 10.0: yes.
+        Plain = "plain" (None, None),
+        /// `plain64`. QEMU 7.2: yes; 10.0: yes.
+        Plain64 = "plain64" (None, None),
+        /// `essiv`. QEMU 7.2: yes; 10.0: yes.
+        Essiv = "essiv" (None, None),
+    }
 }
 
-impl BlockdevCreateOptionsLuksIvgenHashAlg {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Sm3 => super::support::check(
-                "value `sm3` of `BlockdevCreateOptionsLuksIvgenHashAlg`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+qapi_enum! {
+    /// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-hash-alg`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsLuksIvgenHashAlg {
+        /// `md5`. QEMU 7.2: yes; 10.0: yes.
+        Md5 = "md5" (None, None),
+        /// `sha1`. QEMU 7.2: yes; 10.0: yes.
+        Sha1 = "sha1" (None, None),
+        /// `sha224`. QEMU 7.2: yes; 10.0: yes.
+        Sha224 = "sha224" (None, None),
+        /// `sha256`. QEMU 7.2: yes; 10.0: yes.
+        Sha256 = "sha256" (None, None),
+        /// `sha384`. QEMU 7.2: yes; 10.0: yes.
+        Sha384 = "sha384" (None, None),
+        /// `sha512`. QEMU 7.2: yes; 10.0: yes.
+        Sha512 = "sha512" (None, None),
+        /// `ripemd160`. QEMU 7.2: yes; 10.0: yes.
+        Ripemd160 = "ripemd160" (None, None),
+        /// `sm3`. QEMU 7.2: no; 10.0: yes.
+        Sm3 = "sm3" (Some((8, 0)), None),
     }
 }
 
@@ -2548,29 +2502,27 @@ impl BlockdevCreateOptionsQcow2 {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsQcow2`'s member `compression-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsQcow2CompressionType {
-/// `zlib`. QEMU 7.2: yes; 10.0: yes.
-Zlib = "zlib",
-/// `zstd`. QEMU 7.2: yes; 10.0: yes.
-Zstd = "zstd",
-}
+    /// The type of `BlockdevCreateOptionsQcow2`'s member `compression-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsQcow2CompressionType {
+        /// `zlib`. QEMU 7.2: yes; 10.0: yes.
+        Zlib = "zlib" (None, None),
+        /// `zstd`. QEMU 7.2: yes; 10.0: yes.
+        Zstd = "zstd" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsQcow2`'s member `version`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsQcow2Version {
-/// `v2`. QEMU 7.2: yes; 10.0: yes.
-V2 = "v2",
-/// `v3`. QEMU 7.2: yes; 10.0: yes.
-V3 = "v3",
-}
+    /// The type of `BlockdevCreateOptionsQcow2`'s member `version`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsQcow2Version {
+        /// `v2`. QEMU 7.2: yes; 10.0: yes.
+        V2 = "v2" (None, None),
+        /// `v3`. QEMU 7.2: yes; 10.0: yes.
+        V3 = "v3" (None, None),
+    }
 }
 
 /// The type of `BlockdevCreateOptionsQcow`'s member `encrypt`.
@@ -2645,16 +2597,15 @@ impl BlockdevCreateOptionsQcowEncrypt {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsQcowEncrypt`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsQcowEncryptFormat {
-/// `qcow`. QEMU 7.2: yes; 10.0: yes.
-Qcow = "qcow",
-/// `luks`. QEMU 7.2: yes; 10.0: yes.
-Luks = "luks",
-}
+    /// The type of `BlockdevCreateOptionsQcowEncrypt`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsQcowEncryptFormat {
+        /// `qcow`. QEMU 7.2: yes; 10.0: yes.
+        Qcow = "qcow" (None, None),
+        /// `luks`. QEMU 7.2: yes; 10.0: yes.
+        Luks = "luks" (None, None),
+    }
 }
 
 /// The members of `BlockdevCreateOptionsQcowEncrypt` when its tag is `luks`.
@@ -2689,13 +2640,13 @@ pub struct BlockdevCreateOptionsQcowEncryptLuks {
 impl BlockdevCreateOptionsQcowEncryptLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.ivgen_hash_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if let Some(value) = &self.hash_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -2835,7 +2786,7 @@ impl BlockdevCreateOptionsRbdEncryptBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.format;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -2905,7 +2856,7 @@ impl BlockdevCreateOptionsRbdEncryptLuks {
 impl BlockdevCreateOptionsRbdEncryptLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -2938,7 +2889,7 @@ impl BlockdevCreateOptionsRbdEncryptLuks2 {
 impl BlockdevCreateOptionsRbdEncryptLuks2 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -3048,16 +2999,15 @@ impl BlockdevCreateOptionsVhdx {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsVhdx`'s member `subformat`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsVhdxSubformat {
-/// `dynamic`. QEMU 7.2: yes; 10.0: yes.
-Dynamic = "dynamic",
-/// `fixed`. QEMU 7.2: yes; 10.0: yes.
-Fixed = "fixed",
-}
+    /// The type of `BlockdevCreateOptionsVhdx`'s member `subformat`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsVhdxSubformat {
+        /// `dynamic`. QEMU 7.2: yes; 10.0: yes.
+        Dynamic = "dynamic" (None, None),
+        /// `fixed`. QEMU 7.2: yes; 10.0: yes.
+        Fixed = "fixed" (None, None),
+    }
 }
 
 /// The members of `BlockdevCreateOptions` when its tag is `vmdk`.
@@ -3126,39 +3076,37 @@ impl BlockdevCreateOptionsVmdk {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsVmdk`'s member `adapter-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsVmdkAdapterType {
-/// `ide`. QEMU 7.2: yes; 10.0: yes.
-Ide = "ide",
-/// `buslogic`. QEMU 7.2: yes; 10.0: yes.
-Buslogic = "buslogic",
-/// `lsilogic`. QEMU 7.2: yes; 10.0: yes.
-Lsilogic = "lsilogic",
-/// `legacyESX`. QEMU 7.2: yes; 10.0: yes.
-Legacyesx = "legacyESX",
-}
+    /// The type of `BlockdevCreateOptionsVmdk`'s member `adapter-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsVmdkAdapterType {
+        /// `ide`. QEMU 7.2: yes; 10.0: yes.
+        Ide = "ide" (None, None),
+        /// `buslogic`. QEMU 7.2: yes; 10.0: yes.
+        Buslogic = "buslogic" (None, None),
+        /// `lsilogic`. QEMU 7.2: yes; 10.0: yes.
+        Lsilogic = "lsilogic" (None, None),
+        /// `legacyESX`. QEMU 7.2: yes; 10.0: yes.
+        Legacyesx = "legacyESX" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsVmdk`'s member `subformat`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsVmdkSubformat {
-/// `monolithicSparse`. QEMU 7.2: yes; 10.0: yes.
-Monolithicsparse = "monolithicSparse",
-/// `monolithicFlat`. QEMU 7.2: yes; 10.0: yes.
-Monolithicflat = "monolithicFlat",
-/// `twoGbMaxExtentSparse`. QEMU 7.2: yes; 10.0: yes.
-Twogbmaxextentsparse = "twoGbMaxExtentSparse",
-/// `twoGbMaxExtentFlat`. QEMU 7.2: yes; 10.0: yes.
-Twogbmaxextentflat = "twoGbMaxExtentFlat",
-/// `streamOptimized`. QEMU 7.2: yes; 10.0: yes.
-Streamoptimized = "streamOptimized",
-}
+    /// The type of `BlockdevCreateOptionsVmdk`'s member `subformat`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsVmdkSubformat {
+        /// `monolithicSparse`. QEMU 7.2: yes; 10.0: yes.
+        Monolithicsparse = "monolithicSparse" (None, None),
+        /// `monolithicFlat`. QEMU 7.2: yes; 10.0: yes.
+        Monolithicflat = "monolithicFlat" (None, None),
+        /// `twoGbMaxExtentSparse`. QEMU 7.2: yes; 10.0: yes.
+        Twogbmaxextentsparse = "twoGbMaxExtentSparse" (None, None),
+        /// `twoGbMaxExtentFlat`. QEMU 7.2: yes; 10.0: yes.
+        Twogbmaxextentflat = "twoGbMaxExtentFlat" (None, None),
+        /// `streamOptimized`. QEMU 7.2: yes; 10.0: yes.
+        Streamoptimized = "streamOptimized" (None, None),
+    }
 }
 
 /// The members of `BlockdevCreateOptions` when its tag is `vpc`.
@@ -3202,156 +3150,151 @@ impl BlockdevCreateOptionsVpc {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevCreateOptionsVpc`'s member `subformat`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevCreateOptionsVpcSubformat {
-/// `dynamic`. QEMU 7.2: yes; 10.0: yes.
-Dynamic = "dynamic",
-/// `fixed`. QEMU 7.2: yes; 10.0: yes.
-Fixed = "fixed",
-}
-}
-
-qapi_enum! {
-
-/// The type of `BlockdevOptions`'s member `detect-zeroes`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevDetectZeroesOptions {
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-/// `on`. QEMU 7.2: yes; 10.0: yes.
-On = "on",
-/// `unmap`. QEMU 7.2: yes; 10.0: yes.
-Unmap = "unmap",
-}
+    /// The type of `BlockdevCreateOptionsVpc`'s member `subformat`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevCreateOptionsVpcSubformat {
+        /// `dynamic`. QEMU 7.2: yes; 10.0: yes.
+        Dynamic = "dynamic" (None, None),
+        /// `fixed`. QEMU 7.2: yes; 10.0: yes.
+        Fixed = "fixed" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptions`'s member `discard`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevDiscardOptions {
-/// `ignore`. QEMU 7.2: yes; 10.0: yes.
-Ignore = "ignore",
-/// `unmap`. QEMU 7.2: yes; 10.0: yes.
-Unmap = "unmap",
-}
-}
-
-qapi_enum! {
-
-/// The type of `BlockdevOptions`'s member `driver`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevDriver {
-/// `blkdebug`. QEMU 7.2: yes; 10.0: yes.
-Blkdebug = "blkdebug",
-/// `blklogwrites`. QEMU 7.2: yes; 10.0: yes.
-Blklogwrites = "blklogwrites",
-/// `blkreplay`. QEMU 7.2: yes; 10.0: yes.
-Blkreplay = "blkreplay",
-/// `blkverify`. QEMU 7.2: yes; 10.0: yes.
-Blkverify = "blkverify",
-/// `bochs`. QEMU 7.2: yes; 10.0: yes.
-Bochs = "bochs",
-/// `cloop`. QEMU 7.2: yes; 10.0: yes.
-Cloop = "cloop",
-/// `compress`. QEMU 7.2: yes; 10.0: yes.
-Compress = "compress",
-/// `copy-before-write`. QEMU 7.2: yes; 10.0: yes.
-CopyBeforeWrite = "copy-before-write",
-/// `copy-on-read`. QEMU 7.2: yes; 10.0: yes.
-CopyOnRead = "copy-on-read",
-/// `dmg`. QEMU 7.2: yes; 10.0: yes.
-Dmg = "dmg",
-/// `file`. QEMU 7.2: yes; 10.0: yes.
-File = "file",
-/// `snapshot-access`. QEMU 7.2: yes; 10.0: yes.
-SnapshotAccess = "snapshot-access",
-/// `ftp`. QEMU 7.2: yes; 10.0: yes.
-Ftp = "ftp",
-/// `ftps`. QEMU 7.2: yes; 10.0: yes.
-Ftps = "ftps",
-/// `gluster`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-Gluster = "gluster",
-/// `host_cdrom`. QEMU 7.2: yes; 10.0: yes.
-HostCdrom = "host_cdrom",
-/// `host_device`. QEMU 7.2: yes; 10.0: yes.
-HostDevice = "host_device",
-/// `http`. QEMU 7.2: yes; 10.0: yes.
-Http = "http",
-/// `https`. QEMU 7.2: yes; 10.0: yes.
-Https = "https",
-/// `iscsi`. QEMU 7.2: yes; 10.0: yes.
-Iscsi = "iscsi",
-/// `luks`. QEMU 7.2: yes; 10.0: yes.
-Luks = "luks",
-/// `nbd`. QEMU 7.2: yes; 10.0: yes.
-Nbd = "nbd",
-/// `nfs`. QEMU 7.2: yes; 10.0: yes.
-Nfs = "nfs",
-/// `null-aio`. QEMU 7.2: yes; 10.0: yes.
-NullAio = "null-aio",
-/// `null-co`. QEMU 7.2: yes; 10.0: yes.
-NullCo = "null-co",
-/// `nvme`. QEMU 7.2: yes; 10.0: yes.
-Nvme = "nvme",
-/// `parallels`. QEMU 7.2: yes; 10.0: yes.
-Parallels = "parallels",
-/// `preallocate`. QEMU 7.2: yes; 10.0: yes.
-Preallocate = "preallocate",
-/// `qcow`. QEMU 7.2: yes; 10.0: yes.
-Qcow = "qcow",
-/// `qcow2`. QEMU 7.2: yes; 10.0: yes.
-Qcow2 = "qcow2",
-/// `qed`. QEMU 7.2: yes; 10.0: yes.
-Qed = "qed",
-/// `quorum`. QEMU 7.2: yes; 10.0: yes.
-Quorum = "quorum",
-/// `raw`. QEMU 7.2: yes; 10.0: yes.
-Raw = "raw",
-/// `rbd`. QEMU 7.2: yes; 10.0: yes.
-Rbd = "rbd",
-/// `replication`. QEMU 7.2: yes; 10.0: yes.
-Replication = "replication",
-/// `ssh`. QEMU 7.2: yes; 10.0: yes.
-Ssh = "ssh",
-/// `throttle`. QEMU 7.2: yes; 10.0: yes.
-Throttle = "throttle",
-/// `vdi`. QEMU 7.2: yes; 10.0: yes.
-Vdi = "vdi",
-/// `vhdx`. QEMU 7.2: yes; 10.0: yes.
-Vhdx = "vhdx",
-/// `vmdk`. QEMU 7.2: yes; 10.0: yes.
-Vmdk = "vmdk",
-/// `vpc`. QEMU 7.2: yes; 10.0: yes.
-Vpc = "vpc",
-/// `vvfat`. QEMU 7.2: yes; 10.0: yes.
-Vvfat = "vvfat",
-}
+    /// The type of `BlockdevOptions`'s member `detect-zeroes`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevDetectZeroesOptions {
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+        /// `on`. QEMU 7.2: yes; 10.0: yes.
+        On = "on" (None, None),
+        /// `unmap`. QEMU 7.2: yes; 10.0: yes.
+        Unmap = "unmap" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockCommit`'s member `on-error`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOnError {
-/// `report`. QEMU 7.2: yes; 10.0: yes.
-Report = "report",
-/// `ignore`. QEMU 7.2: yes; 10.0: yes.
-Ignore = "ignore",
-/// `enospc`. QEMU 7.2: yes; 10.0: yes.
-Enospc = "enospc",
-/// `stop`. QEMU 7.2: yes; 10.0: yes.
-Stop = "stop",
-/// `auto`. QEMU 7.2: yes; 10.0: yes.
-Auto = "auto",
+    /// The type of `BlockdevOptions`'s member `discard`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevDiscardOptions {
+        /// `ignore`. QEMU 7.2: yes; 10.0: yes.
+        Ignore = "ignore" (None, None),
+        /// `unmap`. QEMU 7.2: yes; 10.0: yes.
+        Unmap = "unmap" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `BlockdevOptions`'s member `driver`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevDriver {
+        /// `blkdebug`. QEMU 7.2: yes; 10.0: yes.
+        Blkdebug = "blkdebug" (None, None),
+        /// `blklogwrites`. QEMU 7.2: yes; 10.0: yes.
+        Blklogwrites = "blklogwrites" (None, None),
+        /// `blkreplay`. QEMU 7.2: yes; 10.0: yes.
+        Blkreplay = "blkreplay" (None, None),
+        /// `blkverify`. QEMU 7.2: yes; 10.0: yes.
+        Blkverify = "blkverify" (None, None),
+        /// `bochs`. QEMU 7.2: yes; 10.0: yes.
+        Bochs = "bochs" (None, None),
+        /// `cloop`. QEMU 7.2: yes; 10.0: yes.
+        Cloop = "cloop" (None, None),
+        /// `compress`. QEMU 7.2: yes; 10.0: yes.
+        Compress = "compress" (None, None),
+        /// `copy-before-write`. QEMU 7.2: yes; 10.0: yes.
+        CopyBeforeWrite = "copy-before-write" (None, None),
+        /// `copy-on-read`. QEMU 7.2: yes; 10.0: yes.
+        CopyOnRead = "copy-on-read" (None, None),
+        /// `dmg`. QEMU 7.2: yes; 10.0: yes.
+        Dmg = "dmg" (None, None),
+        /// `file`. QEMU 7.2: yes; 10.0: yes.
+        File = "file" (None, None),
+        /// `snapshot-access`. QEMU 7.2: yes; 10.0: yes.
+        SnapshotAccess = "snapshot-access" (None, None),
+        /// `ftp`. QEMU 7.2: yes; 10.0: yes.
+        Ftp = "ftp" (None, None),
+        /// `ftps`. QEMU 7.2: yes; 10.0: yes.
+        Ftps = "ftps" (None, None),
+        /// `gluster`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
+        Gluster = "gluster" (None, None),
+        /// `host_cdrom`. QEMU 7.2: yes; 10.0: yes.
+        HostCdrom = "host_cdrom" (None, None),
+        /// `host_device`. QEMU 7.2: yes; 10.0: yes.
+        HostDevice = "host_device" (None, None),
+        /// `http`. QEMU 7.2: yes; 10.0: yes.
+        Http = "http" (None, None),
+        /// `https`. QEMU 7.2: yes; 10.0: yes.
+        Https = "https" (None, None),
+        /// `iscsi`. QEMU 7.2: yes; 10.0: yes.
+        Iscsi = "iscsi" (None, None),
+        /// `luks`. QEMU 7.2: yes; 10.0: yes.
+        Luks = "luks" (None, None),
+        /// `nbd`. QEMU 7.2: yes; 10.0: yes.
+        Nbd = "nbd" (None, None),
+        /// `nfs`. QEMU 7.2: yes; 10.0: yes.
+        Nfs = "nfs" (None, None),
+        /// `null-aio`. QEMU 7.2: yes; 10.0: yes.
+        NullAio = "null-aio" (None, None),
+        /// `null-co`. QEMU 7.2: yes; 10.0: yes.
+        NullCo = "null-co" (None, None),
+        /// `nvme`. QEMU 7.2: yes; 10.0: yes.
+        Nvme = "nvme" (None, None),
+        /// `parallels`. QEMU 7.2: yes; 10.0: yes.
+        Parallels = "parallels" (None, None),
+        /// `preallocate`. QEMU 7.2: yes; 10.0: yes.
+        Preallocate = "preallocate" (None, None),
+        /// `qcow`. QEMU 7.2: yes; 10.0: yes.
+        Qcow = "qcow" (None, None),
+        /// `qcow2`. QEMU 7.2: yes; 10.0: yes.
+        Qcow2 = "qcow2" (None, None),
+        /// `qed`. QEMU 7.2: yes; 10.0: yes.
+        Qed = "qed" (None, None),
+        /// `quorum`. QEMU 7.2: yes; 10.0: yes.
+        Quorum = "quorum" (None, None),
+        /// `raw`. QEMU 7.2: yes; 10.0: yes.
+        Raw = "raw" (None, None),
+        /// `rbd`. QEMU 7.2: yes; 10.0: yes.
+        Rbd = "rbd" (None, None),
+        /// `replication`. QEMU 7.2: yes; 10.0: yes.
+        Replication = "replication" (None, None),
+        /// `ssh`. QEMU 7.2: yes; 10.0: yes.
+        Ssh = "ssh" (None, None),
+        /// `throttle`. QEMU 7.2: yes; 10.0: yes.
+        Throttle = "throttle" (None, None),
+        /// `vdi`. QEMU 7.2: yes; 10.0: yes.
+        Vdi = "vdi" (None, None),
+        /// `vhdx`. QEMU 7.2: yes; 10.0: yes.
+        Vhdx = "vhdx" (None, None),
+        /// `vmdk`. QEMU 7.2: yes; 10.0: yes.
+        Vmdk = "vmdk" (None, None),
+        /// `vpc`. QEMU 7.2: yes; 10.0: yes.
+        Vpc = "vpc" (None, None),
+        /// `vvfat`. QEMU 7.2: yes; 10.0: yes.
+        Vvfat = "vvfat" (None, None),
+    }
+}
+
+qapi_enum! {
+    /// The type of `BlockCommit`'s member `on-error`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOnError {
+        /// `report`. QEMU 7.2: yes; 10.0: yes.
+        Report = "report" (None, None),
+        /// `ignore`. QEMU 7.2: yes; 10.0: yes.
+        Ignore = "ignore" (None, None),
+        /// `enospc`. QEMU 7.2: yes; 10.0: yes.
+        Enospc = "enospc" (None, None),
+        /// `stop`. QEMU 7.2: yes; 10.0: yes.
+        Stop = "stop" (None, None),
+        /// `auto`. QEMU 7.2: yes; 10.0: yes.
+        Auto = "auto" (None, None),
+    }
 }
 
 /// The arguments of `blockdev-add`.
@@ -3427,7 +3370,7 @@ impl BlockdevOptionsBase {
 impl BlockdevOptionsBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.active.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `active` of `BlockdevOptionsBase`",
                 qemu,
                 Some((8, 0)),
@@ -3736,129 +3679,127 @@ impl BlockdevOptionsBlkdebugInjectError {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsBlkdebugInjectError`'s member `event`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsBlkdebugInjectErrorEvent {
-/// `l1_update`. QEMU 7.2: yes; 10.0: yes.
-L1Update = "l1_update",
-/// `l1_grow_alloc_table`. QEMU 7.2: yes; 10.0: yes.
-L1GrowAllocTable = "l1_grow_alloc_table",
-/// `l1_grow_write_table`. QEMU 7.2: yes; 10.0: yes.
-L1GrowWriteTable = "l1_grow_write_table",
-/// `l1_grow_activate_table`. QEMU 7.2: yes; 10.0: yes.
-L1GrowActivateTable = "l1_grow_activate_table",
-/// `l2_load`. QEMU 7.2: yes; 10.0: yes.
-L2Load = "l2_load",
-/// `l2_update`. QEMU 7.2: yes; 10.0: yes.
-L2Update = "l2_update",
-/// `l2_update_compressed`. QEMU 7.2: yes; 10.0: yes.
-L2UpdateCompressed = "l2_update_compressed",
-/// `l2_alloc_cow_read`. QEMU 7.2: yes; 10.0: yes.
-L2AllocCowRead = "l2_alloc_cow_read",
-/// `l2_alloc_write`. QEMU 7.2: yes; 10.0: yes.
-L2AllocWrite = "l2_alloc_write",
-/// `read_aio`. QEMU 7.2: yes; 10.0: yes.
-ReadAio = "read_aio",
-/// `read_backing_aio`. QEMU 7.2: yes; 10.0: yes.
-ReadBackingAio = "read_backing_aio",
-/// `read_compressed`. QEMU 7.2: yes; 10.0: yes.
-ReadCompressed = "read_compressed",
-/// `write_aio`. QEMU 7.2: yes; 10.0: yes.
-WriteAio = "write_aio",
-/// `write_compressed`. QEMU 7.2: yes; 10.0: yes.
-WriteCompressed = "write_compressed",
-/// `vmstate_load`. QEMU 7.2: yes; 10.0: yes.
-VmstateLoad = "vmstate_load",
-/// `vmstate_save`. QEMU 7.2: yes; 10.0: yes.
-VmstateSave = "vmstate_save",
-/// `cow_read`. QEMU 7.2: yes; 10.0: yes.
-CowRead = "cow_read",
-/// `cow_write`. QEMU 7.2: yes; 10.0: yes.
-CowWrite = "cow_write",
-/// `reftable_load`. QEMU 7.2: yes; 10.0: yes.
-ReftableLoad = "reftable_load",
-/// `reftable_grow`. QEMU 7.2: yes; 10.0: yes.
-ReftableGrow = "reftable_grow",
-/// `reftable_update`. QEMU 7.2: yes; 10.0: yes.
-ReftableUpdate = "reftable_update",
-/// `refblock_load`. QEMU 7.2: yes; 10.0: yes.
-RefblockLoad = "refblock_load",
-/// `refblock_update`. QEMU 7.2: yes; 10.0: yes.
-RefblockUpdate = "refblock_update",
-/// `refblock_update_part`. QEMU 7.2: yes; 10.0: yes.
-RefblockUpdatePart = "refblock_update_part",
-/// `refblock_alloc`. QEMU 7.2: yes; 10.0: yes.
-RefblockAlloc = "refblock_alloc",
-/// `refblock_alloc_hookup`. QEMU 7.2: yes; 10.0: yes.
-RefblockAllocHookup = "refblock_alloc_hookup",
-/// `refblock_alloc_write`. QEMU 7.2: yes; 10.0: yes.
-RefblockAllocWrite = "refblock_alloc_write",
-/// `refblock_alloc_write_blocks`. QEMU 7.2: yes; 10.0: yes.
-RefblockAllocWriteBlocks = "refblock_alloc_write_blocks",
-/// `refblock_alloc_write_table`. QEMU 7.2: yes; 10.0: yes.
-RefblockAllocWriteTable = "refblock_alloc_write_table",
-/// `refblock_alloc_switch_table`. QEMU 7.2: yes; 10.0: yes.
-RefblockAllocSwitchTable = "refblock_alloc_switch_table",
-/// `cluster_alloc`. QEMU 7.2: yes; 10.0: yes.
-ClusterAlloc = "cluster_alloc",
-/// `cluster_alloc_bytes`. QEMU 7.2: yes; 10.0: yes.
-ClusterAllocBytes = "cluster_alloc_bytes",
-/// `cluster_free`. QEMU 7.2: yes; 10.0: yes.
-ClusterFree = "cluster_free",
-/// `flush_to_os`. QEMU 7.2: yes; 10.0: yes.
-FlushToOs = "flush_to_os",
-/// `flush_to_disk`. QEMU 7.2: yes; 10.0: yes.
-FlushToDisk = "flush_to_disk",
-/// `pwritev_rmw_head`. QEMU 7.2: yes; 10.0: yes.
-PwritevRmwHead = "pwritev_rmw_head",
-/// `pwritev_rmw_after_head`. QEMU 7.2: yes; 10.0: yes.
-PwritevRmwAfterHead = "pwritev_rmw_after_head",
-/// `pwritev_rmw_tail`. QEMU 7.2: yes; 10.0: yes.
-PwritevRmwTail = "pwritev_rmw_tail",
-/// `pwritev_rmw_after_tail`. QEMU 7.2: yes; 10.0: yes.
-PwritevRmwAfterTail = "pwritev_rmw_after_tail",
-/// `pwritev`. QEMU 7.2: yes; 10.0: yes.
-Pwritev = "pwritev",
-/// `pwritev_zero`. QEMU 7.2: yes; 10.0: yes.
-PwritevZero = "pwritev_zero",
-/// `pwritev_done`. QEMU 7.2: yes; 10.0: yes.
-PwritevDone = "pwritev_done",
-/// `empty_image_prepare`. QEMU 7.2: yes; 10.0: yes.
-EmptyImagePrepare = "empty_image_prepare",
-/// `l1_shrink_write_table`. QEMU 7.2: yes; 10.0: yes.
-L1ShrinkWriteTable = "l1_shrink_write_table",
-/// `l1_shrink_free_l2_clusters`. QEMU 7.2: yes; 10.0: yes.
-L1ShrinkFreeL2Clusters = "l1_shrink_free_l2_clusters",
-/// `cor_write`. QEMU 7.2: yes; 10.0: yes.
-CorWrite = "cor_write",
-/// `cluster_alloc_space`. QEMU 7.2: yes; 10.0: yes.
-ClusterAllocSpace = "cluster_alloc_space",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-}
+    /// The type of `BlockdevOptionsBlkdebugInjectError`'s member `event`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsBlkdebugInjectErrorEvent {
+        /// `l1_update`. QEMU 7.2: yes; 10.0: yes.
+        L1Update = "l1_update" (None, None),
+        /// `l1_grow_alloc_table`. QEMU 7.2: yes; 10.0: yes.
+        L1GrowAllocTable = "l1_grow_alloc_table" (None, None),
+        /// `l1_grow_write_table`. QEMU 7.2: yes; 10.0: yes.
+        L1GrowWriteTable = "l1_grow_write_table" (None, None),
+        /// `l1_grow_activate_table`. QEMU 7.2: yes; 10.0: yes.
+        L1GrowActivateTable = "l1_grow_activate_table" (None, None),
+        /// `l2_load`. QEMU 7.2: yes; 10.0: yes.
+        L2Load = "l2_load" (None, None),
+        /// `l2_update`. QEMU 7.2: yes; 10.0: yes.
+        L2Update = "l2_update" (None, None),
+        /// `l2_update_compressed`. QEMU 7.2: yes; 10.0: yes.
+        L2UpdateCompressed = "l2_update_compressed" (None, None),
+        /// `l2_alloc_cow_read`. QEMU 7.2: yes; 10.0: yes.
+        L2AllocCowRead = "l2_alloc_cow_read" (None, None),
+        /// `l2_alloc_write`. QEMU 7.2: yes; 10.0: yes.
+        L2AllocWrite = "l2_alloc_write" (None, None),
+        /// `read_aio`. QEMU 7.2: yes; 10.0: yes.
+        ReadAio = "read_aio" (None, None),
+        /// `read_backing_aio`. QEMU 7.2: yes; 10.0: yes.
+        ReadBackingAio = "read_backing_aio" (None, None),
+        /// `read_compressed`. QEMU 7.2: yes; 10.0: yes.
+        ReadCompressed = "read_compressed" (None, None),
+        /// `write_aio`. QEMU 7.2: yes; 10.0: yes.
+        WriteAio = "write_aio" (None, None),
+        /// `write_compressed`. QEMU 7.2: yes; 10.0: yes.
+        WriteCompressed = "write_compressed" (None, None),
+        /// `vmstate_load`. QEMU 7.2: yes; 10.0: yes.
+        VmstateLoad = "vmstate_load" (None, None),
+        /// `vmstate_save`. QEMU 7.2: yes; 10.0: yes.
+        VmstateSave = "vmstate_save" (None, None),
+        /// `cow_read`. QEMU 7.2: yes; 10.0: yes.
+        CowRead = "cow_read" (None, None),
+        /// `cow_write`. QEMU 7.2: yes; 10.0: yes.
+        CowWrite = "cow_write" (None, None),
+        /// `reftable_load`. QEMU 7.2: yes; 10.0: yes.
+        ReftableLoad = "reftable_load" (None, None),
+        /// `reftable_grow`. QEMU 7.2: yes; 10.0: yes.
+        ReftableGrow = "reftable_grow" (None, None),
+        /// `reftable_update`. QEMU 7.2: yes; 10.0: yes.
+        ReftableUpdate = "reftable_update" (None, None),
+        /// `refblock_load`. QEMU 7.2: yes; 10.0: yes.
+        RefblockLoad = "refblock_load" (None, None),
+        /// `refblock_update`. QEMU 7.2: yes; 10.0: yes.
+        RefblockUpdate = "refblock_update" (None, None),
+        /// `refblock_update_part`. QEMU 7.2: yes; 10.0: yes.
+        RefblockUpdatePart = "refblock_update_part" (None, None),
+        /// `refblock_alloc`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAlloc = "refblock_alloc" (None, None),
+        /// `refblock_alloc_hookup`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAllocHookup = "refblock_alloc_hookup" (None, None),
+        /// `refblock_alloc_write`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAllocWrite = "refblock_alloc_write" (None, None),
+        /// `refblock_alloc_write_blocks`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAllocWriteBlocks = "refblock_alloc_write_blocks" (None, None),
+        /// `refblock_alloc_write_table`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAllocWriteTable = "refblock_alloc_write_table" (None, None),
+        /// `refblock_alloc_switch_table`. QEMU 7.2: yes; 10.0: yes.
+        RefblockAllocSwitchTable = "refblock_alloc_switch_table" (None, None),
+        /// `cluster_alloc`. QEMU 7.2: yes; 10.0: yes.
+        ClusterAlloc = "cluster_alloc" (None, None),
+        /// `cluster_alloc_bytes`. QEMU 7.2: yes; 10.0: yes.
+        ClusterAllocBytes = "cluster_alloc_bytes" (None, None),
+        /// `cluster_free`. QEMU 7.2: yes; 10.0: yes.
+        ClusterFree = "cluster_free" (None, None),
+        /// `flush_to_os`. QEMU 7.2: yes; 10.0: yes.
+        FlushToOs = "flush_to_os" (None, None),
+        /// `flush_to_disk`. QEMU 7.2: yes; 10.0: yes.
+        FlushToDisk = "flush_to_disk" (None, None),
+        /// `pwritev_rmw_head`. QEMU 7.2: yes; 10.0: yes.
+        PwritevRmwHead = "pwritev_rmw_head" (None, None),
+        /// `pwritev_rmw_after_head`. QEMU 7.2: yes; 10.0: yes.
+        PwritevRmwAfterHead = "pwritev_rmw_after_head" (None, None),
+        /// `pwritev_rmw_tail`. QEMU 7.2: yes; 10.0: yes.
+        PwritevRmwTail = "pwritev_rmw_tail" (None, None),
+        /// `pwritev_rmw_after_tail`. QEMU 7.2: yes; 10.0: yes.
+        PwritevRmwAfterTail = "pwritev_rmw_after_tail" (None, None),
+        /// `pwritev`. QEMU 7.2: yes; 10.0: yes.
+        Pwritev = "pwritev" (None, None),
+        /// `pwritev_zero`. QEMU 7.2: yes; 10.0: yes.
+        PwritevZero = "pwritev_zero" (None, None),
+        /// `pwritev_done`. QEMU 7.2: yes; 10.0: yes.
+        PwritevDone = "pwritev_done" (None, None),
+        /// `empty_image_prepare`. QEMU 7.2: yes; 10.0: yes.
+        EmptyImagePrepare = "empty_image_prepare" (None, None),
+        /// `l1_shrink_write_table`. QEMU 7.2: yes; 10.0: yes.
+        L1ShrinkWriteTable = "l1_shrink_write_table" (None, None),
+        /// `l1_shrink_free_l2_clusters`. QEMU 7.2: yes; 10.0: yes.
+        L1ShrinkFreeL2Clusters = "l1_shrink_free_l2_clusters" (None, None),
+        /// `cor_write`. QEMU 7.2: yes; 10.0: yes.
+        CorWrite = "cor_write" (None, None),
+        /// `cluster_alloc_space`. QEMU 7.2: yes; 10.0: yes.
+        ClusterAllocSpace = "cluster_alloc_space" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsBlkdebugInjectError`'s member `iotype`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsBlkdebugInjectErrorIotype {
-/// `read`. QEMU 7.2: yes; 10.0: yes.
-Read = "read",
-/// `write`. QEMU 7.2: yes; 10.0: yes.
-Write = "write",
-/// `write-zeroes`. QEMU 7.2: yes; 10.0: yes.
-WriteZeroes = "write-zeroes",
-/// `discard`. QEMU 7.2: yes; 10.0: yes.
-Discard = "discard",
-/// `flush`. QEMU 7.2: yes; 10.0: yes.
-Flush = "flush",
-/// `block-status`. QEMU 7.2: yes; 10.0: yes.
-BlockStatus = "block-status",
-}
+    /// The type of `BlockdevOptionsBlkdebugInjectError`'s member `iotype`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsBlkdebugInjectErrorIotype {
+        /// `read`. QEMU 7.2: yes; 10.0: yes.
+        Read = "read" (None, None),
+        /// `write`. QEMU 7.2: yes; 10.0: yes.
+        Write = "write" (None, None),
+        /// `write-zeroes`. QEMU 7.2: yes; 10.0: yes.
+        WriteZeroes = "write-zeroes" (None, None),
+        /// `discard`. QEMU 7.2: yes; 10.0: yes.
+        Discard = "discard" (None, None),
+        /// `flush`. QEMU 7.2: yes; 10.0: yes.
+        Flush = "flush" (None, None),
+        /// `block-status`. QEMU 7.2: yes; 10.0: yes.
+        BlockStatus = "block-status" (None, None),
+    }
 }
 
 /// The type of `BlockdevOptionsBlkdebug`'s member `set-state`.
@@ -3888,20 +3829,19 @@ impl BlockdevOptionsBlkdebugSetState {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsBlkdebug`'s member `take-child-perms`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsBlkdebugTakeChildPerms {
-/// `consistent-read`. QEMU 7.2: yes; 10.0: yes.
-ConsistentRead = "consistent-read",
-/// `write`. QEMU 7.2: yes; 10.0: yes.
-Write = "write",
-/// `write-unchanged`. QEMU 7.2: yes; 10.0: yes.
-WriteUnchanged = "write-unchanged",
-/// `resize`. QEMU 7.2: yes; 10.0: yes.
-Resize = "resize",
-}
+    /// The type of `BlockdevOptionsBlkdebug`'s member `take-child-perms`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsBlkdebugTakeChildPerms {
+        /// `consistent-read`. QEMU 7.2: yes; 10.0: yes.
+        ConsistentRead = "consistent-read" (None, None),
+        /// `write`. QEMU 7.2: yes; 10.0: yes.
+        Write = "write" (None, None),
+        /// `write-unchanged`. QEMU 7.2: yes; 10.0: yes.
+        WriteUnchanged = "write-unchanged" (None, None),
+        /// `resize`. QEMU 7.2: yes; 10.0: yes.
+        Resize = "resize" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `blklogwrites`.
@@ -4091,7 +4031,7 @@ impl BlockdevOptionsCopyBeforeWrite {
             value.check_qemu(qemu)?;
         }
         if self.min_cluster_size.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `min-cluster-size` of `BlockdevOptionsCopyBeforeWrite`",
                 qemu,
                 Some((8, 0)),
@@ -4103,16 +4043,15 @@ impl BlockdevOptionsCopyBeforeWrite {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsCopyBeforeWrite`'s member `on-cbw-error`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsCopyBeforeWriteOnCbwError {
-/// `break-guest-write`. QEMU 7.2: yes; 10.0: yes.
-BreakGuestWrite = "break-guest-write",
-/// `break-snapshot`. QEMU 7.2: yes; 10.0: yes.
-BreakSnapshot = "break-snapshot",
-}
+    /// The type of `BlockdevOptionsCopyBeforeWrite`'s member `on-cbw-error`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsCopyBeforeWriteOnCbwError {
+        /// `break-guest-write`. QEMU 7.2: yes; 10.0: yes.
+        BreakGuestWrite = "break-guest-write" (None, None),
+        /// `break-snapshot`. QEMU 7.2: yes; 10.0: yes.
+        BreakSnapshot = "break-snapshot" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `copy-on-read`.
@@ -4192,18 +4131,17 @@ impl BlockdevOptionsFile {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsFile`'s member `locking`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsFileLocking {
-/// `auto`. QEMU 7.2: yes; 10.0: yes.
-Auto = "auto",
-/// `on`. QEMU 7.2: yes; 10.0: yes.
-On = "on",
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-}
+    /// The type of `BlockdevOptionsFile`'s member `locking`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsFileLocking {
+        /// `auto`. QEMU 7.2: yes; 10.0: yes.
+        Auto = "auto" (None, None),
+        /// `on`. QEMU 7.2: yes; 10.0: yes.
+        On = "on" (None, None),
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `ftp`.
@@ -4505,33 +4443,31 @@ impl BlockdevOptionsIscsi {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsIscsi`'s member `header-digest`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsIscsiHeaderDigest {
-/// `crc32c`. QEMU 7.2: yes; 10.0: yes.
-Crc32c = "crc32c",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `crc32c-none`. QEMU 7.2: yes; 10.0: yes.
-Crc32cNone = "crc32c-none",
-/// `none-crc32c`. QEMU 7.2: yes; 10.0: yes.
-NoneCrc32c = "none-crc32c",
-}
+    /// The type of `BlockdevOptionsIscsi`'s member `header-digest`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsIscsiHeaderDigest {
+        /// `crc32c`. QEMU 7.2: yes; 10.0: yes.
+        Crc32c = "crc32c" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `crc32c-none`. QEMU 7.2: yes; 10.0: yes.
+        Crc32cNone = "crc32c-none" (None, None),
+        /// `none-crc32c`. QEMU 7.2: yes; 10.0: yes.
+        NoneCrc32c = "none-crc32c" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsIscsi`'s member `transport`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsIscsiTransport {
-/// `tcp`. QEMU 7.2: yes; 10.0: yes.
-Tcp = "tcp",
-/// `iser`. QEMU 7.2: yes; 10.0: yes.
-Iser = "iser",
-}
+    /// The type of `BlockdevOptionsIscsi`'s member `transport`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsIscsiTransport {
+        /// `tcp`. QEMU 7.2: yes; 10.0: yes.
+        Tcp = "tcp" (None, None),
+        /// `iser`. QEMU 7.2: yes; 10.0: yes.
+        Iser = "iser" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `luks`.
@@ -4568,7 +4504,7 @@ impl BlockdevOptionsLuks {
             value.check_qemu(qemu)?;
         }
         if self.header.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `header` of `BlockdevOptionsLuks`",
                 qemu,
                 Some((8, 0)),
@@ -4695,14 +4631,13 @@ impl BlockdevOptionsNfsServer {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsNfsServer`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsNfsServerType {
-/// `inet`. QEMU 7.2: yes; 10.0: yes.
-Inet = "inet",
-}
+    /// The type of `BlockdevOptionsNfsServer`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsNfsServerType {
+        /// `inet`. QEMU 7.2: yes; 10.0: yes.
+        Inet = "inet" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `null-aio`.
@@ -4924,7 +4859,7 @@ impl BlockdevOptionsQcow2 {
             value.check_qemu(qemu)?;
         }
         if self.discard_no_unref.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `discard-no-unref` of `BlockdevOptionsQcow2`",
                 qemu,
                 Some((8, 0)),
@@ -5009,16 +4944,15 @@ pub struct BlockdevOptionsQcow2EncryptAes {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsQcow2Encrypt`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsQcow2EncryptFormat {
-/// `aes`. QEMU 7.2: yes; 10.0: yes.
-Aes = "aes",
-/// `luks`. QEMU 7.2: yes; 10.0: yes.
-Luks = "luks",
-}
+    /// The type of `BlockdevOptionsQcow2Encrypt`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsQcow2EncryptFormat {
+        /// `aes`. QEMU 7.2: yes; 10.0: yes.
+        Aes = "aes" (None, None),
+        /// `luks`. QEMU 7.2: yes; 10.0: yes.
+        Luks = "luks" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptionsQcow2Encrypt` when its tag is `luks`.
@@ -5048,20 +4982,19 @@ pub enum BlockdevOptionsQcow2OverlapCheck {
 }
 
 qapi_enum! {
-
-/// A branch of `BlockdevOptionsQcow2OverlapCheck`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsQcow2OverlapCheckEnum {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `constant`. QEMU 7.2: yes; 10.0: yes.
-Constant = "constant",
-/// `cached`. QEMU 7.2: yes; 10.0: yes.
-Cached = "cached",
-/// `all`. QEMU 7.2: yes; 10.0: yes.
-All = "all",
-}
+    /// A branch of `BlockdevOptionsQcow2OverlapCheck`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsQcow2OverlapCheckEnum {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `constant`. QEMU 7.2: yes; 10.0: yes.
+        Constant = "constant" (None, None),
+        /// `cached`. QEMU 7.2: yes; 10.0: yes.
+        Cached = "cached" (None, None),
+        /// `all`. QEMU 7.2: yes; 10.0: yes.
+        All = "all" (None, None),
+    }
 }
 
 /// A branch of `BlockdevOptionsQcow2OverlapCheck`.
@@ -5162,14 +5095,13 @@ impl serde::Serialize for BlockdevOptionsQcowEncrypt {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsQcowEncrypt`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsQcowEncryptFormat {
-/// `aes`. QEMU 7.2: yes; 10.0: yes.
-Aes = "aes",
-}
+    /// The type of `BlockdevOptionsQcowEncrypt`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsQcowEncryptFormat {
+        /// `aes`. QEMU 7.2: yes; 10.0: yes.
+        Aes = "aes" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `qed`.
@@ -5256,16 +5188,15 @@ impl BlockdevOptionsQuorum {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsQuorum`'s member `read-pattern`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsQuorumReadPattern {
-/// `quorum`. QEMU 7.2: yes; 10.0: yes.
-Quorum = "quorum",
-/// `fifo`. QEMU 7.2: yes; 10.0: yes.
-Fifo = "fifo",
-}
+    /// The type of `BlockdevOptionsQuorum`'s member `read-pattern`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsQuorumReadPattern {
+        /// `quorum`. QEMU 7.2: yes; 10.0: yes.
+        Quorum = "quorum" (None, None),
+        /// `fifo`. QEMU 7.2: yes; 10.0: yes.
+        Fifo = "fifo" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `raw`.
@@ -5372,16 +5303,15 @@ impl BlockdevOptionsRbd {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsRbd`'s member `auth-client-required`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsRbdAuthClientRequired {
-/// `cephx`. QEMU 7.2: yes; 10.0: yes.
-Cephx = "cephx",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-}
+    /// The type of `BlockdevOptionsRbd`'s member `auth-client-required`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsRbdAuthClientRequired {
+        /// `cephx`. QEMU 7.2: yes; 10.0: yes.
+        Cephx = "cephx" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+    }
 }
 
 /// The type of `BlockdevOptionsRbd`'s member `encrypt`.
@@ -5433,10 +5363,10 @@ impl BlockdevOptionsRbdEncryptBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.format;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         if self.parent.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `parent` of `BlockdevOptionsRbdEncryptBase`",
                 qemu,
                 Some((8, 0)),
@@ -5484,31 +5414,16 @@ impl BlockdevOptionsRbdEncrypt {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsRbdEncrypt`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsRbdEncryptFormat {
-/// `luks`. QEMU 7.2: yes; 10.0: yes.
-Luks = "luks",
-/// `luks2`. QEMU 7.2: yes; 10.0: yes.
-Luks2 = "luks2",
-/// `luks-any`. QEMU 7.2: no; 10.0: yes.
-LuksAny = "luks-any",
-}
-}
-
-impl BlockdevOptionsRbdEncryptFormat {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::LuksAny => super::support::check(
-                "value `luks-any` of `BlockdevOptionsRbdEncryptFormat`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `BlockdevOptionsRbdEncrypt`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsRbdEncryptFormat {
+        /// `luks`. QEMU 7.2: yes; 10.0: yes.
+        Luks = "luks" (None, None),
+        /// `luks2`. QEMU 7.2: yes; 10.0: yes.
+        Luks2 = "luks2" (None, None),
+        /// `luks-any`. QEMU 7.2: no; 10.0: yes.
+        LuksAny = "luks-any" (Some((8, 0)), None),
     }
 }
 
@@ -5631,16 +5546,15 @@ impl BlockdevOptionsReplication {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsReplication`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsReplicationMode {
-/// `primary`. QEMU 7.2: yes; 10.0: yes.
-Primary = "primary",
-/// `secondary`. QEMU 7.2: yes; 10.0: yes.
-Secondary = "secondary",
-}
+    /// The type of `BlockdevOptionsReplication`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsReplicationMode {
+        /// `primary`. QEMU 7.2: yes; 10.0: yes.
+        Primary = "primary" (None, None),
+        /// `secondary`. QEMU 7.2: yes; 10.0: yes.
+        Secondary = "secondary" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `ssh`.
@@ -5761,33 +5675,31 @@ impl BlockdevOptionsSshHostKeyCheckHash {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsSshHostKeyCheckHash`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsSshHostKeyCheckHashType {
-/// `md5`. QEMU 7.2: yes; 10.0: yes.
-Md5 = "md5",
-/// `sha1`. QEMU 7.2: yes; 10.0: yes.
-Sha1 = "sha1",
-/// `sha256`. QEMU 7.2: yes; 10.0: yes.
-Sha256 = "sha256",
-}
+    /// The type of `BlockdevOptionsSshHostKeyCheckHash`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsSshHostKeyCheckHashType {
+        /// `md5`. QEMU 7.2: yes; 10.0: yes.
+        Md5 = "md5" (None, None),
+        /// `sha1`. QEMU 7.2: yes; 10.0: yes.
+        Sha1 = "sha1" (None, None),
+        /// `sha256`. QEMU 7.2: yes; 10.0: yes.
+        Sha256 = "sha256" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevOptionsSshHostKeyCheck`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevOptionsSshHostKeyCheckMode {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `hash`. QEMU 7.2: yes; 10.0: yes.
-Hash = "hash",
-/// `known_hosts`. QEMU 7.2: yes; 10.0: yes.
-KnownHosts = "known_hosts",
-}
+    /// The type of `BlockdevOptionsSshHostKeyCheck`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevOptionsSshHostKeyCheckMode {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `hash`. QEMU 7.2: yes; 10.0: yes.
+        Hash = "hash" (None, None),
+        /// `known_hosts`. QEMU 7.2: yes; 10.0: yes.
+        KnownHosts = "known_hosts" (None, None),
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `throttle`.
@@ -6022,44 +5934,41 @@ impl BlockdevSnapshotSyncArguments {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevSnapshotSyncArguments`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum BlockdevSnapshotSyncArgumentsMode {
-/// `existing`. QEMU 7.2: yes; 10.0: yes.
-Existing = "existing",
-/// `absolute-paths`. QEMU 7.2: yes; 10.0: yes.
-AbsolutePaths = "absolute-paths",
-}
-}
-
-qapi_enum! {
-
-/// The type of `CalcDirtyRate`'s member `calc-time-unit`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CalcDirtyRateCalcTimeUnit {
-/// `second`. QEMU 7.2: no; 10.0: yes.
-Second = "second",
-/// `millisecond`. QEMU 7.2: no; 10.0: yes.
-Millisecond = "millisecond",
-}
+    /// The type of `BlockdevSnapshotSyncArguments`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum BlockdevSnapshotSyncArgumentsMode {
+        /// `existing`. QEMU 7.2: yes; 10.0: yes.
+        Existing = "existing" (None, None),
+        /// `absolute-paths`. QEMU 7.2: yes; 10.0: yes.
+        AbsolutePaths = "absolute-paths" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `CalcDirtyRate`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum CalcDirtyRateMode {
-/// `page-sampling`. QEMU 7.2: yes; 10.0: yes.
-PageSampling = "page-sampling",
-/// `dirty-ring`. QEMU 7.2: yes; 10.0: yes.
-DirtyRing = "dirty-ring",
-/// `dirty-bitmap`. QEMU 7.2: yes; 10.0: yes.
-DirtyBitmap = "dirty-bitmap",
+    /// The type of `CalcDirtyRate`'s member `calc-time-unit`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CalcDirtyRateCalcTimeUnit {
+        /// `second`. QEMU 7.2: no; 10.0: yes.
+        Second = "second" (None, None),
+        /// `millisecond`. QEMU 7.2: no; 10.0: yes.
+        Millisecond = "millisecond" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `CalcDirtyRate`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum CalcDirtyRateMode {
+        /// `page-sampling`. QEMU 7.2: yes; 10.0: yes.
+        PageSampling = "page-sampling" (None, None),
+        /// `dirty-ring`. QEMU 7.2: yes; 10.0: yes.
+        DirtyRing = "dirty-ring" (None, None),
+        /// `dirty-bitmap`. QEMU 7.2: yes; 10.0: yes.
+        DirtyBitmap = "dirty-bitmap" (None, None),
+    }
 }
 
 /// The type of `ChardevAdd`'s member `backend`.
@@ -6103,7 +6012,7 @@ impl ChardevBackendBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.kind;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -6353,77 +6262,56 @@ impl ChardevBackendHubData {
 }
 
 qapi_enum! {
-
-/// The type of `ChardevBackend`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ChardevBackendKind {
-/// `file`. QEMU 7.2: yes; 10.0: yes.
-File = "file",
-/// `serial`. QEMU 7.2: yes; 10.0: yes.
-Serial = "serial",
-/// `parallel`. QEMU 7.2: yes; 10.0: yes.
-Parallel = "parallel",
-/// `pipe`. QEMU 7.2: yes; 10.0: yes.
-Pipe = "pipe",
-/// `socket`. QEMU 7.2: yes; 10.0: yes.
-Socket = "socket",
-/// `udp`. QEMU 7.2: yes; 10.0: yes.
-Udp = "udp",
-/// `pty`. QEMU 7.2: yes; 10.0: yes.
-Pty = "pty",
-/// `null`. QEMU 7.2: yes; 10.0: yes.
-Null = "null",
-/// `mux`. QEMU 7.2: yes; 10.0: yes.
-Mux = "mux",
-/// `msmouse`. QEMU 7.2: yes; 10.0: yes.
-Msmouse = "msmouse",
-/// `wctablet`. QEMU 7.2: yes; 10.0: yes.
-Wctablet = "wctablet",
-/// `braille`. QEMU 7.2: yes; 10.0: yes.
-Braille = "braille",
-/// `testdev`. QEMU 7.2: yes; 10.0: yes.
-Testdev = "testdev",
-/// `stdio`. QEMU 7.2: yes; 10.0: yes.
-Stdio = "stdio",
-/// `console`. QEMU 7.2: yes; 10.0: no.
-Console = "console",
-/// `spicevmc`. QEMU 7.2: yes; 10.0: yes.
-Spicevmc = "spicevmc",
-/// `spiceport`. QEMU 7.2: yes; 10.0: yes.
-Spiceport = "spiceport",
-/// `qemu-vdagent`. QEMU 7.2: yes; 10.0: yes.
-QemuVdagent = "qemu-vdagent",
-/// `dbus`. QEMU 7.2: yes; 10.0: yes.
-Dbus = "dbus",
-/// `vc`. QEMU 7.2: yes; 10.0: yes.
-Vc = "vc",
-/// `ringbuf`. QEMU 7.2: yes; 10.0: yes.
-Ringbuf = "ringbuf",
-/// `memory`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-Memory = "memory",
-/// `hub`. QEMU 7.2: no; 10.0: yes.
-Hub = "hub",
-}
-}
-
-impl ChardevBackendKind {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Console => super::support::check(
-                "value `console` of `ChardevBackendKind`",
-                qemu,
-                None,
-                Some((10, 0)),
-            ),
-            Self::Hub => super::support::check(
-                "value `hub` of `ChardevBackendKind`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `ChardevBackend`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ChardevBackendKind {
+        /// `file`. QEMU 7.2: yes; 10.0: yes.
+        File = "file" (None, None),
+        /// `serial`. QEMU 7.2: yes; 10.0: yes.
+        Serial = "serial" (None, None),
+        /// `parallel`. QEMU 7.2: yes; 10.0: yes.
+        Parallel = "parallel" (None, None),
+        /// `pipe`. QEMU 7.2: yes; 10.0: yes.
+        Pipe = "pipe" (None, None),
+        /// `socket`. QEMU 7.2: yes; 10.0: yes.
+        Socket = "socket" (None, None),
+        /// `udp`. QEMU 7.2: yes; 10.0: yes.
+        Udp = "udp" (None, None),
+        /// `pty`. QEMU 7.2: yes; 10.0: yes.
+        Pty = "pty" (None, None),
+        /// `null`. QEMU 7.2: yes; 10.0: yes.
+        Null = "null" (None, None),
+        /// `mux`. QEMU 7.2: yes; 10.0: yes.
+        Mux = "mux" (None, None),
+        /// `msmouse`. QEMU 7.2: yes; 10.0: yes.
+        Msmouse = "msmouse" (None, None),
+        /// `wctablet`. QEMU 7.2: yes; 10.0: yes.
+        Wctablet = "wctablet" (None, None),
+        /// `braille`. QEMU 7.2: yes; 10.0: yes.
+        Braille = "braille" (None, None),
+        /// `testdev`. QEMU 7.2: yes; 10.0: yes.
+        Testdev = "testdev" (None, None),
+        /// `stdio`. QEMU 7.2: yes; 10.0: yes.
+        Stdio = "stdio" (None, None),
+        /// `console`. QEMU 7.2: yes; 10.0: no.
+        Console = "console" (None, Some((10, 0))),
+        /// `spicevmc`. QEMU 7.2: yes; 10.0: yes.
+        Spicevmc = "spicevmc" (None, None),
+        /// `spiceport`. QEMU 7.2: yes; 10.0: yes.
+        Spiceport = "spiceport" (None, None),
+        /// `qemu-vdagent`. QEMU 7.2: yes; 10.0: yes.
+        QemuVdagent = "qemu-vdagent" (None, None),
+        /// `dbus`. QEMU 7.2: yes; 10.0: yes.
+        Dbus = "dbus" (None, None),
+        /// `vc`. QEMU 7.2: yes; 10.0: yes.
+        Vc = "vc" (None, None),
+        /// `ringbuf`. QEMU 7.2: yes; 10.0: yes.
+        Ringbuf = "ringbuf" (None, None),
+        /// `memory`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
+        Memory = "memory" (None, None),
+        /// `hub`. QEMU 7.2: no; 10.0: yes.
+        Hub = "hub" (Some((8, 0)), None),
     }
 }
 
@@ -6518,7 +6406,7 @@ pub struct ChardevBackendPtyData {
 impl ChardevBackendPtyData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.path.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `path` of `ChardevBackendPtyData`",
                 qemu,
                 Some((8, 0)),
@@ -6741,7 +6629,7 @@ impl ChardevBackendSocketData {
 impl ChardevBackendSocketData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.reconnect_ms.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `reconnect-ms` of `ChardevBackendSocketData`",
                 qemu,
                 Some((8, 0)),
@@ -7154,35 +7042,33 @@ pub struct ColoStatusInfo {
 }
 
 qapi_enum! {
-
-/// The type of `ColoStatusInfo`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ColoStatusInfoMode {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `primary`. QEMU 7.2: yes; 10.0: yes.
-Primary = "primary",
-/// `secondary`. QEMU 7.2: yes; 10.0: yes.
-Secondary = "secondary",
-}
+    /// The type of `ColoStatusInfo`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ColoStatusInfoMode {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `primary`. QEMU 7.2: yes; 10.0: yes.
+        Primary = "primary" (None, None),
+        /// `secondary`. QEMU 7.2: yes; 10.0: yes.
+        Secondary = "secondary" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `ColoStatusInfo`'s member `reason`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ColoStatusInfoReason {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `request`. QEMU 7.2: yes; 10.0: yes.
-Request = "request",
-/// `error`. QEMU 7.2: yes; 10.0: yes.
-Error = "error",
-/// `processing`. QEMU 7.2: yes; 10.0: yes.
-Processing = "processing",
-}
+    /// The type of `ColoStatusInfo`'s member `reason`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ColoStatusInfoReason {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `request`. QEMU 7.2: yes; 10.0: yes.
+        Request = "request" (None, None),
+        /// `error`. QEMU 7.2: yes; 10.0: yes.
+        Error = "error" (None, None),
+        /// `processing`. QEMU 7.2: yes; 10.0: yes.
+        Processing = "processing" (None, None),
+    }
 }
 
 /// What `query-commands` returns.
@@ -7225,20 +7111,19 @@ pub struct CommandLineOptionsInfoParameters {
 }
 
 qapi_enum! {
-
-/// The type of `CommandLineOptionsInfoParameters`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum CommandLineOptionsInfoParametersType {
-/// `string`. QEMU 7.2: yes; 10.0: yes.
-String = "string",
-/// `boolean`. QEMU 7.2: yes; 10.0: yes.
-Boolean = "boolean",
-/// `number`. QEMU 7.2: yes; 10.0: yes.
-Number = "number",
-/// `size`. QEMU 7.2: yes; 10.0: yes.
-Size = "size",
-}
+    /// The type of `CommandLineOptionsInfoParameters`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum CommandLineOptionsInfoParametersType {
+        /// `string`. QEMU 7.2: yes; 10.0: yes.
+        String = "string" (None, None),
+        /// `boolean`. QEMU 7.2: yes; 10.0: yes.
+        Boolean = "boolean" (None, None),
+        /// `number`. QEMU 7.2: yes; 10.0: yes.
+        Number = "number" (None, None),
+        /// `size`. QEMU 7.2: yes; 10.0: yes.
+        Size = "size" (None, None),
+    }
 }
 
 /// What `query-cpu-definitions` returns.
@@ -7464,110 +7349,107 @@ pub struct CpuInfoFastS390x {
 }
 
 qapi_enum! {
-
-/// The type of `CpuInfoFastS390x`'s member `cpu-state`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum CpuInfoFastS390xCpuState {
-/// `uninitialized`. QEMU 7.2: yes; 10.0: yes.
-Uninitialized = "uninitialized",
-/// `stopped`. QEMU 7.2: yes; 10.0: yes.
-Stopped = "stopped",
-/// `check-stop`. QEMU 7.2: yes; 10.0: yes.
-CheckStop = "check-stop",
-/// `operating`. QEMU 7.2: yes; 10.0: yes.
-Operating = "operating",
-/// `load`. QEMU 7.2: yes; 10.0: yes.
-Load = "load",
-}
-}
-
-qapi_enum! {
-
-/// The type of `CpuInfoFastS390x`'s member `entitlement`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CpuInfoFastS390xEntitlement {
-/// `auto`. QEMU 7.2: no; 10.0: yes.
-Auto = "auto",
-/// `low`. QEMU 7.2: no; 10.0: yes.
-Low = "low",
-/// `medium`. QEMU 7.2: no; 10.0: yes.
-Medium = "medium",
-/// `high`. QEMU 7.2: no; 10.0: yes.
-High = "high",
-}
+    /// The type of `CpuInfoFastS390x`'s member `cpu-state`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum CpuInfoFastS390xCpuState {
+        /// `uninitialized`. QEMU 7.2: yes; 10.0: yes.
+        Uninitialized = "uninitialized" (None, None),
+        /// `stopped`. QEMU 7.2: yes; 10.0: yes.
+        Stopped = "stopped" (None, None),
+        /// `check-stop`. QEMU 7.2: yes; 10.0: yes.
+        CheckStop = "check-stop" (None, None),
+        /// `operating`. QEMU 7.2: yes; 10.0: yes.
+        Operating = "operating" (None, None),
+        /// `load`. QEMU 7.2: yes; 10.0: yes.
+        Load = "load" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `CpuInfoFast`'s member `target`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum CpuInfoFastTarget {
-/// `aarch64`. QEMU 7.2: yes; 10.0: yes.
-Aarch64 = "aarch64",
-/// `alpha`. QEMU 7.2: yes; 10.0: yes.
-Alpha = "alpha",
-/// `arm`. QEMU 7.2: yes; 10.0: yes.
-Arm = "arm",
-/// `avr`. QEMU 7.2: yes; 10.0: yes.
-Avr = "avr",
-/// `cris`. QEMU 7.2: yes; 10.0: no.
-Cris = "cris",
-/// `hppa`. QEMU 7.2: yes; 10.0: yes.
-Hppa = "hppa",
-/// `i386`. QEMU 7.2: yes; 10.0: yes.
-I386 = "i386",
-/// `loongarch64`. QEMU 7.2: yes; 10.0: yes.
-Loongarch64 = "loongarch64",
-/// `m68k`. QEMU 7.2: yes; 10.0: yes.
-M68k = "m68k",
-/// `microblaze`. QEMU 7.2: yes; 10.0: yes.
-Microblaze = "microblaze",
-/// `microblazeel`. QEMU 7.2: yes; 10.0: yes.
-Microblazeel = "microblazeel",
-/// `mips`. QEMU 7.2: yes; 10.0: yes.
-Mips = "mips",
-/// `mips64`. QEMU 7.2: yes; 10.0: yes.
-Mips64 = "mips64",
-/// `mips64el`. QEMU 7.2: yes; 10.0: yes.
-Mips64el = "mips64el",
-/// `mipsel`. QEMU 7.2: yes; 10.0: yes.
-Mipsel = "mipsel",
-/// `nios2`. QEMU 7.2: yes; 10.0: no.
-Nios2 = "nios2",
-/// `or1k`. QEMU 7.2: yes; 10.0: yes.
-Or1k = "or1k",
-/// `ppc`. QEMU 7.2: yes; 10.0: yes.
-Ppc = "ppc",
-/// `ppc64`. QEMU 7.2: yes; 10.0: yes.
-Ppc64 = "ppc64",
-/// `riscv32`. QEMU 7.2: yes; 10.0: yes.
-Riscv32 = "riscv32",
-/// `riscv64`. QEMU 7.2: yes; 10.0: yes.
-Riscv64 = "riscv64",
-/// `rx`. QEMU 7.2: yes; 10.0: yes.
-Rx = "rx",
-/// `s390x`. QEMU 7.2: yes; 10.0: yes.
-S390x = "s390x",
-/// `sh4`. QEMU 7.2: yes; 10.0: yes.
-Sh4 = "sh4",
-/// `sh4eb`. QEMU 7.2: yes; 10.0: yes.
-Sh4eb = "sh4eb",
-/// `sparc`. QEMU 7.2: yes; 10.0: yes.
-Sparc = "sparc",
-/// `sparc64`. QEMU 7.2: yes; 10.0: yes.
-Sparc64 = "sparc64",
-/// `tricore`. QEMU 7.2: yes; 10.0: yes.
-Tricore = "tricore",
-/// `x86_64`. QEMU 7.2: yes; 10.0: yes.
-X86_64 = "x86_64",
-/// `xtensa`. QEMU 7.2: yes; 10.0: yes.
-Xtensa = "xtensa",
-/// `xtensaeb`. QEMU 7.2: yes; 10.0: yes.
-Xtensaeb = "xtensaeb",
+    /// The type of `CpuInfoFastS390x`'s member `entitlement`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CpuInfoFastS390xEntitlement {
+        /// `auto`. QEMU 7.2: no; 10.0: yes.
+        Auto = "auto" (None, None),
+        /// `low`. QEMU 7.2: no; 10.0: yes.
+        Low = "low" (None, None),
+        /// `medium`. QEMU 7.2: no; 10.0: yes.
+        Medium = "medium" (None, None),
+        /// `high`. QEMU 7.2: no; 10.0: yes.
+        High = "high" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `CpuInfoFast`'s member `target`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum CpuInfoFastTarget {
+        /// `aarch64`. QEMU 7.2: yes; 10.0: yes.
+        Aarch64 = "aarch64" (None, None),
+        /// `alpha`. QEMU 7.2: yes; 10.0: yes.
+        Alpha = "alpha" (None, None),
+        /// `arm`. QEMU 7.2: yes; 10.0: yes.
+        Arm = "arm" (None, None),
+        /// `avr`. QEMU 7.2: yes; 10.0: yes.
+        Avr = "avr" (None, None),
+        /// `cris`. QEMU 7.2: yes; 10.0: no.
+        Cris = "cris" (None, Some((10, 0))),
+        /// `hppa`. QEMU 7.2: yes; 10.0: yes.
+        Hppa = "hppa" (None, None),
+        /// `i386`. QEMU 7.2: yes; 10.0: yes.
+        I386 = "i386" (None, None),
+        /// `loongarch64`. QEMU 7.2: yes; 10.0: yes.
+        Loongarch64 = "loongarch64" (None, None),
+        /// `m68k`. QEMU 7.2: yes; 10.0: yes.
+        M68k = "m68k" (None, None),
+        /// `microblaze`. QEMU 7.2: yes; 10.0: yes.
+        Microblaze = "microblaze" (None, None),
+        /// `microblazeel`. QEMU 7.2: yes; 10.0: yes.
+        Microblazeel = "microblazeel" (None, None),
+        /// `mips`. QEMU 7.2: yes; 10.0: yes.
+        Mips = "mips" (None, None),
+        /// `mips64`. QEMU 7.2: yes; 10.0: yes.
+        Mips64 = "mips64" (None, None),
+        /// `mips64el`. QEMU 7.2: yes; 10.0: yes.
+        Mips64el = "mips64el" (None, None),
+        /// `mipsel`. QEMU 7.2: yes; 10.0: yes.
+        Mipsel = "mipsel" (None, None),
+        /// `nios2`. QEMU 7.2: yes; 10.0: no.
+        Nios2 = "nios2" (None, Some((10, 0))),
+        /// `or1k`. QEMU 7.2: yes; 10.0: yes.
+        Or1k = "or1k" (None, None),
+        /// `ppc`. QEMU 7.2: yes; 10.0: yes.
+        Ppc = "ppc" (None, None),
+        /// `ppc64`. QEMU 7.2: yes; 10.0: yes.
+        Ppc64 = "ppc64" (None, None),
+        /// `riscv32`. QEMU 7.2: yes; 10.0: yes.
+        Riscv32 = "riscv32" (None, None),
+        /// `riscv64`. QEMU 7.2: yes; 10.0: yes.
+        Riscv64 = "riscv64" (None, None),
+        /// `rx`. QEMU 7.2: yes; 10.0: yes.
+        Rx = "rx" (None, None),
+        /// `s390x`. QEMU 7.2: yes; 10.0: yes.
+        S390x = "s390x" (None, None),
+        /// `sh4`. QEMU 7.2: yes; 10.0: yes.
+        Sh4 = "sh4" (None, None),
+        /// `sh4eb`. QEMU 7.2: yes; 10.0: yes.
+        Sh4eb = "sh4eb" (None, None),
+        /// `sparc`. QEMU 7.2: yes; 10.0: yes.
+        Sparc = "sparc" (None, None),
+        /// `sparc64`. QEMU 7.2: yes; 10.0: yes.
+        Sparc64 = "sparc64" (None, None),
+        /// `tricore`. QEMU 7.2: yes; 10.0: yes.
+        Tricore = "tricore" (None, None),
+        /// `x86_64`. QEMU 7.2: yes; 10.0: yes.
+        X86_64 = "x86_64" (None, None),
+        /// `xtensa`. QEMU 7.2: yes; 10.0: yes.
+        Xtensa = "xtensa" (None, None),
+        /// `xtensaeb`. QEMU 7.2: yes; 10.0: yes.
+        Xtensaeb = "xtensaeb" (None, None),
+    }
 }
 
 /// What `query-cpu-model-expansion` returns.
@@ -7581,16 +7463,15 @@ pub struct CpuModelExpansionInfo {
 }
 
 qapi_enum! {
-
-/// The type of `QueryCpuModelExpansion`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum CpuModelExpansionType {
-/// `static`. QEMU 7.2: yes; 10.0: yes.
-Static = "static",
-/// `full`. QEMU 7.2: yes; 10.0: yes.
-Full = "full",
-}
+    /// The type of `QueryCpuModelExpansion`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum CpuModelExpansionType {
+        /// `static`. QEMU 7.2: yes; 10.0: yes.
+        Static = "static" (None, None),
+        /// `full`. QEMU 7.2: yes; 10.0: yes.
+        Full = "full" (None, None),
+    }
 }
 
 /// The type of `QueryCpuModelExpansion`'s member `model`.
@@ -7644,37 +7525,35 @@ pub struct CryptodevInfoClient {
 }
 
 qapi_enum! {
-
-/// The type of `CryptodevInfoClient`'s member `type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CryptodevInfoClientType {
-/// `builtin`. QEMU 7.2: no; 10.0: yes.
-Builtin = "builtin",
-/// `vhost-user`. QEMU 7.2: no; 10.0: yes.
-VhostUser = "vhost-user",
-/// `lkcf`. QEMU 7.2: no; 10.0: yes.
-Lkcf = "lkcf",
-}
+    /// The type of `CryptodevInfoClient`'s member `type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CryptodevInfoClientType {
+        /// `builtin`. QEMU 7.2: no; 10.0: yes.
+        Builtin = "builtin" (None, None),
+        /// `vhost-user`. QEMU 7.2: no; 10.0: yes.
+        VhostUser = "vhost-user" (None, None),
+        /// `lkcf`. QEMU 7.2: no; 10.0: yes.
+        Lkcf = "lkcf" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `CryptodevInfo`'s member `service`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CryptodevInfoService {
-/// `cipher`. QEMU 7.2: no; 10.0: yes.
-Cipher = "cipher",
-/// `hash`. QEMU 7.2: no; 10.0: yes.
-Hash = "hash",
-/// `mac`. QEMU 7.2: no; 10.0: yes.
-Mac = "mac",
-/// `aead`. QEMU 7.2: no; 10.0: yes.
-Aead = "aead",
-/// `akcipher`. QEMU 7.2: no; 10.0: yes.
-Akcipher = "akcipher",
-}
+    /// The type of `CryptodevInfo`'s member `service`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CryptodevInfoService {
+        /// `cipher`. QEMU 7.2: no; 10.0: yes.
+        Cipher = "cipher" (None, None),
+        /// `hash`. QEMU 7.2: no; 10.0: yes.
+        Hash = "hash" (None, None),
+        /// `mac`. QEMU 7.2: no; 10.0: yes.
+        Mac = "mac" (None, None),
+        /// `aead`. QEMU 7.2: no; 10.0: yes.
+        Aead = "aead" (None, None),
+        /// `akcipher`. QEMU 7.2: no; 10.0: yes.
+        Akcipher = "akcipher" (None, None),
+    }
 }
 
 /// What `query-current-machine` returns.
@@ -7708,60 +7587,57 @@ impl CxlAddDynamicCapacityExtents {
 }
 
 qapi_enum! {
-
-/// The type of `CxlAddDynamicCapacity`'s member `selection-policy`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CxlAddDynamicCapacitySelectionPolicy {
-/// `free`. QEMU 7.2: no; 10.0: yes.
-Free = "free",
-/// `contiguous`. QEMU 7.2: no; 10.0: yes.
-Contiguous = "contiguous",
-/// `prescriptive`. QEMU 7.2: no; 10.0: yes.
-Prescriptive = "prescriptive",
-/// `enable-shared-access`. QEMU 7.2: no; 10.0: yes.
-EnableSharedAccess = "enable-shared-access",
-}
-}
-
-qapi_enum! {
-
-/// The type of `CxlInjectCorrectableError`'s member `type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CxlInjectCorrectableErrorType {
-/// `cache-data-ecc`. QEMU 7.2: no; 10.0: yes.
-CacheDataEcc = "cache-data-ecc",
-/// `mem-data-ecc`. QEMU 7.2: no; 10.0: yes.
-MemDataEcc = "mem-data-ecc",
-/// `crc-threshold`. QEMU 7.2: no; 10.0: yes.
-CrcThreshold = "crc-threshold",
-/// `retry-threshold`. QEMU 7.2: no; 10.0: yes.
-RetryThreshold = "retry-threshold",
-/// `cache-poison-received`. QEMU 7.2: no; 10.0: yes.
-CachePoisonReceived = "cache-poison-received",
-/// `mem-poison-received`. QEMU 7.2: no; 10.0: yes.
-MemPoisonReceived = "mem-poison-received",
-/// `physical`. QEMU 7.2: no; 10.0: yes.
-Physical = "physical",
-}
+    /// The type of `CxlAddDynamicCapacity`'s member `selection-policy`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CxlAddDynamicCapacitySelectionPolicy {
+        /// `free`. QEMU 7.2: no; 10.0: yes.
+        Free = "free" (None, None),
+        /// `contiguous`. QEMU 7.2: no; 10.0: yes.
+        Contiguous = "contiguous" (None, None),
+        /// `prescriptive`. QEMU 7.2: no; 10.0: yes.
+        Prescriptive = "prescriptive" (None, None),
+        /// `enable-shared-access`. QEMU 7.2: no; 10.0: yes.
+        EnableSharedAccess = "enable-shared-access" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `CxlInjectDramEvent`'s member `log`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CxlInjectDramEventLog {
-/// `informational`. QEMU 7.2: no; 10.0: yes.
-Informational = "informational",
-/// `warning`. QEMU 7.2: no; 10.0: yes.
-Warning = "warning",
-/// `failure`. QEMU 7.2: no; 10.0: yes.
-Failure = "failure",
-/// `fatal`. QEMU 7.2: no; 10.0: yes.
-Fatal = "fatal",
+    /// The type of `CxlInjectCorrectableError`'s member `type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CxlInjectCorrectableErrorType {
+        /// `cache-data-ecc`. QEMU 7.2: no; 10.0: yes.
+        CacheDataEcc = "cache-data-ecc" (None, None),
+        /// `mem-data-ecc`. QEMU 7.2: no; 10.0: yes.
+        MemDataEcc = "mem-data-ecc" (None, None),
+        /// `crc-threshold`. QEMU 7.2: no; 10.0: yes.
+        CrcThreshold = "crc-threshold" (None, None),
+        /// `retry-threshold`. QEMU 7.2: no; 10.0: yes.
+        RetryThreshold = "retry-threshold" (None, None),
+        /// `cache-poison-received`. QEMU 7.2: no; 10.0: yes.
+        CachePoisonReceived = "cache-poison-received" (None, None),
+        /// `mem-poison-received`. QEMU 7.2: no; 10.0: yes.
+        MemPoisonReceived = "mem-poison-received" (None, None),
+        /// `physical`. QEMU 7.2: no; 10.0: yes.
+        Physical = "physical" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `CxlInjectDramEvent`'s member `log`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CxlInjectDramEventLog {
+        /// `informational`. QEMU 7.2: no; 10.0: yes.
+        Informational = "informational" (None, None),
+        /// `warning`. QEMU 7.2: no; 10.0: yes.
+        Warning = "warning" (None, None),
+        /// `failure`. QEMU 7.2: no; 10.0: yes.
+        Failure = "failure" (None, None),
+        /// `fatal`. QEMU 7.2: no; 10.0: yes.
+        Fatal = "fatal" (None, None),
+    }
 }
 
 /// The type of `CxlInjectUncorrectableErrors`'s member `errors`.
@@ -7785,55 +7661,53 @@ impl CxlInjectUncorrectableErrorsErrors {
 }
 
 qapi_enum! {
-
-/// The type of `CxlInjectUncorrectableErrorsErrors`'s member `type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CxlInjectUncorrectableErrorsErrorsType {
-/// `cache-data-parity`. QEMU 7.2: no; 10.0: yes.
-CacheDataParity = "cache-data-parity",
-/// `cache-address-parity`. QEMU 7.2: no; 10.0: yes.
-CacheAddressParity = "cache-address-parity",
-/// `cache-be-parity`. QEMU 7.2: no; 10.0: yes.
-CacheBeParity = "cache-be-parity",
-/// `cache-data-ecc`. QEMU 7.2: no; 10.0: yes.
-CacheDataEcc = "cache-data-ecc",
-/// `mem-data-parity`. QEMU 7.2: no; 10.0: yes.
-MemDataParity = "mem-data-parity",
-/// `mem-address-parity`. QEMU 7.2: no; 10.0: yes.
-MemAddressParity = "mem-address-parity",
-/// `mem-be-parity`. QEMU 7.2: no; 10.0: yes.
-MemBeParity = "mem-be-parity",
-/// `mem-data-ecc`. QEMU 7.2: no; 10.0: yes.
-MemDataEcc = "mem-data-ecc",
-/// `reinit-threshold`. QEMU 7.2: no; 10.0: yes.
-ReinitThreshold = "reinit-threshold",
-/// `rsvd-encoding`. QEMU 7.2: no; 10.0: yes.
-RsvdEncoding = "rsvd-encoding",
-/// `poison-received`. QEMU 7.2: no; 10.0: yes.
-PoisonReceived = "poison-received",
-/// `receiver-overflow`. QEMU 7.2: no; 10.0: yes.
-ReceiverOverflow = "receiver-overflow",
-/// `internal`. QEMU 7.2: no; 10.0: yes.
-Internal = "internal",
-/// `cxl-ide-tx`. QEMU 7.2: no; 10.0: yes.
-CxlIdeTx = "cxl-ide-tx",
-/// `cxl-ide-rx`. QEMU 7.2: no; 10.0: yes.
-CxlIdeRx = "cxl-ide-rx",
-}
+    /// The type of `CxlInjectUncorrectableErrorsErrors`'s member `type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CxlInjectUncorrectableErrorsErrorsType {
+        /// `cache-data-parity`. QEMU 7.2: no; 10.0: yes.
+        CacheDataParity = "cache-data-parity" (None, None),
+        /// `cache-address-parity`. QEMU 7.2: no; 10.0: yes.
+        CacheAddressParity = "cache-address-parity" (None, None),
+        /// `cache-be-parity`. QEMU 7.2: no; 10.0: yes.
+        CacheBeParity = "cache-be-parity" (None, None),
+        /// `cache-data-ecc`. QEMU 7.2: no; 10.0: yes.
+        CacheDataEcc = "cache-data-ecc" (None, None),
+        /// `mem-data-parity`. QEMU 7.2: no; 10.0: yes.
+        MemDataParity = "mem-data-parity" (None, None),
+        /// `mem-address-parity`. QEMU 7.2: no; 10.0: yes.
+        MemAddressParity = "mem-address-parity" (None, None),
+        /// `mem-be-parity`. QEMU 7.2: no; 10.0: yes.
+        MemBeParity = "mem-be-parity" (None, None),
+        /// `mem-data-ecc`. QEMU 7.2: no; 10.0: yes.
+        MemDataEcc = "mem-data-ecc" (None, None),
+        /// `reinit-threshold`. QEMU 7.2: no; 10.0: yes.
+        ReinitThreshold = "reinit-threshold" (None, None),
+        /// `rsvd-encoding`. QEMU 7.2: no; 10.0: yes.
+        RsvdEncoding = "rsvd-encoding" (None, None),
+        /// `poison-received`. QEMU 7.2: no; 10.0: yes.
+        PoisonReceived = "poison-received" (None, None),
+        /// `receiver-overflow`. QEMU 7.2: no; 10.0: yes.
+        ReceiverOverflow = "receiver-overflow" (None, None),
+        /// `internal`. QEMU 7.2: no; 10.0: yes.
+        Internal = "internal" (None, None),
+        /// `cxl-ide-tx`. QEMU 7.2: no; 10.0: yes.
+        CxlIdeTx = "cxl-ide-tx" (None, None),
+        /// `cxl-ide-rx`. QEMU 7.2: no; 10.0: yes.
+        CxlIdeRx = "cxl-ide-rx" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `CxlReleaseDynamicCapacity`'s member `removal-policy`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum CxlReleaseDynamicCapacityRemovalPolicy {
-/// `tag-based`. QEMU 7.2: no; 10.0: yes.
-TagBased = "tag-based",
-/// `prescriptive`. QEMU 7.2: no; 10.0: yes.
-Prescriptive = "prescriptive",
-}
+    /// The type of `CxlReleaseDynamicCapacity`'s member `removal-policy`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum CxlReleaseDynamicCapacityRemovalPolicy {
+        /// `tag-based`. QEMU 7.2: no; 10.0: yes.
+        TagBased = "tag-based" (None, None),
+        /// `prescriptive`. QEMU 7.2: no; 10.0: yes.
+        Prescriptive = "prescriptive" (None, None),
+    }
 }
 
 /// What `query-dirty-rate` returns.
@@ -7867,18 +7741,17 @@ pub struct DirtyRateInfo {
 }
 
 qapi_enum! {
-
-/// The type of `DirtyRateInfo`'s member `status`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DirtyRateInfoStatus {
-/// `unstarted`. QEMU 7.2: yes; 10.0: yes.
-Unstarted = "unstarted",
-/// `measuring`. QEMU 7.2: yes; 10.0: yes.
-Measuring = "measuring",
-/// `measured`. QEMU 7.2: yes; 10.0: yes.
-Measured = "measured",
-}
+    /// The type of `DirtyRateInfo`'s member `status`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DirtyRateInfoStatus {
+        /// `unstarted`. QEMU 7.2: yes; 10.0: yes.
+        Unstarted = "unstarted" (None, None),
+        /// `measuring`. QEMU 7.2: yes; 10.0: yes.
+        Measuring = "measuring" (None, None),
+        /// `measured`. QEMU 7.2: yes; 10.0: yes.
+        Measured = "measured" (None, None),
+    }
 }
 
 /// The type of `DirtyRateInfo`'s member `vcpu-dirty-rate`.
@@ -8015,20 +7888,19 @@ pub struct DisplayOptionsEglHeadless {
 }
 
 qapi_enum! {
-
-/// The type of `DisplayOptions`'s member `gl`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DisplayOptionsGl {
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-/// `on`. QEMU 7.2: yes; 10.0: yes.
-On = "on",
-/// `core`. QEMU 7.2: yes; 10.0: yes.
-Core = "core",
-/// `es`. QEMU 7.2: yes; 10.0: yes.
-Es = "es",
-}
+    /// The type of `DisplayOptions`'s member `gl`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DisplayOptionsGl {
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+        /// `on`. QEMU 7.2: yes; 10.0: yes.
+        On = "on" (None, None),
+        /// `core`. QEMU 7.2: yes; 10.0: yes.
+        Core = "core" (None, None),
+        /// `es`. QEMU 7.2: yes; 10.0: yes.
+        Es = "es" (None, None),
+    }
 }
 
 /// The members of `DisplayOptions` when its tag is `gtk`.
@@ -8063,54 +7935,51 @@ pub struct DisplayOptionsSdl {
 }
 
 qapi_enum! {
-
-/// The type of `DisplayOptionsSdl`'s member `grab-mod`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DisplayOptionsSdlGrabMod {
-/// `lctrl-lalt`. QEMU 7.2: yes; 10.0: yes.
-LctrlLalt = "lctrl-lalt",
-/// `lshift-lctrl-lalt`. QEMU 7.2: yes; 10.0: yes.
-LshiftLctrlLalt = "lshift-lctrl-lalt",
-/// `rctrl`. QEMU 7.2: yes; 10.0: yes.
-Rctrl = "rctrl",
-}
-}
-
-qapi_enum! {
-
-/// The type of `DisplayOptions`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DisplayOptionsType {
-/// `default`. QEMU 7.2: yes; 10.0: yes.
-Default = "default",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `gtk`. QEMU 7.2: yes; 10.0: yes.
-Gtk = "gtk",
-/// `sdl`. QEMU 7.2: yes; 10.0: yes.
-Sdl = "sdl",
-/// `egl-headless`. QEMU 7.2: yes; 10.0: yes.
-EglHeadless = "egl-headless",
-/// `curses`. QEMU 7.2: yes; 10.0: yes.
-Curses = "curses",
-/// `spice-app`. QEMU 7.2: yes; 10.0: yes.
-SpiceApp = "spice-app",
-/// `dbus`. QEMU 7.2: yes; 10.0: yes.
-Dbus = "dbus",
-}
+    /// The type of `DisplayOptionsSdl`'s member `grab-mod`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DisplayOptionsSdlGrabMod {
+        /// `lctrl-lalt`. QEMU 7.2: yes; 10.0: yes.
+        LctrlLalt = "lctrl-lalt" (None, None),
+        /// `lshift-lctrl-lalt`. QEMU 7.2: yes; 10.0: yes.
+        LshiftLctrlLalt = "lshift-lctrl-lalt" (None, None),
+        /// `rctrl`. QEMU 7.2: yes; 10.0: yes.
+        Rctrl = "rctrl" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `DisplayReload`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DisplayReloadType {
-/// `vnc`. QEMU 7.2: yes; 10.0: yes.
-Vnc = "vnc",
+    /// The type of `DisplayOptions`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DisplayOptionsType {
+        /// `default`. QEMU 7.2: yes; 10.0: yes.
+        Default = "default" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `gtk`. QEMU 7.2: yes; 10.0: yes.
+        Gtk = "gtk" (None, None),
+        /// `sdl`. QEMU 7.2: yes; 10.0: yes.
+        Sdl = "sdl" (None, None),
+        /// `egl-headless`. QEMU 7.2: yes; 10.0: yes.
+        EglHeadless = "egl-headless" (None, None),
+        /// `curses`. QEMU 7.2: yes; 10.0: yes.
+        Curses = "curses" (None, None),
+        /// `spice-app`. QEMU 7.2: yes; 10.0: yes.
+        SpiceApp = "spice-app" (None, None),
+        /// `dbus`. QEMU 7.2: yes; 10.0: yes.
+        Dbus = "dbus" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `DisplayReload`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DisplayReloadType {
+        /// `vnc`. QEMU 7.2: yes; 10.0: yes.
+        Vnc = "vnc" (None, None),
+    }
 }
 
 /// The members of `DisplayReload` when its tag is `vnc`.
@@ -8125,14 +7994,13 @@ pub struct DisplayReloadVnc {
 }
 
 qapi_enum! {
-
-/// The type of `DisplayUpdate`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DisplayUpdateType {
-/// `vnc`. QEMU 7.2: yes; 10.0: yes.
-Vnc = "vnc",
-}
+    /// The type of `DisplayUpdate`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DisplayUpdateType {
+        /// `vnc`. QEMU 7.2: yes; 10.0: yes.
+        Vnc = "vnc" (None, None),
+    }
 }
 
 /// The members of `DisplayUpdate` when its tag is `vnc`.
@@ -8233,7 +8101,7 @@ impl DriveBackupArguments {
             value.check_qemu(qemu)?;
         }
         if self.discard_source.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `discard-source` of `DriveBackupArguments`",
                 qemu,
                 Some((8, 0)),
@@ -8255,53 +8123,26 @@ pub struct DumpGuestMemoryCapabilityInfo {
 }
 
 qapi_enum! {
-
-/// The type of `DumpGuestMemory`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DumpGuestMemoryFormat {
-/// `elf`. QEMU 7.2: yes; 10.0: yes.
-Elf = "elf",
-/// `kdump-zlib`. QEMU 7.2: yes; 10.0: yes.
-KdumpZlib = "kdump-zlib",
-/// `kdump-lzo`. QEMU 7.2: yes; 10.0: yes.
-KdumpLzo = "kdump-lzo",
-/// `kdump-snappy`. QEMU 7.2: yes; 10.0: yes.
-KdumpSnappy = "kdump-snappy",
-/// `win-dmp`. QEMU 7.2: yes; 10.0: yes.
-WinDmp = "win-dmp",
-/// `kdump-raw-zlib`. QEMU 7.2: no; 10.0: yes.
-KdumpRawZlib = "kdump-raw-zlib",
-/// `kdump-raw-lzo`. QEMU 7.2: no; 10.0: yes.
-KdumpRawLzo = "kdump-raw-lzo",
-/// `kdump-raw-snappy`. QEMU 7.2: no; 10.0: yes.
-KdumpRawSnappy = "kdump-raw-snappy",
-}
-}
-
-impl DumpGuestMemoryFormat {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::KdumpRawZlib => super::support::check(
-                "value `kdump-raw-zlib` of `DumpGuestMemoryFormat`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::KdumpRawLzo => super::support::check(
-                "value `kdump-raw-lzo` of `DumpGuestMemoryFormat`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::KdumpRawSnappy => super::support::check(
-                "value `kdump-raw-snappy` of `DumpGuestMemoryFormat`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `DumpGuestMemory`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DumpGuestMemoryFormat {
+        /// `elf`. QEMU 7.2: yes; 10.0: yes.
+        Elf = "elf" (None, None),
+        /// `kdump-zlib`. QEMU 7.2: yes; 10.0: yes.
+        KdumpZlib = "kdump-zlib" (None, None),
+        /// `kdump-lzo`. QEMU 7.2: yes; 10.0: yes.
+        KdumpLzo = "kdump-lzo" (None, None),
+        /// `kdump-snappy`. QEMU 7.2: yes; 10.0: yes.
+        KdumpSnappy = "kdump-snappy" (None, None),
+        /// `win-dmp`. QEMU 7.2: yes; 10.0: yes.
+        WinDmp = "win-dmp" (None, None),
+        /// `kdump-raw-zlib`. QEMU 7.2: no; 10.0: yes.
+        KdumpRawZlib = "kdump-raw-zlib" (Some((8, 0)), None),
+        /// `kdump-raw-lzo`. QEMU 7.2: no; 10.0: yes.
+        KdumpRawLzo = "kdump-raw-lzo" (Some((8, 0)), None),
+        /// `kdump-raw-snappy`. QEMU 7.2: no; 10.0: yes.
+        KdumpRawSnappy = "kdump-raw-snappy" (Some((8, 0)), None),
     }
 }
 
@@ -8320,33 +8161,31 @@ pub struct DumpInfo {
 }
 
 qapi_enum! {
-
-/// The type of `DumpInfo`'s member `status`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum DumpInfoStatus {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `active`. QEMU 7.2: yes; 10.0: yes.
-Active = "active",
-/// `completed`. QEMU 7.2: yes; 10.0: yes.
-Completed = "completed",
-/// `failed`. QEMU 7.2: yes; 10.0: yes.
-Failed = "failed",
-}
+    /// The type of `DumpInfo`'s member `status`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum DumpInfoStatus {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `active`. QEMU 7.2: yes; 10.0: yes.
+        Active = "active" (None, None),
+        /// `completed`. QEMU 7.2: yes; 10.0: yes.
+        Completed = "completed" (None, None),
+        /// `failed`. QEMU 7.2: yes; 10.0: yes.
+        Failed = "failed" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `ExpirePassword`'s member `protocol`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ExpirePasswordProtocol {
-/// `vnc`. QEMU 7.2: yes; 10.0: yes.
-Vnc = "vnc",
-/// `spice`. QEMU 7.2: yes; 10.0: yes.
-Spice = "spice",
-}
+    /// The type of `ExpirePassword`'s member `protocol`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ExpirePasswordProtocol {
+        /// `vnc`. QEMU 7.2: yes; 10.0: yes.
+        Vnc = "vnc" (None, None),
+        /// `spice`. QEMU 7.2: yes; 10.0: yes.
+        Spice = "spice" (None, None),
+    }
 }
 
 /// The members of `ExpirePassword` when its tag is `vnc`.
@@ -8386,18 +8225,17 @@ pub struct FdsetInfo {
 }
 
 qapi_enum! {
-
-/// The type of `GuestCrashloaded`'s member `action`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum GuestCrashloadedAction {
-/// `pause`. QEMU 7.2: yes; 10.0: yes.
-Pause = "pause",
-/// `poweroff`. QEMU 7.2: yes; 10.0: yes.
-Poweroff = "poweroff",
-/// `run`. QEMU 7.2: yes; 10.0: yes.
-Run = "run",
-}
+    /// The type of `GuestCrashloaded`'s member `action`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum GuestCrashloadedAction {
+        /// `pause`. QEMU 7.2: yes; 10.0: yes.
+        Pause = "pause" (None, None),
+        /// `poweroff`. QEMU 7.2: yes; 10.0: yes.
+        Poweroff = "poweroff" (None, None),
+        /// `run`. QEMU 7.2: yes; 10.0: yes.
+        Run = "run" (None, None),
+    }
 }
 
 /// The type of `GuestCrashloaded`'s member `info`.
@@ -8490,35 +8328,33 @@ pub struct GuestCrashloadedInfoS390 {
 }
 
 qapi_enum! {
-
-/// The type of `GuestCrashloadedInfoS390`'s member `reason`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum GuestCrashloadedInfoS390Reason {
-/// `unknown`. QEMU 7.2: yes; 10.0: yes.
-Unknown = "unknown",
-/// `disabled-wait`. QEMU 7.2: yes; 10.0: yes.
-DisabledWait = "disabled-wait",
-/// `extint-loop`. QEMU 7.2: yes; 10.0: yes.
-ExtintLoop = "extint-loop",
-/// `pgmint-loop`. QEMU 7.2: yes; 10.0: yes.
-PgmintLoop = "pgmint-loop",
-/// `opint-loop`. QEMU 7.2: yes; 10.0: yes.
-OpintLoop = "opint-loop",
-}
+    /// The type of `GuestCrashloadedInfoS390`'s member `reason`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum GuestCrashloadedInfoS390Reason {
+        /// `unknown`. QEMU 7.2: yes; 10.0: yes.
+        Unknown = "unknown" (None, None),
+        /// `disabled-wait`. QEMU 7.2: yes; 10.0: yes.
+        DisabledWait = "disabled-wait" (None, None),
+        /// `extint-loop`. QEMU 7.2: yes; 10.0: yes.
+        ExtintLoop = "extint-loop" (None, None),
+        /// `pgmint-loop`. QEMU 7.2: yes; 10.0: yes.
+        PgmintLoop = "pgmint-loop" (None, None),
+        /// `opint-loop`. QEMU 7.2: yes; 10.0: yes.
+        OpintLoop = "opint-loop" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `GuestCrashloadedInfo`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum GuestCrashloadedInfoType {
-/// `hyper-v`. QEMU 7.2: yes; 10.0: yes.
-HyperV = "hyper-v",
-/// `s390`. QEMU 7.2: yes; 10.0: yes.
-S390 = "s390",
-}
+    /// The type of `GuestCrashloadedInfo`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum GuestCrashloadedInfoType {
+        /// `hyper-v`. QEMU 7.2: yes; 10.0: yes.
+        HyperV = "hyper-v" (None, None),
+        /// `s390`. QEMU 7.2: yes; 10.0: yes.
+        S390 = "s390" (None, None),
+    }
 }
 
 /// What `query-hotpluggable-cpus` returns.
@@ -8589,16 +8425,15 @@ pub struct IOThreadInfo {
 }
 
 qapi_enum! {
-
-/// The type of `Screendump`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ImageFormat {
-/// `ppm`. QEMU 7.2: yes; 10.0: yes.
-Ppm = "ppm",
-/// `png`. QEMU 7.2: yes; 10.0: yes.
-Png = "png",
-}
+    /// The type of `Screendump`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ImageFormat {
+        /// `ppm`. QEMU 7.2: yes; 10.0: yes.
+        Ppm = "ppm" (None, None),
+        /// `png`. QEMU 7.2: yes; 10.0: yes.
+        Png = "png" (None, None),
+    }
 }
 
 /// The type of `BlockDeviceInfo`'s member `image`.
@@ -8856,16 +8691,15 @@ pub struct ImageInfoSpecificQcow2DataBitmaps {
 }
 
 qapi_enum! {
-
-/// The type of `ImageInfoSpecificQcow2DataBitmaps`'s member `flags`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ImageInfoSpecificQcow2DataBitmapsFlags {
-/// `in-use`. QEMU 7.2: yes; 10.0: yes.
-InUse = "in-use",
-/// `auto`. QEMU 7.2: yes; 10.0: yes.
-Auto = "auto",
-}
+    /// The type of `ImageInfoSpecificQcow2DataBitmaps`'s member `flags`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ImageInfoSpecificQcow2DataBitmapsFlags {
+        /// `in-use`. QEMU 7.2: yes; 10.0: yes.
+        InUse = "in-use" (None, None),
+        /// `auto`. QEMU 7.2: yes; 10.0: yes.
+        Auto = "auto" (None, None),
+    }
 }
 
 /// The type of `ImageInfoSpecificQcow2Data`'s member `encrypt`.
@@ -8944,22 +8778,21 @@ pub struct ImageInfoSpecificRbdData {
 }
 
 qapi_enum! {
-
-/// The type of `ImageInfoSpecific`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ImageInfoSpecificType {
-/// `qcow2`. QEMU 7.2: yes; 10.0: yes.
-Qcow2 = "qcow2",
-/// `vmdk`. QEMU 7.2: yes; 10.0: yes.
-Vmdk = "vmdk",
-/// `luks`. QEMU 7.2: yes; 10.0: yes.
-Luks = "luks",
-/// `rbd`. QEMU 7.2: yes; 10.0: yes.
-Rbd = "rbd",
-/// `file`. QEMU 7.2: no; 10.0: yes.
-File = "file",
-}
+    /// The type of `ImageInfoSpecific`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ImageInfoSpecificType {
+        /// `qcow2`. QEMU 7.2: yes; 10.0: yes.
+        Qcow2 = "qcow2" (None, None),
+        /// `vmdk`. QEMU 7.2: yes; 10.0: yes.
+        Vmdk = "vmdk" (None, None),
+        /// `luks`. QEMU 7.2: yes; 10.0: yes.
+        Luks = "luks" (None, None),
+        /// `rbd`. QEMU 7.2: yes; 10.0: yes.
+        Rbd = "rbd" (None, None),
+        /// `file`. QEMU 7.2: no; 10.0: yes.
+        File = "file" (Some((8, 0)), None),
+    }
 }
 
 /// The members of `ImageInfoSpecific` when its tag is `vmdk`.
@@ -9031,7 +8864,7 @@ impl InputEventBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.kind;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -9130,52 +8963,37 @@ impl InputEventBtnData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.button;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
 }
 
 qapi_enum! {
-
-/// The type of `InputEventBtnData`'s member `button`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum InputEventBtnDataButton {
-/// `left`. QEMU 7.2: yes; 10.0: yes.
-Left = "left",
-/// `middle`. QEMU 7.2: yes; 10.0: yes.
-Middle = "middle",
-/// `right`. QEMU 7.2: yes; 10.0: yes.
-Right = "right",
-/// `wheel-up`. QEMU 7.2: yes; 10.0: yes.
-WheelUp = "wheel-up",
-/// `wheel-down`. QEMU 7.2: yes; 10.0: yes.
-WheelDown = "wheel-down",
-/// `side`. QEMU 7.2: yes; 10.0: yes.
-Side = "side",
-/// `extra`. QEMU 7.2: yes; 10.0: yes.
-Extra = "extra",
-/// `wheel-left`. QEMU 7.2: yes; 10.0: yes.
-WheelLeft = "wheel-left",
-/// `wheel-right`. QEMU 7.2: yes; 10.0: yes.
-WheelRight = "wheel-right",
-/// `touch`. QEMU 7.2: no; 10.0: yes.
-Touch = "touch",
-}
-}
-
-impl InputEventBtnDataButton {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Touch => super::support::check(
-                "value `touch` of `InputEventBtnDataButton`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `InputEventBtnData`'s member `button`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum InputEventBtnDataButton {
+        /// `left`. QEMU 7.2: yes; 10.0: yes.
+        Left = "left" (None, None),
+        /// `middle`. QEMU 7.2: yes; 10.0: yes.
+        Middle = "middle" (None, None),
+        /// `right`. QEMU 7.2: yes; 10.0: yes.
+        Right = "right" (None, None),
+        /// `wheel-up`. QEMU 7.2: yes; 10.0: yes.
+        WheelUp = "wheel-up" (None, None),
+        /// `wheel-down`. QEMU 7.2: yes; 10.0: yes.
+        WheelDown = "wheel-down" (None, None),
+        /// `side`. QEMU 7.2: yes; 10.0: yes.
+        Side = "side" (None, None),
+        /// `extra`. QEMU 7.2: yes; 10.0: yes.
+        Extra = "extra" (None, None),
+        /// `wheel-left`. QEMU 7.2: yes; 10.0: yes.
+        WheelLeft = "wheel-left" (None, None),
+        /// `wheel-right`. QEMU 7.2: yes; 10.0: yes.
+        WheelRight = "wheel-right" (None, None),
+        /// `touch`. QEMU 7.2: no; 10.0: yes.
+        Touch = "touch" (Some((8, 0)), None),
     }
 }
 
@@ -9236,22 +9054,21 @@ impl InputEventMttData {
 }
 
 qapi_enum! {
-
-/// The type of `InputEventMttData`'s member `type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum InputEventMttDataType {
-/// `begin`. QEMU 7.2: no; 10.0: yes.
-Begin = "begin",
-/// `update`. QEMU 7.2: no; 10.0: yes.
-Update = "update",
-/// `end`. QEMU 7.2: no; 10.0: yes.
-End = "end",
-/// `cancel`. QEMU 7.2: no; 10.0: yes.
-Cancel = "cancel",
-/// `data`. QEMU 7.2: no; 10.0: yes.
-Data = "data",
-}
+    /// The type of `InputEventMttData`'s member `type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum InputEventMttDataType {
+        /// `begin`. QEMU 7.2: no; 10.0: yes.
+        Begin = "begin" (None, None),
+        /// `update`. QEMU 7.2: no; 10.0: yes.
+        Update = "update" (None, None),
+        /// `end`. QEMU 7.2: no; 10.0: yes.
+        End = "end" (None, None),
+        /// `cancel`. QEMU 7.2: no; 10.0: yes.
+        Cancel = "cancel" (None, None),
+        /// `data`. QEMU 7.2: no; 10.0: yes.
+        Data = "data" (None, None),
+    }
 }
 
 /// The members of `InputEvent` when its tag is `rel`.
@@ -9291,45 +9108,32 @@ impl InputEventRelData {
 }
 
 qapi_enum! {
-
-/// The type of `InputEventRelData`'s member `axis`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum InputEventRelDataAxis {
-/// `x`. QEMU 7.2: yes; 10.0: yes.
-X = "x",
-/// `y`. QEMU 7.2: yes; 10.0: yes.
-Y = "y",
-}
+    /// The type of `InputEventRelData`'s member `axis`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum InputEventRelDataAxis {
+        /// `x`. QEMU 7.2: yes; 10.0: yes.
+        X = "x" (None, None),
+        /// `y`. QEMU 7.2: yes; 10.0: yes.
+        Y = "y" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `InputEvent`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum InputEventType {
-/// `key`. QEMU 7.2: yes; 10.0: yes.
-Key = "key",
-/// `btn`. QEMU 7.2: yes; 10.0: yes.
-Btn = "btn",
-/// `rel`. QEMU 7.2: yes; 10.0: yes.
-Rel = "rel",
-/// `abs`. QEMU 7.2: yes; 10.0: yes.
-Abs = "abs",
-/// `mtt`. QEMU 7.2: no; 10.0: yes.
-Mtt = "mtt",
-}
-}
-
-impl InputEventType {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Mtt => {
-                super::support::check("value `mtt` of `InputEventType`", qemu, Some((8, 0)), None)
-            }
-            _ => Ok(()),
-        }
+    /// The type of `InputEvent`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum InputEventType {
+        /// `key`. QEMU 7.2: yes; 10.0: yes.
+        Key = "key" (None, None),
+        /// `btn`. QEMU 7.2: yes; 10.0: yes.
+        Btn = "btn" (None, None),
+        /// `rel`. QEMU 7.2: yes; 10.0: yes.
+        Rel = "rel" (None, None),
+        /// `abs`. QEMU 7.2: yes; 10.0: yes.
+        Abs = "abs" (None, None),
+        /// `mtt`. QEMU 7.2: no; 10.0: yes.
+        Mtt = "mtt" (Some((8, 0)), None),
     }
 }
 
@@ -9413,61 +9217,59 @@ pub struct JobInfo {
 }
 
 qapi_enum! {
-
-/// The type of `BlockJobInfo`'s member `status`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum JobStatus {
-/// `undefined`. QEMU 7.2: yes; 10.0: yes.
-Undefined = "undefined",
-/// `created`. QEMU 7.2: yes; 10.0: yes.
-Created = "created",
-/// `running`. QEMU 7.2: yes; 10.0: yes.
-Running = "running",
-/// `paused`. QEMU 7.2: yes; 10.0: yes.
-Paused = "paused",
-/// `ready`. QEMU 7.2: yes; 10.0: yes.
-Ready = "ready",
-/// `standby`. QEMU 7.2: yes; 10.0: yes.
-Standby = "standby",
-/// `waiting`. QEMU 7.2: yes; 10.0: yes.
-Waiting = "waiting",
-/// `pending`. QEMU 7.2: yes; 10.0: yes.
-Pending = "pending",
-/// `aborting`. QEMU 7.2: yes; 10.0: yes.
-Aborting = "aborting",
-/// `concluded`. QEMU 7.2: yes; 10.0: yes.
-Concluded = "concluded",
-/// `null`. QEMU 7.2: yes; 10.0: yes.
-Null = "null",
-}
+    /// The type of `BlockJobInfo`'s member `status`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum JobStatus {
+        /// `undefined`. QEMU 7.2: yes; 10.0: yes.
+        Undefined = "undefined" (None, None),
+        /// `created`. QEMU 7.2: yes; 10.0: yes.
+        Created = "created" (None, None),
+        /// `running`. QEMU 7.2: yes; 10.0: yes.
+        Running = "running" (None, None),
+        /// `paused`. QEMU 7.2: yes; 10.0: yes.
+        Paused = "paused" (None, None),
+        /// `ready`. QEMU 7.2: yes; 10.0: yes.
+        Ready = "ready" (None, None),
+        /// `standby`. QEMU 7.2: yes; 10.0: yes.
+        Standby = "standby" (None, None),
+        /// `waiting`. QEMU 7.2: yes; 10.0: yes.
+        Waiting = "waiting" (None, None),
+        /// `pending`. QEMU 7.2: yes; 10.0: yes.
+        Pending = "pending" (None, None),
+        /// `aborting`. QEMU 7.2: yes; 10.0: yes.
+        Aborting = "aborting" (None, None),
+        /// `concluded`. QEMU 7.2: yes; 10.0: yes.
+        Concluded = "concluded" (None, None),
+        /// `null`. QEMU 7.2: yes; 10.0: yes.
+        Null = "null" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `JobInfo`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum JobType {
-/// `commit`. QEMU 7.2: yes; 10.0: yes.
-Commit = "commit",
-/// `stream`. QEMU 7.2: yes; 10.0: yes.
-Stream = "stream",
-/// `mirror`. QEMU 7.2: yes; 10.0: yes.
-Mirror = "mirror",
-/// `backup`. QEMU 7.2: yes; 10.0: yes.
-Backup = "backup",
-/// `create`. QEMU 7.2: yes; 10.0: yes.
-Create = "create",
-/// `amend`. QEMU 7.2: yes; 10.0: yes.
-Amend = "amend",
-/// `snapshot-load`. QEMU 7.2: yes; 10.0: yes.
-SnapshotLoad = "snapshot-load",
-/// `snapshot-save`. QEMU 7.2: yes; 10.0: yes.
-SnapshotSave = "snapshot-save",
-/// `snapshot-delete`. QEMU 7.2: yes; 10.0: yes.
-SnapshotDelete = "snapshot-delete",
-}
+    /// The type of `JobInfo`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum JobType {
+        /// `commit`. QEMU 7.2: yes; 10.0: yes.
+        Commit = "commit" (None, None),
+        /// `stream`. QEMU 7.2: yes; 10.0: yes.
+        Stream = "stream" (None, None),
+        /// `mirror`. QEMU 7.2: yes; 10.0: yes.
+        Mirror = "mirror" (None, None),
+        /// `backup`. QEMU 7.2: yes; 10.0: yes.
+        Backup = "backup" (None, None),
+        /// `create`. QEMU 7.2: yes; 10.0: yes.
+        Create = "create" (None, None),
+        /// `amend`. QEMU 7.2: yes; 10.0: yes.
+        Amend = "amend" (None, None),
+        /// `snapshot-load`. QEMU 7.2: yes; 10.0: yes.
+        SnapshotLoad = "snapshot-load" (None, None),
+        /// `snapshot-save`. QEMU 7.2: yes; 10.0: yes.
+        SnapshotSave = "snapshot-save" (None, None),
+        /// `snapshot-delete`. QEMU 7.2: yes; 10.0: yes.
+        SnapshotDelete = "snapshot-delete" (None, None),
+    }
 }
 
 /// The type of `InputKeyEvent`'s member `key`.
@@ -9557,16 +9359,15 @@ impl KeyValueNumber {
 }
 
 qapi_enum! {
-
-/// The type of `KeyValue`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum KeyValueType {
-/// `number`. QEMU 7.2: yes; 10.0: yes.
-Number = "number",
-/// `qcode`. QEMU 7.2: yes; 10.0: yes.
-Qcode = "qcode",
-}
+    /// The type of `KeyValue`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum KeyValueType {
+        /// `number`. QEMU 7.2: yes; 10.0: yes.
+        Number = "number" (None, None),
+        /// `qcode`. QEMU 7.2: yes; 10.0: yes.
+        Qcode = "qcode" (None, None),
+    }
 }
 
 /// What `query-kvm` returns.
@@ -9825,24 +9626,23 @@ pub struct MemoryDeviceInfoSgxEpcData {
 }
 
 qapi_enum! {
-
-/// The type of `MemoryDeviceInfo`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MemoryDeviceInfoType {
-/// `dimm`. QEMU 7.2: yes; 10.0: yes.
-Dimm = "dimm",
-/// `nvdimm`. QEMU 7.2: yes; 10.0: yes.
-Nvdimm = "nvdimm",
-/// `virtio-pmem`. QEMU 7.2: yes; 10.0: yes.
-VirtioPmem = "virtio-pmem",
-/// `virtio-mem`. QEMU 7.2: yes; 10.0: yes.
-VirtioMem = "virtio-mem",
-/// `sgx-epc`. QEMU 7.2: yes; 10.0: yes.
-SgxEpc = "sgx-epc",
-/// `hv-balloon`. QEMU 7.2: no; 10.0: yes.
-HvBalloon = "hv-balloon",
-}
+    /// The type of `MemoryDeviceInfo`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MemoryDeviceInfoType {
+        /// `dimm`. QEMU 7.2: yes; 10.0: yes.
+        Dimm = "dimm" (None, None),
+        /// `nvdimm`. QEMU 7.2: yes; 10.0: yes.
+        Nvdimm = "nvdimm" (None, None),
+        /// `virtio-pmem`. QEMU 7.2: yes; 10.0: yes.
+        VirtioPmem = "virtio-pmem" (None, None),
+        /// `virtio-mem`. QEMU 7.2: yes; 10.0: yes.
+        VirtioMem = "virtio-mem" (None, None),
+        /// `sgx-epc`. QEMU 7.2: yes; 10.0: yes.
+        SgxEpc = "sgx-epc" (None, None),
+        /// `hv-balloon`. QEMU 7.2: no; 10.0: yes.
+        HvBalloon = "hv-balloon" (Some((8, 0)), None),
+    }
 }
 
 /// The members of `MemoryDeviceInfo` when its tag is `virtio-mem`.
@@ -9909,20 +9709,19 @@ pub struct MemoryDeviceInfoVirtioPmemData {
 }
 
 qapi_enum! {
-
-/// The type of `MemoryFailure`'s member `action`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MemoryFailureAction {
-/// `ignore`. QEMU 7.2: yes; 10.0: yes.
-Ignore = "ignore",
-/// `inject`. QEMU 7.2: yes; 10.0: yes.
-Inject = "inject",
-/// `fatal`. QEMU 7.2: yes; 10.0: yes.
-Fatal = "fatal",
-/// `reset`. QEMU 7.2: yes; 10.0: yes.
-Reset = "reset",
-}
+    /// The type of `MemoryFailure`'s member `action`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MemoryFailureAction {
+        /// `ignore`. QEMU 7.2: yes; 10.0: yes.
+        Ignore = "ignore" (None, None),
+        /// `inject`. QEMU 7.2: yes; 10.0: yes.
+        Inject = "inject" (None, None),
+        /// `fatal`. QEMU 7.2: yes; 10.0: yes.
+        Fatal = "fatal" (None, None),
+        /// `reset`. QEMU 7.2: yes; 10.0: yes.
+        Reset = "reset" (None, None),
+    }
 }
 
 /// The type of `MemoryFailure`'s member `flags`.
@@ -9939,16 +9738,15 @@ pub struct MemoryFailureFlags {
 }
 
 qapi_enum! {
-
-/// The type of `MemoryFailure`'s member `recipient`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MemoryFailureRecipient {
-/// `hypervisor`. QEMU 7.2: yes; 10.0: yes.
-Hypervisor = "hypervisor",
-/// `guest`. QEMU 7.2: yes; 10.0: yes.
-Guest = "guest",
-}
+    /// The type of `MemoryFailure`'s member `recipient`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MemoryFailureRecipient {
+        /// `hypervisor`. QEMU 7.2: yes; 10.0: yes.
+        Hypervisor = "hypervisor" (None, None),
+        /// `guest`. QEMU 7.2: yes; 10.0: yes.
+        Guest = "guest" (None, None),
+    }
 }
 
 /// What `query-memory-size-summary` returns.
@@ -10090,33 +9888,31 @@ impl MigrateChannelsAddrFile {
 }
 
 qapi_enum! {
-
-/// The type of `MigrateChannelsAddr`'s member `transport`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum MigrateChannelsAddrTransport {
-/// `socket`. QEMU 7.2: no; 10.0: yes.
-Socket = "socket",
-/// `exec`. QEMU 7.2: no; 10.0: yes.
-Exec = "exec",
-/// `rdma`. QEMU 7.2: no; 10.0: yes.
-Rdma = "rdma",
-/// `file`. QEMU 7.2: no; 10.0: yes.
-File = "file",
-}
+    /// The type of `MigrateChannelsAddr`'s member `transport`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum MigrateChannelsAddrTransport {
+        /// `socket`. QEMU 7.2: no; 10.0: yes.
+        Socket = "socket" (None, None),
+        /// `exec`. QEMU 7.2: no; 10.0: yes.
+        Exec = "exec" (None, None),
+        /// `rdma`. QEMU 7.2: no; 10.0: yes.
+        Rdma = "rdma" (None, None),
+        /// `file`. QEMU 7.2: no; 10.0: yes.
+        File = "file" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `MigrateChannels`'s member `channel-type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum MigrateChannelsChannelType {
-/// `main`. QEMU 7.2: no; 10.0: yes.
-Main = "main",
-/// `cpr`. QEMU 7.2: no; 10.0: yes.
-Cpr = "cpr",
-}
+    /// The type of `MigrateChannels`'s member `channel-type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum MigrateChannelsChannelType {
+        /// `main`. QEMU 7.2: no; 10.0: yes.
+        Main = "main" (None, None),
+        /// `cpr`. QEMU 7.2: no; 10.0: yes.
+        Cpr = "cpr" (None, None),
+    }
 }
 
 /// The type of `MigrateSetParameters`'s member `block-bitmap-mapping`.
@@ -10187,18 +9983,17 @@ pub struct MigrateSetParametersBlockBitmapMappingBitmapsTransform {
 }
 
 qapi_enum! {
-
-/// The type of `MigrateSetParameters`'s member `mode`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum MigrateSetParametersMode {
-/// `normal`. QEMU 7.2: no; 10.0: yes.
-Normal = "normal",
-/// `cpr-reboot`. QEMU 7.2: no; 10.0: yes.
-CprReboot = "cpr-reboot",
-/// `cpr-transfer`. QEMU 7.2: no; 10.0: yes.
-CprTransfer = "cpr-transfer",
-}
+    /// The type of `MigrateSetParameters`'s member `mode`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum MigrateSetParametersMode {
+        /// `normal`. QEMU 7.2: no; 10.0: yes.
+        Normal = "normal" (None, None),
+        /// `cpr-reboot`. QEMU 7.2: no; 10.0: yes.
+        CprReboot = "cpr-reboot" (None, None),
+        /// `cpr-transfer`. QEMU 7.2: no; 10.0: yes.
+        CprTransfer = "cpr-transfer" (None, None),
+    }
 }
 
 /// The type of `MigrateSetParameters`'s member `tls-creds`.
@@ -10217,112 +10012,72 @@ pub enum MigrateSetParametersTlsCreds {
 }
 
 qapi_enum! {
-
-/// The type of `MigrateSetParameters`'s member `zero-page-detection`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum MigrateSetParametersZeroPageDetection {
-/// `none`. QEMU 7.2: no; 10.0: yes.
-None = "none",
-/// `legacy`. QEMU 7.2: no; 10.0: yes.
-Legacy = "legacy",
-/// `multifd`. QEMU 7.2: no; 10.0: yes.
-Multifd = "multifd",
-}
+    /// The type of `MigrateSetParameters`'s member `zero-page-detection`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum MigrateSetParametersZeroPageDetection {
+        /// `none`. QEMU 7.2: no; 10.0: yes.
+        None = "none" (None, None),
+        /// `legacy`. QEMU 7.2: no; 10.0: yes.
+        Legacy = "legacy" (None, None),
+        /// `multifd`. QEMU 7.2: no; 10.0: yes.
+        Multifd = "multifd" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `MigrationCapabilityStatus`'s member `capability`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MigrationCapability {
-/// `xbzrle`. QEMU 7.2: yes; 10.0: yes.
-Xbzrle = "xbzrle",
-/// `rdma-pin-all`. QEMU 7.2: yes; 10.0: yes.
-RdmaPinAll = "rdma-pin-all",
-/// `auto-converge`. QEMU 7.2: yes; 10.0: yes.
-AutoConverge = "auto-converge",
-/// `zero-blocks`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-ZeroBlocks = "zero-blocks",
-/// `compress`. QEMU 7.2: yes; 10.0: no.
-Compress = "compress",
-/// `events`. QEMU 7.2: yes; 10.0: yes.
-Events = "events",
-/// `postcopy-ram`. QEMU 7.2: yes; 10.0: yes.
-PostcopyRam = "postcopy-ram",
-/// `x-colo`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-XColo = "x-colo",
-/// `release-ram`. QEMU 7.2: yes; 10.0: yes.
-ReleaseRam = "release-ram",
-/// `block`. QEMU 7.2: yes; 10.0: no.
-Block = "block",
-/// `return-path`. QEMU 7.2: yes; 10.0: yes.
-ReturnPath = "return-path",
-/// `pause-before-switchover`. QEMU 7.2: yes; 10.0: yes.
-PauseBeforeSwitchover = "pause-before-switchover",
-/// `multifd`. QEMU 7.2: yes; 10.0: yes.
-Multifd = "multifd",
-/// `dirty-bitmaps`. QEMU 7.2: yes; 10.0: yes.
-DirtyBitmaps = "dirty-bitmaps",
-/// `postcopy-blocktime`. QEMU 7.2: yes; 10.0: yes.
-PostcopyBlocktime = "postcopy-blocktime",
-/// `late-block-activate`. QEMU 7.2: yes; 10.0: yes.
-LateBlockActivate = "late-block-activate",
-/// `x-ignore-shared`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-XIgnoreShared = "x-ignore-shared",
-/// `validate-uuid`. QEMU 7.2: yes; 10.0: yes.
-ValidateUuid = "validate-uuid",
-/// `background-snapshot`. QEMU 7.2: yes; 10.0: yes.
-BackgroundSnapshot = "background-snapshot",
-/// `zero-copy-send`. QEMU 7.2: yes; 10.0: yes.
-ZeroCopySend = "zero-copy-send",
-/// `postcopy-preempt`. QEMU 7.2: yes; 10.0: yes.
-PostcopyPreempt = "postcopy-preempt",
-/// `switchover-ack`. QEMU 7.2: no; 10.0: yes.
-SwitchoverAck = "switchover-ack",
-/// `dirty-limit`. QEMU 7.2: no; 10.0: yes.
-DirtyLimit = "dirty-limit",
-/// `mapped-ram`. QEMU 7.2: no; 10.0: yes.
-MappedRam = "mapped-ram",
-}
-}
-
-impl MigrationCapability {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Compress => super::support::check(
-                "value `compress` of `MigrationCapability`",
-                qemu,
-                None,
-                Some((10, 0)),
-            ),
-            Self::Block => super::support::check(
-                "value `block` of `MigrationCapability`",
-                qemu,
-                None,
-                Some((10, 0)),
-            ),
-            Self::SwitchoverAck => super::support::check(
-                "value `switchover-ack` of `MigrationCapability`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::DirtyLimit => super::support::check(
-                "value `dirty-limit` of `MigrationCapability`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::MappedRam => super::support::check(
-                "value `mapped-ram` of `MigrationCapability`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `MigrationCapabilityStatus`'s member `capability`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MigrationCapability {
+        /// `xbzrle`. QEMU 7.2: yes; 10.0: yes.
+        Xbzrle = "xbzrle" (None, None),
+        /// `rdma-pin-all`. QEMU 7.2: yes; 10.0: yes.
+        RdmaPinAll = "rdma-pin-all" (None, None),
+        /// `auto-converge`. QEMU 7.2: yes; 10.0: yes.
+        AutoConverge = "auto-converge" (None, None),
+        /// `zero-blocks`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
+        ZeroBlocks = "zero-blocks" (None, None),
+        /// `compress`. QEMU 7.2: yes; 10.0: no.
+        Compress = "compress" (None, Some((10, 0))),
+        /// `events`. QEMU 7.2: yes; 10.0: yes.
+        Events = "events" (None, None),
+        /// `postcopy-ram`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyRam = "postcopy-ram" (None, None),
+        /// `x-colo`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
+        XColo = "x-colo" (None, None),
+        /// `release-ram`. QEMU 7.2: yes; 10.0: yes.
+        ReleaseRam = "release-ram" (None, None),
+        /// `block`. QEMU 7.2: yes; 10.0: no.
+        Block = "block" (None, Some((10, 0))),
+        /// `return-path`. QEMU 7.2: yes; 10.0: yes.
+        ReturnPath = "return-path" (None, None),
+        /// `pause-before-switchover`. QEMU 7.2: yes; 10.0: yes.
+        PauseBeforeSwitchover = "pause-before-switchover" (None, None),
+        /// `multifd`. QEMU 7.2: yes; 10.0: yes.
+        Multifd = "multifd" (None, None),
+        /// `dirty-bitmaps`. QEMU 7.2: yes; 10.0: yes.
+        DirtyBitmaps = "dirty-bitmaps" (None, None),
+        /// `postcopy-blocktime`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyBlocktime = "postcopy-blocktime" (None, None),
+        /// `late-block-activate`. QEMU 7.2: yes; 10.0: yes.
+        LateBlockActivate = "late-block-activate" (None, None),
+        /// `x-ignore-shared`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
+        XIgnoreShared = "x-ignore-shared" (None, None),
+        /// `validate-uuid`. QEMU 7.2: yes; 10.0: yes.
+        ValidateUuid = "validate-uuid" (None, None),
+        /// `background-snapshot`. QEMU 7.2: yes; 10.0: yes.
+        BackgroundSnapshot = "background-snapshot" (None, None),
+        /// `zero-copy-send`. QEMU 7.2: yes; 10.0: yes.
+        ZeroCopySend = "zero-copy-send" (None, None),
+        /// `postcopy-preempt`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyPreempt = "postcopy-preempt" (None, None),
+        /// `switchover-ack`. QEMU 7.2: no; 10.0: yes.
+        SwitchoverAck = "switchover-ack" (Some((8, 0)), None),
+        /// `dirty-limit`. QEMU 7.2: no; 10.0: yes.
+        DirtyLimit = "dirty-limit" (Some((8, 0)), None),
+        /// `mapped-ram`. QEMU 7.2: no; 10.0: yes.
+        MappedRam = "mapped-ram" (Some((8, 0)), None),
     }
 }
 
@@ -10349,7 +10104,7 @@ impl MigrationCapabilityStatus {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.capability;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
@@ -10633,55 +10388,40 @@ pub struct MigrationStats {
 }
 
 qapi_enum! {
-
-/// The type of `MigrateContinue`'s member `state`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MigrationStatus {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `setup`. QEMU 7.2: yes; 10.0: yes.
-Setup = "setup",
-/// `cancelling`. QEMU 7.2: yes; 10.0: yes.
-Cancelling = "cancelling",
-/// `cancelled`. QEMU 7.2: yes; 10.0: yes.
-Cancelled = "cancelled",
-/// `active`. QEMU 7.2: yes; 10.0: yes.
-Active = "active",
-/// `postcopy-active`. QEMU 7.2: yes; 10.0: yes.
-PostcopyActive = "postcopy-active",
-/// `postcopy-paused`. QEMU 7.2: yes; 10.0: yes.
-PostcopyPaused = "postcopy-paused",
-/// `postcopy-recover`. QEMU 7.2: yes; 10.0: yes.
-PostcopyRecover = "postcopy-recover",
-/// `completed`. QEMU 7.2: yes; 10.0: yes.
-Completed = "completed",
-/// `failed`. QEMU 7.2: yes; 10.0: yes.
-Failed = "failed",
-/// `colo`. QEMU 7.2: yes; 10.0: yes.
-Colo = "colo",
-/// `pre-switchover`. QEMU 7.2: yes; 10.0: yes.
-PreSwitchover = "pre-switchover",
-/// `device`. QEMU 7.2: yes; 10.0: yes.
-Device = "device",
-/// `wait-unplug`. QEMU 7.2: yes; 10.0: yes.
-WaitUnplug = "wait-unplug",
-/// `postcopy-recover-setup`. QEMU 7.2: no; 10.0: yes.
-PostcopyRecoverSetup = "postcopy-recover-setup",
-}
-}
-
-impl MigrationStatus {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::PostcopyRecoverSetup => super::support::check(
-                "value `postcopy-recover-setup` of `MigrationStatus`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `MigrateContinue`'s member `state`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MigrationStatus {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `setup`. QEMU 7.2: yes; 10.0: yes.
+        Setup = "setup" (None, None),
+        /// `cancelling`. QEMU 7.2: yes; 10.0: yes.
+        Cancelling = "cancelling" (None, None),
+        /// `cancelled`. QEMU 7.2: yes; 10.0: yes.
+        Cancelled = "cancelled" (None, None),
+        /// `active`. QEMU 7.2: yes; 10.0: yes.
+        Active = "active" (None, None),
+        /// `postcopy-active`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyActive = "postcopy-active" (None, None),
+        /// `postcopy-paused`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyPaused = "postcopy-paused" (None, None),
+        /// `postcopy-recover`. QEMU 7.2: yes; 10.0: yes.
+        PostcopyRecover = "postcopy-recover" (None, None),
+        /// `completed`. QEMU 7.2: yes; 10.0: yes.
+        Completed = "completed" (None, None),
+        /// `failed`. QEMU 7.2: yes; 10.0: yes.
+        Failed = "failed" (None, None),
+        /// `colo`. QEMU 7.2: yes; 10.0: yes.
+        Colo = "colo" (None, None),
+        /// `pre-switchover`. QEMU 7.2: yes; 10.0: yes.
+        PreSwitchover = "pre-switchover" (None, None),
+        /// `device`. QEMU 7.2: yes; 10.0: yes.
+        Device = "device" (None, None),
+        /// `wait-unplug`. QEMU 7.2: yes; 10.0: yes.
+        WaitUnplug = "wait-unplug" (None, None),
+        /// `postcopy-recover-setup`. QEMU 7.2: no; 10.0: yes.
+        PostcopyRecoverSetup = "postcopy-recover-setup" (Some((8, 0)), None),
     }
 }
 
@@ -10699,35 +10439,33 @@ pub struct MigrationthreadsInfo {
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevMirror`'s member `copy-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MirrorCopyMode {
-/// `background`. QEMU 7.2: yes; 10.0: yes.
-Background = "background",
-/// `write-blocking`. QEMU 7.2: yes; 10.0: yes.
-WriteBlocking = "write-blocking",
-}
+    /// The type of `BlockdevMirror`'s member `copy-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MirrorCopyMode {
+        /// `background`. QEMU 7.2: yes; 10.0: yes.
+        Background = "background" (None, None),
+        /// `write-blocking`. QEMU 7.2: yes; 10.0: yes.
+        WriteBlocking = "write-blocking" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `BlockdevBackupArguments`'s member `sync`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MirrorSyncMode {
-/// `top`. QEMU 7.2: yes; 10.0: yes.
-Top = "top",
-/// `full`. QEMU 7.2: yes; 10.0: yes.
-Full = "full",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `incremental`. QEMU 7.2: yes; 10.0: yes.
-Incremental = "incremental",
-/// `bitmap`. QEMU 7.2: yes; 10.0: yes.
-Bitmap = "bitmap",
-}
+    /// The type of `BlockdevBackupArguments`'s member `sync`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MirrorSyncMode {
+        /// `top`. QEMU 7.2: yes; 10.0: yes.
+        Top = "top" (None, None),
+        /// `full`. QEMU 7.2: yes; 10.0: yes.
+        Full = "full" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `incremental`. QEMU 7.2: yes; 10.0: yes.
+        Incremental = "incremental" (None, None),
+        /// `bitmap`. QEMU 7.2: yes; 10.0: yes.
+        Bitmap = "bitmap" (None, None),
+    }
 }
 
 /// What `query-mice` returns.
@@ -10747,18 +10485,17 @@ pub struct MouseInfo {
 }
 
 qapi_enum! {
-
-/// The type of `MigrateSetParameters`'s member `multifd-compression`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum MultiFdCompression {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `zlib`. QEMU 7.2: yes; 10.0: yes.
-Zlib = "zlib",
-/// `zstd`. QEMU 7.2: yes; 10.0: yes.
-Zstd = "zstd",
-}
+    /// The type of `MigrateSetParameters`'s member `multifd-compression`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum MultiFdCompression {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `zlib`. QEMU 7.2: yes; 10.0: yes.
+        Zlib = "zlib" (None, None),
+        /// `zstd`. QEMU 7.2: yes; 10.0: yes.
+        Zstd = "zstd" (None, None),
+    }
 }
 
 /// What `query-name` returns.
@@ -10997,7 +10734,7 @@ impl NetdevAddStream {
 impl NetdevAddStream {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.reconnect.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `reconnect` of `NetdevAddStream`",
                 qemu,
                 Some((8, 0)),
@@ -11005,7 +10742,7 @@ impl NetdevAddStream {
             )?;
         }
         if self.reconnect_ms.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `reconnect-ms` of `NetdevAddStream`",
                 qemu,
                 Some((8, 0)),
@@ -11070,40 +10807,39 @@ pub struct NetdevAddTap {
 }
 
 qapi_enum! {
-
-/// The type of `NetdevAdd`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum NetdevAddType {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `nic`. QEMU 7.2: yes; 10.0: yes.
-Nic = "nic",
-/// `user`. QEMU 7.2: yes; 10.0: yes.
-User = "user",
-/// `tap`. QEMU 7.2: yes; 10.0: yes.
-Tap = "tap",
-/// `l2tpv3`. QEMU 7.2: yes; 10.0: yes.
-L2tpv3 = "l2tpv3",
-/// `socket`. QEMU 7.2: yes; 10.0: yes.
-Socket = "socket",
-/// `stream`. QEMU 7.2: yes; 10.0: yes.
-Stream = "stream",
-/// `dgram`. QEMU 7.2: yes; 10.0: yes.
-Dgram = "dgram",
-/// `vde`. QEMU 7.2: yes; 10.0: yes.
-Vde = "vde",
-/// `bridge`. QEMU 7.2: yes; 10.0: yes.
-Bridge = "bridge",
-/// `hubport`. QEMU 7.2: yes; 10.0: yes.
-Hubport = "hubport",
-/// `netmap`. QEMU 7.2: yes; 10.0: yes.
-Netmap = "netmap",
-/// `vhost-user`. QEMU 7.2: yes; 10.0: yes.
-VhostUser = "vhost-user",
-/// `vhost-vdpa`. QEMU 7.2: yes; 10.0: yes.
-VhostVdpa = "vhost-vdpa",
-}
+    /// The type of `NetdevAdd`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum NetdevAddType {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `nic`. QEMU 7.2: yes; 10.0: yes.
+        Nic = "nic" (None, None),
+        /// `user`. QEMU 7.2: yes; 10.0: yes.
+        User = "user" (None, None),
+        /// `tap`. QEMU 7.2: yes; 10.0: yes.
+        Tap = "tap" (None, None),
+        /// `l2tpv3`. QEMU 7.2: yes; 10.0: yes.
+        L2tpv3 = "l2tpv3" (None, None),
+        /// `socket`. QEMU 7.2: yes; 10.0: yes.
+        Socket = "socket" (None, None),
+        /// `stream`. QEMU 7.2: yes; 10.0: yes.
+        Stream = "stream" (None, None),
+        /// `dgram`. QEMU 7.2: yes; 10.0: yes.
+        Dgram = "dgram" (None, None),
+        /// `vde`. QEMU 7.2: yes; 10.0: yes.
+        Vde = "vde" (None, None),
+        /// `bridge`. QEMU 7.2: yes; 10.0: yes.
+        Bridge = "bridge" (None, None),
+        /// `hubport`. QEMU 7.2: yes; 10.0: yes.
+        Hubport = "hubport" (None, None),
+        /// `netmap`. QEMU 7.2: yes; 10.0: yes.
+        Netmap = "netmap" (None, None),
+        /// `vhost-user`. QEMU 7.2: yes; 10.0: yes.
+        VhostUser = "vhost-user" (None, None),
+        /// `vhost-vdpa`. QEMU 7.2: yes; 10.0: yes.
+        VhostVdpa = "vhost-vdpa" (None, None),
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `user`.
@@ -11308,16 +11044,15 @@ pub struct ObjectAddAuthzList {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddAuthzList`'s member `policy`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddAuthzListPolicy {
-/// `deny`. QEMU 7.2: yes; 10.0: yes.
-Deny = "deny",
-/// `allow`. QEMU 7.2: yes; 10.0: yes.
-Allow = "allow",
-}
+    /// The type of `ObjectAddAuthzList`'s member `policy`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddAuthzListPolicy {
+        /// `deny`. QEMU 7.2: yes; 10.0: yes.
+        Deny = "deny" (None, None),
+        /// `allow`. QEMU 7.2: yes; 10.0: yes.
+        Allow = "allow" (None, None),
+    }
 }
 
 /// The type of `ObjectAddAuthzList`'s member `rules`.
@@ -11347,16 +11082,15 @@ impl ObjectAddAuthzListRules {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddAuthzListRules`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddAuthzListRulesFormat {
-/// `exact`. QEMU 7.2: yes; 10.0: yes.
-Exact = "exact",
-/// `glob`. QEMU 7.2: yes; 10.0: yes.
-Glob = "glob",
-}
+    /// The type of `ObjectAddAuthzListRules`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddAuthzListRulesFormat {
+        /// `exact`. QEMU 7.2: yes; 10.0: yes.
+        Exact = "exact" (None, None),
+        /// `glob`. QEMU 7.2: yes; 10.0: yes.
+        Glob = "glob" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `authz-listfile`.
@@ -11515,7 +11249,7 @@ pub struct ObjectAddCryptodevBackend {
 impl ObjectAddCryptodevBackend {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.throttle_bps.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `throttle-bps` of `ObjectAddCryptodevBackend`",
                 qemu,
                 Some((8, 0)),
@@ -11523,7 +11257,7 @@ impl ObjectAddCryptodevBackend {
             )?;
         }
         if self.throttle_ops.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `throttle-ops` of `ObjectAddCryptodevBackend`",
                 qemu,
                 Some((8, 0)),
@@ -11568,7 +11302,7 @@ impl ObjectAddCryptodevVhostUser {
 impl ObjectAddCryptodevVhostUser {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.throttle_bps.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `throttle-bps` of `ObjectAddCryptodevVhostUser`",
                 qemu,
                 Some((8, 0)),
@@ -11576,7 +11310,7 @@ impl ObjectAddCryptodevVhostUser {
             )?;
         }
         if self.throttle_ops.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `throttle-ops` of `ObjectAddCryptodevVhostUser`",
                 qemu,
                 Some((8, 0)),
@@ -11649,31 +11383,29 @@ impl ObjectAddFilterBuffer {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddFilterBuffer`'s member `insert`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddFilterBufferInsert {
-/// `before`. QEMU 7.2: yes; 10.0: yes.
-Before = "before",
-/// `behind`. QEMU 7.2: yes; 10.0: yes.
-Behind = "behind",
-}
+    /// The type of `ObjectAddFilterBuffer`'s member `insert`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddFilterBufferInsert {
+        /// `before`. QEMU 7.2: yes; 10.0: yes.
+        Before = "before" (None, None),
+        /// `behind`. QEMU 7.2: yes; 10.0: yes.
+        Behind = "behind" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddFilterBuffer`'s member `queue`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddFilterBufferQueue {
-/// `all`. QEMU 7.2: yes; 10.0: yes.
-All = "all",
-/// `rx`. QEMU 7.2: yes; 10.0: yes.
-Rx = "rx",
-/// `tx`. QEMU 7.2: yes; 10.0: yes.
-Tx = "tx",
-}
+    /// The type of `ObjectAddFilterBuffer`'s member `queue`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddFilterBufferQueue {
+        /// `all`. QEMU 7.2: yes; 10.0: yes.
+        All = "all" (None, None),
+        /// `rx`. QEMU 7.2: yes; 10.0: yes.
+        Rx = "rx" (None, None),
+        /// `tx`. QEMU 7.2: yes; 10.0: yes.
+        Tx = "tx" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `filter-dump`.
@@ -11956,24 +11688,23 @@ impl ObjectAddInputLinux {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddInputLinux`'s member `grab-toggle`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddInputLinuxGrabToggle {
-/// `ctrl-ctrl`. QEMU 7.2: yes; 10.0: yes.
-CtrlCtrl = "ctrl-ctrl",
-/// `alt-alt`. QEMU 7.2: yes; 10.0: yes.
-AltAlt = "alt-alt",
-/// `shift-shift`. QEMU 7.2: yes; 10.0: yes.
-ShiftShift = "shift-shift",
-/// `meta-meta`. QEMU 7.2: yes; 10.0: yes.
-MetaMeta = "meta-meta",
-/// `scrolllock`. QEMU 7.2: yes; 10.0: yes.
-Scrolllock = "scrolllock",
-/// `ctrl-scrolllock`. QEMU 7.2: yes; 10.0: yes.
-CtrlScrolllock = "ctrl-scrolllock",
-}
+    /// The type of `ObjectAddInputLinux`'s member `grab-toggle`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddInputLinuxGrabToggle {
+        /// `ctrl-ctrl`. QEMU 7.2: yes; 10.0: yes.
+        CtrlCtrl = "ctrl-ctrl" (None, None),
+        /// `alt-alt`. QEMU 7.2: yes; 10.0: yes.
+        AltAlt = "alt-alt" (None, None),
+        /// `shift-shift`. QEMU 7.2: yes; 10.0: yes.
+        ShiftShift = "shift-shift" (None, None),
+        /// `meta-meta`. QEMU 7.2: yes; 10.0: yes.
+        MetaMeta = "meta-meta" (None, None),
+        /// `scrolllock`. QEMU 7.2: yes; 10.0: yes.
+        Scrolllock = "scrolllock" (None, None),
+        /// `ctrl-scrolllock`. QEMU 7.2: yes; 10.0: yes.
+        CtrlScrolllock = "ctrl-scrolllock" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `iommufd`.
@@ -12093,20 +11824,19 @@ impl ObjectAddMemoryBackendEpc {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddMemoryBackendEpc`'s member `policy`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddMemoryBackendEpcPolicy {
-/// `default`. QEMU 7.2: yes; 10.0: yes.
-Default = "default",
-/// `preferred`. QEMU 7.2: yes; 10.0: yes.
-Preferred = "preferred",
-/// `bind`. QEMU 7.2: yes; 10.0: yes.
-Bind = "bind",
-/// `interleave`. QEMU 7.2: yes; 10.0: yes.
-Interleave = "interleave",
-}
+    /// The type of `ObjectAddMemoryBackendEpc`'s member `policy`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddMemoryBackendEpcPolicy {
+        /// `default`. QEMU 7.2: yes; 10.0: yes.
+        Default = "default" (None, None),
+        /// `preferred`. QEMU 7.2: yes; 10.0: yes.
+        Preferred = "preferred" (None, None),
+        /// `bind`. QEMU 7.2: yes; 10.0: yes.
+        Bind = "bind" (None, None),
+        /// `interleave`. QEMU 7.2: yes; 10.0: yes.
+        Interleave = "interleave" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `memory-backend-file`.
@@ -12202,7 +11932,7 @@ impl ObjectAddMemoryBackendFile {
 impl ObjectAddMemoryBackendFile {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.offset.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `offset` of `ObjectAddMemoryBackendFile`",
                 qemu,
                 Some((8, 0)),
@@ -12210,7 +11940,7 @@ impl ObjectAddMemoryBackendFile {
             )?;
         }
         if self.rom.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `rom` of `ObjectAddMemoryBackendFile`",
                 qemu,
                 Some((8, 0)),
@@ -12437,147 +12167,108 @@ impl ObjectAddPrManagerHelper {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAdd`'s member `qom-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddQomType {
-/// `authz-list`. QEMU 7.2: yes; 10.0: yes.
-AuthzList = "authz-list",
-/// `authz-listfile`. QEMU 7.2: yes; 10.0: yes.
-AuthzListfile = "authz-listfile",
-/// `authz-pam`. QEMU 7.2: yes; 10.0: yes.
-AuthzPam = "authz-pam",
-/// `authz-simple`. QEMU 7.2: yes; 10.0: yes.
-AuthzSimple = "authz-simple",
-/// `can-bus`. QEMU 7.2: yes; 10.0: yes.
-CanBus = "can-bus",
-/// `can-host-socketcan`. QEMU 7.2: yes; 10.0: yes.
-CanHostSocketcan = "can-host-socketcan",
-/// `colo-compare`. QEMU 7.2: yes; 10.0: yes.
-ColoCompare = "colo-compare",
-/// `cryptodev-backend`. QEMU 7.2: yes; 10.0: yes.
-CryptodevBackend = "cryptodev-backend",
-/// `cryptodev-backend-builtin`. QEMU 7.2: yes; 10.0: yes.
-CryptodevBackendBuiltin = "cryptodev-backend-builtin",
-/// `cryptodev-backend-lkcf`. QEMU 7.2: yes; 10.0: yes.
-CryptodevBackendLkcf = "cryptodev-backend-lkcf",
-/// `cryptodev-vhost-user`. QEMU 7.2: yes; 10.0: yes.
-CryptodevVhostUser = "cryptodev-vhost-user",
-/// `dbus-vmstate`. QEMU 7.2: yes; 10.0: yes.
-DbusVmstate = "dbus-vmstate",
-/// `filter-buffer`. QEMU 7.2: yes; 10.0: yes.
-FilterBuffer = "filter-buffer",
-/// `filter-dump`. QEMU 7.2: yes; 10.0: yes.
-FilterDump = "filter-dump",
-/// `filter-mirror`. QEMU 7.2: yes; 10.0: yes.
-FilterMirror = "filter-mirror",
-/// `filter-redirector`. QEMU 7.2: yes; 10.0: yes.
-FilterRedirector = "filter-redirector",
-/// `filter-replay`. QEMU 7.2: yes; 10.0: yes.
-FilterReplay = "filter-replay",
-/// `filter-rewriter`. QEMU 7.2: yes; 10.0: yes.
-FilterRewriter = "filter-rewriter",
-/// `input-barrier`. QEMU 7.2: yes; 10.0: yes.
-InputBarrier = "input-barrier",
-/// `input-linux`. QEMU 7.2: yes; 10.0: yes.
-InputLinux = "input-linux",
-/// `iothread`. QEMU 7.2: yes; 10.0: yes.
-Iothread = "iothread",
-/// `main-loop`. QEMU 7.2: yes; 10.0: yes.
-MainLoop = "main-loop",
-/// `memory-backend-epc`. QEMU 7.2: yes; 10.0: yes.
-MemoryBackendEpc = "memory-backend-epc",
-/// `memory-backend-file`. QEMU 7.2: yes; 10.0: yes.
-MemoryBackendFile = "memory-backend-file",
-/// `memory-backend-memfd`. QEMU 7.2: yes; 10.0: yes.
-MemoryBackendMemfd = "memory-backend-memfd",
-/// `memory-backend-ram`. QEMU 7.2: yes; 10.0: yes.
-MemoryBackendRam = "memory-backend-ram",
-/// `pef-guest`. QEMU 7.2: yes; 10.0: yes.
-PefGuest = "pef-guest",
-/// `pr-manager-helper`. QEMU 7.2: yes; 10.0: yes.
-PrManagerHelper = "pr-manager-helper",
-/// `qtest`. QEMU 7.2: yes; 10.0: yes.
-Qtest = "qtest",
-/// `rng-builtin`. QEMU 7.2: yes; 10.0: yes.
-RngBuiltin = "rng-builtin",
-/// `rng-egd`. QEMU 7.2: yes; 10.0: yes.
-RngEgd = "rng-egd",
-/// `rng-random`. QEMU 7.2: yes; 10.0: yes.
-RngRandom = "rng-random",
-/// `secret`. QEMU 7.2: yes; 10.0: yes.
-Secret = "secret",
-/// `secret_keyring`. QEMU 7.2: yes; 10.0: yes.
-SecretKeyring = "secret_keyring",
-/// `sev-guest`. QEMU 7.2: yes; 10.0: yes.
-SevGuest = "sev-guest",
-/// `thread-context`. QEMU 7.2: yes; 10.0: yes.
-ThreadContext = "thread-context",
-/// `s390-pv-guest`. QEMU 7.2: yes; 10.0: yes.
-S390PvGuest = "s390-pv-guest",
-/// `throttle-group`. QEMU 7.2: yes; 10.0: yes.
-ThrottleGroup = "throttle-group",
-/// `tls-creds-anon`. QEMU 7.2: yes; 10.0: yes.
-TlsCredsAnon = "tls-creds-anon",
-/// `tls-creds-psk`. QEMU 7.2: yes; 10.0: yes.
-TlsCredsPsk = "tls-creds-psk",
-/// `tls-creds-x509`. QEMU 7.2: yes; 10.0: yes.
-TlsCredsX509 = "tls-creds-x509",
-/// `tls-cipher-suites`. QEMU 7.2: yes; 10.0: yes.
-TlsCipherSuites = "tls-cipher-suites",
-/// `x-remote-object`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-XRemoteObject = "x-remote-object",
-/// `x-vfio-user-server`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-XVfioUserServer = "x-vfio-user-server",
-/// `acpi-generic-initiator`. QEMU 7.2: no; 10.0: yes.
-AcpiGenericInitiator = "acpi-generic-initiator",
-/// `acpi-generic-port`. QEMU 7.2: no; 10.0: yes.
-AcpiGenericPort = "acpi-generic-port",
-/// `iommufd`. QEMU 7.2: no; 10.0: yes.
-Iommufd = "iommufd",
-/// `memory-backend-shm`. QEMU 7.2: no; 10.0: yes.
-MemoryBackendShm = "memory-backend-shm",
-/// `sev-snp-guest`. QEMU 7.2: no; 10.0: yes.
-SevSnpGuest = "sev-snp-guest",
-}
-}
-
-impl ObjectAddQomType {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::AcpiGenericInitiator => super::support::check(
-                "value `acpi-generic-initiator` of `ObjectAddQomType`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::AcpiGenericPort => super::support::check(
-                "value `acpi-generic-port` of `ObjectAddQomType`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::Iommufd => super::support::check(
-                "value `iommufd` of `ObjectAddQomType`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::MemoryBackendShm => super::support::check(
-                "value `memory-backend-shm` of `ObjectAddQomType`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            Self::SevSnpGuest => super::support::check(
-                "value `sev-snp-guest` of `ObjectAddQomType`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `ObjectAdd`'s member `qom-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddQomType {
+        /// `authz-list`. QEMU 7.2: yes; 10.0: yes.
+        AuthzList = "authz-list" (None, None),
+        /// `authz-listfile`. QEMU 7.2: yes; 10.0: yes.
+        AuthzListfile = "authz-listfile" (None, None),
+        /// `authz-pam`. QEMU 7.2: yes; 10.0: yes.
+        AuthzPam = "authz-pam" (None, None),
+        /// `authz-simple`. QEMU 7.2: yes; 10.0: yes.
+        AuthzSimple = "authz-simple" (None, None),
+        /// `can-bus`. QEMU 7.2: yes; 10.0: yes.
+        CanBus = "can-bus" (None, None),
+        /// `can-host-socketcan`. QEMU 7.2: yes; 10.0: yes.
+        CanHostSocketcan = "can-host-socketcan" (None, None),
+        /// `colo-compare`. QEMU 7.2: yes; 10.0: yes.
+        ColoCompare = "colo-compare" (None, None),
+        /// `cryptodev-backend`. QEMU 7.2: yes; 10.0: yes.
+        CryptodevBackend = "cryptodev-backend" (None, None),
+        /// `cryptodev-backend-builtin`. QEMU 7.2: yes; 10.0: yes.
+        CryptodevBackendBuiltin = "cryptodev-backend-builtin" (None, None),
+        /// `cryptodev-backend-lkcf`. QEMU 7.2: yes; 10.0: yes.
+        CryptodevBackendLkcf = "cryptodev-backend-lkcf" (None, None),
+        /// `cryptodev-vhost-user`. QEMU 7.2: yes; 10.0: yes.
+        CryptodevVhostUser = "cryptodev-vhost-user" (None, None),
+        /// `dbus-vmstate`. QEMU 7.2: yes; 10.0: yes.
+        DbusVmstate = "dbus-vmstate" (None, None),
+        /// `filter-buffer`. QEMU 7.2: yes; 10.0: yes.
+        FilterBuffer = "filter-buffer" (None, None),
+        /// `filter-dump`. QEMU 7.2: yes; 10.0: yes.
+        FilterDump = "filter-dump" (None, None),
+        /// `filter-mirror`. QEMU 7.2: yes; 10.0: yes.
+        FilterMirror = "filter-mirror" (None, None),
+        /// `filter-redirector`. QEMU 7.2: yes; 10.0: yes.
+        FilterRedirector = "filter-redirector" (None, None),
+        /// `filter-replay`. QEMU 7.2: yes; 10.0: yes.
+        FilterReplay = "filter-replay" (None, None),
+        /// `filter-rewriter`. QEMU 7.2: yes; 10.0: yes.
+        FilterRewriter = "filter-rewriter" (None, None),
+        /// `input-barrier`. QEMU 7.2: yes; 10.0: yes.
+        InputBarrier = "input-barrier" (None, None),
+        /// `input-linux`. QEMU 7.2: yes; 10.0: yes.
+        InputLinux = "input-linux" (None, None),
+        /// `iothread`. QEMU 7.2: yes; 10.0: yes.
+        Iothread = "iothread" (None, None),
+        /// `main-loop`. QEMU 7.2: yes; 10.0: yes.
+        MainLoop = "main-loop" (None, None),
+        /// `memory-backend-epc`. QEMU 7.2: yes; 10.0: yes.
+        MemoryBackendEpc = "memory-backend-epc" (None, None),
+        /// `memory-backend-file`. QEMU 7.2: yes; 10.0: yes.
+        MemoryBackendFile = "memory-backend-file" (None, None),
+        /// `memory-backend-memfd`. QEMU 7.2: yes; 10.0: yes.
+        MemoryBackendMemfd = "memory-backend-memfd" (None, None),
+        /// `memory-backend-ram`. QEMU 7.2: yes; 10.0: yes.
+        MemoryBackendRam = "memory-backend-ram" (None, None),
+        /// `pef-guest`. QEMU 7.2: yes; 10.0: yes.
+        PefGuest = "pef-guest" (None, None),
+        /// `pr-manager-helper`. QEMU 7.2: yes; 10.0: yes.
+        PrManagerHelper = "pr-manager-helper" (None, None),
+        /// `qtest`. QEMU 7.2: yes; 10.0: yes.
+        Qtest = "qtest" (None, None),
+        /// `rng-builtin`. QEMU 7.2: yes; 10.0: yes.
+        RngBuiltin = "rng-builtin" (None, None),
+        /// `rng-egd`. QEMU 7.2: yes; 10.0: yes.
+        RngEgd = "rng-egd" (None, None),
+        /// `rng-random`. QEMU 7.2: yes; 10.0: yes.
+        RngRandom = "rng-random" (None, None),
+        /// `secret`. QEMU 7.2: yes; 10.0: yes.
+        Secret = "secret" (None, None),
+        /// `secret_keyring`. QEMU 7.2: yes; 10.0: yes.
+        SecretKeyring = "secret_keyring" (None, None),
+        /// `sev-guest`. QEMU 7.2: yes; 10.0: yes.
+        SevGuest = "sev-guest" (None, None),
+        /// `thread-context`. QEMU 7.2: yes; 10.0: yes.
+        ThreadContext = "thread-context" (None, None),
+        /// `s390-pv-guest`. QEMU 7.2: yes; 10.0: yes.
+        S390PvGuest = "s390-pv-guest" (None, None),
+        /// `throttle-group`. QEMU 7.2: yes; 10.0: yes.
+        ThrottleGroup = "throttle-group" (None, None),
+        /// `tls-creds-anon`. QEMU 7.2: yes; 10.0: yes.
+        TlsCredsAnon = "tls-creds-anon" (None, None),
+        /// `tls-creds-psk`. QEMU 7.2: yes; 10.0: yes.
+        TlsCredsPsk = "tls-creds-psk" (None, None),
+        /// `tls-creds-x509`. QEMU 7.2: yes; 10.0: yes.
+        TlsCredsX509 = "tls-creds-x509" (None, None),
+        /// `tls-cipher-suites`. QEMU 7.2: yes; 10.0: yes.
+        TlsCipherSuites = "tls-cipher-suites" (None, None),
+        /// `x-remote-object`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
+        XRemoteObject = "x-remote-object" (None, None),
+        /// `x-vfio-user-server`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
+        XVfioUserServer = "x-vfio-user-server" (None, None),
+        /// `acpi-generic-initiator`. QEMU 7.2: no; 10.0: yes.
+        AcpiGenericInitiator = "acpi-generic-initiator" (Some((8, 0)), None),
+        /// `acpi-generic-port`. QEMU 7.2: no; 10.0: yes.
+        AcpiGenericPort = "acpi-generic-port" (Some((8, 0)), None),
+        /// `iommufd`. QEMU 7.2: no; 10.0: yes.
+        Iommufd = "iommufd" (Some((8, 0)), None),
+        /// `memory-backend-shm`. QEMU 7.2: no; 10.0: yes.
+        MemoryBackendShm = "memory-backend-shm" (Some((8, 0)), None),
+        /// `sev-snp-guest`. QEMU 7.2: no; 10.0: yes.
+        SevSnpGuest = "sev-snp-guest" (Some((8, 0)), None),
     }
 }
 
@@ -12681,7 +12372,7 @@ pub struct ObjectAddSecret {
 impl ObjectAddSecret {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `loaded` of `ObjectAddSecret`",
                 qemu,
                 None,
@@ -12693,16 +12384,15 @@ impl ObjectAddSecret {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddSecret`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddSecretFormat {
-/// `raw`. QEMU 7.2: yes; 10.0: yes.
-Raw = "raw",
-/// `base64`. QEMU 7.2: yes; 10.0: yes.
-Base64 = "base64",
-}
+    /// The type of `ObjectAddSecret`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddSecretFormat {
+        /// `raw`. QEMU 7.2: yes; 10.0: yes.
+        Raw = "raw" (None, None),
+        /// `base64`. QEMU 7.2: yes; 10.0: yes.
+        Base64 = "base64" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `secret_keyring`.
@@ -12743,7 +12433,7 @@ impl ObjectAddSecretKeyring {
 impl ObjectAddSecretKeyring {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `loaded` of `ObjectAddSecretKeyring`",
                 qemu,
                 None,
@@ -12809,7 +12499,7 @@ impl ObjectAddSevGuest {
 impl ObjectAddSevGuest {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.legacy_vm_type.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `legacy-vm-type` of `ObjectAddSevGuest`",
                 qemu,
                 Some((8, 0)),
@@ -13112,7 +12802,7 @@ pub struct ObjectAddTlsCredsAnon {
 impl ObjectAddTlsCredsAnon {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `loaded` of `ObjectAddTlsCredsAnon`",
                 qemu,
                 None,
@@ -13124,16 +12814,15 @@ impl ObjectAddTlsCredsAnon {
 }
 
 qapi_enum! {
-
-/// The type of `ObjectAddTlsCredsAnon`'s member `endpoint`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ObjectAddTlsCredsAnonEndpoint {
-/// `client`. QEMU 7.2: yes; 10.0: yes.
-Client = "client",
-/// `server`. QEMU 7.2: yes; 10.0: yes.
-Server = "server",
-}
+    /// The type of `ObjectAddTlsCredsAnon`'s member `endpoint`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ObjectAddTlsCredsAnonEndpoint {
+        /// `client`. QEMU 7.2: yes; 10.0: yes.
+        Client = "client" (None, None),
+        /// `server`. QEMU 7.2: yes; 10.0: yes.
+        Server = "server" (None, None),
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `tls-creds-psk`.
@@ -13165,7 +12854,7 @@ pub struct ObjectAddTlsCredsPsk {
 impl ObjectAddTlsCredsPsk {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `loaded` of `ObjectAddTlsCredsPsk`",
                 qemu,
                 None,
@@ -13208,7 +12897,7 @@ pub struct ObjectAddTlsCredsX509 {
 impl ObjectAddTlsCredsX509 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `loaded` of `ObjectAddTlsCredsX509`",
                 qemu,
                 None,
@@ -13442,379 +13131,334 @@ pub struct PrManagersInfo {
 }
 
 qapi_enum! {
-
-/// The type of `QKeyCodeWrapper`'s member `data`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum QKeyCode {
-/// `unmapped`. QEMU 7.2: yes; 10.0: yes.
-Unmapped = "unmapped",
-/// `shift`. QEMU 7.2: yes; 10.0: yes.
-Shift = "shift",
-/// `shift_r`. QEMU 7.2: yes; 10.0: yes.
-ShiftR = "shift_r",
-/// `alt`. QEMU 7.2: yes; 10.0: yes.
-Alt = "alt",
-/// `alt_r`. QEMU 7.2: yes; 10.0: yes.
-AltR = "alt_r",
-/// `ctrl`. QEMU 7.2: yes; 10.0: yes.
-Ctrl = "ctrl",
-/// `ctrl_r`. QEMU 7.2: yes; 10.0: yes.
-CtrlR = "ctrl_r",
-/// `menu`. QEMU 7.2: yes; 10.0: yes.
-Menu = "menu",
-/// `esc`. QEMU 7.2: yes; 10.0: yes.
-Esc = "esc",
-/// `1`. QEMU 7.2: yes; 10.0: yes.
-V1 = "1",
-/// `2`. QEMU 7.2: yes; 10.0: yes.
-V2 = "2",
-/// `3`. QEMU 7.2: yes; 10.0: yes.
-V3 = "3",
-/// `4`. QEMU 7.2: yes; 10.0: yes.
-V4 = "4",
-/// `5`. QEMU 7.2: yes; 10.0: yes.
-V5 = "5",
-/// `6`. QEMU 7.2: yes; 10.0: yes.
-V6 = "6",
-/// `7`. QEMU 7.2: yes; 10.0: yes.
-V7 = "7",
-/// `8`. QEMU 7.2: yes; 10.0: yes.
-V8 = "8",
-/// `9`. QEMU 7.2: yes; 10.0: yes.
-V9 = "9",
-/// `0`. QEMU 7.2: yes; 10.0: yes.
-V0 = "0",
-/// `minus`. QEMU 7.2: yes; 10.0: yes.
-Minus = "minus",
-/// `equal`. QEMU 7.2: yes; 10.0: yes.
-Equal = "equal",
-/// `backspace`. QEMU 7.2: yes; 10.0: yes.
-Backspace = "backspace",
-/// `tab`. QEMU 7.2: yes; 10.0: yes.
-Tab = "tab",
-/// `q`. QEMU 7.2: yes; 10.0: yes.
-Q = "q",
-/// `w`. QEMU 7.2: yes; 10.0: yes.
-W = "w",
-/// `e`. QEMU 7.2: yes; 10.0: yes.
-E = "e",
-/// `r`. QEMU 7.2: yes; 10.0: yes.
-R = "r",
-/// `t`. QEMU 7.2: yes; 10.0: yes.
-T = "t",
-/// `y`. QEMU 7.2: yes; 10.0: yes.
-Y = "y",
-/// `u`. QEMU 7.2: yes; 10.0: yes.
-U = "u",
-/// `i`. QEMU 7.2: yes; 10.0: yes.
-I = "i",
-/// `o`. QEMU 7.2: yes; 10.0: yes.
-O = "o",
-/// `p`. QEMU 7.2: yes; 10.0: yes.
-P = "p",
-/// `bracket_left`. QEMU 7.2: yes; 10.0: yes.
-BracketLeft = "bracket_left",
-/// `bracket_right`. QEMU 7.2: yes; 10.0: yes.
-BracketRight = "bracket_right",
-/// `ret`. QEMU 7.2: yes; 10.0: yes.
-Ret = "ret",
-/// `a`. QEMU 7.2: yes; 10.0: yes.
-A = "a",
-/// `s`. QEMU 7.2: yes; 10.0: yes.
-S = "s",
-/// `d`. QEMU 7.2: yes; 10.0: yes.
-D = "d",
-/// `f`. QEMU 7.2: yes; 10.0: yes.
-F = "f",
-/// `g`. QEMU 7.2: yes; 10.0: yes.
-G = "g",
-/// `h`. QEMU 7.2: yes; 10.0: yes.
-H = "h",
-/// `j`. QEMU 7.2: yes; 10.0: yes.
-J = "j",
-/// `k`. QEMU 7.2: yes; 10.0: yes.
-K = "k",
-/// `l`. QEMU 7.2: yes; 10.0: yes.
-L = "l",
-/// `semicolon`. QEMU 7.2: yes; 10.0: yes.
-Semicolon = "semicolon",
-/// `apostrophe`. QEMU 7.2: yes; 10.0: yes.
-Apostrophe = "apostrophe",
-/// `grave_accent`. QEMU 7.2: yes; 10.0: yes.
-GraveAccent = "grave_accent",
-/// `backslash`. QEMU 7.2: yes; 10.0: yes.
-Backslash = "backslash",
-/// `z`. QEMU 7.2: yes; 10.0: yes.
-Z = "z",
-/// `x`. QEMU 7.2: yes; 10.0: yes.
-X = "x",
-/// `c`. QEMU 7.2: yes; 10.0: yes.
-C = "c",
-/// `v`. QEMU 7.2: yes; 10.0: yes.
-V = "v",
-/// `b`. QEMU 7.2: yes; 10.0: yes.
-B = "b",
-/// `n`. QEMU 7.2: yes; 10.0: yes.
-N = "n",
-/// `m`. QEMU 7.2: yes; 10.0: yes.
-M = "m",
-/// `comma`. QEMU 7.2: yes; 10.0: yes.
-Comma = "comma",
-/// `dot`. QEMU 7.2: yes; 10.0: yes.
-Dot = "dot",
-/// `slash`. QEMU 7.2: yes; 10.0: yes.
-Slash = "slash",
-/// `asterisk`. QEMU 7.2: yes; 10.0: yes.
-Asterisk = "asterisk",
-/// `spc`. QEMU 7.2: yes; 10.0: yes.
-Spc = "spc",
-/// `caps_lock`. QEMU 7.2: yes; 10.0: yes.
-CapsLock = "caps_lock",
-/// `f1`. QEMU 7.2: yes; 10.0: yes.
-F1 = "f1",
-/// `f2`. QEMU 7.2: yes; 10.0: yes.
-F2 = "f2",
-/// `f3`. QEMU 7.2: yes; 10.0: yes.
-F3 = "f3",
-/// `f4`. QEMU 7.2: yes; 10.0: yes.
-F4 = "f4",
-/// `f5`. QEMU 7.2: yes; 10.0: yes.
-F5 = "f5",
-/// `f6`. QEMU 7.2: yes; 10.0: yes.
-F6 = "f6",
-/// `f7`. QEMU 7.2: yes; 10.0: yes.
-F7 = "f7",
-/// `f8`. QEMU 7.2: yes; 10.0: yes.
-F8 = "f8",
-/// `f9`. QEMU 7.2: yes; 10.0: yes.
-F9 = "f9",
-/// `f10`. QEMU 7.2: yes; 10.0: yes.
-F10 = "f10",
-/// `num_lock`. QEMU 7.2: yes; 10.0: yes.
-NumLock = "num_lock",
-/// `scroll_lock`. QEMU 7.2: yes; 10.0: yes.
-ScrollLock = "scroll_lock",
-/// `kp_divide`. QEMU 7.2: yes; 10.0: yes.
-KpDivide = "kp_divide",
-/// `kp_multiply`. QEMU 7.2: yes; 10.0: yes.
-KpMultiply = "kp_multiply",
-/// `kp_subtract`. QEMU 7.2: yes; 10.0: yes.
-KpSubtract = "kp_subtract",
-/// `kp_add`. QEMU 7.2: yes; 10.0: yes.
-KpAdd = "kp_add",
-/// `kp_enter`. QEMU 7.2: yes; 10.0: yes.
-KpEnter = "kp_enter",
-/// `kp_decimal`. QEMU 7.2: yes; 10.0: yes.
-KpDecimal = "kp_decimal",
-/// `sysrq`. QEMU 7.2: yes; 10.0: yes.
-Sysrq = "sysrq",
-/// `kp_0`. QEMU 7.2: yes; 10.0: yes.
-Kp0 = "kp_0",
-/// `kp_1`. QEMU 7.2: yes; 10.0: yes.
-Kp1 = "kp_1",
-/// `kp_2`. QEMU 7.2: yes; 10.0: yes.
-Kp2 = "kp_2",
-/// `kp_3`. QEMU 7.2: yes; 10.0: yes.
-Kp3 = "kp_3",
-/// `kp_4`. QEMU 7.2: yes; 10.0: yes.
-Kp4 = "kp_4",
-/// `kp_5`. QEMU 7.2: yes; 10.0: yes.
-Kp5 = "kp_5",
-/// `kp_6`. QEMU 7.2: yes; 10.0: yes.
-Kp6 = "kp_6",
-/// `kp_7`. QEMU 7.2: yes; 10.0: yes.
-Kp7 = "kp_7",
-/// `kp_8`. QEMU 7.2: yes; 10.0: yes.
-Kp8 = "kp_8",
-/// `kp_9`. QEMU 7.2: yes; 10.0: yes.
-Kp9 = "kp_9",
-/// `less`. QEMU 7.2: yes; 10.0: yes.
-Less = "less",
-/// `f11`. QEMU 7.2: yes; 10.0: yes.
-F11 = "f11",
-/// `f12`. QEMU 7.2: yes; 10.0: yes.
-F12 = "f12",
-/// `print`. QEMU 7.2: yes; 10.0: yes.
-Print = "print",
-/// `home`. QEMU 7.2: yes; 10.0: yes.
-Home = "home",
-/// `pgup`. QEMU 7.2: yes; 10.0: yes.
-Pgup = "pgup",
-/// `pgdn`. QEMU 7.2: yes; 10.0: yes.
-Pgdn = "pgdn",
-/// `end`. QEMU 7.2: yes; 10.0: yes.
-End = "end",
-/// `left`. QEMU 7.2: yes; 10.0: yes.
-Left = "left",
-/// `up`. QEMU 7.2: yes; 10.0: yes.
-Up = "up",
-/// `down`. QEMU 7.2: yes; 10.0: yes.
-Down = "down",
-/// `right`. QEMU 7.2: yes; 10.0: yes.
-Right = "right",
-/// `insert`. QEMU 7.2: yes; 10.0: yes.
-Insert = "insert",
-/// `delete`. QEMU 7.2: yes; 10.0: yes.
-Delete = "delete",
-/// `stop`. QEMU 7.2: yes; 10.0: yes.
-Stop = "stop",
-/// `again`. QEMU 7.2: yes; 10.0: yes.
-Again = "again",
-/// `props`. QEMU 7.2: yes; 10.0: yes.
-Props = "props",
-/// `undo`. QEMU 7.2: yes; 10.0: yes.
-Undo = "undo",
-/// `front`. QEMU 7.2: yes; 10.0: yes.
-Front = "front",
-/// `copy`. QEMU 7.2: yes; 10.0: yes.
-Copy = "copy",
-/// `open`. QEMU 7.2: yes; 10.0: yes.
-Open = "open",
-/// `paste`. QEMU 7.2: yes; 10.0: yes.
-Paste = "paste",
-/// `find`. QEMU 7.2: yes; 10.0: yes.
-Find = "find",
-/// `cut`. QEMU 7.2: yes; 10.0: yes.
-Cut = "cut",
-/// `lf`. QEMU 7.2: yes; 10.0: yes.
-Lf = "lf",
-/// `help`. QEMU 7.2: yes; 10.0: yes.
-Help = "help",
-/// `meta_l`. QEMU 7.2: yes; 10.0: yes.
-MetaL = "meta_l",
-/// `meta_r`. QEMU 7.2: yes; 10.0: yes.
-MetaR = "meta_r",
-/// `compose`. QEMU 7.2: yes; 10.0: yes.
-Compose = "compose",
-/// `pause`. QEMU 7.2: yes; 10.0: yes.
-Pause = "pause",
-/// `ro`. QEMU 7.2: yes; 10.0: yes.
-Ro = "ro",
-/// `hiragana`. QEMU 7.2: yes; 10.0: yes.
-Hiragana = "hiragana",
-/// `henkan`. QEMU 7.2: yes; 10.0: yes.
-Henkan = "henkan",
-/// `yen`. QEMU 7.2: yes; 10.0: yes.
-Yen = "yen",
-/// `muhenkan`. QEMU 7.2: yes; 10.0: yes.
-Muhenkan = "muhenkan",
-/// `katakanahiragana`. QEMU 7.2: yes; 10.0: yes.
-Katakanahiragana = "katakanahiragana",
-/// `kp_comma`. QEMU 7.2: yes; 10.0: yes.
-KpComma = "kp_comma",
-/// `kp_equals`. QEMU 7.2: yes; 10.0: yes.
-KpEquals = "kp_equals",
-/// `power`. QEMU 7.2: yes; 10.0: yes.
-Power = "power",
-/// `sleep`. QEMU 7.2: yes; 10.0: yes.
-Sleep = "sleep",
-/// `wake`. QEMU 7.2: yes; 10.0: yes.
-Wake = "wake",
-/// `audionext`. QEMU 7.2: yes; 10.0: yes.
-Audionext = "audionext",
-/// `audioprev`. QEMU 7.2: yes; 10.0: yes.
-Audioprev = "audioprev",
-/// `audiostop`. QEMU 7.2: yes; 10.0: yes.
-Audiostop = "audiostop",
-/// `audioplay`. QEMU 7.2: yes; 10.0: yes.
-Audioplay = "audioplay",
-/// `audiomute`. QEMU 7.2: yes; 10.0: yes.
-Audiomute = "audiomute",
-/// `volumeup`. QEMU 7.2: yes; 10.0: yes.
-Volumeup = "volumeup",
-/// `volumedown`. QEMU 7.2: yes; 10.0: yes.
-Volumedown = "volumedown",
-/// `mediaselect`. QEMU 7.2: yes; 10.0: yes.
-Mediaselect = "mediaselect",
-/// `mail`. QEMU 7.2: yes; 10.0: yes.
-Mail = "mail",
-/// `calculator`. QEMU 7.2: yes; 10.0: yes.
-Calculator = "calculator",
-/// `computer`. QEMU 7.2: yes; 10.0: yes.
-Computer = "computer",
-/// `ac_home`. QEMU 7.2: yes; 10.0: yes.
-AcHome = "ac_home",
-/// `ac_back`. QEMU 7.2: yes; 10.0: yes.
-AcBack = "ac_back",
-/// `ac_forward`. QEMU 7.2: yes; 10.0: yes.
-AcForward = "ac_forward",
-/// `ac_refresh`. QEMU 7.2: yes; 10.0: yes.
-AcRefresh = "ac_refresh",
-/// `ac_bookmarks`. QEMU 7.2: yes; 10.0: yes.
-AcBookmarks = "ac_bookmarks",
-/// `lang1`. QEMU 7.2: yes; 10.0: yes.
-Lang1 = "lang1",
-/// `lang2`. QEMU 7.2: yes; 10.0: yes.
-Lang2 = "lang2",
-/// `f13`. QEMU 7.2: no; 10.0: yes.
-F13 = "f13",
-/// `f14`. QEMU 7.2: no; 10.0: yes.
-F14 = "f14",
-/// `f15`. QEMU 7.2: no; 10.0: yes.
-F15 = "f15",
-/// `f16`. QEMU 7.2: no; 10.0: yes.
-F16 = "f16",
-/// `f17`. QEMU 7.2: no; 10.0: yes.
-F17 = "f17",
-/// `f18`. QEMU 7.2: no; 10.0: yes.
-F18 = "f18",
-/// `f19`. QEMU 7.2: no; 10.0: yes.
-F19 = "f19",
-/// `f20`. QEMU 7.2: no; 10.0: yes.
-F20 = "f20",
-/// `f21`. QEMU 7.2: no; 10.0: yes.
-F21 = "f21",
-/// `f22`. QEMU 7.2: no; 10.0: yes.
-F22 = "f22",
-/// `f23`. QEMU 7.2: no; 10.0: yes.
-F23 = "f23",
-/// `f24`. QEMU 7.2: no; 10.0: yes.
-F24 = "f24",
-}
-}
-
-impl QKeyCode {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::F13 => {
-                super::support::check("value `f13` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F14 => {
-                super::support::check("value `f14` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F15 => {
-                super::support::check("value `f15` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F16 => {
-                super::support::check("value `f16` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F17 => {
-                super::support::check("value `f17` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F18 => {
-                super::support::check("value `f18` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F19 => {
-                super::support::check("value `f19` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F20 => {
-                super::support::check("value `f20` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F21 => {
-                super::support::check("value `f21` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F22 => {
-                super::support::check("value `f22` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F23 => {
-                super::support::check("value `f23` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            Self::F24 => {
-                super::support::check("value `f24` of `QKeyCode`", qemu, Some((8, 0)), None)
-            }
-            _ => Ok(()),
-        }
+    /// The type of `QKeyCodeWrapper`'s member `data`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum QKeyCode {
+        /// `unmapped`. QEMU 7.2: yes; 10.0: yes.
+        Unmapped = "unmapped" (None, None),
+        /// `shift`. QEMU 7.2: yes; 10.0: yes.
+        Shift = "shift" (None, None),
+        /// `shift_r`. QEMU 7.2: yes; 10.0: yes.
+        ShiftR = "shift_r" (None, None),
+        /// `alt`. QEMU 7.2: yes; 10.0: yes.
+        Alt = "alt" (None, None),
+        /// `alt_r`. QEMU 7.2: yes; 10.0: yes.
+        AltR = "alt_r" (None, None),
+        /// `ctrl`. QEMU 7.2: yes; 10.0: yes.
+        Ctrl = "ctrl" (None, None),
+        /// `ctrl_r`. QEMU 7.2: yes; 10.0: yes.
+        CtrlR = "ctrl_r" (None, None),
+        /// `menu`. QEMU 7.2: yes; 10.0: yes.
+        Menu = "menu" (None, None),
+        /// `esc`. QEMU 7.2: yes; 10.0: yes.
+        Esc = "esc" (None, None),
+        /// `1`. QEMU 7.2: yes; 10.0: yes.
+        V1 = "1" (None, None),
+        /// `2`. QEMU 7.2: yes; 10.0: yes.
+        V2 = "2" (None, None),
+        /// `3`. QEMU 7.2: yes; 10.0: yes.
+        V3 = "3" (None, None),
+        /// `4`. QEMU 7.2: yes; 10.0: yes.
+        V4 = "4" (None, None),
+        /// `5`. QEMU 7.2: yes; 10.0: yes.
+        V5 = "5" (None, None),
+        /// `6`. QEMU 7.2: yes; 10.0: yes.
+        V6 = "6" (None, None),
+        /// `7`. QEMU 7.2: yes; 10.0: yes.
+        V7 = "7" (None, None),
+        /// `8`. QEMU 7.2: yes; 10.0: yes.
+        V8 = "8" (None, None),
+        /// `9`. QEMU 7.2: yes; 10.0: yes.
+        V9 = "9" (None, None),
+        /// `0`. QEMU 7.2: yes; 10.0: yes.
+        V0 = "0" (None, None),
+        /// `minus`. QEMU 7.2: yes; 10.0: yes.
+        Minus = "minus" (None, None),
+        /// `equal`. QEMU 7.2: yes; 10.0: yes.
+        Equal = "equal" (None, None),
+        /// `backspace`. QEMU 7.2: yes; 10.0: yes.
+        Backspace = "backspace" (None, None),
+        /// `tab`. QEMU 7.2: yes; 10.0: yes.
+        Tab = "tab" (None, None),
+        /// `q`. QEMU 7.2: yes; 10.0: yes.
+        Q = "q" (None, None),
+        /// `w`. QEMU 7.2: yes; 10.0: yes.
+        W = "w" (None, None),
+        /// `e`. QEMU 7.2: yes; 10.0: yes.
+        E = "e" (None, None),
+        /// `r`. QEMU 7.2: yes; 10.0: yes.
+        R = "r" (None, None),
+        /// `t`. QEMU 7.2: yes; 10.0: yes.
+        T = "t" (None, None),
+        /// `y`. QEMU 7.2: yes; 10.0: yes.
+        Y = "y" (None, None),
+        /// `u`. QEMU 7.2: yes; 10.0: yes.
+        U = "u" (None, None),
+        /// `i`. QEMU 7.2: yes; 10.0: yes.
+        I = "i" (None, None),
+        /// `o`. QEMU 7.2: yes; 10.0: yes.
+        O = "o" (None, None),
+        /// `p`. QEMU 7.2: yes; 10.0: yes.
+        P = "p" (None, None),
+        /// `bracket_left`. QEMU 7.2: yes; 10.0: yes.
+        BracketLeft = "bracket_left" (None, None),
+        /// `bracket_right`. QEMU 7.2: yes; 10.0: yes.
+        BracketRight = "bracket_right" (None, None),
+        /// `ret`. QEMU 7.2: yes; 10.0: yes.
+        Ret = "ret" (None, None),
+        /// `a`. QEMU 7.2: yes; 10.0: yes.
+        A = "a" (None, None),
+        /// `s`. QEMU 7.2: yes; 10.0: yes.
+        S = "s" (None, None),
+        /// `d`. QEMU 7.2: yes; 10.0: yes.
+        D = "d" (None, None),
+        /// `f`. QEMU 7.2: yes; 10.0: yes.
+        F = "f" (None, None),
+        /// `g`. QEMU 7.2: yes; 10.0: yes.
+        G = "g" (None, None),
+        /// `h`. QEMU 7.2: yes; 10.0: yes.
+        H = "h" (None, None),
+        /// `j`. QEMU 7.2: yes; 10.0: yes.
+        J = "j" (None, None),
+        /// `k`. QEMU 7.2: yes; 10.0: yes.
+        K = "k" (None, None),
+        /// `l`. QEMU 7.2: yes; 10.0: yes.
+        L = "l" (None, None),
+        /// `semicolon`. QEMU 7.2: yes; 10.0: yes.
+        Semicolon = "semicolon" (None, None),
+        /// `apostrophe`. QEMU 7.2: yes; 10.0: yes.
+        Apostrophe = "apostrophe" (None, None),
+        /// `grave_accent`. QEMU 7.2: yes; 10.0: yes.
+        GraveAccent = "grave_accent" (None, None),
+        /// `backslash`. QEMU 7.2: yes; 10.0: yes.
+        Backslash = "backslash" (None, None),
+        /// `z`. QEMU 7.2: yes; 10.0: yes.
+        Z = "z" (None, None),
+        /// `x`. QEMU 7.2: yes; 10.0: yes.
+        X = "x" (None, None),
+        /// `c`. QEMU 7.2: yes; 10.0: yes.
+        C = "c" (None, None),
+        /// `v`. QEMU 7.2: yes; 10.0: yes.
+        V = "v" (None, None),
+        /// `b`. QEMU 7.2: yes; 10.0: yes.
+        B = "b" (None, None),
+        /// `n`. QEMU 7.2: yes; 10.0: yes.
+        N = "n" (None, None),
+        /// `m`. QEMU 7.2: yes; 10.0: yes.
+        M = "m" (None, None),
+        /// `comma`. QEMU 7.2: yes; 10.0: yes.
+        Comma = "comma" (None, None),
+        /// `dot`. QEMU 7.2: yes; 10.0: yes.
+        Dot = "dot" (None, None),
+        /// `slash`. QEMU 7.2: yes; 10.0: yes.
+        Slash = "slash" (None, None),
+        /// `asterisk`. QEMU 7.2: yes; 10.0: yes.
+        Asterisk = "asterisk" (None, None),
+        /// `spc`. QEMU 7.2: yes; 10.0: yes.
+        Spc = "spc" (None, None),
+        /// `caps_lock`. QEMU 7.2: yes; 10.0: yes.
+        CapsLock = "caps_lock" (None, None),
+        /// `f1`. QEMU 7.2: yes; 10.0: yes.
+        F1 = "f1" (None, None),
+        /// `f2`. QEMU 7.2: yes; 10.0: yes.
+        F2 = "f2" (None, None),
+        /// `f3`. QEMU 7.2: yes; 10.0: yes.
+        F3 = "f3" (None, None),
+        /// `f4`. QEMU 7.2: yes; 10.0: yes.
+        F4 = "f4" (None, None),
+        /// `f5`. QEMU 7.2: yes; 10.0: yes.
+        F5 = "f5" (None, None),
+        /// `f6`. QEMU 7.2: yes; 10.0: yes.
+        F6 = "f6" (None, None),
+        /// `f7`. QEMU 7.2: yes; 10.0: yes.
+        F7 = "f7" (None, None),
+        /// `f8`. QEMU 7.2: yes; 10.0: yes.
+        F8 = "f8" (None, None),
+        /// `f9`. QEMU 7.2: yes; 10.0: yes.
+        F9 = "f9" (None, None),
+        /// `f10`. QEMU 7.2: yes; 10.0: yes.
+        F10 = "f10" (None, None),
+        /// `num_lock`. QEMU 7.2: yes; 10.0: yes.
+        NumLock = "num_lock" (None, None),
+        /// `scroll_lock`. QEMU 7.2: yes; 10.0: yes.
+        ScrollLock = "scroll_lock" (None, None),
+        /// `kp_divide`. QEMU 7.2: yes; 10.0: yes.
+        KpDivide = "kp_divide" (None, None),
+        /// `kp_multiply`. QEMU 7.2: yes; 10.0: yes.
+        KpMultiply = "kp_multiply" (None, None),
+        /// `kp_subtract`. QEMU 7.2: yes; 10.0: yes.
+        KpSubtract = "kp_subtract" (None, None),
+        /// `kp_add`. QEMU 7.2: yes; 10.0: yes.
+        KpAdd = "kp_add" (None, None),
+        /// `kp_enter`. QEMU 7.2: yes; 10.0: yes.
+        KpEnter = "kp_enter" (None, None),
+        /// `kp_decimal`. QEMU 7.2: yes; 10.0: yes.
+        KpDecimal = "kp_decimal" (None, None),
+        /// `sysrq`. QEMU 7.2: yes; 10.0: yes.
+        Sysrq = "sysrq" (None, None),
+        /// `kp_0`. QEMU 7.2: yes; 10.0: yes.
+        Kp0 = "kp_0" (None, None),
+        /// `kp_1`. QEMU 7.2: yes; 10.0: yes.
+        Kp1 = "kp_1" (None, None),
+        /// `kp_2`. QEMU 7.2: yes; 10.0: yes.
+        Kp2 = "kp_2" (None, None),
+        /// `kp_3`. QEMU 7.2: yes; 10.0: yes.
+        Kp3 = "kp_3" (None, None),
+        /// `kp_4`. QEMU 7.2: yes; 10.0: yes.
+        Kp4 = "kp_4" (None, None),
+        /// `kp_5`. QEMU 7.2: yes; 10.0: yes.
+        Kp5 = "kp_5" (None, None),
+        /// `kp_6`. QEMU 7.2: yes; 10.0: yes.
+        Kp6 = "kp_6" (None, None),
+        /// `kp_7`. QEMU 7.2: yes; 10.0: yes.
+        Kp7 = "kp_7" (None, None),
+        /// `kp_8`. QEMU 7.2: yes; 10.0: yes.
+        Kp8 = "kp_8" (None, None),
+        /// `kp_9`. QEMU 7.2: yes; 10.0: yes.
+        Kp9 = "kp_9" (None, None),
+        /// `less`. QEMU 7.2: yes; 10.0: yes.
+        Less = "less" (None, None),
+        /// `f11`. QEMU 7.2: yes; 10.0: yes.
+        F11 = "f11" (None, None),
+        /// `f12`. QEMU 7.2: yes; 10.0: yes.
+        F12 = "f12" (None, None),
+        /// `print`. QEMU 7.2: yes; 10.0: yes.
+        Print = "print" (None, None),
+        /// `home`. QEMU 7.2: yes; 10.0: yes.
+        Home = "home" (None, None),
+        /// `pgup`. QEMU 7.2: yes; 10.0: yes.
+        Pgup = "pgup" (None, None),
+        /// `pgdn`. QEMU 7.2: yes; 10.0: yes.
+        Pgdn = "pgdn" (None, None),
+        /// `end`. QEMU 7.2: yes; 10.0: yes.
+        End = "end" (None, None),
+        /// `left`. QEMU 7.2: yes; 10.0: yes.
+        Left = "left" (None, None),
+        /// `up`. QEMU 7.2: yes; 10.0: yes.
+        Up = "up" (None, None),
+        /// `down`. QEMU 7.2: yes; 10.0: yes.
+        Down = "down" (None, None),
+        /// `right`. QEMU 7.2: yes; 10.0: yes.
+        Right = "right" (None, None),
+        /// `insert`. QEMU 7.2: yes; 10.0: yes.
+        Insert = "insert" (None, None),
+        /// `delete`. QEMU 7.2: yes; 10.0: yes.
+        Delete = "delete" (None, None),
+        /// `stop`. QEMU 7.2: yes; 10.0: yes.
+        Stop = "stop" (None, None),
+        /// `again`. QEMU 7.2: yes; 10.0: yes.
+        Again = "again" (None, None),
+        /// `props`. QEMU 7.2: yes; 10.0: yes.
+        Props = "props" (None, None),
+        /// `undo`. QEMU 7.2: yes; 10.0: yes.
+        Undo = "undo" (None, None),
+        /// `front`. QEMU 7.2: yes; 10.0: yes.
+        Front = "front" (None, None),
+        /// `copy`. QEMU 7.2: yes; 10.0: yes.
+        Copy = "copy" (None, None),
+        /// `open`. QEMU 7.2: yes; 10.0: yes.
+        Open = "open" (None, None),
+        /// `paste`. QEMU 7.2: yes; 10.0: yes.
+        Paste = "paste" (None, None),
+        /// `find`. QEMU 7.2: yes; 10.0: yes.
+        Find = "find" (None, None),
+        /// `cut`. QEMU 7.2: yes; 10.0: yes.
+        Cut = "cut" (None, None),
+        /// `lf`. QEMU 7.2: yes; 10.0: yes.
+        Lf = "lf" (None, None),
+        /// `help`. QEMU 7.2: yes; 10.0: yes.
+        Help = "help" (None, None),
+        /// `meta_l`. QEMU 7.2: yes; 10.0: yes.
+        MetaL = "meta_l" (None, None),
+        /// `meta_r`. QEMU 7.2: yes; 10.0: yes.
+        MetaR = "meta_r" (None, None),
+        /// `compose`. QEMU 7.2: yes; 10.0: yes.
+        Compose = "compose" (None, None),
+        /// `pause`. QEMU 7.2: yes; 10.0: yes.
+        Pause = "pause" (None, None),
+        /// `ro`. QEMU 7.2: yes; 10.0: yes.
+        Ro = "ro" (None, None),
+        /// `hiragana`. QEMU 7.2: yes; 10.0: yes.
+        Hiragana = "hiragana" (None, None),
+        /// `henkan`. QEMU 7.2: yes; 10.0: yes.
+        Henkan = "henkan" (None, None),
+        /// `yen`. QEMU 7.2: yes; 10.0: yes.
+        Yen = "yen" (None, None),
+        /// `muhenkan`. QEMU 7.2: yes; 10.0: yes.
+        Muhenkan = "muhenkan" (None, None),
+        /// `katakanahiragana`. QEMU 7.2: yes; 10.0: yes.
+        Katakanahiragana = "katakanahiragana" (None, None),
+        /// `kp_comma`. QEMU 7.2: yes; 10.0: yes.
+        KpComma = "kp_comma" (None, None),
+        /// `kp_equals`. QEMU 7.2: yes; 10.0: yes.
+        KpEquals = "kp_equals" (None, None),
+        /// `power`. QEMU 7.2: yes; 10.0: yes.
+        Power = "power" (None, None),
+        /// `sleep`. QEMU 7.2: yes; 10.0: yes.
+        Sleep = "sleep" (None, None),
+        /// `wake`. QEMU 7.2: yes; 10.0: yes.
+        Wake = "wake" (None, None),
+        /// `audionext`. QEMU 7.2: yes; 10.0: yes.
+        Audionext = "audionext" (None, None),
+        /// `audioprev`. QEMU 7.2: yes; 10.0: yes.
+        Audioprev = "audioprev" (None, None),
+        /// `audiostop`. QEMU 7.2: yes; 10.0: yes.
+        Audiostop = "audiostop" (None, None),
+        /// `audioplay`. QEMU 7.2: yes; 10.0: yes.
+        Audioplay = "audioplay" (None, None),
+        /// `audiomute`. QEMU 7.2: yes; 10.0: yes.
+        Audiomute = "audiomute" (None, None),
+        /// `volumeup`. QEMU 7.2: yes; 10.0: yes.
+        Volumeup = "volumeup" (None, None),
+        /// `volumedown`. QEMU 7.2: yes; 10.0: yes.
+        Volumedown = "volumedown" (None, None),
+        /// `mediaselect`. QEMU 7.2: yes; 10.0: yes.
+        Mediaselect = "mediaselect" (None, None),
+        /// `mail`. QEMU 7.2: yes; 10.0: yes.
+        Mail = "mail" (None, None),
+        /// `calculator`. QEMU 7.2: yes; 10.0: yes.
+        Calculator = "calculator" (None, None),
+        /// `computer`. QEMU 7.2: yes; 10.0: yes.
+        Computer = "computer" (None, None),
+        /// `ac_home`. QEMU 7.2: yes; 10.0: yes.
+        AcHome = "ac_home" (None, None),
+        /// `ac_back`. QEMU 7.2: yes; 10.0: yes.
+        AcBack = "ac_back" (None, None),
+        /// `ac_forward`. QEMU 7.2: yes; 10.0: yes.
+        AcForward = "ac_forward" (None, None),
+        /// `ac_refresh`. QEMU 7.2: yes; 10.0: yes.
+        AcRefresh = "ac_refresh" (None, None),
+        /// `ac_bookmarks`. QEMU 7.2: yes; 10.0: yes.
+        AcBookmarks = "ac_bookmarks" (None, None),
+        /// `lang1`. QEMU 7.2: yes; 10.0: yes.
+        Lang1 = "lang1" (None, None),
+        /// `lang2`. QEMU 7.2: yes; 10.0: yes.
+        Lang2 = "lang2" (None, None),
+        /// `f13`. QEMU 7.2: no; 10.0: yes.
+        F13 = "f13" (Some((8, 0)), None),
+        /// `f14`. QEMU 7.2: no; 10.0: yes.
+        F14 = "f14" (Some((8, 0)), None),
+        /// `f15`. QEMU 7.2: no; 10.0: yes.
+        F15 = "f15" (Some((8, 0)), None),
+        /// `f16`. QEMU 7.2: no; 10.0: yes.
+        F16 = "f16" (Some((8, 0)), None),
+        /// `f17`. QEMU 7.2: no; 10.0: yes.
+        F17 = "f17" (Some((8, 0)), None),
+        /// `f18`. QEMU 7.2: no; 10.0: yes.
+        F18 = "f18" (Some((8, 0)), None),
+        /// `f19`. QEMU 7.2: no; 10.0: yes.
+        F19 = "f19" (Some((8, 0)), None),
+        /// `f20`. QEMU 7.2: no; 10.0: yes.
+        F20 = "f20" (Some((8, 0)), None),
+        /// `f21`. QEMU 7.2: no; 10.0: yes.
+        F21 = "f21" (Some((8, 0)), None),
+        /// `f22`. QEMU 7.2: no; 10.0: yes.
+        F22 = "f22" (Some((8, 0)), None),
+        /// `f23`. QEMU 7.2: no; 10.0: yes.
+        F23 = "f23" (Some((8, 0)), None),
+        /// `f24`. QEMU 7.2: no; 10.0: yes.
+        F24 = "f24" (Some((8, 0)), None),
     }
 }
 
@@ -13839,21 +13483,20 @@ impl QKeyCodeWrapper {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.data;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
 }
 
 qapi_enum! {
-
-/// The type of `QmpCapabilities`'s member `enable`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum QmpCapability {
-/// `oob`. QEMU 7.2: yes; 10.0: yes.
-Oob = "oob",
-}
+    /// The type of `QmpCapabilities`'s member `enable`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum QmpCapability {
+        /// `oob`. QEMU 7.2: yes; 10.0: yes.
+        Oob = "oob" (None, None),
+    }
 }
 
 /// The type of `QueryStats`'s member `providers`.
@@ -13883,65 +13526,35 @@ impl QueryStatsProviders {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
             let value = &self.provider;
-            value.check_qemu(qemu)?;
+            value.check_version(qemu)?;
         }
         Ok(())
     }
 }
 
 qapi_enum! {
-
-/// The type of `QueryStatsProviders`'s member `provider`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum QueryStatsProvidersProvider {
-/// `kvm`. QEMU 7.2: yes; 10.0: yes.
-Kvm = "kvm",
-/// `cryptodev`. QEMU 7.2: no; 10.0: yes.
-Cryptodev = "cryptodev",
-}
-}
-
-impl QueryStatsProvidersProvider {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Cryptodev => super::support::check(
-                "value `cryptodev` of `QueryStatsProvidersProvider`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `QueryStatsProviders`'s member `provider`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum QueryStatsProvidersProvider {
+        /// `kvm`. QEMU 7.2: yes; 10.0: yes.
+        Kvm = "kvm" (None, None),
+        /// `cryptodev`. QEMU 7.2: no; 10.0: yes.
+        Cryptodev = "cryptodev" (Some((8, 0)), None),
     }
 }
 
 qapi_enum! {
-
-/// The type of `QueryStats`'s member `target`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum QueryStatsTarget {
-/// `vm`. QEMU 7.2: yes; 10.0: yes.
-Vm = "vm",
-/// `vcpu`. QEMU 7.2: yes; 10.0: yes.
-Vcpu = "vcpu",
-/// `cryptodev`. QEMU 7.2: no; 10.0: yes.
-Cryptodev = "cryptodev",
-}
-}
-
-impl QueryStatsTarget {
-    pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
-        match self {
-            Self::Cryptodev => super::support::check(
-                "value `cryptodev` of `QueryStatsTarget`",
-                qemu,
-                Some((8, 0)),
-                None,
-            ),
-            _ => Ok(()),
-        }
+    /// The type of `QueryStats`'s member `target`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum QueryStatsTarget {
+        /// `vm`. QEMU 7.2: yes; 10.0: yes.
+        Vm = "vm" (None, None),
+        /// `vcpu`. QEMU 7.2: yes; 10.0: yes.
+        Vcpu = "vcpu" (None, None),
+        /// `cryptodev`. QEMU 7.2: no; 10.0: yes.
+        Cryptodev = "cryptodev" (Some((8, 0)), None),
     }
 }
 
@@ -13957,18 +13570,17 @@ pub struct QueryStatsVcpu {
 }
 
 qapi_enum! {
-
-/// The type of `QuorumReportBad`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum QuorumReportBadType {
-/// `read`. QEMU 7.2: yes; 10.0: yes.
-Read = "read",
-/// `write`. QEMU 7.2: yes; 10.0: yes.
-Write = "write",
-/// `flush`. QEMU 7.2: yes; 10.0: yes.
-Flush = "flush",
-}
+    /// The type of `QuorumReportBad`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum QuorumReportBadType {
+        /// `read`. QEMU 7.2: yes; 10.0: yes.
+        Read = "read" (None, None),
+        /// `write`. QEMU 7.2: yes; 10.0: yes.
+        Write = "write" (None, None),
+        /// `flush`. QEMU 7.2: yes; 10.0: yes.
+        Flush = "flush" (None, None),
+    }
 }
 
 /// What `query-replay` returns.
@@ -13986,29 +13598,27 @@ pub struct ReplayInfo {
 }
 
 qapi_enum! {
-
-/// The type of `ReplayInfo`'s member `mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ReplayInfoMode {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `record`. QEMU 7.2: yes; 10.0: yes.
-Record = "record",
-/// `play`. QEMU 7.2: yes; 10.0: yes.
-Play = "play",
-}
+    /// The type of `ReplayInfo`'s member `mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ReplayInfoMode {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `record`. QEMU 7.2: yes; 10.0: yes.
+        Record = "record" (None, None),
+        /// `play`. QEMU 7.2: yes; 10.0: yes.
+        Play = "play" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `RequestEbpf`'s member `id`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum RequestEbpfId {
-/// `rss`. QEMU 7.2: no; 10.0: yes.
-Rss = "rss",
-}
+    /// The type of `RequestEbpf`'s member `id`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum RequestEbpfId {
+        /// `rss`. QEMU 7.2: no; 10.0: yes.
+        Rss = "rss" (None, None),
+    }
 }
 
 /// What `request-ebpf` returns.
@@ -14022,16 +13632,15 @@ pub struct RequestEbpfOutput {
 }
 
 qapi_enum! {
-
-/// The type of `RingbufRead`'s member `format`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum RingbufReadFormat {
-/// `utf8`. QEMU 7.2: yes; 10.0: yes.
-Utf8 = "utf8",
-/// `base64`. QEMU 7.2: yes; 10.0: yes.
-Base64 = "base64",
-}
+    /// The type of `RingbufRead`'s member `format`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum RingbufReadFormat {
+        /// `utf8`. QEMU 7.2: yes; 10.0: yes.
+        Utf8 = "utf8" (None, None),
+        /// `base64`. QEMU 7.2: yes; 10.0: yes.
+        Base64 = "base64" (None, None),
+    }
 }
 
 /// What `query-rocker-of-dpa-flows` returns.
@@ -14213,29 +13822,27 @@ pub struct RockerPortsInfo {
 }
 
 qapi_enum! {
-
-/// The type of `RockerPortsInfo`'s member `autoneg`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum RockerPortsInfoAutoneg {
-/// `off`. QEMU 7.2: yes; 10.0: yes.
-Off = "off",
-/// `on`. QEMU 7.2: yes; 10.0: yes.
-On = "on",
-}
+    /// The type of `RockerPortsInfo`'s member `autoneg`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum RockerPortsInfoAutoneg {
+        /// `off`. QEMU 7.2: yes; 10.0: yes.
+        Off = "off" (None, None),
+        /// `on`. QEMU 7.2: yes; 10.0: yes.
+        On = "on" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `RockerPortsInfo`'s member `duplex`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum RockerPortsInfoDuplex {
-/// `half`. QEMU 7.2: yes; 10.0: yes.
-Half = "half",
-/// `full`. QEMU 7.2: yes; 10.0: yes.
-Full = "full",
-}
+    /// The type of `RockerPortsInfo`'s member `duplex`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum RockerPortsInfoDuplex {
+        /// `half`. QEMU 7.2: yes; 10.0: yes.
+        Half = "half" (None, None),
+        /// `full`. QEMU 7.2: yes; 10.0: yes.
+        Full = "full" (None, None),
+    }
 }
 
 /// What `query-rocker` returns.
@@ -14253,44 +13860,43 @@ pub struct RockerSwitch {
 }
 
 qapi_enum! {
-
-/// The type of `StatusInfo`'s member `status`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum RunState {
-/// `debug`. QEMU 7.2: yes; 10.0: yes.
-Debug = "debug",
-/// `inmigrate`. QEMU 7.2: yes; 10.0: yes.
-Inmigrate = "inmigrate",
-/// `internal-error`. QEMU 7.2: yes; 10.0: yes.
-InternalError = "internal-error",
-/// `io-error`. QEMU 7.2: yes; 10.0: yes.
-IoError = "io-error",
-/// `paused`. QEMU 7.2: yes; 10.0: yes.
-Paused = "paused",
-/// `postmigrate`. QEMU 7.2: yes; 10.0: yes.
-Postmigrate = "postmigrate",
-/// `prelaunch`. QEMU 7.2: yes; 10.0: yes.
-Prelaunch = "prelaunch",
-/// `finish-migrate`. QEMU 7.2: yes; 10.0: yes.
-FinishMigrate = "finish-migrate",
-/// `restore-vm`. QEMU 7.2: yes; 10.0: yes.
-RestoreVm = "restore-vm",
-/// `running`. QEMU 7.2: yes; 10.0: yes.
-Running = "running",
-/// `save-vm`. QEMU 7.2: yes; 10.0: yes.
-SaveVm = "save-vm",
-/// `shutdown`. QEMU 7.2: yes; 10.0: yes.
-Shutdown = "shutdown",
-/// `suspended`. QEMU 7.2: yes; 10.0: yes.
-Suspended = "suspended",
-/// `watchdog`. QEMU 7.2: yes; 10.0: yes.
-Watchdog = "watchdog",
-/// `guest-panicked`. QEMU 7.2: yes; 10.0: yes.
-GuestPanicked = "guest-panicked",
-/// `colo`. QEMU 7.2: yes; 10.0: yes.
-Colo = "colo",
-}
+    /// The type of `StatusInfo`'s member `status`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum RunState {
+        /// `debug`. QEMU 7.2: yes; 10.0: yes.
+        Debug = "debug" (None, None),
+        /// `inmigrate`. QEMU 7.2: yes; 10.0: yes.
+        Inmigrate = "inmigrate" (None, None),
+        /// `internal-error`. QEMU 7.2: yes; 10.0: yes.
+        InternalError = "internal-error" (None, None),
+        /// `io-error`. QEMU 7.2: yes; 10.0: yes.
+        IoError = "io-error" (None, None),
+        /// `paused`. QEMU 7.2: yes; 10.0: yes.
+        Paused = "paused" (None, None),
+        /// `postmigrate`. QEMU 7.2: yes; 10.0: yes.
+        Postmigrate = "postmigrate" (None, None),
+        /// `prelaunch`. QEMU 7.2: yes; 10.0: yes.
+        Prelaunch = "prelaunch" (None, None),
+        /// `finish-migrate`. QEMU 7.2: yes; 10.0: yes.
+        FinishMigrate = "finish-migrate" (None, None),
+        /// `restore-vm`. QEMU 7.2: yes; 10.0: yes.
+        RestoreVm = "restore-vm" (None, None),
+        /// `running`. QEMU 7.2: yes; 10.0: yes.
+        Running = "running" (None, None),
+        /// `save-vm`. QEMU 7.2: yes; 10.0: yes.
+        SaveVm = "save-vm" (None, None),
+        /// `shutdown`. QEMU 7.2: yes; 10.0: yes.
+        Shutdown = "shutdown" (None, None),
+        /// `suspended`. QEMU 7.2: yes; 10.0: yes.
+        Suspended = "suspended" (None, None),
+        /// `watchdog`. QEMU 7.2: yes; 10.0: yes.
+        Watchdog = "watchdog" (None, None),
+        /// `guest-panicked`. QEMU 7.2: yes; 10.0: yes.
+        GuestPanicked = "guest-panicked" (None, None),
+        /// `colo`. QEMU 7.2: yes; 10.0: yes.
+        Colo = "colo" (None, None),
+    }
 }
 
 /// What `query-rx-filter` returns.
@@ -14333,18 +13939,17 @@ pub struct RxFilterInfo {
 }
 
 qapi_enum! {
-
-/// The type of `RxFilterInfo`'s member `multicast`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum RxFilterInfoMulticast {
-/// `normal`. QEMU 7.2: yes; 10.0: yes.
-Normal = "normal",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `all`. QEMU 7.2: yes; 10.0: yes.
-All = "all",
-}
+    /// The type of `RxFilterInfo`'s member `multicast`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum RxFilterInfoMulticast {
+        /// `normal`. QEMU 7.2: yes; 10.0: yes.
+        Normal = "normal" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `all`. QEMU 7.2: yes; 10.0: yes.
+        All = "all" (None, None),
+    }
 }
 
 /// What `query-qmp-schema` returns.
@@ -14466,28 +14071,27 @@ pub struct SchemaInfoBuiltin {
 }
 
 qapi_enum! {
-
-/// The type of `SchemaInfoBuiltin`'s member `json-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SchemaInfoBuiltinJsonType {
-/// `string`. QEMU 7.2: yes; 10.0: yes.
-String = "string",
-/// `number`. QEMU 7.2: yes; 10.0: yes.
-Number = "number",
-/// `int`. QEMU 7.2: yes; 10.0: yes.
-Int = "int",
-/// `boolean`. QEMU 7.2: yes; 10.0: yes.
-Boolean = "boolean",
-/// `null`. QEMU 7.2: yes; 10.0: yes.
-Null = "null",
-/// `object`. QEMU 7.2: yes; 10.0: yes.
-Object = "object",
-/// `array`. QEMU 7.2: yes; 10.0: yes.
-Array = "array",
-/// `value`. QEMU 7.2: yes; 10.0: yes.
-Value = "value",
-}
+    /// The type of `SchemaInfoBuiltin`'s member `json-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SchemaInfoBuiltinJsonType {
+        /// `string`. QEMU 7.2: yes; 10.0: yes.
+        String = "string" (None, None),
+        /// `number`. QEMU 7.2: yes; 10.0: yes.
+        Number = "number" (None, None),
+        /// `int`. QEMU 7.2: yes; 10.0: yes.
+        Int = "int" (None, None),
+        /// `boolean`. QEMU 7.2: yes; 10.0: yes.
+        Boolean = "boolean" (None, None),
+        /// `null`. QEMU 7.2: yes; 10.0: yes.
+        Null = "null" (None, None),
+        /// `object`. QEMU 7.2: yes; 10.0: yes.
+        Object = "object" (None, None),
+        /// `array`. QEMU 7.2: yes; 10.0: yes.
+        Array = "array" (None, None),
+        /// `value`. QEMU 7.2: yes; 10.0: yes.
+        Value = "value" (None, None),
+    }
 }
 
 /// The members of `SchemaInfo` when its tag is `command`.
@@ -14587,92 +14191,87 @@ pub struct SchemaInfoObjectVariants {
 }
 
 qapi_enum! {
-
-/// The type of `SchemaInfo`'s member `meta-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SchemaMetaType {
-/// `builtin`. QEMU 7.2: yes; 10.0: yes.
-Builtin = "builtin",
-/// `enum`. QEMU 7.2: yes; 10.0: yes.
-Enum = "enum",
-/// `array`. QEMU 7.2: yes; 10.0: yes.
-Array = "array",
-/// `object`. QEMU 7.2: yes; 10.0: yes.
-Object = "object",
-/// `alternate`. QEMU 7.2: yes; 10.0: yes.
-Alternate = "alternate",
-/// `command`. QEMU 7.2: yes; 10.0: yes.
-Command = "command",
-/// `event`. QEMU 7.2: yes; 10.0: yes.
-Event = "event",
-}
-}
-
-qapi_enum! {
-
-/// The type of `SetAction`'s member `panic`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetActionPanic {
-/// `pause`. QEMU 7.2: yes; 10.0: yes.
-Pause = "pause",
-/// `shutdown`. QEMU 7.2: yes; 10.0: yes.
-Shutdown = "shutdown",
-/// `exit-failure`. QEMU 7.2: yes; 10.0: yes.
-ExitFailure = "exit-failure",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-}
+    /// The type of `SchemaInfo`'s member `meta-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SchemaMetaType {
+        /// `builtin`. QEMU 7.2: yes; 10.0: yes.
+        Builtin = "builtin" (None, None),
+        /// `enum`. QEMU 7.2: yes; 10.0: yes.
+        Enum = "enum" (None, None),
+        /// `array`. QEMU 7.2: yes; 10.0: yes.
+        Array = "array" (None, None),
+        /// `object`. QEMU 7.2: yes; 10.0: yes.
+        Object = "object" (None, None),
+        /// `alternate`. QEMU 7.2: yes; 10.0: yes.
+        Alternate = "alternate" (None, None),
+        /// `command`. QEMU 7.2: yes; 10.0: yes.
+        Command = "command" (None, None),
+        /// `event`. QEMU 7.2: yes; 10.0: yes.
+        Event = "event" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SetAction`'s member `reboot`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetActionReboot {
-/// `reset`. QEMU 7.2: yes; 10.0: yes.
-Reset = "reset",
-/// `shutdown`. QEMU 7.2: yes; 10.0: yes.
-Shutdown = "shutdown",
-}
-}
-
-qapi_enum! {
-
-/// The type of `SetAction`'s member `shutdown`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetActionShutdown {
-/// `poweroff`. QEMU 7.2: yes; 10.0: yes.
-Poweroff = "poweroff",
-/// `pause`. QEMU 7.2: yes; 10.0: yes.
-Pause = "pause",
-}
+    /// The type of `SetAction`'s member `panic`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetActionPanic {
+        /// `pause`. QEMU 7.2: yes; 10.0: yes.
+        Pause = "pause" (None, None),
+        /// `shutdown`. QEMU 7.2: yes; 10.0: yes.
+        Shutdown = "shutdown" (None, None),
+        /// `exit-failure`. QEMU 7.2: yes; 10.0: yes.
+        ExitFailure = "exit-failure" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SetAction`'s member `watchdog`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetActionWatchdog {
-/// `reset`. QEMU 7.2: yes; 10.0: yes.
-Reset = "reset",
-/// `shutdown`. QEMU 7.2: yes; 10.0: yes.
-Shutdown = "shutdown",
-/// `poweroff`. QEMU 7.2: yes; 10.0: yes.
-Poweroff = "poweroff",
-/// `pause`. QEMU 7.2: yes; 10.0: yes.
-Pause = "pause",
-/// `debug`. QEMU 7.2: yes; 10.0: yes.
-Debug = "debug",
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `inject-nmi`. QEMU 7.2: yes; 10.0: yes.
-InjectNmi = "inject-nmi",
+    /// The type of `SetAction`'s member `reboot`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetActionReboot {
+        /// `reset`. QEMU 7.2: yes; 10.0: yes.
+        Reset = "reset" (None, None),
+        /// `shutdown`. QEMU 7.2: yes; 10.0: yes.
+        Shutdown = "shutdown" (None, None),
+    }
 }
+
+qapi_enum! {
+    /// The type of `SetAction`'s member `shutdown`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetActionShutdown {
+        /// `poweroff`. QEMU 7.2: yes; 10.0: yes.
+        Poweroff = "poweroff" (None, None),
+        /// `pause`. QEMU 7.2: yes; 10.0: yes.
+        Pause = "pause" (None, None),
+    }
+}
+
+qapi_enum! {
+    /// The type of `SetAction`'s member `watchdog`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetActionWatchdog {
+        /// `reset`. QEMU 7.2: yes; 10.0: yes.
+        Reset = "reset" (None, None),
+        /// `shutdown`. QEMU 7.2: yes; 10.0: yes.
+        Shutdown = "shutdown" (None, None),
+        /// `poweroff`. QEMU 7.2: yes; 10.0: yes.
+        Poweroff = "poweroff" (None, None),
+        /// `pause`. QEMU 7.2: yes; 10.0: yes.
+        Pause = "pause" (None, None),
+        /// `debug`. QEMU 7.2: yes; 10.0: yes.
+        Debug = "debug" (None, None),
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `inject-nmi`. QEMU 7.2: yes; 10.0: yes.
+        InjectNmi = "inject-nmi" (None, None),
+    }
 }
 
 /// The members of `SetNumaNode` when its tag is `cpu`.
@@ -14713,7 +14312,7 @@ pub struct SetNumaNodeCpu {
 impl SetNumaNodeCpu {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.drawer_id.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `drawer-id` of `SetNumaNodeCpu`",
                 qemu,
                 Some((8, 0)),
@@ -14721,7 +14320,7 @@ impl SetNumaNodeCpu {
             )?;
         }
         if self.book_id.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `book-id` of `SetNumaNodeCpu`",
                 qemu,
                 Some((8, 0)),
@@ -14729,7 +14328,7 @@ impl SetNumaNodeCpu {
             )?;
         }
         if self.module_id.is_some() {
-            super::support::check(
+            crate::Unsupported::check(
                 "member `module-id` of `SetNumaNodeCpu`",
                 qemu,
                 Some((8, 0)),
@@ -14804,33 +14403,31 @@ impl SetNumaNodeHmatCache {
 }
 
 qapi_enum! {
-
-/// The type of `SetNumaNodeHmatCache`'s member `associativity`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetNumaNodeHmatCacheAssociativity {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `direct`. QEMU 7.2: yes; 10.0: yes.
-Direct = "direct",
-/// `complex`. QEMU 7.2: yes; 10.0: yes.
-Complex = "complex",
-}
+    /// The type of `SetNumaNodeHmatCache`'s member `associativity`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetNumaNodeHmatCacheAssociativity {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `direct`. QEMU 7.2: yes; 10.0: yes.
+        Direct = "direct" (None, None),
+        /// `complex`. QEMU 7.2: yes; 10.0: yes.
+        Complex = "complex" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SetNumaNodeHmatCache`'s member `policy`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetNumaNodeHmatCachePolicy {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `write-back`. QEMU 7.2: yes; 10.0: yes.
-WriteBack = "write-back",
-/// `write-through`. QEMU 7.2: yes; 10.0: yes.
-WriteThrough = "write-through",
-}
+    /// The type of `SetNumaNodeHmatCache`'s member `policy`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetNumaNodeHmatCachePolicy {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `write-back`. QEMU 7.2: yes; 10.0: yes.
+        WriteBack = "write-back" (None, None),
+        /// `write-through`. QEMU 7.2: yes; 10.0: yes.
+        WriteThrough = "write-through" (None, None),
+    }
 }
 
 /// The members of `SetNumaNode` when its tag is `hmat-lb`.
@@ -14876,41 +14473,39 @@ impl SetNumaNodeHmatLb {
 }
 
 qapi_enum! {
-
-/// The type of `SetNumaNodeHmatLb`'s member `data-type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetNumaNodeHmatLbDataType {
-/// `access-latency`. QEMU 7.2: yes; 10.0: yes.
-AccessLatency = "access-latency",
-/// `read-latency`. QEMU 7.2: yes; 10.0: yes.
-ReadLatency = "read-latency",
-/// `write-latency`. QEMU 7.2: yes; 10.0: yes.
-WriteLatency = "write-latency",
-/// `access-bandwidth`. QEMU 7.2: yes; 10.0: yes.
-AccessBandwidth = "access-bandwidth",
-/// `read-bandwidth`. QEMU 7.2: yes; 10.0: yes.
-ReadBandwidth = "read-bandwidth",
-/// `write-bandwidth`. QEMU 7.2: yes; 10.0: yes.
-WriteBandwidth = "write-bandwidth",
-}
+    /// The type of `SetNumaNodeHmatLb`'s member `data-type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetNumaNodeHmatLbDataType {
+        /// `access-latency`. QEMU 7.2: yes; 10.0: yes.
+        AccessLatency = "access-latency" (None, None),
+        /// `read-latency`. QEMU 7.2: yes; 10.0: yes.
+        ReadLatency = "read-latency" (None, None),
+        /// `write-latency`. QEMU 7.2: yes; 10.0: yes.
+        WriteLatency = "write-latency" (None, None),
+        /// `access-bandwidth`. QEMU 7.2: yes; 10.0: yes.
+        AccessBandwidth = "access-bandwidth" (None, None),
+        /// `read-bandwidth`. QEMU 7.2: yes; 10.0: yes.
+        ReadBandwidth = "read-bandwidth" (None, None),
+        /// `write-bandwidth`. QEMU 7.2: yes; 10.0: yes.
+        WriteBandwidth = "write-bandwidth" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SetNumaNodeHmatLb`'s member `hierarchy`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetNumaNodeHmatLbHierarchy {
-/// `memory`. QEMU 7.2: yes; 10.0: yes.
-Memory = "memory",
-/// `first-level`. QEMU 7.2: yes; 10.0: yes.
-FirstLevel = "first-level",
-/// `second-level`. QEMU 7.2: yes; 10.0: yes.
-SecondLevel = "second-level",
-/// `third-level`. QEMU 7.2: yes; 10.0: yes.
-ThirdLevel = "third-level",
-}
+    /// The type of `SetNumaNodeHmatLb`'s member `hierarchy`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetNumaNodeHmatLbHierarchy {
+        /// `memory`. QEMU 7.2: yes; 10.0: yes.
+        Memory = "memory" (None, None),
+        /// `first-level`. QEMU 7.2: yes; 10.0: yes.
+        FirstLevel = "first-level" (None, None),
+        /// `second-level`. QEMU 7.2: yes; 10.0: yes.
+        SecondLevel = "second-level" (None, None),
+        /// `third-level`. QEMU 7.2: yes; 10.0: yes.
+        ThirdLevel = "third-level" (None, None),
+    }
 }
 
 /// The members of `SetNumaNode` when its tag is `node`.
@@ -14937,37 +14532,35 @@ pub struct SetNumaNodeNode {
 }
 
 qapi_enum! {
-
-/// The type of `SetNumaNode`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetNumaNodeType {
-/// `node`. QEMU 7.2: yes; 10.0: yes.
-Node = "node",
-/// `dist`. QEMU 7.2: yes; 10.0: yes.
-Dist = "dist",
-/// `cpu`. QEMU 7.2: yes; 10.0: yes.
-Cpu = "cpu",
-/// `hmat-lb`. QEMU 7.2: yes; 10.0: yes.
-HmatLb = "hmat-lb",
-/// `hmat-cache`. QEMU 7.2: yes; 10.0: yes.
-HmatCache = "hmat-cache",
-}
+    /// The type of `SetNumaNode`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetNumaNodeType {
+        /// `node`. QEMU 7.2: yes; 10.0: yes.
+        Node = "node" (None, None),
+        /// `dist`. QEMU 7.2: yes; 10.0: yes.
+        Dist = "dist" (None, None),
+        /// `cpu`. QEMU 7.2: yes; 10.0: yes.
+        Cpu = "cpu" (None, None),
+        /// `hmat-lb`. QEMU 7.2: yes; 10.0: yes.
+        HmatLb = "hmat-lb" (None, None),
+        /// `hmat-cache`. QEMU 7.2: yes; 10.0: yes.
+        HmatCache = "hmat-cache" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SetPassword`'s member `connected`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SetPasswordConnected {
-/// `keep`. QEMU 7.2: yes; 10.0: yes.
-Keep = "keep",
-/// `fail`. QEMU 7.2: yes; 10.0: yes.
-Fail = "fail",
-/// `disconnect`. QEMU 7.2: yes; 10.0: yes.
-Disconnect = "disconnect",
-}
+    /// The type of `SetPassword`'s member `connected`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SetPasswordConnected {
+        /// `keep`. QEMU 7.2: yes; 10.0: yes.
+        Keep = "keep" (None, None),
+        /// `fail`. QEMU 7.2: yes; 10.0: yes.
+        Fail = "fail" (None, None),
+        /// `disconnect`. QEMU 7.2: yes; 10.0: yes.
+        Disconnect = "disconnect" (None, None),
+    }
 }
 
 /// The members of `SetPassword` when its tag is `vnc`.
@@ -15101,37 +14694,35 @@ pub struct SevInfoSevSnp {
 }
 
 qapi_enum! {
-
-/// The type of `SevInfo`'s member `sev-type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum SevInfoSevType {
-/// `sev`. QEMU 7.2: no; 10.0: yes.
-Sev = "sev",
-/// `sev-snp`. QEMU 7.2: no; 10.0: yes.
-SevSnp = "sev-snp",
-}
+    /// The type of `SevInfo`'s member `sev-type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum SevInfoSevType {
+        /// `sev`. QEMU 7.2: no; 10.0: yes.
+        Sev = "sev" (None, None),
+        /// `sev-snp`. QEMU 7.2: no; 10.0: yes.
+        SevSnp = "sev-snp" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SevInfo`'s member `state`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SevInfoState {
-/// `uninit`. QEMU 7.2: yes; 10.0: yes.
-Uninit = "uninit",
-/// `launch-update`. QEMU 7.2: yes; 10.0: yes.
-LaunchUpdate = "launch-update",
-/// `launch-secret`. QEMU 7.2: yes; 10.0: yes.
-LaunchSecret = "launch-secret",
-/// `running`. QEMU 7.2: yes; 10.0: yes.
-Running = "running",
-/// `send-update`. QEMU 7.2: yes; 10.0: yes.
-SendUpdate = "send-update",
-/// `receive-update`. QEMU 7.2: yes; 10.0: yes.
-ReceiveUpdate = "receive-update",
-}
+    /// The type of `SevInfo`'s member `state`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SevInfoState {
+        /// `uninit`. QEMU 7.2: yes; 10.0: yes.
+        Uninit = "uninit" (None, None),
+        /// `launch-update`. QEMU 7.2: yes; 10.0: yes.
+        LaunchUpdate = "launch-update" (None, None),
+        /// `launch-secret`. QEMU 7.2: yes; 10.0: yes.
+        LaunchSecret = "launch-secret" (None, None),
+        /// `running`. QEMU 7.2: yes; 10.0: yes.
+        Running = "running" (None, None),
+        /// `send-update`. QEMU 7.2: yes; 10.0: yes.
+        SendUpdate = "send-update" (None, None),
+        /// `receive-update`. QEMU 7.2: yes; 10.0: yes.
+        ReceiveUpdate = "receive-update" (None, None),
+    }
 }
 
 /// What `query-sev-launch-measure` returns.
@@ -15178,34 +14769,33 @@ pub struct SgxInfoSections {
 }
 
 qapi_enum! {
-
-/// The type of `Reset`'s member `reason`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum ShutdownCause {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `host-error`. QEMU 7.2: yes; 10.0: yes.
-HostError = "host-error",
-/// `host-qmp-quit`. QEMU 7.2: yes; 10.0: yes.
-HostQmpQuit = "host-qmp-quit",
-/// `host-qmp-system-reset`. QEMU 7.2: yes; 10.0: yes.
-HostQmpSystemReset = "host-qmp-system-reset",
-/// `host-signal`. QEMU 7.2: yes; 10.0: yes.
-HostSignal = "host-signal",
-/// `host-ui`. QEMU 7.2: yes; 10.0: yes.
-HostUi = "host-ui",
-/// `guest-shutdown`. QEMU 7.2: yes; 10.0: yes.
-GuestShutdown = "guest-shutdown",
-/// `guest-reset`. QEMU 7.2: yes; 10.0: yes.
-GuestReset = "guest-reset",
-/// `guest-panic`. QEMU 7.2: yes; 10.0: yes.
-GuestPanic = "guest-panic",
-/// `subsystem-reset`. QEMU 7.2: yes; 10.0: yes.
-SubsystemReset = "subsystem-reset",
-/// `snapshot-load`. QEMU 7.2: yes; 10.0: yes.
-SnapshotLoad = "snapshot-load",
-}
+    /// The type of `Reset`'s member `reason`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum ShutdownCause {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `host-error`. QEMU 7.2: yes; 10.0: yes.
+        HostError = "host-error" (None, None),
+        /// `host-qmp-quit`. QEMU 7.2: yes; 10.0: yes.
+        HostQmpQuit = "host-qmp-quit" (None, None),
+        /// `host-qmp-system-reset`. QEMU 7.2: yes; 10.0: yes.
+        HostQmpSystemReset = "host-qmp-system-reset" (None, None),
+        /// `host-signal`. QEMU 7.2: yes; 10.0: yes.
+        HostSignal = "host-signal" (None, None),
+        /// `host-ui`. QEMU 7.2: yes; 10.0: yes.
+        HostUi = "host-ui" (None, None),
+        /// `guest-shutdown`. QEMU 7.2: yes; 10.0: yes.
+        GuestShutdown = "guest-shutdown" (None, None),
+        /// `guest-reset`. QEMU 7.2: yes; 10.0: yes.
+        GuestReset = "guest-reset" (None, None),
+        /// `guest-panic`. QEMU 7.2: yes; 10.0: yes.
+        GuestPanic = "guest-panic" (None, None),
+        /// `subsystem-reset`. QEMU 7.2: yes; 10.0: yes.
+        SubsystemReset = "subsystem-reset" (None, None),
+        /// `snapshot-load`. QEMU 7.2: yes; 10.0: yes.
+        SnapshotLoad = "snapshot-load" (None, None),
+    }
 }
 
 /// The type of `SpiceConnected`'s member `server`.
@@ -15277,37 +14867,35 @@ pub struct SpiceInfoChannels {
 }
 
 qapi_enum! {
-
-/// The type of `SpiceInfoChannels`'s member `family`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SpiceInfoChannelsFamily {
-/// `ipv4`. QEMU 7.2: yes; 10.0: yes.
-Ipv4 = "ipv4",
-/// `ipv6`. QEMU 7.2: yes; 10.0: yes.
-Ipv6 = "ipv6",
-/// `unix`. QEMU 7.2: yes; 10.0: yes.
-Unix = "unix",
-/// `vsock`. QEMU 7.2: yes; 10.0: yes.
-Vsock = "vsock",
-/// `unknown`. QEMU 7.2: yes; 10.0: yes.
-Unknown = "unknown",
-}
+    /// The type of `SpiceInfoChannels`'s member `family`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SpiceInfoChannelsFamily {
+        /// `ipv4`. QEMU 7.2: yes; 10.0: yes.
+        Ipv4 = "ipv4" (None, None),
+        /// `ipv6`. QEMU 7.2: yes; 10.0: yes.
+        Ipv6 = "ipv6" (None, None),
+        /// `unix`. QEMU 7.2: yes; 10.0: yes.
+        Unix = "unix" (None, None),
+        /// `vsock`. QEMU 7.2: yes; 10.0: yes.
+        Vsock = "vsock" (None, None),
+        /// `unknown`. QEMU 7.2: yes; 10.0: yes.
+        Unknown = "unknown" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `SpiceInfo`'s member `mouse-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum SpiceInfoMouseMode {
-/// `client`. QEMU 7.2: yes; 10.0: yes.
-Client = "client",
-/// `server`. QEMU 7.2: yes; 10.0: yes.
-Server = "server",
-/// `unknown`. QEMU 7.2: yes; 10.0: yes.
-Unknown = "unknown",
-}
+    /// The type of `SpiceInfo`'s member `mouse-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum SpiceInfoMouseMode {
+        /// `client`. QEMU 7.2: yes; 10.0: yes.
+        Client = "client" (None, None),
+        /// `server`. QEMU 7.2: yes; 10.0: yes.
+        Server = "server" (None, None),
+        /// `unknown`. QEMU 7.2: yes; 10.0: yes.
+        Unknown = "unknown" (None, None),
+    }
 }
 
 /// The type of `SpiceInitialized`'s member `server`.
@@ -15407,39 +14995,37 @@ pub struct StatsSchemasInfoStats {
 }
 
 qapi_enum! {
-
-/// The type of `StatsSchemasInfoStats`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum StatsSchemasInfoStatsType {
-/// `cumulative`. QEMU 7.2: yes; 10.0: yes.
-Cumulative = "cumulative",
-/// `instant`. QEMU 7.2: yes; 10.0: yes.
-Instant = "instant",
-/// `peak`. QEMU 7.2: yes; 10.0: yes.
-Peak = "peak",
-/// `linear-histogram`. QEMU 7.2: yes; 10.0: yes.
-LinearHistogram = "linear-histogram",
-/// `log2-histogram`. QEMU 7.2: yes; 10.0: yes.
-Log2Histogram = "log2-histogram",
-}
+    /// The type of `StatsSchemasInfoStats`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum StatsSchemasInfoStatsType {
+        /// `cumulative`. QEMU 7.2: yes; 10.0: yes.
+        Cumulative = "cumulative" (None, None),
+        /// `instant`. QEMU 7.2: yes; 10.0: yes.
+        Instant = "instant" (None, None),
+        /// `peak`. QEMU 7.2: yes; 10.0: yes.
+        Peak = "peak" (None, None),
+        /// `linear-histogram`. QEMU 7.2: yes; 10.0: yes.
+        LinearHistogram = "linear-histogram" (None, None),
+        /// `log2-histogram`. QEMU 7.2: yes; 10.0: yes.
+        Log2Histogram = "log2-histogram" (None, None),
+    }
 }
 
 qapi_enum! {
-
-/// The type of `StatsSchemasInfoStats`'s member `unit`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum StatsSchemasInfoStatsUnit {
-/// `bytes`. QEMU 7.2: yes; 10.0: yes.
-Bytes = "bytes",
-/// `seconds`. QEMU 7.2: yes; 10.0: yes.
-Seconds = "seconds",
-/// `cycles`. QEMU 7.2: yes; 10.0: yes.
-Cycles = "cycles",
-/// `boolean`. QEMU 7.2: yes; 10.0: yes.
-Boolean = "boolean",
-}
+    /// The type of `StatsSchemasInfoStats`'s member `unit`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum StatsSchemasInfoStatsUnit {
+        /// `bytes`. QEMU 7.2: yes; 10.0: yes.
+        Bytes = "bytes" (None, None),
+        /// `seconds`. QEMU 7.2: yes; 10.0: yes.
+        Seconds = "seconds" (None, None),
+        /// `cycles`. QEMU 7.2: yes; 10.0: yes.
+        Cycles = "cycles" (None, None),
+        /// `boolean`. QEMU 7.2: yes; 10.0: yes.
+        Boolean = "boolean" (None, None),
+    }
 }
 
 /// What `query-status` returns.
@@ -15481,18 +15067,17 @@ pub struct TpmInfo {
 }
 
 qapi_enum! {
-
-/// The type of `TpmInfo`'s member `model`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum TpmInfoModel {
-/// `tpm-tis`. QEMU 7.2: yes; 10.0: yes.
-TpmTis = "tpm-tis",
-/// `tpm-crb`. QEMU 7.2: yes; 10.0: yes.
-TpmCrb = "tpm-crb",
-/// `tpm-spapr`. QEMU 7.2: yes; 10.0: yes.
-TpmSpapr = "tpm-spapr",
-}
+    /// The type of `TpmInfo`'s member `model`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum TpmInfoModel {
+        /// `tpm-tis`. QEMU 7.2: yes; 10.0: yes.
+        TpmTis = "tpm-tis" (None, None),
+        /// `tpm-crb`. QEMU 7.2: yes; 10.0: yes.
+        TpmCrb = "tpm-crb" (None, None),
+        /// `tpm-spapr`. QEMU 7.2: yes; 10.0: yes.
+        TpmSpapr = "tpm-spapr" (None, None),
+    }
 }
 
 /// The type of `TpmInfo`'s member `options`.
@@ -15592,16 +15177,15 @@ pub struct TpmInfoOptionsPassthroughData {
 }
 
 qapi_enum! {
-
-/// The type of `TpmInfoOptions`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum TpmInfoOptionsType {
-/// `passthrough`. QEMU 7.2: yes; 10.0: yes.
-Passthrough = "passthrough",
-/// `emulator`. QEMU 7.2: yes; 10.0: yes.
-Emulator = "emulator",
-}
+    /// The type of `TpmInfoOptions`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum TpmInfoOptionsType {
+        /// `passthrough`. QEMU 7.2: yes; 10.0: yes.
+        Passthrough = "passthrough" (None, None),
+        /// `emulator`. QEMU 7.2: yes; 10.0: yes.
+        Emulator = "emulator" (None, None),
+    }
 }
 
 /// What `trace-event-get-state` returns.
@@ -15619,18 +15203,17 @@ pub struct TraceEventGetStateOutput {
 }
 
 qapi_enum! {
-
-/// The type of `TraceEventGetStateOutput`'s member `state`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum TraceEventGetStateOutputState {
-/// `unavailable`. QEMU 7.2: yes; 10.0: yes.
-Unavailable = "unavailable",
-/// `disabled`. QEMU 7.2: yes; 10.0: yes.
-Disabled = "disabled",
-/// `enabled`. QEMU 7.2: yes; 10.0: yes.
-Enabled = "enabled",
-}
+    /// The type of `TraceEventGetStateOutput`'s member `state`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum TraceEventGetStateOutputState {
+        /// `unavailable`. QEMU 7.2: yes; 10.0: yes.
+        Unavailable = "unavailable" (None, None),
+        /// `disabled`. QEMU 7.2: yes; 10.0: yes.
+        Disabled = "disabled" (None, None),
+        /// `enabled`. QEMU 7.2: yes; 10.0: yes.
+        Enabled = "enabled" (None, None),
+    }
 }
 
 /// The type of `Transaction`'s member `actions`.
@@ -15919,36 +15502,35 @@ impl TransactionActionDriveBackup {
 }
 
 qapi_enum! {
-
-/// The type of `TransactionAction`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum TransactionActionType {
-/// `abort`. QEMU 7.2: yes; 10.0: yes.
-Abort = "abort",
-/// `block-dirty-bitmap-add`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapAdd = "block-dirty-bitmap-add",
-/// `block-dirty-bitmap-remove`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapRemove = "block-dirty-bitmap-remove",
-/// `block-dirty-bitmap-clear`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapClear = "block-dirty-bitmap-clear",
-/// `block-dirty-bitmap-enable`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapEnable = "block-dirty-bitmap-enable",
-/// `block-dirty-bitmap-disable`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapDisable = "block-dirty-bitmap-disable",
-/// `block-dirty-bitmap-merge`. QEMU 7.2: yes; 10.0: yes.
-BlockDirtyBitmapMerge = "block-dirty-bitmap-merge",
-/// `blockdev-backup`. QEMU 7.2: yes; 10.0: yes.
-BlockdevBackup = "blockdev-backup",
-/// `blockdev-snapshot`. QEMU 7.2: yes; 10.0: yes.
-BlockdevSnapshot = "blockdev-snapshot",
-/// `blockdev-snapshot-internal-sync`. QEMU 7.2: yes; 10.0: yes.
-BlockdevSnapshotInternalSync = "blockdev-snapshot-internal-sync",
-/// `blockdev-snapshot-sync`. QEMU 7.2: yes; 10.0: yes.
-BlockdevSnapshotSync = "blockdev-snapshot-sync",
-/// `drive-backup`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-DriveBackup = "drive-backup",
-}
+    /// The type of `TransactionAction`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum TransactionActionType {
+        /// `abort`. QEMU 7.2: yes; 10.0: yes.
+        Abort = "abort" (None, None),
+        /// `block-dirty-bitmap-add`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapAdd = "block-dirty-bitmap-add" (None, None),
+        /// `block-dirty-bitmap-remove`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapRemove = "block-dirty-bitmap-remove" (None, None),
+        /// `block-dirty-bitmap-clear`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapClear = "block-dirty-bitmap-clear" (None, None),
+        /// `block-dirty-bitmap-enable`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapEnable = "block-dirty-bitmap-enable" (None, None),
+        /// `block-dirty-bitmap-disable`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapDisable = "block-dirty-bitmap-disable" (None, None),
+        /// `block-dirty-bitmap-merge`. QEMU 7.2: yes; 10.0: yes.
+        BlockDirtyBitmapMerge = "block-dirty-bitmap-merge" (None, None),
+        /// `blockdev-backup`. QEMU 7.2: yes; 10.0: yes.
+        BlockdevBackup = "blockdev-backup" (None, None),
+        /// `blockdev-snapshot`. QEMU 7.2: yes; 10.0: yes.
+        BlockdevSnapshot = "blockdev-snapshot" (None, None),
+        /// `blockdev-snapshot-internal-sync`. QEMU 7.2: yes; 10.0: yes.
+        BlockdevSnapshotInternalSync = "blockdev-snapshot-internal-sync" (None, None),
+        /// `blockdev-snapshot-sync`. QEMU 7.2: yes; 10.0: yes.
+        BlockdevSnapshotSync = "blockdev-snapshot-sync" (None, None),
+        /// `drive-backup`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
+        DriveBackup = "drive-backup" (None, None),
+    }
 }
 
 /// The type of `Transaction`'s member `properties`.
@@ -15963,16 +15545,15 @@ pub struct TransactionProperties {
 }
 
 qapi_enum! {
-
-/// The type of `TransactionProperties`'s member `completion-mode`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum TransactionPropertiesCompletionMode {
-/// `individual`. QEMU 7.2: yes; 10.0: yes.
-Individual = "individual",
-/// `grouped`. QEMU 7.2: yes; 10.0: yes.
-Grouped = "grouped",
-}
+    /// The type of `TransactionProperties`'s member `completion-mode`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum TransactionPropertiesCompletionMode {
+        /// `individual`. QEMU 7.2: yes; 10.0: yes.
+        Individual = "individual" (None, None),
+        /// `grouped`. QEMU 7.2: yes; 10.0: yes.
+        Grouped = "grouped" (None, None),
+    }
 }
 
 /// What `query-uuid` returns.
@@ -16030,26 +15611,25 @@ pub struct VersionInfoQemu {
 }
 
 qapi_enum! {
-
-/// The type of `VfioMigration`'s member `device-state`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum VfioMigrationDeviceState {
-/// `stop`. QEMU 7.2: no; 10.0: yes.
-Stop = "stop",
-/// `running`. QEMU 7.2: no; 10.0: yes.
-Running = "running",
-/// `stop-copy`. QEMU 7.2: no; 10.0: yes.
-StopCopy = "stop-copy",
-/// `resuming`. QEMU 7.2: no; 10.0: yes.
-Resuming = "resuming",
-/// `running-p2p`. QEMU 7.2: no; 10.0: yes.
-RunningP2p = "running-p2p",
-/// `pre-copy`. QEMU 7.2: no; 10.0: yes.
-PreCopy = "pre-copy",
-/// `pre-copy-p2p`. QEMU 7.2: no; 10.0: yes.
-PreCopyP2p = "pre-copy-p2p",
-}
+    /// The type of `VfioMigration`'s member `device-state`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum VfioMigrationDeviceState {
+        /// `stop`. QEMU 7.2: no; 10.0: yes.
+        Stop = "stop" (None, None),
+        /// `running`. QEMU 7.2: no; 10.0: yes.
+        Running = "running" (None, None),
+        /// `stop-copy`. QEMU 7.2: no; 10.0: yes.
+        StopCopy = "stop-copy" (None, None),
+        /// `resuming`. QEMU 7.2: no; 10.0: yes.
+        Resuming = "resuming" (None, None),
+        /// `running-p2p`. QEMU 7.2: no; 10.0: yes.
+        RunningP2p = "running-p2p" (None, None),
+        /// `pre-copy`. QEMU 7.2: no; 10.0: yes.
+        PreCopy = "pre-copy" (None, None),
+        /// `pre-copy-p2p`. QEMU 7.2: no; 10.0: yes.
+        PreCopyP2p = "pre-copy-p2p" (None, None),
+    }
 }
 
 /// What `query-vm-generation-id` returns.
@@ -16157,30 +15737,29 @@ pub struct VncServersInfo {
 }
 
 qapi_enum! {
-
-/// The type of `VncServersInfo`'s member `auth`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum VncServersInfoAuth {
-/// `none`. QEMU 7.2: yes; 10.0: yes.
-None = "none",
-/// `vnc`. QEMU 7.2: yes; 10.0: yes.
-Vnc = "vnc",
-/// `ra2`. QEMU 7.2: yes; 10.0: yes.
-Ra2 = "ra2",
-/// `ra2ne`. QEMU 7.2: yes; 10.0: yes.
-Ra2ne = "ra2ne",
-/// `tight`. QEMU 7.2: yes; 10.0: yes.
-Tight = "tight",
-/// `ultra`. QEMU 7.2: yes; 10.0: yes.
-Ultra = "ultra",
-/// `tls`. QEMU 7.2: yes; 10.0: yes.
-Tls = "tls",
-/// `vencrypt`. QEMU 7.2: yes; 10.0: yes.
-Vencrypt = "vencrypt",
-/// `sasl`. QEMU 7.2: yes; 10.0: yes.
-Sasl = "sasl",
-}
+    /// The type of `VncServersInfo`'s member `auth`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum VncServersInfoAuth {
+        /// `none`. QEMU 7.2: yes; 10.0: yes.
+        None = "none" (None, None),
+        /// `vnc`. QEMU 7.2: yes; 10.0: yes.
+        Vnc = "vnc" (None, None),
+        /// `ra2`. QEMU 7.2: yes; 10.0: yes.
+        Ra2 = "ra2" (None, None),
+        /// `ra2ne`. QEMU 7.2: yes; 10.0: yes.
+        Ra2ne = "ra2ne" (None, None),
+        /// `tight`. QEMU 7.2: yes; 10.0: yes.
+        Tight = "tight" (None, None),
+        /// `ultra`. QEMU 7.2: yes; 10.0: yes.
+        Ultra = "ultra" (None, None),
+        /// `tls`. QEMU 7.2: yes; 10.0: yes.
+        Tls = "tls" (None, None),
+        /// `vencrypt`. QEMU 7.2: yes; 10.0: yes.
+        Vencrypt = "vencrypt" (None, None),
+        /// `sasl`. QEMU 7.2: yes; 10.0: yes.
+        Sasl = "sasl" (None, None),
+    }
 }
 
 /// The type of `VncServersInfo`'s member `server`.
@@ -16204,30 +15783,29 @@ pub struct VncServersInfoServer {
 }
 
 qapi_enum! {
-
-/// The type of `VncServersInfo`'s member `vencrypt`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum VncServersInfoVencrypt {
-/// `plain`. QEMU 7.2: yes; 10.0: yes.
-Plain = "plain",
-/// `tls-none`. QEMU 7.2: yes; 10.0: yes.
-TlsNone = "tls-none",
-/// `x509-none`. QEMU 7.2: yes; 10.0: yes.
-X509None = "x509-none",
-/// `tls-vnc`. QEMU 7.2: yes; 10.0: yes.
-TlsVnc = "tls-vnc",
-/// `x509-vnc`. QEMU 7.2: yes; 10.0: yes.
-X509Vnc = "x509-vnc",
-/// `tls-plain`. QEMU 7.2: yes; 10.0: yes.
-TlsPlain = "tls-plain",
-/// `x509-plain`. QEMU 7.2: yes; 10.0: yes.
-X509Plain = "x509-plain",
-/// `tls-sasl`. QEMU 7.2: yes; 10.0: yes.
-TlsSasl = "tls-sasl",
-/// `x509-sasl`. QEMU 7.2: yes; 10.0: yes.
-X509Sasl = "x509-sasl",
-}
+    /// The type of `VncServersInfo`'s member `vencrypt`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum VncServersInfoVencrypt {
+        /// `plain`. QEMU 7.2: yes; 10.0: yes.
+        Plain = "plain" (None, None),
+        /// `tls-none`. QEMU 7.2: yes; 10.0: yes.
+        TlsNone = "tls-none" (None, None),
+        /// `x509-none`. QEMU 7.2: yes; 10.0: yes.
+        X509None = "x509-none" (None, None),
+        /// `tls-vnc`. QEMU 7.2: yes; 10.0: yes.
+        TlsVnc = "tls-vnc" (None, None),
+        /// `x509-vnc`. QEMU 7.2: yes; 10.0: yes.
+        X509Vnc = "x509-vnc" (None, None),
+        /// `tls-plain`. QEMU 7.2: yes; 10.0: yes.
+        TlsPlain = "tls-plain" (None, None),
+        /// `x509-plain`. QEMU 7.2: yes; 10.0: yes.
+        X509Plain = "x509-plain" (None, None),
+        /// `tls-sasl`. QEMU 7.2: yes; 10.0: yes.
+        TlsSasl = "tls-sasl" (None, None),
+        /// `x509-sasl`. QEMU 7.2: yes; 10.0: yes.
+        X509Sasl = "x509-sasl" (None, None),
+    }
 }
 
 /// The type of `XBlockdevAmend`'s member `options`.
@@ -16410,16 +15988,15 @@ impl XBlockdevAmendOptionsLuks {
 }
 
 qapi_enum! {
-
-/// The type of `XBlockdevAmendOptionsLuks`'s member `state`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum XBlockdevAmendOptionsLuksState {
-/// `active`. QEMU 7.2: yes; 10.0: yes.
-Active = "active",
-/// `inactive`. QEMU 7.2: yes; 10.0: yes.
-Inactive = "inactive",
-}
+    /// The type of `XBlockdevAmendOptionsLuks`'s member `state`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum XBlockdevAmendOptionsLuksState {
+        /// `active`. QEMU 7.2: yes; 10.0: yes.
+        Active = "active" (None, None),
+        /// `inactive`. QEMU 7.2: yes; 10.0: yes.
+        Inactive = "inactive" (None, None),
+    }
 }
 
 /// The members of `XBlockdevAmendOptions` when its tag is `qcow2`.
@@ -16591,18 +16168,17 @@ pub struct XDebugQueryBlockGraphOutputNodes {
 }
 
 qapi_enum! {
-
-/// The type of `XDebugQueryBlockGraphOutputNodes`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum XDebugQueryBlockGraphOutputNodesType {
-/// `block-backend`. QEMU 7.2: yes; 10.0: yes.
-BlockBackend = "block-backend",
-/// `block-job`. QEMU 7.2: yes; 10.0: yes.
-BlockJob = "block-job",
-/// `block-driver`. QEMU 7.2: yes; 10.0: yes.
-BlockDriver = "block-driver",
-}
+    /// The type of `XDebugQueryBlockGraphOutputNodes`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum XDebugQueryBlockGraphOutputNodesType {
+        /// `block-backend`. QEMU 7.2: yes; 10.0: yes.
+        BlockBackend = "block-backend" (None, None),
+        /// `block-job`. QEMU 7.2: yes; 10.0: yes.
+        BlockJob = "block-job" (None, None),
+        /// `block-driver`. QEMU 7.2: yes; 10.0: yes.
+        BlockDriver = "block-driver" (None, None),
+    }
 }
 
 /// What `x-query-virtio` returns.
@@ -16937,24 +16513,23 @@ pub struct XenEventListOutput {
 }
 
 qapi_enum! {
-
-/// The type of `XenEventListOutput`'s member `type`.
-///
-/// QEMU 7.2: no; 10.0: yes.
-pub enum XenEventListOutputType {
-/// `closed`. QEMU 7.2: no; 10.0: yes.
-Closed = "closed",
-/// `unbound`. QEMU 7.2: no; 10.0: yes.
-Unbound = "unbound",
-/// `interdomain`. QEMU 7.2: no; 10.0: yes.
-Interdomain = "interdomain",
-/// `pirq`. QEMU 7.2: no; 10.0: yes.
-Pirq = "pirq",
-/// `virq`. QEMU 7.2: no; 10.0: yes.
-Virq = "virq",
-/// `ipi`. QEMU 7.2: no; 10.0: yes.
-Ipi = "ipi",
-}
+    /// The type of `XenEventListOutput`'s member `type`.
+    ///
+    /// QEMU 7.2: no; 10.0: yes.
+    pub enum XenEventListOutputType {
+        /// `closed`. QEMU 7.2: no; 10.0: yes.
+        Closed = "closed" (None, None),
+        /// `unbound`. QEMU 7.2: no; 10.0: yes.
+        Unbound = "unbound" (None, None),
+        /// `interdomain`. QEMU 7.2: no; 10.0: yes.
+        Interdomain = "interdomain" (None, None),
+        /// `pirq`. QEMU 7.2: no; 10.0: yes.
+        Pirq = "pirq" (None, None),
+        /// `virq`. QEMU 7.2: no; 10.0: yes.
+        Virq = "virq" (None, None),
+        /// `ipi`. QEMU 7.2: no; 10.0: yes.
+        Ipi = "ipi" (None, None),
+    }
 }
 
 /// What `query-xen-replication-status` returns.
@@ -17088,16 +16663,15 @@ impl YankInfoChardev {
 }
 
 qapi_enum! {
-
-/// The type of `YankInfo`'s member `type`.
-///
-/// QEMU 7.2: yes; 10.0: yes.
-pub enum YankInfoType {
-/// `block-node`. QEMU 7.2: yes; 10.0: yes.
-BlockNode = "block-node",
-/// `chardev`. QEMU 7.2: yes; 10.0: yes.
-Chardev = "chardev",
-/// `migration`. QEMU 7.2: yes; 10.0: yes.
-Migration = "migration",
-}
+    /// The type of `YankInfo`'s member `type`.
+    ///
+    /// QEMU 7.2: yes; 10.0: yes.
+    pub enum YankInfoType {
+        /// `block-node`. QEMU 7.2: yes; 10.0: yes.
+        BlockNode = "block-node" (None, None),
+        /// `chardev`. QEMU 7.2: yes; 10.0: yes.
+        Chardev = "chardev" (None, None),
+        /// `migration`. QEMU 7.2: yes; 10.0: yes.
+        Migration = "migration" (None, None),
+    }
 }

@@ -277,43 +277,30 @@ impl<'a> Emitter<'a> {
                 }
             }
             Shape::Enum { values } => {
-                let _ = writeln!(out, "qapi_enum! {{\n{doc}pub enum {name} {{");
+                // rustfmt leaves macro input alone: indent it here.
+                let doc: String = doc
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("    {l}\n"))
+                    .collect();
+                let _ = writeln!(out, "\nqapi_enum! {{\n{doc}    pub enum {name} {{");
                 let mut idents = HashSet::from(["Other".to_owned()]);
-                let mut checks = Vec::new();
                 for value in values {
                     let ident = unique(pascal(&value.wire), |n| idents.contains(n));
                     idents.insert(ident.clone());
+                    let (since, until) = range(&self.model.releases, def.present, value.present);
                     let _ = writeln!(
                         out,
-                        "/// `{}`. {}{}\n{ident} = \"{}\",",
+                        "        /// `{}`. {}{}\n        {ident} = \"{}\" ({}, {}),",
                         value.wire,
                         self.presence(value.present),
                         self.features(&value.features),
-                        value.wire
+                        value.wire,
+                        option_release(since),
+                        option_release(until)
                     );
-                    if value.present & def.present != def.present {
-                        checks.push((ident, value));
-                    }
                 }
-                out.push_str("}\n}\n");
-                if self.checked.contains(name) {
-                    let _ = writeln!(
-                        out,
-                        "impl {name} {{\npub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {{\nmatch self {{"
-                    );
-                    for (ident, value) in checks {
-                        let _ = writeln!(
-                            out,
-                            "Self::{ident} => {},",
-                            self.check_call(
-                                &format!("value `{}` of `{name}`", value.wire),
-                                def.present,
-                                value.present
-                            )
-                        );
-                    }
-                    out.push_str("_ => Ok(()),\n}\n}\n}\n");
-                }
+                out.push_str("    }\n}\n");
             }
             Shape::Alternate { branches } => {
                 let mut derives = vec!["Debug", "Clone", "PartialEq"];
@@ -356,7 +343,10 @@ impl<'a> Emitter<'a> {
                     }
                     if let Ty::Named(inner) = &branch.ty {
                         if self.checked.contains(inner) {
-                            arms.push(format!("Self::{ident}(value) => value.check_qemu(qemu),"));
+                            arms.push(format!(
+                                "Self::{ident}(value) => value.{}(qemu),",
+                                self.check_method(inner)
+                            ));
                         }
                     }
                 }
@@ -519,7 +509,7 @@ impl<'a> Emitter<'a> {
     fn visit(&self, ty: &Ty, expr: &str) -> Option<String> {
         match ty {
             Ty::Named(name) if self.checked.contains(name) => {
-                Some(format!("{expr}.check_qemu(qemu)?;"))
+                Some(format!("{expr}.{}(qemu)?;", self.check_method(name)))
             }
             Ty::List(inner) => {
                 let item = format!("{expr}_item");
@@ -530,10 +520,19 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Enumerations check with their public `check_version`, the other
+    /// types with a crate-private `check_qemu`.
+    fn check_method(&self, name: &str) -> &'static str {
+        match self.model.types.get(name).map(|def| &def.shape) {
+            Some(Shape::Enum { .. }) => "check_version",
+            _ => "check_qemu",
+        }
+    }
+
     fn check_call(&self, item: &str, parent: Present, present: Present) -> String {
         let (since, until) = range(&self.model.releases, parent, present);
         format!(
-            "super::support::check(\"{item}\", qemu, {}, {})",
+            "crate::Unsupported::check(\"{item}\", qemu, {}, {})",
             option_release(since),
             option_release(until)
         )
@@ -599,7 +598,7 @@ impl<'a> Emitter<'a> {
                 let _ = writeln!(
                     out,
                     "fn check_version(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {{\n\
-                     super::support::check(Self::NAME, qemu, Self::SINCE, Self::UNTIL)?;\n\
+                     crate::Unsupported::check(format_args!(\"command `{{}}`\", Self::NAME), qemu, Self::SINCE, Self::UNTIL)?;\n\
                      {target}.check_qemu(qemu)\n}}"
                 );
             }
