@@ -66,6 +66,9 @@
 //!   with [`Unsupported`], naming the item, the connected QEMU and the range.
 //! - **Events** — typed payloads in [`events`], read with
 //!   [`Event::payload`]; every other event stays raw.
+//! - **The whole QMP interface** — [`qapi`]: every command, event and type
+//!   of QEMU 7.2 and 10.0, generated from their recorded `query-qmp-schema`
+//!   (`cargo xtask codegen`), tolerant of drift and checked per version.
 //! - **Session** — [`Session`], a sans-IO client session: greeting,
 //!   capability negotiation, id allocation, the pending-request table and
 //!   the event queue.

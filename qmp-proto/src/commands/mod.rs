@@ -18,7 +18,10 @@
 //! fields by assignment.
 //!
 //! Enumerations keep values this crate does not know in an `Other` variant,
-//! so a newer QEMU does not break decoding.
+//! so a newer QEMU does not break decoding. The plain ones ([`RunState`],
+//! [`JobStatus`], ...) are the generated enumerations of
+//! [`qapi::types`](crate::qapi::types), re-exported; every command these
+//! hand-written types leave out is in [`qapi::commands`](crate::qapi::commands).
 
 /// Defines a string enumeration of QAPI values that keeps unknown values.
 ///

@@ -6,6 +6,8 @@
 //! formatted by `rustfmt`; `--check` writes nothing and fails when a
 //! checked-in file differs from what it would write.
 
+#[cfg(test)]
+mod drift;
 mod emit;
 mod model;
 mod names;
