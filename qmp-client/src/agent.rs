@@ -11,28 +11,38 @@
 //! [`Agent`] does this on connect, after every timeout, and after any call
 //! that was cancelled midway.
 //!
+//! The commands and replies are [`qmp_proto::agent`]'s (re-exported
+//! here); this module is the driver. Calls take the same shape as the QMP
+//! client's: `agent.call(command).timeout(d).await`, or `execute(command)`,
+//! for a typed command or a [`Raw`] one.
+//!
 //! Replies and errors reuse the QMP client's types: an agent error is
 //! [`Error::Qmp`], a command without a reply in time is
-//! [`Error::CommandTimeout`] (for the sync too), the end of the stream is
-//! [`Error::Disconnected`].
+//! [`Error::CommandTimeout`] naming the command (`guest-sync-delimited`
+//! for the sync), the end of the stream is [`Error::Disconnected`].
 
+use std::future::{Future, IntoFuture};
 use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use qmp_proto::agent::SYNC_SENTINEL as SENTINEL;
 use qmp_proto::{ClientCodec, Command, Empty, Limits, Request, ServerMessage};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::codec::{Decoder, Encoder};
 use tracing::{debug, trace};
 
+pub use qmp_proto::agent::{
+    GuestAgentCommandInfo, GuestAgentInfo, GuestExec, GuestExecStarted, GuestExecStatus,
+    GuestExecStatusQuery, GuestInfo, GuestPing, GuestShutdown, GuestSyncDelimited, ShutdownMode,
+};
+
+use crate::call::{Invoke, Raw};
 use crate::config::Config;
 use crate::error::{Disconnect, Error};
-
-/// The byte that resets the agent's parser and marks the sync reply.
-const SENTINEL: u8 = 0xFF;
 /// The first wait for a sync reply; it doubles up to [`MAX_ATTEMPT`].
 const FIRST_ATTEMPT: Duration = Duration::from_millis(250);
 const MAX_ATTEMPT: Duration = Duration::from_secs(2);
@@ -116,7 +126,7 @@ where
     /// command, then discards input up to the 0xFF that precedes the
     /// reply; replies with another id (to an earlier attempt) are skipped.
     pub async fn sync(&mut self, timeout: Duration) -> Result<(), Error> {
-        const NAME: &str = "guest-sync-delimited";
+        const NAME: &str = GuestSyncDelimited::NAME;
         let deadline = crate::deadline::deadline(Instant::now(), timeout);
         let mut attempt = FIRST_ATTEMPT;
         let mut attempts = 0u32;
@@ -125,8 +135,13 @@ where
             attempts += 1;
             let token = self.random.hash_one((attempts, self.next_id)) & 0x7fff_ffff;
             self.codec.resync();
-            let request = Request::new(NAME)
-                .with_arguments(object(json!({ "id": token })))
+            let sync = GuestSyncDelimited::new(token as i64);
+            let request = sync
+                .to_request()
+                .map_err(|source| Error::Arguments {
+                    command: NAME.into(),
+                    source,
+                })?
                 .with_id(self.take_id());
             let mut bytes = BytesMut::from(&[SENTINEL][..]);
             self.codec
@@ -150,8 +165,9 @@ where
                 }
             }
             if Instant::now() >= deadline {
+                debug!(attempts, "the guest agent never answered a sync");
                 return Err(Error::CommandTimeout {
-                    command: format!("{NAME} (the guest agent did not answer {attempts} syncs)"),
+                    command: NAME.into(),
                     timeout,
                 });
             }
@@ -159,52 +175,65 @@ where
         }
     }
 
-    /// Runs a typed agent command under [`Config::command_timeout`].
-    pub async fn execute<C: Command>(&mut self, command: &C) -> Result<C::Output, Error> {
+    /// Runs `command`, a typed agent command or a [`Raw`] one, once
+    /// awaited (syncing first if needed, under the sync timeout); set its
+    /// timeout on the returned [`AgentCall`] first.
+    pub fn call<C: Invoke>(&mut self, command: C) -> AgentCall<'_, IO, C> {
         let timeout = self.command_timeout;
-        self.execute_with_timeout(command, timeout).await
+        AgentCall {
+            agent: self,
+            command,
+            timeout,
+        }
     }
 
-    /// Runs a typed agent command under `timeout` (syncing first if
-    /// needed, under the sync timeout).
-    pub async fn execute_with_timeout<C: Command>(
+    /// Runs `command` under [`Config::command_timeout`]: short for
+    /// `agent.call(command).await`.
+    pub async fn execute<C: Invoke>(&mut self, command: C) -> Result<C::Output, Error>
+    where
+        IO: Send,
+    {
+        self.call(command).await
+    }
+
+    /// Short for `agent.call(command).timeout(timeout).await`.
+    pub async fn execute_with_timeout<C: Invoke>(
         &mut self,
-        command: &C,
+        command: C,
         timeout: Duration,
-    ) -> Result<C::Output, Error> {
-        let request = command.to_request().map_err(|source| Error::Arguments {
-            command: C::NAME.into(),
-            source,
-        })?;
-        let ret = self.roundtrip(request, timeout).await?;
-        C::parse_output(ret).map_err(|source| Error::Decode {
-            command: C::NAME.into(),
-            source,
-        })
+    ) -> Result<C::Output, Error>
+    where
+        IO: Send,
+    {
+        self.call(command).timeout(timeout).await
     }
 
-    /// Runs an agent command given by name and JSON arguments.
+    /// Short for `agent.call(Raw::new(name).args(arguments)).await`.
     pub async fn execute_raw(
         &mut self,
         name: &str,
         arguments: Option<qmp_proto::JsonObject>,
-    ) -> Result<Value, Error> {
-        let mut request = Request::new(name);
-        if let Some(arguments) = arguments {
-            request = request.with_arguments(arguments);
-        }
-        let timeout = self.command_timeout;
-        self.roundtrip(request, timeout).await
+    ) -> Result<Value, Error>
+    where
+        IO: Send,
+    {
+        self.call(Raw::new(name).args(arguments)).await
     }
 
     /// `guest-ping`: is the agent alive?
-    pub async fn ping(&mut self) -> Result<(), Error> {
-        self.execute(&GuestPing).await.map(|Empty| ())
+    pub async fn ping(&mut self) -> Result<(), Error>
+    where
+        IO: Send,
+    {
+        self.execute(GuestPing).await.map(|Empty| ())
     }
 
     /// `guest-info`: the agent's version and commands.
-    pub async fn info(&mut self) -> Result<GuestAgentInfo, Error> {
-        self.execute(&GuestInfo).await
+    pub async fn info(&mut self) -> Result<GuestAgentInfo, Error>
+    where
+        IO: Send,
+    {
+        self.execute(GuestInfo).await
     }
 
     /// Runs `path` with `args` in the guest, captures its output and waits
@@ -214,6 +243,7 @@ where
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
+        IO: Send,
     {
         let mut command = GuestExec::new(path);
         command.arg = Some(args.into_iter().map(Into::into).collect());
@@ -228,21 +258,25 @@ where
         &mut self,
         command: &GuestExec,
         timeout: Duration,
-    ) -> Result<GuestExecStatus, Error> {
+    ) -> Result<GuestExecStatus, Error>
+    where
+        IO: Send,
+    {
         let deadline = crate::deadline::deadline(Instant::now(), timeout);
-        let started = self.execute_with_timeout(command, timeout).await?;
+        let started = self.execute_with_timeout(command.clone(), timeout).await?;
         let mut interval = Duration::from_millis(5);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let status = self
-                .execute_with_timeout(&GuestExecStatus::query(started.pid), left)
+                .execute_with_timeout(GuestExecStatus::query(started.pid), left)
                 .await?;
             if status.exited {
                 return Ok(status);
             }
             if Instant::now() + interval >= deadline {
+                debug!(path = %command.path, pid = started.pid, "the guest process outlived the timeout");
                 return Err(Error::CommandTimeout {
-                    command: format!("guest-exec of {} (pid {})", command.path, started.pid),
+                    command: GuestExec::NAME.into(),
                     timeout,
                 });
             }
@@ -258,7 +292,7 @@ where
     /// [`wait_closed`](Self::wait_closed) sees as the end of this stream.
     pub async fn shutdown(&mut self, mode: Option<ShutdownMode>) -> Result<(), Error> {
         self.ensure_sync().await?;
-        let command = GuestShutdown { mode };
+        let command = GuestShutdown::new(mode);
         let request = command.to_request().map_err(|source| Error::Arguments {
             command: GuestShutdown::NAME.into(),
             source,
@@ -270,8 +304,9 @@ where
     }
 
     /// Waits up to `timeout` for the end of the stream (QEMU exited or
-    /// closed the port). An error reply meanwhile (e.g. to
-    /// [`shutdown`](Self::shutdown)) is returned as [`Error::Qmp`].
+    /// closed the port), which is how a [`shutdown`](Self::shutdown)
+    /// completes. An error reply meanwhile is returned as [`Error::Qmp`];
+    /// no end in time is [`Error::CommandTimeout`] for `guest-shutdown`.
     pub async fn wait_closed(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = crate::deadline::deadline(Instant::now(), timeout);
         loop {
@@ -280,7 +315,7 @@ where
                 Err(error) => return Err(error),
                 Ok(None) => {
                     return Err(Error::CommandTimeout {
-                        command: "end of the guest-agent stream".into(),
+                        command: GuestShutdown::NAME.into(),
                         timeout,
                     });
                 }
@@ -424,256 +459,55 @@ fn disconnected(error: std::io::Error) -> Error {
     }
 }
 
-fn object(value: Value) -> qmp_proto::JsonObject {
-    match value {
-        Value::Object(map) => map,
-        _ => qmp_proto::JsonObject::new(),
+/// An agent command about to run, from [`Agent::call`]: set a timeout,
+/// then `.await` it.
+///
+/// ```no_run
+/// # async fn demo(agent: &mut qmp_client::agent::Agent<tokio::net::UnixStream>) -> Result<(), qmp_client::Error> {
+/// use std::time::Duration;
+/// use qmp_client::Raw;
+/// use qmp_client::agent::GuestInfo;
+///
+/// let info = agent.call(GuestInfo).timeout(Duration::from_secs(5)).await?;
+/// let time = agent.call(Raw::new("guest-get-time")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a call does nothing until it is awaited"]
+pub struct AgentCall<'a, IO, C> {
+    agent: &'a mut Agent<IO>,
+    command: C,
+    timeout: Duration,
+}
+
+impl<IO, C> AgentCall<'_, IO, C> {
+    /// How long to wait for the reply, instead of
+    /// [`Config::command_timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
-/// `guest-ping`: checks that the agent is alive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[non_exhaustive]
-pub struct GuestPing;
+impl<'a, IO, C> IntoFuture for AgentCall<'a, IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'a,
+    C: Invoke + 'a,
+{
+    type Output = Result<C::Output, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
 
-impl Command for GuestPing {
-    const NAME: &'static str = "guest-ping";
-    type Output = Empty;
-}
-
-/// `guest-info`: the agent's version and supported commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[non_exhaustive]
-pub struct GuestInfo;
-
-impl Command for GuestInfo {
-    const NAME: &'static str = "guest-info";
-    type Output = GuestAgentInfo;
-}
-
-/// What `guest-info` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct GuestAgentInfo {
-    /// The agent's version, e.g. `7.2.22`.
-    pub version: String,
-    /// Every command the agent knows.
-    pub supported_commands: Vec<GuestAgentCommandInfo>,
-}
-
-impl GuestAgentInfo {
-    /// Whether the agent knows `name` and has it enabled.
-    pub fn supports(&self, name: &str) -> bool {
-        self.supported_commands
-            .iter()
-            .any(|command| command.name == name && command.enabled)
-    }
-}
-
-/// One entry of [`GuestAgentInfo::supported_commands`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct GuestAgentCommandInfo {
-    /// The command's name.
-    pub name: String,
-    /// Whether it may be run (`--block-rpcs` disables some).
-    pub enabled: bool,
-    /// Whether it replies on success (`guest-shutdown` does not).
-    #[serde(rename = "success-response")]
-    pub success_response: bool,
-}
-
-/// `guest-exec`: starts a process in the guest. Poll its end with
-/// [`GuestExecStatus::query`], or use [`Agent::exec_command`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct GuestExec {
-    /// The program, as a path in the guest.
-    pub path: String,
-    /// Its arguments (without `argv[0]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arg: Option<Vec<String>>,
-    /// Its environment, as `NAME=value` strings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    /// Bytes for its standard input (sent base64-encoded).
-    #[serde(
-        rename = "input-data",
-        serialize_with = "base64::serialize_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub input_data: Option<Vec<u8>>,
-    /// Whether to capture its standard output and error.
-    #[serde(rename = "capture-output", skip_serializing_if = "Option::is_none")]
-    pub capture_output: Option<bool>,
-}
-
-impl GuestExec {
-    /// Runs `path` with no arguments and no output capture.
-    pub fn new(path: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            arg: None,
-            env: None,
-            input_data: None,
-            capture_output: None,
-        }
-    }
-}
-
-impl Command for GuestExec {
-    const NAME: &'static str = "guest-exec";
-    type Output = GuestExecStarted;
-}
-
-/// What `guest-exec` returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct GuestExecStarted {
-    /// The process id in the guest, for `guest-exec-status`.
-    pub pid: i64,
-}
-
-/// `guest-exec-status`: the state of a process started by `guest-exec`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct GuestExecStatusQuery {
-    /// The pid `guest-exec` returned.
-    pub pid: i64,
-}
-
-impl Command for GuestExecStatusQuery {
-    const NAME: &'static str = "guest-exec-status";
-    type Output = GuestExecStatus;
-}
-
-/// What `guest-exec-status` returns: once `exited`, the exit code or
-/// signal and the captured output (decoded from base64).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct GuestExecStatus {
-    /// Whether the process has ended.
-    pub exited: bool,
-    /// Its exit code, when it exited normally.
-    #[serde(rename = "exitcode", default)]
-    pub exit_code: Option<i64>,
-    /// The signal that killed it.
-    #[serde(default)]
-    pub signal: Option<i64>,
-    /// What it wrote on standard output (when captured).
-    #[serde(rename = "out-data", default, deserialize_with = "base64::deserialize")]
-    pub stdout: Vec<u8>,
-    /// What it wrote on standard error (when captured).
-    #[serde(rename = "err-data", default, deserialize_with = "base64::deserialize")]
-    pub stderr: Vec<u8>,
-    /// Whether the agent cut standard output short (16 MiB limit).
-    #[serde(rename = "out-truncated", default)]
-    pub stdout_truncated: bool,
-    /// Whether the agent cut standard error short.
-    #[serde(rename = "err-truncated", default)]
-    pub stderr_truncated: bool,
-}
-
-impl GuestExecStatus {
-    /// The `guest-exec-status` command for `pid`.
-    pub fn query(pid: i64) -> GuestExecStatusQuery {
-        GuestExecStatusQuery { pid }
-    }
-
-    /// Whether the process exited with code 0.
-    pub fn success(&self) -> bool {
-        self.exited && self.exit_code == Some(0)
-    }
-}
-
-/// `guest-shutdown` (run it with [`Agent::shutdown`]: it has no reply).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct GuestShutdown {
-    /// How to shut down; the agent's default is `powerdown`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<ShutdownMode>,
-}
-
-impl Command for GuestShutdown {
-    const NAME: &'static str = "guest-shutdown";
-    type Output = Empty;
-}
-
-/// The `mode` of `guest-shutdown`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum ShutdownMode {
-    /// Power off.
-    Powerdown,
-    /// Halt without powering off.
-    Halt,
-    /// Reboot.
-    Reboot,
-}
-
-/// Standard base64 (RFC 4648, padded), as the agent uses for data.
-mod base64 {
-    use super::*;
-
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub(super) fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                chunk.get(1).copied().unwrap_or(0),
-                chunk.get(2).copied().unwrap_or(0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    pub(super) fn decode(text: &str) -> Result<Vec<u8>, String> {
-        let text = text.trim_end_matches('=');
-        let mut out = Vec::with_capacity(text.len() * 3 / 4);
-        let mut acc = 0u32;
-        let mut bits = 0;
-        for (index, c) in text.bytes().enumerate() {
-            let value = ALPHABET
-                .iter()
-                .position(|&a| a == c)
-                .ok_or_else(|| format!("invalid base64 byte {c:#04x} at {index}"))?;
-            acc = (acc << 6) | value as u32;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        Ok(out)
-    }
-
-    pub(super) fn serialize_opt<S: Serializer>(
-        bytes: &Option<Vec<u8>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(bytes) => serializer.serialize_str(&encode(bytes)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        decode(&text).map_err(serde::de::Error::custom)
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let AgentCall {
+                agent,
+                command,
+                timeout,
+            } = self;
+            let request = command.into_request()?;
+            let ret = agent.roundtrip(request, timeout).await?;
+            C::parse(ret)
+        })
     }
 }
 

@@ -89,6 +89,7 @@
 //! `cargo bench -p qmp-proto` compares split+decode with
 //! `serde_json::from_slice::<Value>` of the already split messages.
 
+pub mod agent;
 mod codec;
 mod command;
 pub mod commands;

@@ -27,7 +27,9 @@ fn reply(ret: Value, id: Option<Value>) -> Vec<u8> {
 
 fn encode(message: ServerMessage) -> Vec<u8> {
     let mut bytes = BytesMut::new();
-    assert!(ServerCodec::new().encode(message, &mut bytes).is_ok());
+    if let Err(error) = ServerCodec::new().encode(message, &mut bytes) {
+        panic!("the scripted agent cannot encode its reply: {error}");
+    }
     bytes.to_vec()
 }
 
@@ -190,7 +192,7 @@ async fn an_agent_that_never_answers_times_out_naming_the_sync() {
     let error = Agent::connect(io, &config).await.unwrap_err();
     assert!(
         matches!(&error, Error::CommandTimeout { command, timeout }
-            if command.starts_with("guest-sync-delimited") && *timeout == Duration::from_secs(5)),
+            if command == "guest-sync-delimited" && *timeout == Duration::from_secs(5)),
         "{error:?}"
     );
     // Retried with growing intervals, not once and not in a busy loop.
@@ -221,7 +223,7 @@ async fn a_timeout_then_recovery_through_a_resync() {
     }));
     let mut agent = Agent::connect(io, &config()).await.unwrap();
     let error = agent
-        .execute_with_timeout(&GuestPing, Duration::from_secs(1))
+        .execute_with_timeout(GuestPing, Duration::from_secs(1))
         .await
         .unwrap_err();
     assert!(
@@ -253,8 +255,8 @@ async fn exec_polls_until_exit_and_decodes_the_output() {
             let status = if polls < 5 {
                 json!({"exited": false})
             } else {
-                json!({"exited": true, "exitcode": 3, "out-data": base64::encode(b"hello\n"),
-                       "err-data": base64::encode(b"oops")})
+                json!({"exited": true, "exitcode": 3, "out-data": "aGVsbG8K",
+                       "err-data": "b29wcw=="})
             };
             reply(status, request.id.clone())
         }
@@ -302,7 +304,7 @@ async fn agent_errors_bad_output_and_eof_are_typed() {
             if command == "guest-exec"),
         "{error:?}"
     );
-    let error = agent.execute(&GuestExecStatus::query(1)).await.unwrap_err();
+    let error = agent.execute(GuestExecStatus::query(1)).await.unwrap_err();
     assert!(
         matches!(&error, Error::Decode { command, .. } if command == "guest-exec-status"),
         "{error:?}"
@@ -320,7 +322,8 @@ async fn the_end_of_the_stream_closes_the_agent() {
     let (ours, theirs) = tokio::io::duplex(1024);
     drop(theirs);
     let mut agent = Agent::new(ours, &config());
-    assert!(agent.wait_closed(Duration::from_secs(1)).await.is_ok());
+    let closed = agent.wait_closed(Duration::from_secs(1)).await;
+    assert!(matches!(&closed, Ok(())), "{closed:?}");
     let error = agent.ping().await.unwrap_err();
     assert!(
         matches!(&error, Error::Disconnected(Disconnect::PeerClosed)),
@@ -343,31 +346,19 @@ async fn forever_is_a_timeout_like_any_other() {
 }
 
 #[test]
-fn base64_round_trips() {
-    for len in 0..40usize {
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
-        let text = base64::encode(&bytes);
-        assert_eq!(text.len(), len.div_ceil(3) * 4);
-        assert_eq!(base64::decode(&text).unwrap(), bytes);
-    }
-    assert_eq!(base64::encode(b"hello\n"), "aGVsbG8K");
-    assert!(base64::decode("a*b").is_err());
-}
-
-#[test]
 fn commands_serialise_as_the_agent_expects() {
     let mut exec = GuestExec::new("/bin/cat");
     exec.input_data = Some(b"hi".to_vec());
     assert_eq!(
         exec.arguments().unwrap(),
-        Some(object(json!({"path": "/bin/cat", "input-data": "aGk="})))
+        json!({"path": "/bin/cat", "input-data": "aGk="})
+            .as_object()
+            .cloned()
     );
     assert_eq!(GuestPing.to_request().unwrap(), Request::new("guest-ping"));
-    let shutdown = GuestShutdown {
-        mode: Some(ShutdownMode::Reboot),
-    };
+    let shutdown = GuestShutdown::new(Some(ShutdownMode::Reboot));
     assert_eq!(
         shutdown.arguments().unwrap(),
-        Some(object(json!({"mode": "reboot"})))
+        json!({"mode": "reboot"}).as_object().cloned()
     );
 }
