@@ -44,7 +44,6 @@ static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 ///     let mut builder = MachineBuilder::new();
 ///     builder
 ///         .binary(qemukit_tests::qemu_binary())
-///         .accel(qemu_machine::Accel::QemuDefault)
 ///         .args(guest.args(false))
 ///         .console(ConsoleSpec::serial());
 ///     builder
