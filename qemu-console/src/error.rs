@@ -179,5 +179,39 @@ fn parenthesised(cause: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+impl Error {
+    /// The same wait error with its `expected` text rewritten (to name the
+    /// command or the failure pattern it was waiting for); other errors as they are.
+    pub(crate) fn map_expected(self, rewrite: impl FnOnce(String) -> String) -> Error {
+        match self {
+            Error::Timeout {
+                console,
+                expected,
+                waited,
+                tail,
+            } => Error::Timeout {
+                console,
+                expected: rewrite(expected),
+                waited,
+                tail,
+            },
+            Error::Eof {
+                console,
+                expected,
+                waited,
+                tail,
+                cause,
+            } => Error::Eof {
+                console,
+                expected: rewrite(expected),
+                waited,
+                tail,
+                cause,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Results of console operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -194,34 +194,7 @@ fn line_of(before: &[u8], matched: &[u8]) -> Vec<u8> {
 }
 
 fn rename_expected(error: Error, success: &Needle, failure: &Needle) -> Error {
-    let expected = format!("{success} (failing on {failure})");
-    match error {
-        Error::Timeout {
-            console,
-            waited,
-            tail,
-            ..
-        } => Error::Timeout {
-            console,
-            expected,
-            waited,
-            tail,
-        },
-        Error::Eof {
-            console,
-            waited,
-            tail,
-            cause,
-            ..
-        } => Error::Eof {
-            console,
-            expected,
-            waited,
-            tail,
-            cause,
-        },
-        other => other,
-    }
+    error.map_expected(|_| format!("{success} (failing on {failure})"))
 }
 
 #[cfg(test)]

@@ -107,33 +107,7 @@ fn check(command: &str) -> Result<()> {
 
 /// Names the command in a wait error.
 fn context(error: Error, command: &str) -> Error {
-    match error {
-        Error::Timeout {
-            console,
-            expected,
-            waited,
-            tail,
-        } => Error::Timeout {
-            console,
-            expected: format!("{expected} (marker of command {command:?})"),
-            waited,
-            tail,
-        },
-        Error::Eof {
-            console,
-            expected,
-            waited,
-            tail,
-            cause,
-        } => Error::Eof {
-            console,
-            expected: format!("{expected} (marker of command {command:?})"),
-            waited,
-            tail,
-            cause,
-        },
-        other => other,
-    }
+    error.map_expected(|expected| format!("{expected} (marker of command {command:?})"))
 }
 
 #[cfg(test)]

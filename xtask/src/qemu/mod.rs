@@ -84,7 +84,7 @@ pub(crate) fn version_of(binary: &Path) -> Result<String> {
 }
 
 /// Whether `reported` (`10.0.2`) is release `wanted` (`10.0`) or exactly it.
-fn release_matches(reported: &str, wanted: &str) -> bool {
+pub(super) fn release_matches(reported: &str, wanted: &str) -> bool {
     reported == wanted
         || reported
             .strip_prefix(wanted)

@@ -104,10 +104,7 @@ fn upstream_matches(debian: &str, wanted: &str) -> bool {
         .split(['+', '~', '-'])
         .next()
         .unwrap_or_default();
-    upstream == wanted
-        || upstream
-            .strip_prefix(wanted)
-            .is_some_and(|rest| rest.starts_with('.'))
+    super::release_matches(upstream, wanted)
 }
 
 /// The version of the source upload: a binary-only rebuild adds `+bN`.
