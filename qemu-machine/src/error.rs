@@ -112,6 +112,90 @@ pub enum Error {
     /// before QEMU starts).
     #[error(transparent)]
     Snapshot(Box<crate::snapshot::SnapshotError>),
+    /// QEMU answered a qtest request with `FAIL …` or `ERR …`.
+    #[error("qtest `{command}` failed: QEMU answered {reply:?}")]
+    QtestFailed {
+        /// The request's command word.
+        command: String,
+        /// QEMU's whole answer.
+        reply: String,
+    },
+    /// A qtest clock command (`clock_step`, `clock_set`) reached a QEMU that
+    /// does not run the qtest accelerator, so it does not know the command.
+    #[error(
+        "qtest `{command}` needs the qtest accelerator (`-accel qtest`), which this QEMU is \
+         not running: QEMU answered {reply:?}. Debian's and Ubuntu's QEMU builds have no \
+         qtest accelerator (`-accel help` lists it when there is one); build QEMU with \
+         qtest, or test the device under TCG without clock commands"
+    )]
+    NoQtestAccelerator {
+        /// The command word.
+        command: String,
+        /// QEMU's answer.
+        reply: String,
+    },
+    /// A qtest request was refused before it was sent (QEMU would abort or
+    /// misread it).
+    #[error("qtest `{command}` was not sent: {reason}")]
+    QtestInvalidArgument {
+        /// The command word.
+        command: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A qtest reply would be longer than the configured line limit.
+    #[error(
+        "qtest `{command}` was not sent: its reply would be {reply_len} bytes, over the \
+         {limit}-byte line limit; read in smaller pieces or raise `max_line`"
+    )]
+    QtestTooLarge {
+        /// The command word.
+        command: String,
+        /// The reply's length in bytes.
+        reply_len: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// QEMU answered a qtest request `OK` with a value that does not parse.
+    #[error("qtest `{command}`: QEMU's answer {reply:?} does not parse ({reason})")]
+    QtestBadReply {
+        /// The command word.
+        command: String,
+        /// QEMU's answer.
+        reply: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No qtest answer within the timeout; the request may still run in QEMU.
+    #[error("qtest `{command}` got no answer within {waited:?}: QEMU is stuck or very slow")]
+    QtestTimeout {
+        /// The command word.
+        command: String,
+        /// How long the request waited.
+        waited: Duration,
+    },
+    /// An IRQ line did not reach the level within the timeout.
+    #[error(
+        "IRQ {line} was not {} within {waited:?}; check that the device is set up to \
+         interrupt and that `irq_intercept_in`/`_out` named its interrupt controller",
+        if *raised { "raised" } else { "lowered" }
+    )]
+    IrqTimeout {
+        /// The line.
+        line: u32,
+        /// The level waited for.
+        raised: bool,
+        /// How long the wait lasted.
+        waited: Duration,
+    },
+    /// The qtest connection ended; this and every later request fail at
+    /// once. The source says why (QEMU exited, I/O error, a protocol
+    /// violation).
+    #[error("the qtest connection is closed")]
+    QtestDisconnected(#[source] crate::qtest::QtestDisconnect),
+    /// A qtest client was created outside a Tokio runtime.
+    #[error("a qtest client needs a Tokio runtime for its connection task: create it within one")]
+    QtestNoRuntime,
 }
 
 impl From<crate::snapshot::SnapshotError> for Error {

@@ -9,8 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::Error;
 use crate::qtest::command::{QtestCommand, Width};
-use crate::qtest::error::{QtestDisconnect, QtestError};
+use crate::qtest::error::QtestDisconnect;
 use crate::qtest::protocol::{
     DEFAULT_MAX_LINE, Endianness, IrqEvent, QtestOutput, QtestProtocol, QtestResponse,
 };
@@ -40,7 +41,7 @@ impl Default for QtestConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<QtestResponse, QtestError>>;
+type Reply = oneshot::Sender<Result<QtestResponse, Error>>;
 
 struct Call {
     command: QtestCommand,
@@ -68,7 +69,7 @@ struct State {
 ///
 /// Cheap to clone. The connection task ends when the last handle is dropped
 /// or the peer goes away; then every waiting and later request fails at
-/// once with [`QtestError::Disconnected`].
+/// once with [`Error::QtestDisconnected`].
 ///
 /// # Cancellation
 ///
@@ -89,12 +90,12 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::NoRuntime`] outside a Tokio runtime.
-    pub fn new<IO>(io: IO, config: QtestConfig) -> Result<Self, QtestError>
+    /// [`Error::QtestNoRuntime`] outside a Tokio runtime.
+    pub fn new<IO>(io: IO, config: QtestConfig) -> Result<Self, Error>
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| QtestError::NoRuntime)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::QtestNoRuntime)?;
         let (calls, receiver) = mpsc::unbounded_channel();
         let (state_sender, state) = watch::channel(State::default());
         let (irqs, _) = broadcast::channel(config.irq_buffer.max(1));
@@ -117,11 +118,11 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::Failed`] when QEMU answers `FAIL`/`ERR`,
-    /// [`QtestError::NoQtestAccelerator`] for a clock command QEMU does not
-    /// serve, [`QtestError::InvalidArgument`]/[`QtestError::TooLarge`]
-    /// before sending, [`QtestError::Timeout`], [`QtestError::Disconnected`].
-    pub async fn execute(&self, command: QtestCommand) -> Result<QtestResponse, QtestError> {
+    /// [`Error::QtestFailed`] when QEMU answers `FAIL`/`ERR`,
+    /// [`Error::NoQtestAccelerator`] for a clock command QEMU does not
+    /// serve, [`Error::QtestInvalidArgument`]/[`Error::QtestTooLarge`]
+    /// before sending, [`Error::QtestTimeout`], [`Error::QtestDisconnected`].
+    pub async fn execute(&self, command: QtestCommand) -> Result<QtestResponse, Error> {
         self.execute_with_timeout(command, self.timeout).await
     }
 
@@ -135,7 +136,7 @@ impl QtestClient {
         &self,
         command: QtestCommand,
         timeout: Duration,
-    ) -> Result<QtestResponse, QtestError> {
+    ) -> Result<QtestResponse, Error> {
         let name = command.name();
         let (reply, answer) = oneshot::channel();
         if self.calls.send(Call { command, reply }).is_err() {
@@ -149,21 +150,21 @@ impl QtestClient {
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.disconnected()),
-            Err(_) => Err(QtestError::Timeout {
+            Err(_) => Err(Error::QtestTimeout {
                 command: name,
                 waited: started.elapsed(),
             }),
         }
     }
 
-    fn disconnected(&self) -> QtestError {
+    fn disconnected(&self) -> Error {
         let reason = self
             .state
             .borrow()
             .closed
             .clone()
             .unwrap_or(QtestDisconnect::DriverGone);
-        QtestError::Disconnected(reason)
+        Error::QtestDisconnected(reason)
     }
 
     /// Sends a request line as it is and returns QEMU's answer line as it
@@ -171,9 +172,9 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::InvalidArgument`] for an empty line or one with a line
+    /// [`Error::QtestInvalidArgument`] for an empty line or one with a line
     /// break, else as [`execute`](Self::execute).
-    pub async fn raw(&self, line: &str) -> Result<String, QtestError> {
+    pub async fn raw(&self, line: &str) -> Result<String, Error> {
         match self
             .execute(QtestCommand::Raw {
                 line: line.to_owned(),
@@ -185,7 +186,7 @@ impl QtestClient {
         }
     }
 
-    async fn value(&self, command: QtestCommand) -> Result<u64, QtestError> {
+    async fn value(&self, command: QtestCommand) -> Result<u64, Error> {
         let name = command.name();
         match self.execute(command).await? {
             QtestResponse::Value(value) => Ok(value),
@@ -193,7 +194,7 @@ impl QtestClient {
         }
     }
 
-    async fn done(&self, command: QtestCommand) -> Result<(), QtestError> {
+    async fn done(&self, command: QtestCommand) -> Result<(), Error> {
         let name = command.name();
         match self.execute(command).await? {
             QtestResponse::Done => Ok(()),
@@ -201,7 +202,7 @@ impl QtestClient {
         }
     }
 
-    async fn bytes(&self, command: QtestCommand) -> Result<Vec<u8>, QtestError> {
+    async fn bytes(&self, command: QtestCommand) -> Result<Vec<u8>, Error> {
         let name = command.name();
         match self.execute(command).await? {
             QtestResponse::Bytes(bytes) => Ok(bytes),
@@ -209,7 +210,7 @@ impl QtestClient {
         }
     }
 
-    async fn clock(&self, command: QtestCommand) -> Result<i64, QtestError> {
+    async fn clock(&self, command: QtestCommand) -> Result<i64, Error> {
         let name = command.name();
         match self.execute(command).await? {
             QtestResponse::Clock(ns) => Ok(ns),
@@ -222,7 +223,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn readb(&self, addr: u64) -> Result<u8, QtestError> {
+    pub async fn readb(&self, addr: u64) -> Result<u8, Error> {
         let value = self.read_width(Width::Byte, addr).await?;
         Ok(value.to_le_bytes()[0])
     }
@@ -232,7 +233,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn readw(&self, addr: u64) -> Result<u16, QtestError> {
+    pub async fn readw(&self, addr: u64) -> Result<u16, Error> {
         let value = self.read_width(Width::Word, addr).await?;
         narrow(value, "readw")
     }
@@ -242,7 +243,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn readl(&self, addr: u64) -> Result<u32, QtestError> {
+    pub async fn readl(&self, addr: u64) -> Result<u32, Error> {
         let value = self.read_width(Width::Long, addr).await?;
         narrow(value, "readl")
     }
@@ -252,11 +253,11 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn readq(&self, addr: u64) -> Result<u64, QtestError> {
+    pub async fn readq(&self, addr: u64) -> Result<u64, Error> {
         self.read_width(Width::Quad, addr).await
     }
 
-    async fn read_width(&self, width: Width, addr: u64) -> Result<u64, QtestError> {
+    async fn read_width(&self, width: Width, addr: u64) -> Result<u64, Error> {
         self.value(QtestCommand::Read { width, addr }).await
     }
 
@@ -265,7 +266,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn writeb(&self, addr: u64, value: u8) -> Result<(), QtestError> {
+    pub async fn writeb(&self, addr: u64, value: u8) -> Result<(), Error> {
         self.write_width(Width::Byte, addr, value.into()).await
     }
 
@@ -274,7 +275,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn writew(&self, addr: u64, value: u16) -> Result<(), QtestError> {
+    pub async fn writew(&self, addr: u64, value: u16) -> Result<(), Error> {
         self.write_width(Width::Word, addr, value.into()).await
     }
 
@@ -283,7 +284,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn writel(&self, addr: u64, value: u32) -> Result<(), QtestError> {
+    pub async fn writel(&self, addr: u64, value: u32) -> Result<(), Error> {
         self.write_width(Width::Long, addr, value.into()).await
     }
 
@@ -292,11 +293,11 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn writeq(&self, addr: u64, value: u64) -> Result<(), QtestError> {
+    pub async fn writeq(&self, addr: u64, value: u64) -> Result<(), Error> {
         self.write_width(Width::Quad, addr, value).await
     }
 
-    async fn write_width(&self, width: Width, addr: u64, value: u64) -> Result<(), QtestError> {
+    async fn write_width(&self, width: Width, addr: u64, value: u64) -> Result<(), Error> {
         self.done(QtestCommand::Write { width, addr, value }).await
     }
 
@@ -306,7 +307,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, QtestError> {
+    pub async fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, Error> {
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -319,7 +320,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn write(&self, addr: u64, data: &[u8]) -> Result<(), QtestError> {
+    pub async fn write(&self, addr: u64, data: &[u8]) -> Result<(), Error> {
         if data.is_empty() {
             return Ok(());
         }
@@ -332,7 +333,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn b64read(&self, addr: u64, len: u64) -> Result<Vec<u8>, QtestError> {
+    pub async fn b64read(&self, addr: u64, len: u64) -> Result<Vec<u8>, Error> {
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -345,7 +346,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn b64write(&self, addr: u64, data: &[u8]) -> Result<(), QtestError> {
+    pub async fn b64write(&self, addr: u64, data: &[u8]) -> Result<(), Error> {
         if data.is_empty() {
             return Ok(());
         }
@@ -358,7 +359,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn memset(&self, addr: u64, len: u64, value: u8) -> Result<(), QtestError> {
+    pub async fn memset(&self, addr: u64, len: u64, value: u8) -> Result<(), Error> {
         self.done(QtestCommand::Memset { addr, len, value }).await
     }
 
@@ -367,7 +368,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn inb(&self, port: u16) -> Result<u8, QtestError> {
+    pub async fn inb(&self, port: u16) -> Result<u8, Error> {
         let value = self.port_in(Width::Byte, port).await?;
         narrow(value, "inb")
     }
@@ -377,7 +378,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn inw(&self, port: u16) -> Result<u16, QtestError> {
+    pub async fn inw(&self, port: u16) -> Result<u16, Error> {
         let value = self.port_in(Width::Word, port).await?;
         narrow(value, "inw")
     }
@@ -387,12 +388,12 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn inl(&self, port: u16) -> Result<u32, QtestError> {
+    pub async fn inl(&self, port: u16) -> Result<u32, Error> {
         let value = self.port_in(Width::Long, port).await?;
         narrow(value, "inl")
     }
 
-    async fn port_in(&self, width: Width, port: u16) -> Result<u64, QtestError> {
+    async fn port_in(&self, width: Width, port: u16) -> Result<u64, Error> {
         self.value(QtestCommand::In { width, port }).await
     }
 
@@ -401,7 +402,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn outb(&self, port: u16, value: u8) -> Result<(), QtestError> {
+    pub async fn outb(&self, port: u16, value: u8) -> Result<(), Error> {
         self.port_out(Width::Byte, port, value.into()).await
     }
 
@@ -410,7 +411,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn outw(&self, port: u16, value: u16) -> Result<(), QtestError> {
+    pub async fn outw(&self, port: u16, value: u16) -> Result<(), Error> {
         self.port_out(Width::Word, port, value.into()).await
     }
 
@@ -419,11 +420,11 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn outl(&self, port: u16, value: u32) -> Result<(), QtestError> {
+    pub async fn outl(&self, port: u16, value: u32) -> Result<(), Error> {
         self.port_out(Width::Long, port, value).await
     }
 
-    async fn port_out(&self, width: Width, port: u16, value: u32) -> Result<(), QtestError> {
+    async fn port_out(&self, width: Width, port: u16, value: u32) -> Result<(), Error> {
         self.done(QtestCommand::Out { width, port, value }).await
     }
 
@@ -433,9 +434,9 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::Failed`] for an unknown device or when another device
+    /// [`Error::QtestFailed`] for an unknown device or when another device
     /// is already intercepted, else as [`execute`](Self::execute).
-    pub async fn irq_intercept_in(&self, qom_path: &str) -> Result<(), QtestError> {
+    pub async fn irq_intercept_in(&self, qom_path: &str) -> Result<(), Error> {
         let path = qom_path.to_owned();
         self.done(QtestCommand::IrqInterceptIn { path }).await
     }
@@ -446,11 +447,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`irq_intercept_in`](Self::irq_intercept_in).
-    pub async fn irq_intercept_out(
-        &self,
-        qom_path: &str,
-        gpio: Option<&str>,
-    ) -> Result<(), QtestError> {
+    pub async fn irq_intercept_out(&self, qom_path: &str, gpio: Option<&str>) -> Result<(), Error> {
         let path = qom_path.to_owned();
         let name = gpio.map(str::to_owned);
         self.done(QtestCommand::IrqInterceptOut { path, name })
@@ -469,7 +466,7 @@ impl QtestClient {
         gpio: &str,
         line: u32,
         level: i32,
-    ) -> Result<(), QtestError> {
+    ) -> Result<(), Error> {
         self.done(QtestCommand::SetIrqIn {
             path: qom_path.to_owned(),
             name: gpio.to_owned(),
@@ -484,7 +481,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
-    pub async fn endianness(&self) -> Result<Endianness, QtestError> {
+    pub async fn endianness(&self) -> Result<Endianness, Error> {
         match self.execute(QtestCommand::Endianness).await? {
             QtestResponse::Endianness(order) => Ok(order),
             other => Err(unexpected("endianness", other)),
@@ -496,9 +493,9 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::NoQtestAccelerator`] when QEMU runs another
-    /// accelerator; [`QtestError::Failed`] when the clock cannot advance.
-    pub async fn clock_step(&self, ns: Option<i64>) -> Result<i64, QtestError> {
+    /// [`Error::NoQtestAccelerator`] when QEMU runs another
+    /// accelerator; [`Error::QtestFailed`] when the clock cannot advance.
+    pub async fn clock_step(&self, ns: Option<i64>) -> Result<i64, Error> {
         self.clock(QtestCommand::ClockStep { ns }).await
     }
 
@@ -508,7 +505,7 @@ impl QtestClient {
     /// # Errors
     ///
     /// As [`clock_step`](Self::clock_step).
-    pub async fn clock_set(&self, ns: i64) -> Result<i64, QtestError> {
+    pub async fn clock_set(&self, ns: i64) -> Result<i64, Error> {
         self.clock(QtestCommand::ClockSet { ns }).await
     }
 
@@ -523,14 +520,9 @@ impl QtestClient {
     ///
     /// # Errors
     ///
-    /// [`QtestError::IrqTimeout`], or [`QtestError::Disconnected`] when the
+    /// [`Error::IrqTimeout`], or [`Error::QtestDisconnected`] when the
     /// connection ends first.
-    pub async fn wait_irq(
-        &self,
-        line: u32,
-        raised: bool,
-        timeout: Duration,
-    ) -> Result<(), QtestError> {
+    pub async fn wait_irq(&self, line: u32, raised: bool, timeout: Duration) -> Result<(), Error> {
         let started = Instant::now();
         let mut state = self.state.clone();
         let wait = state
@@ -542,7 +534,7 @@ impl QtestClient {
         match outcome {
             Ok(Ok(state)) if state.raised.contains(&line) == raised => Ok(()),
             Ok(_) => Err(self.disconnected()),
-            Err(_) => Err(QtestError::IrqTimeout {
+            Err(_) => Err(Error::IrqTimeout {
                 line,
                 raised,
                 waited: started.elapsed(),
@@ -563,16 +555,16 @@ impl QtestClient {
     }
 }
 
-fn unexpected(command: &str, response: QtestResponse) -> QtestError {
-    QtestError::BadReply {
+fn unexpected(command: &str, response: QtestResponse) -> Error {
+    Error::QtestBadReply {
         command: command.to_owned(),
         reply: format!("{response:?}"),
         reason: "the answer is of another kind than the request".into(),
     }
 }
 
-fn narrow<T: TryFrom<u64>>(value: u64, command: &str) -> Result<T, QtestError> {
-    T::try_from(value).map_err(|_| QtestError::BadReply {
+fn narrow<T: TryFrom<u64>>(value: u64, command: &str) -> Result<T, Error> {
+    T::try_from(value).map_err(|_| Error::QtestBadReply {
         command: command.to_owned(),
         reply: format!("OK {value:#x}"),
         reason: "the value is wider than the access".into(),
@@ -633,7 +625,7 @@ impl Driver {
         calls.close();
         let queued = std::iter::from_fn(|| calls.try_recv().ok()).map(|call| call.reply);
         for reply in queued.chain(self.waiting.drain().map(|(_, reply)| reply)) {
-            let _ = reply.send(Err(QtestError::Disconnected(reason.clone())));
+            let _ = reply.send(Err(Error::QtestDisconnected(reason.clone())));
         }
     }
 

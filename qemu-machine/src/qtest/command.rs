@@ -9,7 +9,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::qtest::error::QtestError;
+use crate::Error;
 
 /// Width of a memory or port access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,7 +236,7 @@ impl QtestCommand {
     }
 
     /// Checks the arguments and writes the request line (with its newline).
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), QtestError> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         self.check()?;
         let line = match self {
             QtestCommand::Read { addr, .. } => format!("{} {addr:#x}", self.name()),
@@ -290,8 +290,8 @@ impl QtestCommand {
     }
 
     /// Refuses what would make QEMU abort or misread the line.
-    fn check(&self) -> Result<(), QtestError> {
-        let invalid = |reason: String| QtestError::InvalidArgument {
+    fn check(&self) -> Result<(), Error> {
+        let invalid = |reason: String| Error::QtestInvalidArgument {
             command: self.name(),
             reason,
         };
@@ -503,7 +503,7 @@ mod tests {
             let mut out = Vec::new();
             let result = command.encode(&mut out);
             assert!(
-                matches!(result, Err(QtestError::InvalidArgument { .. })),
+                matches!(result, Err(Error::QtestInvalidArgument { .. })),
                 "{command:?} gave {result:?}"
             );
             assert!(out.is_empty(), "{command:?} wrote {out:?}");

@@ -8,7 +8,7 @@
 //! no qtest *accelerator*, yet `-qtest` works under TCG for memory, port
 //! I/O and IRQ interception; only the clock commands (`clock_step`,
 //! `clock_set`) need `-accel qtest`, and fail with
-//! [`QtestError::NoQtestAccelerator`] without it. Start the machine with
+//! [`Error::NoQtestAccelerator`](crate::Error::NoQtestAccelerator) without it. Start the machine with
 //! `-S` (no CPU running) so the guest does not race the test.
 //!
 //! ```
@@ -49,7 +49,7 @@ mod tests;
 
 pub use client::{QtestClient, QtestConfig};
 pub use command::{QtestCommand, Width};
-pub use error::{ProtocolViolation, QtestDisconnect, QtestError};
+pub use error::{ProtocolViolation, QtestDisconnect};
 pub use protocol::{
     DEFAULT_MAX_LINE, Endianness, IrqEvent, QtestOutput, QtestProtocol, QtestResponse,
 };

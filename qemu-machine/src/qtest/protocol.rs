@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::Error;
 use crate::qtest::command::{Expect, QtestCommand};
-use crate::qtest::error::{ProtocolViolation, QtestError, shorten};
+use crate::qtest::error::{ProtocolViolation, shorten};
 
 /// The default limit on one received line: enough for a 4 MiB `read`.
 pub const DEFAULT_MAX_LINE: usize = 8 << 20;
@@ -54,7 +55,7 @@ pub struct IrqEvent {
 }
 
 /// What [`QtestProtocol::poll_output`] yields.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum QtestOutput {
     /// The answer to the oldest request still waiting, with its ticket.
@@ -62,7 +63,7 @@ pub enum QtestOutput {
         /// The ticket [`QtestProtocol::send`] returned.
         ticket: u64,
         /// The answer, or why the request failed.
-        result: Result<QtestResponse, QtestError>,
+        result: Result<QtestResponse, Error>,
     },
     /// An interrupt line changed level.
     Irq(IrqEvent),
@@ -126,17 +127,17 @@ impl QtestProtocol {
     ///
     /// # Errors
     ///
-    /// [`QtestError::InvalidArgument`] and [`QtestError::TooLarge`] before
-    /// anything is queued; [`QtestError::Disconnected`] after a violation.
-    pub fn send(&mut self, command: &QtestCommand) -> Result<u64, QtestError> {
+    /// [`Error::QtestInvalidArgument`] and [`Error::QtestTooLarge`] before
+    /// anything is queued; [`Error::QtestDisconnected`] after a violation.
+    pub fn send(&mut self, command: &QtestCommand) -> Result<u64, Error> {
         if let Some(violation) = &self.violation {
-            return Err(QtestError::Disconnected(
+            return Err(Error::QtestDisconnected(
                 crate::qtest::QtestDisconnect::Protocol(violation.clone()),
             ));
         }
         let reply_len = command.reply_len();
         if reply_len > self.max_line as u64 {
-            return Err(QtestError::TooLarge {
+            return Err(Error::QtestTooLarge {
                 command: command.name(),
                 reply_len,
                 limit: self.max_line,
@@ -260,7 +261,7 @@ fn parse_irq(rest: &str) -> Option<IrqEvent> {
     Some(IrqEvent { line, raised })
 }
 
-fn parse_reply(pending: &Pending, line: &str) -> Result<QtestResponse, QtestError> {
+fn parse_reply(pending: &Pending, line: &str) -> Result<QtestResponse, Error> {
     let command = &pending.command;
     let (word, value) = match line.split_once(' ') {
         Some((word, value)) => (word, Some(value)),
@@ -274,17 +275,17 @@ fn parse_reply(pending: &Pending, line: &str) -> Result<QtestResponse, QtestErro
             && matches!(command.as_str(), "clock_step" | "clock_set")
             && value.is_some_and(|v| v.starts_with("Unknown command"))
         {
-            return Err(QtestError::NoQtestAccelerator {
+            return Err(Error::NoQtestAccelerator {
                 command: command.clone(),
                 reply: line.to_owned(),
             });
         }
-        return Err(QtestError::Failed {
+        return Err(Error::QtestFailed {
             command: command.clone(),
             reply: shorten(line),
         });
     }
-    let bad = |reason: &str| QtestError::BadReply {
+    let bad = |reason: &str| Error::QtestBadReply {
         command: command.clone(),
         reply: shorten(line),
         reason: reason.to_owned(),
@@ -471,17 +472,17 @@ mod tests {
             })
             .collect();
         assert!(
-            matches!(&errors[0], QtestError::NoQtestAccelerator { command, .. } if command == "clock_step"),
+            matches!(&errors[0], Error::NoQtestAccelerator { command, .. } if command == "clock_step"),
             "{:?}",
             errors[0]
         );
         assert!(
-            matches!(&errors[1], QtestError::Failed { reply, .. } if reply == "FAIL Unknown device"),
+            matches!(&errors[1], Error::QtestFailed { reply, .. } if reply == "FAIL Unknown device"),
             "{:?}",
             errors[1]
         );
         assert!(
-            matches!(&errors[2], QtestError::Failed { command, .. } if command == "write"),
+            matches!(&errors[2], Error::QtestFailed { command, .. } if command == "write"),
             "{:?}",
             errors[2]
         );
@@ -504,7 +505,7 @@ mod tests {
             matches!(
                 &results[0],
                 QtestOutput::Reply {
-                    result: Err(QtestError::BadReply { .. }),
+                    result: Err(Error::QtestBadReply { .. }),
                     ..
                 }
             ),
@@ -557,7 +558,7 @@ mod tests {
             assert!(matches!(&again, Err(v) if *v == first), "{again:?}");
             let after = protocol.send(&QtestCommand::Endianness);
             assert!(
-                matches!(after, Err(QtestError::Disconnected(_))),
+                matches!(after, Err(Error::QtestDisconnected(_))),
                 "{after:?}"
             );
         }
@@ -570,7 +571,7 @@ mod tests {
         assert!(
             matches!(
                 result,
-                Err(QtestError::TooLarge {
+                Err(Error::QtestTooLarge {
                     reply_len: 1205,
                     limit: 1000,
                     ..

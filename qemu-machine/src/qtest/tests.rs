@@ -8,6 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::Error;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -103,7 +104,7 @@ async fn clock_commands_return_the_new_virtual_time() {
     assert_eq!(qtest.clock_set(2_000_000).await.ok(), Some(2_000_000));
     let backwards = qtest.clock_set(10).await;
     assert!(
-        matches!(&backwards, Err(QtestError::Failed { command, reply }) if command == "clock_set" && reply == "FAIL 2000000"),
+        matches!(&backwards, Err(Error::QtestFailed { command, reply }) if command == "clock_set" && reply == "FAIL 2000000"),
         "{backwards:?}"
     );
 }
@@ -117,7 +118,7 @@ async fn clock_commands_without_the_qtest_accelerator_say_so() {
     });
     for result in [qtest.clock_step(Some(10)).await, qtest.clock_set(10).await] {
         assert!(
-            matches!(&result, Err(QtestError::NoQtestAccelerator { .. })),
+            matches!(&result, Err(Error::NoQtestAccelerator { .. })),
             "{result:?}"
         );
         let message = result.err().map(|e| e.to_string()).unwrap_or_default();
@@ -203,7 +204,7 @@ async fn a_timed_out_request_does_not_shift_the_answers_of_the_next() {
             Duration::from_millis(50),
         )
         .await;
-    assert!(matches!(late, Err(QtestError::Timeout { .. })), "{late:?}");
+    assert!(matches!(late, Err(Error::QtestTimeout { .. })), "{late:?}");
     // The held answer arrives now, after the timeout; it must go nowhere.
     assert_eq!(seen.recv().await.as_deref(), Some("inb 0x1"));
     let _ = inject.send("OK 0x01\n".into());
@@ -218,7 +219,7 @@ async fn a_malformed_line_fails_waiting_and_later_requests_at_once() {
     assert!(
         matches!(
             &first,
-            Err(QtestError::Disconnected(QtestDisconnect::Protocol(
+            Err(Error::QtestDisconnected(QtestDisconnect::Protocol(
                 ProtocolViolation::Malformed { .. }
             )))
         ),
@@ -228,12 +229,12 @@ async fn a_malformed_line_fails_waiting_and_later_requests_at_once() {
     assert!(
         matches!(
             &later,
-            Err(QtestError::Disconnected(QtestDisconnect::Protocol(_)))
+            Err(Error::QtestDisconnected(QtestDisconnect::Protocol(_)))
         ),
         "{later:?}"
     );
     let irq = qtest.wait_irq(1, true, WAIT).await;
-    assert!(matches!(&irq, Err(QtestError::Disconnected(_))), "{irq:?}");
+    assert!(matches!(&irq, Err(Error::QtestDisconnected(_))), "{irq:?}");
 }
 
 #[tokio::test]
@@ -243,7 +244,7 @@ async fn a_peer_that_goes_away_fails_the_waiting_request() {
     assert!(
         matches!(
             &result,
-            Err(QtestError::Disconnected(QtestDisconnect::PeerClosed))
+            Err(Error::QtestDisconnected(QtestDisconnect::PeerClosed))
         ),
         "{result:?}"
     );
@@ -259,7 +260,7 @@ async fn refused_requests_are_never_written() {
     let (qtest, mut seen, _inject) = peer(|_| Answer::Send("OK\n".into()));
     let refused = qtest.irq_intercept_in("two words").await;
     assert!(
-        matches!(&refused, Err(QtestError::InvalidArgument { .. })),
+        matches!(&refused, Err(Error::QtestInvalidArgument { .. })),
         "{refused:?}"
     );
     // Zero-length buffers never reach QEMU (it would abort on `read`).

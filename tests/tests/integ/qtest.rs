@@ -6,7 +6,8 @@
 use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::time::Duration;
 
-use qemu_machine::qtest::{Endianness, QtestClient, QtestConfig, QtestDisconnect, QtestError};
+use qemu_machine::Error;
+use qemu_machine::qtest::{Endianness, QtestClient, QtestConfig, QtestDisconnect};
 use qemukit_tests::QemuChild;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -149,7 +150,7 @@ async fn qtest_sees_the_rtc_raise_and_lower_its_interrupt() -> TestResult {
         // Another device cannot be intercepted in the same session.
         let second = qtest.irq_intercept_in("/machine/i440fx").await;
         assert!(
-            matches!(&second, Err(QtestError::Failed { reply, .. }) if reply.contains("already enabled")),
+            matches!(&second, Err(Error::QtestFailed { reply, .. }) if reply.contains("already enabled")),
             "{second:?}"
         );
         Ok::<_, Box<dyn std::error::Error>>(())
@@ -163,13 +164,13 @@ async fn qtest_clock_commands_name_the_missing_accelerator() -> TestResult {
     let (mut qemu, qtest) = launch()?;
     let step = qtest.clock_step(None).await;
     assert!(
-        matches!(&step, Err(QtestError::NoQtestAccelerator { command, .. }) if command == "clock_step"),
+        matches!(&step, Err(Error::NoQtestAccelerator { command, .. }) if command == "clock_step"),
         "{step:?}\nQEMU said: {}",
         qemu.log()
     );
     let set = qtest.clock_set(1_000).await;
     assert!(
-        matches!(&set, Err(QtestError::NoQtestAccelerator { .. })),
+        matches!(&set, Err(Error::NoQtestAccelerator { .. })),
         "{set:?}"
     );
     // The session goes on after a failed request.
@@ -181,7 +182,7 @@ async fn qtest_clock_commands_name_the_missing_accelerator() -> TestResult {
     assert!(
         matches!(
             &after,
-            Err(QtestError::Disconnected(
+            Err(Error::QtestDisconnected(
                 QtestDisconnect::PeerClosed | QtestDisconnect::Io(_)
             ))
         ),
