@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use qemu_cmdline::{
     AddFd, CharDevSpec, Chardev, Cmdline, Device, Display, InheritFd, Machine, Mon,
@@ -10,6 +11,7 @@ use qemu_cmdline::{
 
 use crate::accel_choice::chooses_accel;
 use crate::monitor::MonitorEnd;
+use crate::qtest::mode::{self, QtestEnd};
 use crate::spec::LaunchSpec;
 
 /// The chardev ids qemu-machine uses.
@@ -22,30 +24,33 @@ pub(crate) fn render(
     spec: &LaunchSpec,
     monitor: Option<&MonitorEnd>,
     console: Option<&InheritFd>,
+    qtest: Option<&QtestEnd>,
 ) -> Result<Vec<OsString>, qemu_cmdline::Error> {
     let fds: Vec<RawFd> = spec.fds.iter().map(|passed| passed.fd.number()).collect();
-    render_numbers(spec, monitor, console.map(InheritFd::number), &fds)
+    let qtest = qtest.and_then(|end| Some((end.number()?, end.log_path())));
+    render_numbers(spec, monitor, console.map(InheritFd::number), qtest, &fds)
 }
 
 /// The configuration part of [`render`] (see
 /// [`MachineBuilder::configuration`](crate::MachineBuilder::configuration)):
-/// no wrapper, binary or monitor, and `-1` for every descriptor, whose
+/// no wrapper, binary, monitor or qtest socket, and `-1` for every descriptor, whose
 /// number changes at each launch.
 pub(crate) fn configuration(spec: &LaunchSpec) -> Result<Vec<OsString>, qemu_cmdline::Error> {
     const PER_LAUNCH: RawFd = -1;
     let console = spec.console.as_ref().map(|_| PER_LAUNCH);
     let fds = vec![PER_LAUNCH; spec.fds.len()];
-    let mut argv = render_numbers(spec, None, console, &fds)?;
+    let mut argv = render_numbers(spec, None, console, None, &fds)?;
     argv.drain(..=spec.wrapper.len());
     Ok(argv)
 }
 
-/// [`render`] with the console's and the `add_fd` descriptors' numbers
-/// given (`fds` in the order of `spec.fds`).
+/// [`render`] with the console's, the qtest socket's (and its log's) and
+/// the `add_fd` descriptors' numbers given (`fds` in the order of `spec.fds`).
 fn render_numbers(
     spec: &LaunchSpec,
     monitor: Option<&MonitorEnd>,
     console: Option<RawFd>,
+    qtest: Option<(RawFd, Option<&Path>)>,
     fds: &[RawFd],
 ) -> Result<Vec<OsString>, qemu_cmdline::Error> {
     let mut cmdline = Cmdline::new();
@@ -86,6 +91,9 @@ fn render_numbers(
                 cmdline.serial(CharDevSpec::Chardev(CONSOLE_ID.into()));
             }
         }
+    }
+    if let Some((fd, log)) = qtest {
+        mode::add_args(&mut cmdline, fd, log);
     }
     for (passed, &fd) in spec.fds.iter().zip(fds) {
         let mut add_fd = AddFd::new(fd, i64::from(passed.fdset));
@@ -170,7 +178,7 @@ mod tests {
             .args(["-m", "128"]);
         let spec = builder.spec()?;
         let console = InheritFd::from(file());
-        let argv = strings(&render(&spec, None, Some(&console))?);
+        let argv = strings(&render(&spec, None, Some(&console), None)?);
         let set_fd = spec.fds[0].fd.number();
         assert_eq!(
             argv,
@@ -212,7 +220,7 @@ mod tests {
             .add_monitor_null()
             .console(ConsoleSpec::device("virtconsole"));
         let console = InheritFd::from(file());
-        let argv = strings(&render(&builder.spec()?, None, Some(&console))?);
+        let argv = strings(&render(&builder.spec()?, None, Some(&console), None)?);
         // A comma in the machine type cannot smuggle in a property.
         assert!(argv.contains(&"type=pc,,accel=kvm".to_owned()), "{argv:?}");
         assert!(
@@ -234,7 +242,7 @@ mod tests {
         let accels = |user: &[&str]| -> Result<Vec<String>, Box<dyn std::error::Error>> {
             let mut builder = MachineBuilder::new();
             builder.accel(Accel::tcg()).args(user.iter().copied());
-            let argv = strings(&render(&builder.spec()?, None, None)?);
+            let argv = strings(&render(&builder.spec()?, None, None, None)?);
             Ok(argv
                 .windows(2)
                 .filter(|w| w[0] == "-accel" || w[0] == "-machine" || w[0] == "-M")
@@ -260,7 +268,7 @@ mod tests {
         let mut builder = MachineBuilder::new();
         builder.console(ConsoleSpec::device("bad\0device"));
         let console = InheritFd::from(file());
-        let rendered = render(&builder.spec()?, None, Some(&console));
+        let rendered = render(&builder.spec()?, None, Some(&console), None);
         assert!(
             matches!(
                 rendered,

@@ -13,6 +13,8 @@ use crate::error::Error;
 use crate::launch;
 use crate::machine::Machine;
 use crate::options::{ConsoleSpec, MonitorAddress};
+use crate::qtest::QtestConfig;
+use crate::qtest::mode::QtestSetup;
 use crate::spec::{LaunchSpec, PassedFd};
 
 /// The default time QEMU gets to become ready (QMP greeting and
@@ -66,6 +68,7 @@ pub struct MachineBuilder {
     default_args: bool,
     qmp_config: qmp_client::Config,
     console_config: qemu_console::ConsoleConfig,
+    qtest: QtestSetup,
 }
 
 /// The user's arguments, in the order given: raw, or a typed command line
@@ -124,6 +127,7 @@ impl MachineBuilder {
             default_args: true,
             qmp_config: qmp_client::Config::default(),
             console_config: qemu_console::ConsoleConfig::default(),
+            qtest: QtestSetup::default(),
         }
     }
 
@@ -293,6 +297,40 @@ impl MachineBuilder {
         self
     }
 
+    /// Qtest mode, as `QEMUQtestMachine` (default off): QEMU gets
+    /// `-chardev socket,id=qtest,fd=N -qtest chardev:qtest` on a socketpair,
+    /// and [`Machine::qtest`] drives the other end.
+    ///
+    /// The accelerator stays the builder's (TCG by default): most QEMU
+    /// builds, Debian's among them, have no qtest accelerator, and qtest
+    /// works under TCG for memory, port I/O and IRQ interception; only
+    /// `clock_step`/`clock_set` need `-accel qtest`
+    /// ([`Error::NoQtestAccelerator`] without it), and asking a build that
+    /// lacks it for `-accel qtest` fails the launch with
+    /// [`Error::AccelUnavailable`]. Add `-S` to keep the CPU from racing the
+    /// test. The chardev id `qtest` is taken.
+    pub fn qtest(&mut self, enabled: bool) -> &mut Self {
+        self.qtest.enabled = enabled;
+        self
+    }
+
+    /// In qtest mode, also has QEMU log the qtest traffic (`-qtest-log`)
+    /// beside its own log, as `NAME.qtest.log` ([`Machine::qtest_log_path`]);
+    /// default off. QEMU buffers the file, so it is complete once QEMU has
+    /// exited; like QEMU's log it is removed with the temporary directory
+    /// unless [`log_dir`](Self::log_dir) puts it in a directory of yours.
+    pub fn qtest_log(&mut self, enabled: bool) -> &mut Self {
+        self.qtest.log = enabled;
+        self
+    }
+
+    /// Settings of the qtest client (request timeout, line limit, IRQ
+    /// event buffer).
+    pub fn qtest_config(&mut self, config: QtestConfig) -> &mut Self {
+        self.qtest.config = config;
+        self
+    }
+
     /// The guest's configuration as this builder would launch it: the
     /// command line without the wrapper, the binary and the QMP monitor,
     /// with every per-launch descriptor written as `fd=-1`. Two builders
@@ -382,6 +420,7 @@ impl MachineBuilder {
             qmp_timeout: self.qmp_timeout,
             qmp_config: self.qmp_config.clone(),
             keep_temp_dir_on_failure: self.keep_temp_dir_on_failure,
+            qtest: self.qtest.enabled.then(|| self.qtest.clone()),
         })
     }
 }

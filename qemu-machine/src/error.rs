@@ -193,6 +193,28 @@ pub enum Error {
     /// violation).
     #[error("the qtest connection is closed")]
     QtestDisconnected(#[source] crate::qtest::QtestDisconnect),
+    /// The machine was launched without qtest mode.
+    #[error(
+        "this machine has no qtest socket: build it with `MachineBuilder::qtest(true)` \
+         (`QEMUQtestMachine`)"
+    )]
+    QtestDisabled,
+    /// QEMU refused the accelerator it was given because this build lacks
+    /// it (`invalid accelerator NAME`), e.g. `-accel qtest` on Debian's
+    /// builds. The source is the launch error, with the command line and
+    /// QEMU's output.
+    #[error(
+        "this QEMU has no `{accel}` accelerator compiled in (`-accel help` lists the ones it \
+         has){}",
+        accel_hint(accel)
+    )]
+    AccelUnavailable {
+        /// The accelerator QEMU does not know.
+        accel: String,
+        /// The failed launch.
+        #[source]
+        launch: Box<LaunchError>,
+    },
     /// A qtest client was created outside a Tokio runtime.
     #[error("a qtest client needs a Tokio runtime for its connection task: create it within one")]
     QtestNoRuntime,
@@ -201,6 +223,17 @@ pub enum Error {
 impl From<crate::snapshot::SnapshotError> for Error {
     fn from(error: crate::snapshot::SnapshotError) -> Self {
         Self::Snapshot(Box::new(error))
+    }
+}
+
+fn accel_hint(accel: &str) -> &'static str {
+    match accel {
+        "qtest" => {
+            ": Debian's and Ubuntu's builds have no qtest accelerator. Qtest mode \
+             (`MachineBuilder::qtest`) works under TCG, the default accelerator; only the \
+             clock commands (`clock_step`, `clock_set`) need the qtest accelerator"
+        }
+        _ => ": choose another accelerator (`MachineBuilder::accel`), e.g. TCG",
     }
 }
 

@@ -3,6 +3,7 @@
 //! QMP handshake raced against QEMU's exit. Each resource is guarded from
 //! the moment it exists, so an error or a cancelled launch leaves nothing.
 
+use std::path::Path;
 use std::time::Duration;
 
 use qemu_cmdline::InheritFd;
@@ -15,6 +16,7 @@ use crate::files::{MachineFiles, Prepared};
 use crate::machine::Machine;
 use crate::monitor::MonitorEnd;
 use crate::process::{self, ChildGuard, SpawnSpec};
+use crate::qtest::mode::{self as qtest_mode, QtestEnd};
 use crate::spec::LaunchSpec;
 
 pub(crate) async fn launch(spec: LaunchSpec) -> Result<Machine, Error> {
@@ -51,11 +53,28 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         }
         None => None.unzip(),
     };
+    let mut qtest = match &spec.qtest {
+        Some(setup) => {
+            // Beside QEMU's log: kept with it in a `log_dir` of the user's.
+            let dir = spec.log_dir.as_deref().unwrap_or(&temp_dir);
+            let log = dir.join(format!("{}.qtest.log", file_safe(&spec.name)));
+            Some(QtestEnd::prepare(setup, log)?)
+        }
+        None => None,
+    };
+    let qtest_log = qtest
+        .as_ref()
+        .and_then(|end| end.log_path().map(Path::to_path_buf));
 
     // 3. The command line names every descriptor QEMU inherits.
     let configuration = argv::configuration(&spec).map_err(Error::Cmdline)?;
-    let argv =
-        argv::render(&spec, monitor.as_ref(), console_end.as_ref()).map_err(Error::Cmdline)?;
+    let argv = argv::render(
+        &spec,
+        monitor.as_ref(),
+        console_end.as_ref(),
+        qtest.as_ref(),
+    )
+    .map_err(Error::Cmdline)?;
     let command_line = qemu_cmdline::shell_quote(&argv);
     tracing::debug!(command = %command_line, "launching QEMU");
 
@@ -65,6 +84,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         .and_then(MonitorEnd::take_inherited)
         .into_iter()
         .chain(console_end)
+        .chain(qtest.as_mut().and_then(QtestEnd::take_inherited))
         .chain(spec.fds.drain(..).map(|passed| passed.fd))
         .collect();
     let spawn = SpawnSpec {
@@ -89,16 +109,24 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         command_line,
         qmp: None,
         console,
+        qtest: None,
+        qtest_log,
         child,
         files,
     };
     tracing::debug!(pid = machine.pid(), "QEMU started");
+    // QEMU's end is closed here, so QEMU's exit is EOF on ours: every qtest
+    // waiter fails at once. (On error, dropping the machine kills QEMU.)
+    machine.qtest = qtest.map(QtestEnd::connect).transpose()?;
 
     // 5. Ready once QMP greeted and negotiated, unless QEMU exits first.
     if let Some(monitor) = monitor {
         match handshake(&machine, monitor, spec.qmp_timeout, spec.qmp_config).await {
             Ok(client) => machine.qmp = Some(client),
-            Err(reason) => return Err(failure::report(machine, reason).await),
+            Err(reason) => {
+                let error = failure::report(machine, reason).await;
+                return Err(qtest_mode::explain_missing_accel(error));
+            }
         }
     }
     tracing::info!(pid = machine.pid(), "QEMU is ready");

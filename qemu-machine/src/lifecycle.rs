@@ -24,6 +24,7 @@ const QMP_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) struct Ending<'a> {
     pub(crate) child: &'a ChildGuard,
     pub(crate) qmp: Option<&'a qmp_client::Client>,
+    pub(crate) qtest: Option<&'a crate::qtest::QtestClient>,
     pub(crate) files: &'a MachineFiles,
 }
 
@@ -112,13 +113,21 @@ async fn ended(machine: Ending<'_>, exit: ExitInfo) {
     machine.files.finish(exit.killed_unexpectedly()).await;
 }
 
-/// Once QEMU is gone, lets the QMP connection take in the EOF and release
-/// its socket, so that an ended machine holds no descriptor (bounded: the
-/// EOF is already there).
+/// Once QEMU is gone, lets the QMP and qtest connections take in the EOF
+/// and release their sockets, so that an ended machine holds no descriptor
+/// and every qtest waiter has failed (bounded: the EOF is already there).
 async fn qmp_closed(machine: Ending<'_>) {
-    if let Some(qmp) = machine.qmp {
-        let _closed = tokio::time::timeout(QMP_CLOSE_TIMEOUT, qmp.closed()).await;
-    }
+    let qmp = async {
+        if let Some(qmp) = machine.qmp {
+            qmp.closed().await;
+        }
+    };
+    let qtest = async {
+        if let Some(qtest) = machine.qtest {
+            qtest.closed().await;
+        }
+    };
+    let _closed = tokio::time::timeout(QMP_CLOSE_TIMEOUT, async { tokio::join!(qmp, qtest) }).await;
 }
 
 /// If QEMU already ended, cleans up and returns how.

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::process::Signal;
@@ -13,6 +13,7 @@ use crate::exit::ExitInfo;
 use crate::files::MachineFiles;
 use crate::lifecycle::{self, Ending};
 use crate::process::ChildGuard;
+use crate::qtest::QtestClient;
 
 /// A running (or ended) QEMU process with its QMP monitor and console.
 ///
@@ -34,6 +35,10 @@ pub struct Machine {
     pub(crate) command_line: String,
     pub(crate) qmp: Option<qmp_client::Client>,
     pub(crate) console: Option<qemu_console::Console>,
+    /// The qtest client, in qtest mode.
+    pub(crate) qtest: Option<QtestClient>,
+    /// The `-qtest-log` file, when asked for.
+    pub(crate) qtest_log: Option<PathBuf>,
     pub(crate) child: ChildGuard,
     pub(crate) files: MachineFiles,
 }
@@ -99,6 +104,28 @@ impl Machine {
     /// [`MachineBuilder::console`](crate::MachineBuilder::console).
     pub fn console(&self) -> Option<&qemu_console::Console> {
         self.console.as_ref()
+    }
+
+    /// The qtest client of a machine built with
+    /// [`MachineBuilder::qtest`](crate::MachineBuilder::qtest)
+    /// (`QEMUQtestMachine.qtest`, libqtest's calls). When QEMU ends, every
+    /// request waiting on it and every later one fails at once with
+    /// [`Error::QtestDisconnected`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::QtestDisabled`] when the machine is not in qtest mode.
+    pub fn qtest(&self) -> Result<&QtestClient, Error> {
+        self.qtest.as_ref().ok_or(Error::QtestDisabled)
+    }
+
+    /// The qtest log QEMU writes (`-qtest-log`), when
+    /// [`MachineBuilder::qtest_log`](crate::MachineBuilder::qtest_log)
+    /// asked for one: beside [`log_path`](Self::log_path), complete once
+    /// QEMU has exited (QEMU buffers it), and removed at cleanup unless it
+    /// is in a `log_dir` of yours.
+    pub fn qtest_log_path(&self) -> Option<&Path> {
+        self.qtest_log.as_deref()
     }
 
     /// QEMU's process id (the wrapper's, when there is a wrapper); it is
@@ -205,6 +232,7 @@ impl Machine {
         Ending {
             child: &self.child,
             qmp: self.qmp.as_ref(),
+            qtest: self.qtest.as_ref(),
             files: &self.files,
         }
     }
@@ -229,6 +257,7 @@ impl fmt::Debug for Machine {
             .field("command_line", &self.command_line)
             .field("qmp", &self.qmp.is_some())
             .field("console", &self.console.is_some())
+            .field("qtest", &self.qtest.is_some())
             .field("exit", &self.child.exit_info())
             .finish_non_exhaustive()
     }

@@ -34,6 +34,8 @@ pub(crate) struct LaunchSpec {
     pub(crate) qmp_timeout: Duration,
     pub(crate) qmp_config: qmp_client::Config,
     pub(crate) keep_temp_dir_on_failure: bool,
+    /// `Some` in qtest mode.
+    pub(crate) qtest: Option<crate::qtest::mode::QtestSetup>,
 }
 
 /// A descriptor handed to QEMU with `-add-fd`.

@@ -549,6 +549,14 @@ impl QtestClient {
         self.irqs.subscribe()
     }
 
+    /// Waits until the connection has ended (QEMU closed the socket, or
+    /// broke the protocol); every request waiting then has failed.
+    pub async fn closed(&self) {
+        let mut state = self.state.clone();
+        // An error means the connection task is gone: closed as well.
+        let _ended = state.wait_for(|state| state.closed.is_some()).await;
+    }
+
     /// Why the connection ended, once it has.
     pub fn close_reason(&self) -> Option<QtestDisconnect> {
         self.state.borrow().closed.clone()

@@ -2,7 +2,29 @@
 //! interrupt lines from the host (`QEMUQtestProtocol` in Python).
 //!
 //! [`QtestProtocol`] is the protocol without I/O; [`QtestClient`] drives it
-//! over any byte stream to QEMU's `-qtest` chardev.
+//! over any byte stream to QEMU's `-qtest` chardev. A machine launched in
+//! qtest mode ([`MachineBuilder::qtest`](crate::MachineBuilder::qtest), as
+//! `QEMUQtestMachine`) has one on a socketpair:
+//! [`Machine::qtest`](crate::Machine::qtest).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), qemu_machine::Error> {
+//! use std::time::Duration;
+//! use qemu_machine::MachineBuilder;
+//!
+//! let machine = MachineBuilder::new()
+//!     .machine_type("pc")
+//!     .args(["-S", "-nodefaults"])
+//!     .qtest(true)
+//!     .launch()
+//!     .await?;
+//! let qtest = machine.qtest()?;
+//! qtest.outb(0x70, 0x0b).await?;
+//! let rtc_mode = qtest.inb(0x71).await?;
+//! # let _ = rtc_mode;
+//! machine.shutdown(Duration::from_secs(30)).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! Most distributions' QEMU builds (Debian's 7.2 and 10.0 among them) have
 //! no qtest *accelerator*, yet `-qtest` works under TCG for memory, port
@@ -10,6 +32,8 @@
 //! `clock_set`) need `-accel qtest`, and fail with
 //! [`Error::NoQtestAccelerator`](crate::Error::NoQtestAccelerator) without it. Start the machine with
 //! `-S` (no CPU running) so the guest does not race the test.
+//!
+//! Over a scripted peer, or any stream:
 //!
 //! ```
 //! use qemu_machine::qtest::{QtestClient, QtestConfig};
@@ -43,6 +67,7 @@
 mod client;
 mod command;
 mod error;
+pub(crate) mod mode;
 mod protocol;
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,13 @@
 //! `compare_images`, `VM.hmp_qemu_io`).
 //!
 //! Upstream: 60 lines of Python (132 at qemu/qemu 103cbc77), plus those
-//! helpers. This port: 183 lines of Rust, those helpers
+//! helpers. This port: 186 lines of Rust, those helpers
 //! included.
 //!
-//! Differences, each forced by these hosts: iotests' `VM` adds
-//! `-accel qtest`, which Debian's QEMU builds lack; the port runs TCG with
-//! `-S` instead, so no guest code runs either. Both formats of the
+//! Differences, each forced by these hosts: iotests' `VM` (a
+//! `QEMUQtestMachine`, here `MachineBuilder::qtest`) adds `-accel qtest`,
+//! which Debian's QEMU builds lack; the port runs TCG with `-S` instead, so
+//! no guest code runs either. Both formats of the
 //! original's matrix (raw, qcow2) run; the protocol is `file`.
 
 use std::path::Path;
@@ -81,6 +82,8 @@ async fn set_up(dir: &Path, format: &str) -> TestResult<Machine> {
         .base_temp_dir(dir)
         .machine_type("pc")
         .args(["-S", "-nodefaults", "-drive", &drive])
+        // iotests' `VM` is a `QEMUQtestMachine`.
+        .qtest(true)
         .launch()
         .await?;
     Ok(machine)

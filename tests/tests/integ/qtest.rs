@@ -1,14 +1,15 @@
-//! The qtest client against the real QEMU under TCG: guest memory, port
-//! I/O, and an interrupt a real device (the RTC) raises, seen through
-//! `irq_intercept_in`. These builds have no qtest accelerator, so the clock
-//! commands must fail with the typed error that says so.
+//! The qtest machine mode (`QEMUQtestMachine`) against the real QEMU under
+//! TCG: guest memory, port I/O, and an interrupt a real device (the RTC)
+//! raises, seen through `irq_intercept_in`; QEMU's death and shutdown seen
+//! by every waiter; the qtest log. These builds have no qtest accelerator,
+//! so the clock commands, and `-accel qtest`, must fail with the typed
+//! errors that say so.
 
-use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::time::Duration;
 
-use qemu_machine::Error;
-use qemu_machine::qtest::{Endianness, QtestClient, QtestConfig, QtestDisconnect};
-use qemukit_tests::QemuChild;
+use qemu_cmdline::Probe;
+use qemu_machine::qtest::{Endianness, IrqEvent, QtestDisconnect};
+use qemu_machine::{Accel, Error, Machine, MachineBuilder};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -16,40 +17,29 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// within a millisecond on an idle one.
 const IRQ_WAIT: Duration = Duration::from_secs(30);
 
+/// How long QEMU gets to quit.
+const SHUTDOWN: Duration = Duration::from_secs(30);
+
 /// A stopped PC (`-S`: no CPU runs, so nothing but the test touches the
-/// devices) with a qtest socket, and the client on it.
-///
-/// The chardev is named `qtest`: QEMU 7.2 looks the qtest chardev up by
-/// that name whatever `-qtest chardev:ID` says (10.0 follows the ID).
-fn launch() -> Result<(QemuChild, QtestClient), Box<dyn std::error::Error>> {
-    let (ours, theirs) = qemukit_tests::socket_pair()?;
-    let args = [
-        "-M".to_owned(),
-        "pc".into(),
-        "-accel".into(),
-        "tcg".into(),
-        "-S".into(),
-        "-nodefaults".into(),
-        "-display".into(),
-        "none".into(),
-        "-m".into(),
-        "64".into(),
-        "-chardev".into(),
-        format!("socket,id=qtest,fd={}", theirs.as_raw_fd()),
-        "-qtest".into(),
-        "chardev:qtest".into(),
-        "-qtest-log".into(),
-        "/dev/null".into(),
-    ];
-    let qemu = QemuChild::spawn(&args, &[theirs.as_fd()])?;
-    drop(theirs);
-    let qtest = QtestClient::new(ours, QtestConfig::default())?;
-    Ok((qemu, qtest))
+/// devices) in qtest mode, as `QEMUQtestMachine` launches it, under the
+/// builder's accelerator (TCG unless `$QEMUKIT_ACCEL` says otherwise).
+fn builder() -> MachineBuilder {
+    let mut builder = MachineBuilder::new();
+    builder
+        .machine_type("pc")
+        .args(["-S", "-nodefaults", "-m", "64"])
+        .qtest(true);
+    builder
+}
+
+async fn launch() -> Result<Machine, Error> {
+    builder().launch().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qtest_reads_and_writes_guest_memory() -> TestResult {
-    let (qemu, qtest) = launch()?;
+    let machine = launch().await?;
+    let qtest = machine.qtest()?;
     let outcome = async {
         assert_eq!(qtest.endianness().await?, Endianness::Little);
 
@@ -93,12 +83,13 @@ async fn qtest_reads_and_writes_guest_memory() -> TestResult {
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    explain(outcome, &qemu)
+    explain(outcome, &machine)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qtest_sees_the_rtc_raise_and_lower_its_interrupt() -> TestResult {
-    let (qemu, qtest) = launch()?;
+    let machine = launch().await?;
+    let qtest = machine.qtest()?;
     let outcome = async {
         // Port I/O: CMOS register B holds the RTC's mode (0x02: 24-hour).
         qtest.outb(0x70, 0x0b).await?;
@@ -120,7 +111,7 @@ async fn qtest_sees_the_rtc_raise_and_lower_its_interrupt() -> TestResult {
         qtest.wait_irq(8, true, IRQ_WAIT).await?;
         let event = tokio::time::timeout(IRQ_WAIT, events.recv()).await?;
         assert!(
-            matches!(event, Ok(qemu_machine::qtest::IrqEvent { line: 8, raised: true })),
+            matches!(event, Ok(IrqEvent { line: 8, raised: true })),
             "first IRQ event: {event:?}"
         );
 
@@ -135,7 +126,7 @@ async fn qtest_sees_the_rtc_raise_and_lower_its_interrupt() -> TestResult {
         let lowered = tokio::time::timeout(IRQ_WAIT, async {
             loop {
                 match events.recv().await {
-                    Ok(qemu_machine::qtest::IrqEvent { line: 8, raised: false }) => return Ok(()),
+                    Ok(IrqEvent { line: 8, raised: false }) => return Ok(()),
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(closed) => return Err(closed),
                 }
@@ -156,17 +147,18 @@ async fn qtest_sees_the_rtc_raise_and_lower_its_interrupt() -> TestResult {
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    explain(outcome, &qemu)
+    explain(outcome, &machine)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qtest_clock_commands_name_the_missing_accelerator() -> TestResult {
-    let (mut qemu, qtest) = launch()?;
+    let machine = launch().await?;
+    let qtest = machine.qtest()?;
     let step = qtest.clock_step(None).await;
     assert!(
         matches!(&step, Err(Error::NoQtestAccelerator { command, .. }) if command == "clock_step"),
         "{step:?}\nQEMU said: {}",
-        qemu.log()
+        machine.log()
     );
     let set = qtest.clock_set(1_000).await;
     assert!(
@@ -175,23 +167,160 @@ async fn qtest_clock_commands_name_the_missing_accelerator() -> TestResult {
     );
     // The session goes on after a failed request.
     assert_eq!(qtest.endianness().await?, Endianness::Little);
+    machine.shutdown(SHUTDOWN).await?;
+    Ok(())
+}
 
-    // When QEMU dies, requests fail at once instead of waiting.
-    qemu.kill().await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemus_death_fails_every_qtest_waiter_at_once() -> TestResult {
+    let machine = launch().await?;
+    let qtest = machine.qtest()?.clone();
+    qtest.irq_intercept_in("ioapic").await?;
+    // Waiters that only QEMU's end releases: an IRQ no device raises, with
+    // no timeout of their own.
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let qtest = qtest.clone();
+            tokio::spawn(async move { qtest.wait_irq(15, true, Duration::MAX).await })
+        })
+        .collect();
+    // Whether the waiters start before or after the kill, they must fail.
+    machine.kill().await?;
+    for waiter in waiters {
+        // A bound only so that a regression fails instead of hanging.
+        let result = tokio::time::timeout(IRQ_WAIT, waiter).await?;
+        assert!(
+            matches!(
+                &result,
+                Ok(Err(Error::QtestDisconnected(
+                    QtestDisconnect::PeerClosed | QtestDisconnect::Io(_)
+                )))
+            ),
+            "{result:?}"
+        );
+    }
+    // So do later requests, at once.
     let after = qtest.readb(0).await;
     assert!(
-        matches!(
-            &after,
-            Err(Error::QtestDisconnected(
-                QtestDisconnect::PeerClosed | QtestDisconnect::Io(_)
-            ))
-        ),
+        matches!(&after, Err(Error::QtestDisconnected(_))),
         "{after:?}"
     );
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_the_qtest_socket_and_the_log_stays_in_a_log_dir() -> TestResult {
+    let logs = tempfile::tempdir()?;
+    let machine = builder()
+        .log_dir(logs.path())
+        .qtest_log(true)
+        .launch()
+        .await?;
+    let qtest = machine.qtest()?.clone();
+    qtest.writeb(0x1000, 0x42).await?;
+    assert_eq!(qtest.readb(0x1000).await?, 0x42);
+    let log_path = machine
+        .qtest_log_path()
+        .ok_or("qtest_log(true) gave no log path")?
+        .to_owned();
+    assert!(log_path.starts_with(logs.path()), "{}", log_path.display());
+
+    machine.shutdown(SHUTDOWN).await?;
+    // By the time shutdown returns, the client has seen QEMU's end.
+    assert!(
+        matches!(qtest.close_reason(), Some(QtestDisconnect::PeerClosed)),
+        "{:?}",
+        qtest.close_reason()
+    );
+    let after = qtest.endianness().await;
+    assert!(
+        matches!(
+            &after,
+            Err(Error::QtestDisconnected(QtestDisconnect::PeerClosed))
+        ),
+        "{after:?}"
+    );
+    // QEMU logged each request (`[R +t] …`) and its answer (`[S +t] …`),
+    // complete now that it exited.
+    let log = std::fs::read_to_string(&log_path)?;
+    assert!(log.contains("writeb 0x1000 0x42"), "qtest log: {log}");
+    assert!(log.contains("readb 0x1000"), "qtest log: {log}");
+    assert!(log.contains("OK 0x0000000000000042"), "qtest log: {log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qtest_log_is_removed_with_the_temporary_directory() -> TestResult {
+    let machine = builder().qtest_log(true).launch().await?;
+    machine.qtest()?.endianness().await?;
+    let log_path = machine
+        .qtest_log_path()
+        .ok_or("qtest_log(true) gave no log path")?
+        .to_owned();
+    let temp_dir = machine.temp_dir().ok_or("no temporary directory")?;
+    assert!(log_path.starts_with(&temp_dir), "{}", log_path.display());
+    assert!(
+        log_path.exists(),
+        "QEMU did not create {}",
+        log_path.display()
+    );
+    machine.shutdown(SHUTDOWN).await?;
+    assert!(
+        !log_path.exists(),
+        "{} outlived the machine",
+        log_path.display()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_without_qtest_mode_says_how_to_get_it() -> TestResult {
+    let machine = MachineBuilder::new().machine_type("none").launch().await?;
+    let qtest = machine.qtest();
+    assert!(matches!(qtest, Err(Error::QtestDisabled)), "{qtest:?}");
+    machine.shutdown(SHUTDOWN).await?;
+    Ok(())
+}
+
+/// `QEMUQtestMachine` runs `-accel qtest`. A build that lacks it (Debian's
+/// 7.2 and 10.0) fails the launch with the typed error that says so; a
+/// build that has it runs the clock commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qtest_accelerator_runs_or_is_named_missing() -> TestResult {
+    let binary = qemukit_tests::qemu_binary();
+    let probe = Probe::run_async(&binary, qemu_cmdline::DEFAULT_PROBE_TIMEOUT).await?;
+    let launched = builder()
+        .binary(&binary)
+        .accel(Accel::new("qtest"))
+        .launch()
+        .await;
+    if probe.has_accel("qtest") {
+        let machine = launched?;
+        let qtest = machine.qtest()?;
+        let clock = qtest.clock_step(Some(1_000)).await?;
+        assert!(clock >= 1_000, "the clock after a 1 µs step: {clock} ns");
+        machine.shutdown(SHUTDOWN).await?;
+        return Ok(());
+    }
+    match &launched {
+        Err(error @ Error::AccelUnavailable { accel, launch }) => {
+            assert_eq!(accel, "qtest");
+            let message = error.to_string();
+            assert!(message.contains("works under TCG"), "{message}");
+            assert!(
+                launch.output_tail().contains("invalid accelerator qtest"),
+                "{launch}"
+            );
+        }
+        other => panic!(
+            "{} lists no qtest accelerator, yet the launch gave {other:?}",
+            binary.display()
+        ),
+    }
+    Ok(())
+}
+
 /// Adds QEMU's output to a failure.
-fn explain(outcome: TestResult, qemu: &QemuChild) -> TestResult {
-    outcome.map_err(|error| format!("{error}\nQEMU said: {}", qemu.log()).into())
+fn explain(outcome: TestResult, machine: &Machine) -> TestResult {
+    outcome.map_err(|error| format!("{error}\nQEMU said: {}", machine.log()).into())
 }
