@@ -98,7 +98,8 @@ pub enum Error {
         /// What did not match.
         reason: String,
     },
-    /// The binary lacks a machine, accelerator, CPU model or device.
+    /// The binary lacks a machine, accelerator, CPU model, device or
+    /// network back end.
     #[error(
         "{binary:?} ({version}) has no {kind} `{name}`{hint}; use another QEMU build or another {kind}"
     )]
@@ -107,7 +108,7 @@ pub enum Error {
         binary: PathBuf,
         /// Its version line, e.g. `QEMU 7.2.22`.
         version: String,
-        /// `machine`, `accelerator`, `CPU model` or `device`.
+        /// `machine`, `accelerator`, `CPU model`, `device` or `netdev back end`.
         kind: &'static str,
         /// The name asked for.
         name: String,

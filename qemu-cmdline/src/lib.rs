@@ -50,7 +50,8 @@
 //! `tokio::process::Command`.
 //!
 //! [`Probe`] runs a binary (under a timeout) and parses its version,
-//! `-machine help`, `-accel help`, `-cpu help` and `-device help`, so a
+//! `-machine help`, `-accel help`, `-cpu help`, `-device help` and
+//! `-netdev help`, so a
 //! caller can ask "is `virtio-blk-pci` in this QEMU?" before launching:
 //!
 //! ```no_run

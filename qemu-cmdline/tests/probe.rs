@@ -11,6 +11,7 @@ struct Recorded {
     accel_help: &'static str,
     cpu_help: &'static str,
     device_help: &'static str,
+    netdev_help: &'static str,
 }
 
 macro_rules! recorded {
@@ -21,6 +22,7 @@ macro_rules! recorded {
             accel_help: include_str!(concat!("fixtures/accel-help-", $release, ".txt")),
             cpu_help: include_str!(concat!("fixtures/cpu-help-", $release, ".txt")),
             device_help: include_str!(concat!("fixtures/device-help-", $release, ".txt")),
+            netdev_help: include_str!(concat!("fixtures/netdev-help-", $release, ".txt")),
         }
     };
 }
@@ -37,6 +39,7 @@ impl Recorded {
             self.accel_help,
             self.cpu_help,
             self.device_help,
+            self.netdev_help,
         )
         .unwrap()
     }
@@ -247,6 +250,7 @@ fn cpu_help_in_either_layout_reads_the_same_models() {
             QEMU_10_0.accel_help,
             cpu_help,
             QEMU_10_0.device_help,
+            QEMU_10_0.netdev_help,
         )
         .unwrap()
     };
@@ -266,6 +270,7 @@ fn cpu_help_in_either_layout_reads_the_same_models() {
         QEMU_10_0.accel_help,
         "Available CPUs:\n\nRecognized CPUID flags:\n  fpu\n",
         QEMU_10_0.device_help,
+        QEMU_10_0.netdev_help,
     );
     assert!(matches!(err, Err(Error::ProbeOutput { .. })), "{err:?}");
 }
@@ -291,8 +296,16 @@ fn missing_things_are_named() {
             .to_string()
             .contains("no accelerator `hvf`")
     );
-    assert!(probe.require_machine("virt").is_err());
-    assert!(probe.require_cpu("cortex-a57").is_err());
+    let machine = probe.require_machine("virt");
+    assert!(
+        matches!(&machine, Err(Error::Missing { kind: "machine", name, .. }) if name == "virt"),
+        "{machine:?}"
+    );
+    let cpu = probe.require_cpu("cortex-a57");
+    assert!(
+        matches!(&cpu, Err(Error::Missing { kind: "CPU model", name, .. }) if name == "cortex-a57"),
+        "{cpu:?}"
+    );
 
     let mut cmd = Cmdline::new();
     cmd.machine(Machine::new("pc").accel("kvm:tcg"))
@@ -309,8 +322,87 @@ fn missing_things_are_named() {
 }
 
 #[test]
+fn netdev_help_lists_the_back_ends_in_both_releases() {
+    for (release, recorded) in [("7.2", QEMU_7_2), ("10.0", QEMU_10_0)] {
+        let probe = recorded.probe();
+        // The back ends Debian builds in, in QEMU's order.
+        assert_eq!(
+            probe.netdevs,
+            [
+                "socket",
+                "stream",
+                "dgram",
+                "hubport",
+                "tap",
+                "user",
+                "l2tpv3",
+                "vde",
+                "bridge",
+                "vhost-user",
+                "vhost-vdpa"
+            ],
+            "{release}"
+        );
+        assert!(probe.has_netdev("user") && !probe.has_netdev("netmap"));
+        assert!(matches!(probe.require_netdev("user"), Ok(())), "{release}");
+        let missing = probe.require_netdev("netmap");
+        assert!(
+            matches!(
+                &missing,
+                Err(Error::Missing { kind: "netdev back end", name, .. }) if name == "netmap"
+            ),
+            "{release}: {missing:?}"
+        );
+        let message = missing.map_err(|e| e.to_string()).unwrap_err();
+        assert!(
+            message.contains("has no netdev back end `netmap`"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_a_netdev_back_end_the_binary_lacks() {
+    let probe = QEMU_10_0.probe();
+    let mut cmd = Cmdline::new();
+    cmd.netdev(qemu_cmdline::Netdev::user("n0"));
+    let typed = probe.check(&cmd);
+    assert!(matches!(typed, Ok(())), "{typed:?}");
+    cmd.netdev(qemu_cmdline::Netdev::new("netmap", "n1"));
+    let typed = probe.check(&cmd);
+    assert!(
+        matches!(&typed, Err(Error::Missing { name, .. }) if name == "netmap"),
+        "{typed:?}"
+    );
+    let mut json = Cmdline::new();
+    json.netdev_json(serde_json::json!({"type": "netmap", "id": "n2", "ifname": "x"}));
+    let parsed = probe.check(&json);
+    assert!(
+        matches!(&parsed, Err(Error::Missing { name, .. }) if name == "netmap"),
+        "{parsed:?}"
+    );
+}
+
+#[test]
+fn netdev_help_without_its_heading_is_refused() {
+    let err = Probe::from_outputs(
+        "q",
+        QEMU_10_0.version,
+        QEMU_10_0.machine_help,
+        QEMU_10_0.accel_help,
+        QEMU_10_0.cpu_help,
+        QEMU_10_0.device_help,
+        "socket\nuser\n",
+    );
+    assert!(
+        matches!(&err, Err(Error::ProbeOutput { command, .. }) if command.ends_with("-netdev help")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn output_that_is_not_qemu_is_refused() {
-    let err = Probe::from_outputs("/bin/true", "", "", "", "", "").unwrap_err();
+    let err = Probe::from_outputs("/bin/true", "", "", "", "", "", "").unwrap_err();
     assert!(matches!(err, Error::ProbeOutput { .. }), "{err}");
 }
 

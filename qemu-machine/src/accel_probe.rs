@@ -64,6 +64,19 @@ impl Skip {
     }
 }
 
+/// A `Probe::require_*` answer ([`qemu_cmdline::Error::Missing`]: the
+/// binary lacks a machine, accelerator, CPU model, device or netdev back
+/// end) as a skip, so that [`require!`](crate::require) takes it as it
+/// takes [`AccelProbe::require`]. Run the probe itself with `?`: a QEMU that
+/// cannot be probed fails the test, it does not skip it.
+impl From<qemu_cmdline::Error> for Skip {
+    fn from(missing: qemu_cmdline::Error) -> Self {
+        Skip {
+            reason: missing.to_string(),
+        }
+    }
+}
+
 /// What a skipped test returns: `()` for a plain test, `Ok(())` for one
 /// that returns a `Result` (used by [`require!`](crate::require)).
 pub trait SkippedOutcome {
@@ -82,7 +95,11 @@ impl<E> SkippedOutcome for Result<(), E> {
 }
 
 /// Returns from the enclosing test, reporting the skip, when a requirement
-/// (`Result<_, Skip>`) is not met; otherwise gives the `Ok` value.
+/// (`Result<_, E>` with `E` into [`Skip`]: [`AccelProbe::require`],
+/// `Probe::require_netdev` and the other `Probe::require_*`) is not met;
+/// otherwise gives the `Ok` value. The report reads
+/// `SKIPPED: <binary> (QEMU 10.0.2) has no netdev back end `vde`; …` in
+/// `cargo test`'s output.
 ///
 /// The enclosing function must return `()` or a `Result<(), E>`
 /// (see [`SkippedOutcome`]).
@@ -90,9 +107,13 @@ impl<E> SkippedOutcome for Result<(), E> {
 /// ```no_run
 /// # async fn test() -> Result<(), Box<dyn std::error::Error>> {
 /// use qemu_machine::{AccelProbe, require};
+/// use qemu_machine::qemu_cmdline::{DEFAULT_PROBE_TIMEOUT, Probe};
 /// let probe = AccelProbe::new("/path/to/vmlinuz");
 /// require!(probe.require("kvm").await);
-/// // … the test, under KVM …
+/// // `self.require_netdev('user')` of QEMU's functional tests:
+/// let qemu = Probe::run_async("qemu-system-x86_64", DEFAULT_PROBE_TIMEOUT).await?;
+/// require!(qemu.require_netdev("user"));
+/// // … the test, under KVM with user networking …
 /// # Ok(()) }
 /// ```
 #[macro_export]
@@ -100,7 +121,8 @@ macro_rules! require {
     ($requirement:expr) => {
         match $requirement {
             ::core::result::Result::Ok(value) => value,
-            ::core::result::Result::Err(skip) => {
+            ::core::result::Result::Err(unmet) => {
+                let skip: $crate::Skip = ::core::convert::Into::into(unmet);
                 $crate::Skip::report(&skip);
                 return <_ as $crate::SkippedOutcome>::skipped();
             }
@@ -332,5 +354,52 @@ impl fmt::Display for AccelVerdict {
             AccelVerdict::Works { boot } => write!(f, "runs a guest (probe booted in {boot:?})"),
             AccelVerdict::Fails { reason } => write!(f, "cannot run a guest: {reason}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing_netdev() -> qemu_cmdline::Error {
+        qemu_cmdline::Error::Missing {
+            binary: PathBuf::from("/usr/bin/qemu-system-x86_64"),
+            version: "QEMU 10.0.2".into(),
+            kind: "netdev back end",
+            name: "vde".into(),
+            hint: String::new(),
+        }
+    }
+
+    /// A test body that records whether it ran past its requirement.
+    fn test_body(
+        requirement: Result<(), qemu_cmdline::Error>,
+        ran_on: &mut bool,
+    ) -> Result<(), String> {
+        crate::require!(requirement);
+        *ran_on = true;
+        Ok(())
+    }
+
+    #[test]
+    fn an_unmet_probe_requirement_skips_the_rest_of_the_test() {
+        let mut ran_on = false;
+        let skipped = test_body(Err(missing_netdev()), &mut ran_on);
+        assert!(matches!(skipped, Ok(())), "{skipped:?}");
+        assert!(!ran_on, "the test went on past an unmet requirement");
+        let met = test_body(Ok(()), &mut ran_on);
+        assert!(matches!(met, Ok(())), "{met:?}");
+        assert!(ran_on, "a met requirement stopped the test");
+    }
+
+    #[test]
+    fn a_skip_says_it_skipped_and_what_is_missing() {
+        let skip = Skip::from(missing_netdev());
+        let message = skip.to_string();
+        assert!(message.starts_with("SKIPPED: "), "{message}");
+        assert!(
+            message.contains("has no netdev back end `vde`"),
+            "{message}"
+        );
     }
 }

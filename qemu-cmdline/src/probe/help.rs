@@ -168,6 +168,21 @@ pub(crate) fn parse_accels(text: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Parses `-netdev help`: one back-end type a line under a heading, the
+/// same in 7.2 and 10.0 (`vde`, `l2tpv3`, … only when compiled in).
+pub(crate) fn parse_netdevs(text: &str) -> Option<Vec<String>> {
+    let mut lines = text.lines();
+    lines.find(|line| line.starts_with("Available netdev backend types"))?;
+    let netdevs: Vec<String> = lines
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // Every build has at least `socket` and `hubport`: an empty list is
+    // output we do not understand, not a QEMU without networking.
+    (!netdevs.is_empty()).then_some(netdevs)
+}
+
 /// Parses `-cpu help`: the models, and the CPUID flags QEMU knows.
 pub(crate) fn parse_cpus(text: &str) -> Option<(Vec<CpuModel>, Vec<String>)> {
     let mut lines = text.lines();

@@ -36,6 +36,8 @@ pub struct Probe {
     pub cpu_flags: Vec<String>,
     /// `-device help`.
     pub devices: Vec<DeviceInfo>,
+    /// `-netdev help`: the network back-end types (`user`, `tap`, …).
+    pub netdevs: Vec<String>,
 }
 
 fn unreadable(binary: &Path, args: &str, what: &str) -> Error {
@@ -46,8 +48,8 @@ fn unreadable(binary: &Path, args: &str, what: &str) -> Error {
 }
 
 impl Probe {
-    /// Runs the binary five times (`--version`, then `-machine`, `-accel`,
-    /// `-cpu`, `-device help`), each under `timeout`. Blocks the calling
+    /// Runs the binary six times (`--version`, then `-machine`, `-accel`,
+    /// `-cpu`, `-device`, `-netdev help`), each under `timeout`. Blocks the calling
     /// thread until they end: in async code use `Probe::run_async`.
     pub fn run(binary: impl AsRef<Path>, timeout: Duration) -> Result<Probe, Error> {
         let binary = binary.as_ref();
@@ -59,6 +61,7 @@ impl Probe {
             &out(&["-accel", "help"])?,
             &out(&["-cpu", "help"])?,
             &out(&["-device", "help"])?,
+            &out(&["-netdev", "help"])?,
         )
     }
 
@@ -82,6 +85,7 @@ impl Probe {
         accel_help: &str,
         cpu_help: &str,
         device_help: &str,
+        netdev_help: &str,
     ) -> Result<Probe, Error> {
         let binary = binary.into();
         let version = help::parse_version(version)
@@ -94,6 +98,8 @@ impl Probe {
             .ok_or_else(|| unreadable(&binary, "-cpu help", "CPU list"))?;
         let devices = help::parse_devices(device_help)
             .ok_or_else(|| unreadable(&binary, "-device help", "device list"))?;
+        let netdevs = help::parse_netdevs(netdev_help)
+            .ok_or_else(|| unreadable(&binary, "-netdev help", "netdev back-end list"))?;
         Ok(Probe {
             binary,
             version,
@@ -102,6 +108,7 @@ impl Probe {
             cpus,
             cpu_flags,
             devices,
+            netdevs,
         })
     }
 
@@ -157,6 +164,12 @@ impl Probe {
         }
     }
 
+    /// Whether the network back end `name` (`-netdev name,…`) is compiled in
+    /// (`require_netdev` of QEMU's functional tests).
+    pub fn has_netdev(&self, name: &str) -> bool {
+        self.netdevs.iter().any(|n| n == name)
+    }
+
     /// `Ok` when the machine type exists, else an error naming what lacks.
     pub fn require_machine(&self, name: &str) -> Result<(), Error> {
         if self.has_machine(name) {
@@ -193,8 +206,22 @@ impl Probe {
         Err(self.missing("device", name, self.devices.iter().map(|d| d.name.as_str())))
     }
 
-    /// Checks every machine type, accelerator, CPU model and device type a
-    /// command line names (typed options and JSON `driver`s).
+    /// `Ok` when the network back end is compiled in (`-netdev help` lists
+    /// it); for a test, the skip form is `qemu_machine::require!`.
+    pub fn require_netdev(&self, name: &str) -> Result<(), Error> {
+        if self.has_netdev(name) {
+            return Ok(());
+        }
+        Err(self.missing(
+            "netdev back end",
+            name,
+            self.netdevs.iter().map(String::as_str),
+        ))
+    }
+
+    /// Checks every machine type, accelerator, CPU model, device type and
+    /// network back end a command line names (typed options and JSON
+    /// `driver`s and `type`s).
     pub fn check(&self, cmdline: &Cmdline) -> Result<(), Error> {
         for arg in cmdline.get_args() {
             match arg {
@@ -218,6 +245,16 @@ impl Probe {
                 Arg::Device(d) => {
                     if let Some(driver) = &d.driver {
                         self.require_device(driver)?;
+                    }
+                }
+                Arg::Netdev(netdev) => {
+                    if let Some(kind) = &netdev.kind {
+                        self.require_netdev(kind)?;
+                    }
+                }
+                Arg::NetdevJson(json) => {
+                    if let Some(kind) = json.get("type").and_then(|t| t.as_str()) {
+                        self.require_netdev(kind)?;
                     }
                 }
                 Arg::DeviceJson(json) => {

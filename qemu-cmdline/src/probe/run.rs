@@ -119,7 +119,7 @@ pub(crate) async fn run_async(
 
 #[cfg(feature = "tokio")]
 impl Probe {
-    /// [`Probe::run`] for async code: the five invocations run at once as
+    /// [`Probe::run`] for async code: the six invocations run at once as
     /// tokio child processes, each under `timeout`, and no thread blocks.
     /// A QEMU still running when the future is dropped is killed.
     ///
@@ -136,14 +136,17 @@ impl Probe {
     /// As [`Probe::run`].
     pub async fn run_async(binary: impl AsRef<Path>, timeout: Duration) -> Result<Probe, Error> {
         let binary = binary.as_ref();
-        let (version, machines, accels, cpus, devices) = tokio::try_join!(
+        let (version, machines, accels, cpus, devices, netdevs) = tokio::try_join!(
             run_async(binary, &["--version"], timeout),
             run_async(binary, &["-machine", "help"], timeout),
             run_async(binary, &["-accel", "help"], timeout),
             run_async(binary, &["-cpu", "help"], timeout),
             run_async(binary, &["-device", "help"], timeout),
+            run_async(binary, &["-netdev", "help"], timeout),
         )?;
-        Probe::from_outputs(binary, &version, &machines, &accels, &cpus, &devices)
+        Probe::from_outputs(
+            binary, &version, &machines, &accels, &cpus, &devices, &netdevs,
+        )
     }
 }
 

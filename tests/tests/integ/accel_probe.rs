@@ -133,3 +133,53 @@ async fn the_running_accelerator_is_what_qemu_reports() -> TestResult {
     }
     Ok(())
 }
+
+/// `self.require_netdev('user')` of QEMU's functional tests: the probe
+/// reads `-netdev help` of the binary under test, a back end it lists
+/// lets the test go on (and QEMU accepts it), one it lacks is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_netdev_reads_the_binary_under_test() -> TestResult {
+    use qemu_machine::qemu_cmdline::{DEFAULT_PROBE_TIMEOUT, Error as CmdlineError, Probe};
+
+    let binary = qemukit_tests::qemu_binary();
+    let qemu = Probe::run_async(&binary, DEFAULT_PROBE_TIMEOUT).await?;
+    for netdev in ["user", "socket", "stream", "tap", "hubport"] {
+        assert!(qemu.has_netdev(netdev), "{netdev}: {:?}", qemu.netdevs);
+    }
+    let missing = qemu.require_netdev("netmap");
+    assert!(
+        matches!(&missing, Err(CmdlineError::Missing { kind: "netdev back end", name, .. }) if name == "netmap"),
+        "{missing:?}"
+    );
+
+    require!(qemu.require_netdev("user"));
+    let machine = MachineBuilder::new()
+        .binary(&binary)
+        .machine_type("pc")
+        .args([
+            "-S",
+            "-nodefaults",
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+        ])
+        .launch()
+        .await?;
+    let network = machine
+        .qmp()
+        .execute_raw(
+            "human-monitor-command",
+            serde_json::json!({"command-line": "info network"})
+                .as_object()
+                .cloned(),
+        )
+        .await?;
+    let network = network.as_str().unwrap_or_default().to_owned();
+    machine.shutdown(Duration::from_secs(30)).await?;
+    assert!(
+        network.contains("n0") && network.contains("user"),
+        "info network: {network}"
+    );
+    Ok(())
+}
