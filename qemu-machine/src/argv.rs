@@ -165,6 +165,22 @@ mod tests {
     }
 
     #[test]
+    fn the_qtest_socket_is_no_part_of_the_configuration() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let mut plain = MachineBuilder::new();
+        plain.accel(Accel::tcg()).args(["-S"]);
+        let mut qtest = MachineBuilder::new();
+        qtest
+            .accel(Accel::tcg())
+            .args(["-S"])
+            .qtest(true)
+            .qtest_log(true);
+        // A snapshot taken in qtest mode restores without it, and back.
+        assert_eq!(qtest.configuration()?, plain.configuration()?);
+        Ok(())
+    }
+
+    #[test]
     fn renders_monitor_console_and_fds() -> Result<(), Box<dyn std::error::Error>> {
         let mut builder = MachineBuilder::new();
         builder

@@ -273,6 +273,25 @@ async fn the_qtest_log_is_removed_with_the_temporary_directory() -> TestResult {
     Ok(())
 }
 
+/// Without QMP the launch does not wait for QEMU, and shutdown is SIGTERM:
+/// requests sent before QEMU reads the socket wait in it, and the end is
+/// seen all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qtest_mode_works_without_a_qmp_monitor() -> TestResult {
+    let machine = builder().qmp(false).launch().await?;
+    let qtest = machine.qtest()?.clone();
+    assert_eq!(qtest.endianness().await?, Endianness::Little);
+    qtest.writel(0x1000, 0x1234_5678).await?;
+    assert_eq!(qtest.readl(0x1000).await?, 0x1234_5678);
+    machine.shutdown(SHUTDOWN).await?;
+    assert!(
+        matches!(qtest.close_reason(), Some(QtestDisconnect::PeerClosed)),
+        "{:?}",
+        qtest.close_reason()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_machine_without_qtest_mode_says_how_to_get_it() -> TestResult {
     let machine = MachineBuilder::new().machine_type("none").launch().await?;
