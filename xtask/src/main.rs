@@ -26,8 +26,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   demo [--qemu V]     install QEMU if missing, build the guest, boot it with qemu-machine and drive it
-  ci                  install what is missing (QEMU, tmux), then fmt, clippy, doc, the guest and
-                      every test against each QEMU version we support (10.0, then 7.2)
+  ci                  install what is missing (QEMU, tmux), then fmt, codegen --check, clippy, doc,
+                      the guest and every test against each QEMU version we support (10.0, then 7.2)
   integ [--qemu V] [FILTER…]
                       install QEMU if missing, build the guest, run every test that starts QEMU
                       (the whole workspace's tests) against QEMU V (default: the installed one)

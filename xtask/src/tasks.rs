@@ -6,14 +6,17 @@ use crate::Result;
 use crate::cmd::cargo;
 use crate::qemu::{self, Qemu};
 use crate::suite;
-use crate::{deps, guest};
+use crate::{codegen, deps, guest};
 
 /// The whole CI job, in the order that fails fastest: set-up, static
-/// checks, then every test against each QEMU version of [`qemu::TESTED`].
+/// checks (formatting, the generated QMP types being current, clippy,
+/// docs), then every test against each QEMU version of [`qemu::TESTED`].
 pub(crate) fn ci() -> Result {
     let started = Instant::now();
     deps::ensure()?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    eprintln!("xtask: $ cargo xtask codegen --check");
+    codegen::check()?;
     cargo(
         &[
             "clippy",
