@@ -391,15 +391,18 @@ mod tests {
         let mut codec = ClientCodec::new();
         let mut dst = BytesMut::from(&b"previous"[..]);
         let request = Request::new("query-status").with_id(7);
-        assert!(codec.encode(&request, &mut dst).is_ok());
-        assert!(codec.encode(Request::new("stop"), &mut dst).is_ok());
+        let encoded = codec.encode(&request, &mut dst);
+        assert!(matches!(encoded, Ok(())), "{encoded:?}");
+        let encoded = codec.encode(Request::new("stop"), &mut dst);
+        assert!(matches!(encoded, Ok(())), "{encoded:?}");
         assert_eq!(
             &dst[..],
             b"previous{\"execute\":\"query-status\",\"id\":7}\r\n{\"execute\":\"stop\"}\r\n"
         );
         let unknown = ClientMessage::Unknown(json!({"hello": 1}));
         let mut dst = BytesMut::new();
-        assert!(codec.encode(&unknown, &mut dst).is_ok());
+        let encoded = codec.encode(&unknown, &mut dst);
+        assert!(matches!(encoded, Ok(())), "{encoded:?}");
         assert_eq!(&dst[..], b"{\"hello\":1}\r\n");
     }
 
@@ -418,15 +421,18 @@ mod tests {
             ServerMessage::Success(Success::new(json!({"status": "running"}), Some(json!(2)))),
         ];
         for message in &sent {
-            assert!(server.encode(message, &mut wire).is_ok());
+            let encoded = server.encode(message, &mut wire);
+            assert!(matches!(encoded, Ok(())), "{encoded:?}");
         }
-        assert!(server.encode(sent[0].clone(), &mut wire).is_ok());
+        let encoded = server.encode(sent[0].clone(), &mut wire);
+        assert!(matches!(encoded, Ok(())), "{encoded:?}");
         let received = decode_all(&mut client, &wire, 5);
         assert_eq!(received[..3], sent);
 
         let mut wire = BytesMut::new();
         let request = Request::new("cont").with_id("c").oob();
-        assert!(client.encode(&request, &mut wire).is_ok());
+        let encoded = client.encode(&request, &mut wire);
+        assert!(matches!(encoded, Ok(())), "{encoded:?}");
         wire.extend_from_slice(b"{\"execute\": 5}");
         assert_eq!(
             server.decode(&mut wire).ok().flatten(),

@@ -221,7 +221,9 @@ mod tests {
     #[test]
     fn non_objects_are_a_syntax_error_here() {
         // The splitter only ever hands over objects.
-        assert!(server_message(b"[1]").is_err());
-        assert!(server_message(b"{\"return\": }").is_err());
+        let array = server_message(b"[1]");
+        assert!(matches!(&array, Err(e) if e.is_data()), "{array:?}");
+        let broken = server_message(b"{\"return\": }");
+        assert!(matches!(&broken, Err(e) if e.is_syntax()), "{broken:?}");
     }
 }

@@ -568,7 +568,8 @@ mod tests {
             Err(Error::Truncated { offset: 4, len: 11 })
         ));
         let mut empty = BytesMut::from(&b""[..]);
-        assert!(splitter.finish(&mut empty).is_ok());
+        let finished = splitter.finish(&mut empty);
+        assert!(matches!(finished, Ok(())), "{finished:?}");
     }
 
     #[test]
@@ -683,7 +684,17 @@ mod tests {
     fn recovers_after_an_error_with_fresh_input() {
         let mut splitter = Splitter::default();
         let mut buf = BytesMut::from(&b"x{\"a\":1}"[..]);
-        assert!(splitter.next_frame(&mut buf).is_err());
+        let frame = splitter.next_frame(&mut buf);
+        assert!(
+            matches!(
+                frame,
+                Err(Error::UnexpectedByte {
+                    byte: b'x',
+                    offset: 0
+                })
+            ),
+            "{frame:?}"
+        );
         assert!(buf.is_empty());
         buf.extend_from_slice(b"{}");
         let frame = splitter.next_frame(&mut buf);
@@ -712,7 +723,8 @@ mod tests {
         let mut buf = BytesMut::from(&b"lots of noise"[..]);
         assert!(matches!(splitter.next_frame(&mut buf), Ok(None)));
         assert!(buf.is_empty());
-        assert!(splitter.finish(&mut buf).is_ok());
+        let finished = splitter.finish(&mut buf);
+        assert!(matches!(finished, Ok(())), "{finished:?}");
     }
 
     #[test]
@@ -780,7 +792,11 @@ mod tests {
         message.extend_from_slice(b"\"end\": \"}\"}");
         let expected = reference_len(&message);
         assert_eq!(expected, Some(message.len()));
-        assert!(serde_json::from_slice::<serde_json::Value>(&message).is_ok());
+        let parsed = serde_json::from_slice::<serde_json::Value>(&message);
+        assert!(
+            matches!(parsed, Ok(serde_json::Value::Object(_))),
+            "{parsed:?}"
+        );
         let mut stream = message.clone();
         stream.extend_from_slice(b"\r\n{}");
         for size in [1, 7, 63, 64, 65, 100, 1000, stream.len()] {

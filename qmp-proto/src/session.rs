@@ -550,7 +550,7 @@ mod tests {
                 // Through the real codecs, as bytes on a wire.
                 let mut wire = BytesMut::new();
                 let encoded = ClientCodec::new().encode(request, &mut wire);
-                assert!(encoded.is_ok(), "could not encode: {encoded:?}");
+                assert!(matches!(encoded, Ok(())), "could not encode: {encoded:?}");
                 let decoded = self.server.codec.decode(&mut wire);
                 let Ok(Some(ClientMessage::Request(request))) = decoded else {
                     panic!("the session sent a non-request: {decoded:?}");
@@ -568,7 +568,7 @@ mod tests {
                 moved = true;
                 let mut wire = BytesMut::new();
                 let encoded = self.server.codec.encode(message, &mut wire);
-                assert!(encoded.is_ok(), "could not encode: {encoded:?}");
+                assert!(matches!(encoded, Ok(())), "could not encode: {encoded:?}");
                 let decoded = self.codec.decode(&mut wire);
                 let Ok(Some(message)) = decoded else {
                     panic!("the server's message did not decode: {decoded:?}");
@@ -657,7 +657,8 @@ mod tests {
             let arguments = pair.server.received[0].arguments.clone();
             if expected {
                 assert_eq!(arguments, json!({"enable": ["oob"]}).as_object().cloned());
-                assert!(pair.client.execute(Request::new("x").oob()).is_ok());
+                let sent = pair.client.execute(Request::new("x").oob());
+                assert!(matches!(sent, Ok(RequestId(_))), "{sent:?}");
             } else {
                 assert_eq!(arguments, None);
                 assert_eq!(
