@@ -26,12 +26,17 @@ pub trait Command: Serialize {
     /// The command's wire name, e.g. `query-status`.
     const NAME: &'static str;
 
-    /// The first QEMU release that has the command, when it is newer than
-    /// the oldest release this crate knows (7.2); `None` otherwise.
+    /// The first QEMU release known to have the command, when an older one
+    /// this crate knows (7.2) lacks it; `None` otherwise.
+    ///
+    /// For the generated commands this is the first *recorded* release
+    /// that has it (`(10, 0)` for everything 7.2 lacks): the recorded
+    /// schemas do not say in which release in between QEMU added it, and
+    /// the releases nobody recorded are refused rather than guessed.
     const SINCE: Option<(u32, u32)> = None;
 
-    /// The first QEMU release that no longer has the command; `None` while
-    /// every known release has it.
+    /// The first QEMU release known not to have the command any more;
+    /// `None` while every known release has it.
     const UNTIL: Option<(u32, u32)> = None;
 
     /// What the command returns.
@@ -197,6 +202,7 @@ mod tests {
         assert_eq!(NoArgs::parse_output(json!({})).ok(), Some(Empty));
         assert_eq!(NoArgs::parse_output(json!({"new": 1})).ok(), Some(Empty));
         assert_eq!(WithArgs::parse_output(json!(7)).ok(), Some(7));
-        assert!(WithArgs::parse_output(json!("seven")).is_err());
+        let wrong = WithArgs::parse_output(json!("seven"));
+        assert!(matches!(&wrong, Err(e) if e.is_data()), "{wrong:?}");
     }
 }

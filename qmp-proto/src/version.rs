@@ -91,8 +91,9 @@ pub struct Unsupported {
     pub item: String,
     /// The connected QEMU.
     pub qemu: Version,
-    /// The first release that has the item, when it is newer than any QEMU
-    /// this crate knows.
+    /// The first release known to have the item, when an older release this
+    /// crate knows lacks it (for generated items: the first recorded
+    /// release that has it; QEMU may have added it earlier).
     pub since: Option<(u32, u32)>,
     /// The first release that no longer has the item.
     pub until: Option<(u32, u32)>,
@@ -109,7 +110,7 @@ impl Unsupported {
     /// use qmp_proto::{Unsupported, Version};
     ///
     /// let old = Version::new(7, 2, 22);
-    /// assert!(Unsupported::check("`compress`", old, None, Some((9, 1))).is_ok());
+    /// assert_eq!(Unsupported::check("`compress`", old, None, Some((9, 1))), Ok(()));
     /// let err = Unsupported::check("`compress`", Version::new(10, 0, 2), None, Some((9, 1)));
     /// assert_eq!(
     ///     err.map_err(|e| e.to_string()),
@@ -149,7 +150,10 @@ impl std::fmt::Display for Unsupported {
                 " (it exists from QEMU {a}.{b} until before {c}.{d}); use a QEMU in that range"
             ),
             (Some((a, b)), None) => {
-                write!(f, " (added in QEMU {a}.{b}); use QEMU {a}.{b} or newer")
+                write!(
+                    f,
+                    " (QEMU {a}.{b} and newer have it); use QEMU {a}.{b} or newer"
+                )
             }
             (None, Some((c, d))) => write!(
                 f,

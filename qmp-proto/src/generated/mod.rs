@@ -14,11 +14,29 @@
 //! returns, `BlockdevMirrorOnTargetError` for a member's enumeration), a
 //! few by hand; the names do not change between versions.
 //!
+//! # Integers
+//!
+//! Every integer is an `i64`. QEMU's schema has `int8` … `uint64` and
+//! `size`, but `query-qmp-schema` reports them all as the one builtin
+//! `int`, so the recorded data cannot tell a `uint8` from a `size`; `i64`
+//! holds every value QEMU sends in practice, but a `uint64`/`size` member
+//! above `i64::MAX` (an "unlimited" `u64::MAX`, say) would not decode
+//! into it — read such a reply raw. Floating-point members (`number`)
+//! are `f64`.
+//!
 //! # Across QEMU versions
 //!
 //! One set of types covers every recorded version: each item's docs say
 //! which versions have it ("QEMU 7.2: no; 10.0: yes"). A member missing in
-//! some version is an `Option`. Decoding tolerates drift: unknown members
+//! some version is an `Option`.
+//!
+//! The recorded introspection says *whether* a version has an item, not
+//! since when: it carries no "since". So `SINCE` (and an enumeration
+//! value's `since()`) is the first *recorded* release that has the item —
+//! `(10, 0)` for everything 7.2 lacks — even where QEMU added it in 8.0 or
+//! 9.x; the releases in between, which nobody recorded, are refused rather
+//! than guessed (send a raw [`Request`](crate::Request) there). `UNTIL` is
+//! the first recorded release that no longer has it. Decoding tolerates drift: unknown members
 //! are ignored, every enumeration keeps unknown values in `Other`, every
 //! union keeps an unknown variant's members, so a reply from a newer QEMU
 //! still decodes. Sending is checked:
@@ -40,10 +58,11 @@
 //!     {"status": "hibernating", "running": false, "new-member": 1}))?;
 //! assert_eq!(status.status.as_str(), "hibernating");
 //!
-//! // `blockdev-set-active` is newer than QEMU 7.2: refused before sending.
+//! // `blockdev-set-active` is in 10.0, not in 7.2: refused before sending.
 //! let activate = commands::BlockdevSetActive::new(true);
-//! assert!(activate.check_version(Version::new(7, 2, 22)).is_err());
-//! assert!(activate.check_version(Version::new(10, 0, 2)).is_ok());
+//! let refused = activate.check_version(Version::new(7, 2, 22));
+//! assert!(matches!(&refused, Err(e) if e.since == Some((10, 0))), "{refused:?}");
+//! assert_eq!(activate.check_version(Version::new(10, 0, 2)), Ok(()));
 //! # Ok(())
 //! # }
 //! ```
@@ -97,9 +116,10 @@ macro_rules! qapi_enum {
                 }
             }
 
-            /// The first QEMU release with this value, when newer than the
-            /// oldest recorded one; `None` for values this crate does not
-            /// know.
+            /// The first recorded QEMU release with this value, when an
+            /// older recorded one lacks it (QEMU may have added it in a
+            /// release between the two); `None` for values this crate does
+            /// not know.
             pub fn since(&self) -> Option<(u32, u32)> {
                 match self {
                     $(Self::$variant => $since,)*
@@ -150,15 +170,17 @@ macro_rules! qapi_enum {
     };
 }
 
-/// Which QEMU versions have a command or event: the first release that has
-/// it and the first that no longer has it (`None`: no bound known).
+/// Which QEMU versions have a command or event: the first recorded release
+/// that has it (when an older recorded one lacks it) and the first recorded
+/// release that no longer has it (`None`: no bound known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Availability {
     /// The wire name, e.g. `query-status` or `SHUTDOWN`.
     pub name: &'static str,
-    /// The first release that has it, when newer than the oldest we know.
+    /// The first recorded release that has it, when an older recorded one
+    /// lacks it.
     pub since: Option<(u32, u32)>,
-    /// The first release that no longer has it.
+    /// The first recorded release that no longer has it.
     pub until: Option<(u32, u32)>,
 }
 
