@@ -348,13 +348,15 @@ async fn sigkill_fails_every_pending_command_and_wait_promptly() {
             ),
             "{result:?}"
         );
+        // "At once" means on the peer's death, not at the commands'
+        // 60 s timeout; no tighter bound, as a loaded host may be slow.
         let elapsed = killed.elapsed();
-        assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
         let later = client.execute(QueryStatus).await;
-        assert!(matches!(
-            later,
-            Err(Error::Disconnected(Disconnect::PeerClosed))
-        ));
+        assert!(
+            matches!(later, Err(Error::Disconnected(Disconnect::PeerClosed))),
+            "{later:?}"
+        );
     })
     .await;
 }
