@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
@@ -14,7 +15,7 @@ use tracing::{Instrument, debug, warn};
 use crate::client::Client;
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::error::{Error, Step};
+use crate::error::{Disconnect, Error, Step};
 use crate::shared::Shared;
 use crate::transport::Transport;
 
@@ -53,7 +54,11 @@ where
     let shared = Shared::new(config);
     let (ops, receiver) = mpsc::unbounded_channel();
     let span = tracing::debug_span!("qmp_connection", peer = %peer);
-    let mut connection = Connection::new(io, config, shared.clone(), receiver, span.clone());
+    let mut connection = Connection::new(io, config, shared.clone(), receiver, span.clone())
+        .map_err(|error| Error::Handshake {
+            step: Step::Greeting,
+            reason: Disconnect::Io(Arc::new(error)),
+        })?;
     let negotiate = std::future::poll_fn(|cx| connection.poll_handshake(cx));
     match within(config.handshake_timeout, negotiate).await {
         Some(Ok(())) => {}

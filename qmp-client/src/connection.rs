@@ -15,6 +15,7 @@ use qmp_proto::{
     SessionState,
 };
 use serde_json::Value;
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
 use tracing::{Span, debug, trace, warn};
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::error::{Disconnect, Error, Step};
 use crate::shared::Shared;
 use crate::transport::Transport;
+use crate::unix::Driven;
 
 /// How many reads, writes or requests one poll handles before yielding, so
 /// one busy connection cannot starve other tasks.
@@ -68,7 +70,7 @@ struct Chunk {
 /// wait has failed with the same reason.
 #[must_use = "futures do nothing unless polled; spawn the connection"]
 pub struct Connection<IO> {
-    io: IO,
+    io: Driven<IO>,
     fd_passing: bool,
     codec: ClientCodec,
     read_buf: BytesMut,
@@ -110,12 +112,13 @@ impl<IO: Transport> Connection<IO> {
         shared: Arc<Shared>,
         ops: mpsc::UnboundedReceiver<Op>,
         span: Span,
-    ) -> Self {
+    ) -> io::Result<Self> {
+        let io = Driven::new(io)?;
         let limits = Limits {
             max_message_size: config.max_message_size,
             ..Limits::default()
         };
-        Self {
+        Ok(Self {
             fd_passing: io.can_pass_fds(),
             io,
             codec: ClientCodec::with_limits(limits),
@@ -136,7 +139,7 @@ impl<IO: Transport> Connection<IO> {
             eof: false,
             negotiation_error: None,
             result: None,
-        }
+        })
     }
 
     /// Whether the transport can carry file descriptors.

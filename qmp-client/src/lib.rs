@@ -117,6 +117,7 @@ mod events;
 pub mod mock;
 mod shared;
 mod transport;
+mod unix;
 mod version_check;
 
 pub use call::{Call, Invoke, Raw};

@@ -12,12 +12,10 @@
 //! message), so QEMU holds them when it reads the command.
 
 use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::UnixStream;
 
@@ -89,6 +87,20 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
             "this transport cannot carry file descriptors",
         )))
     }
+
+    /// Hands over the connected, non-blocking Unix stream socket this
+    /// transport is, for the connection to drive itself; the default keeps
+    /// the transport (`Err(self)`). A tokio socket wakes the runtime
+    /// whenever the peer has read what was written; the connection's own
+    /// driver watches only for readability and so saves a wake-up on
+    /// about every other command. [`tokio::net::UnixStream`] hands over a
+    /// duplicate of its descriptor.
+    fn into_unix_socket(self) -> Result<OwnedFd, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
+    }
 }
 
 impl Transport for UnixStream {
@@ -103,6 +115,11 @@ impl Transport for UnixStream {
         fds: &[BorrowedFd<'_>],
     ) -> Poll<io::Result<usize>> {
         send_with_fds(self, cx, bytes, fds)
+    }
+
+    fn into_unix_socket(self) -> Result<OwnedFd, Self> {
+        // Dropping `self` deregisters and closes its own descriptor.
+        self.as_fd().try_clone_to_owned().map_err(|_| self)
     }
 }
 
@@ -179,29 +196,14 @@ fn send_with_fds(
     bytes: &[u8],
     fds: &[BorrowedFd<'_>],
 ) -> Poll<io::Result<usize>> {
-    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
     loop {
         std::task::ready!(stream.poll_write_ready(cx))?;
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        if !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "too many file descriptors for one message",
-            )));
-        }
         let sent = stream.try_io(Interest::WRITABLE, || {
-            rustix::net::sendmsg(
-                stream,
-                &[IoSlice::new(bytes)],
-                &mut control,
-                SendFlags::NOSIGNAL,
-            )
-            .map_err(io::Error::from)
+            crate::unix::send_with_fds(stream.as_fd(), bytes, fds)
         });
         match sent {
-            Ok(n) => return Poll::Ready(Ok(n)),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(error) => return Poll::Ready(Err(error)),
+            sent => return Poll::Ready(sent),
         }
     }
 }
