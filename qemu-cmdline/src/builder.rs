@@ -234,6 +234,13 @@ impl Cmdline {
         self.push(Arg::Incoming(uri.into()))
     }
 
+    /// `-incoming defer`: wait for a migration whose source a later QMP
+    /// `migrate-incoming` names, so capabilities and parameters can be
+    /// set before anything is read.
+    pub fn incoming_defer(&mut self) -> &mut Self {
+        self.incoming("defer")
+    }
+
     /// `-d`: log items such as `guest_errors`, `unimp`.
     pub fn log_items<I, S>(&mut self, items: I) -> &mut Self
     where

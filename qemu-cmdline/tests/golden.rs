@@ -539,6 +539,7 @@ fn boot_files_and_kernel() {
 #[test]
 fn migration_clock_firmware_fds() {
     golden(Cmdline::new().incoming("defer"), &["-incoming", "defer"]);
+    golden(Cmdline::new().incoming_defer(), &["-incoming", "defer"]);
     golden(
         Cmdline::new().rtc(Rtc::default().base("utc").clock("host").driftfix("slew")),
         &["-rtc", "base=utc,clock=host,driftfix=slew"],

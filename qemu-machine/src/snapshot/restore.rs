@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
+use qemu_cmdline::Cmdline;
 use qmp_proto::commands::Cont;
 use tokio::time::Instant;
 
@@ -134,8 +135,14 @@ impl MachineBuilder {
         timings.check = started.elapsed();
 
         let started = Instant::now();
-        spec.user_args
-            .extend(["-S", "-incoming", "defer"].map(OsString::from));
+        // Last, after the user's arguments: the guest must not run before
+        // its state is loaded, and the state comes later, over QMP.
+        let incoming = Cmdline::new()
+            .paused()
+            .incoming_defer()
+            .to_args()
+            .map_err(Error::Cmdline)?;
+        spec.user_args.extend(incoming);
         let mut machine = crate::launch::launch(spec).await?;
         // What the guest is, for a later save: not how it was started.
         machine.configuration = configuration;
