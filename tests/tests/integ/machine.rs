@@ -264,7 +264,10 @@ async fn sigkill_from_outside_is_reported_and_cleaned_up() {
         .await
         .expect("the pending command did not fail fast")
         .expect("task panicked");
-    assert!(failed.is_err(), "{failed:?}");
+    assert!(
+        matches!(failed, Err(qmp_client::Error::Disconnected(_))),
+        "the pending command: {failed:?}"
+    );
 
     let exit = machine.wait(SHUTDOWN).await.expect("wait failed");
     assert_eq!(exit.signal(), Some(9));
@@ -275,7 +278,10 @@ async fn sigkill_from_outside_is_reported_and_cleaned_up() {
     )
     .await
     .expect("a command after the death did not fail fast");
-    assert!(after.is_err());
+    assert!(
+        matches!(after, Err(qmp_client::Error::Disconnected(_))),
+        "a command after the death: {after:?}"
+    );
     assert_eq!(
         machine
             .shutdown(SHUTDOWN)
@@ -308,8 +314,8 @@ async fn stopped_qemu_is_killed_after_the_shutdown_timeout() {
     };
     assert!(matches!(cause, ShutdownCause::Timeout(_)), "{error}");
     assert_eq!(exit.signal(), Some(9));
-    assert!(exit.signal_sent_by_us());
-    assert!(kept_temp_dir.is_none());
+    assert!(exit.signal_sent_by_us(), "{exit:?}");
+    assert_eq!(kept_temp_dir, &None);
     assert!(entries(base.path()).is_empty());
     assert!(processes_with(&marker).is_empty());
     assert_eq!(machine.exit_info(), Some(*exit));
