@@ -96,7 +96,9 @@ impl MachineBuilder {
     /// one, and the guest resumes (`cont`) unless `options` say paused.
     ///
     /// The result is an ordinary [`Machine`]: QMP, events and the console
-    /// work as after a boot, and no console byte is lost. Any number of
+    /// work as after a boot, and no console byte is lost. Its migration
+    /// capabilities are QEMU's defaults again, except `events`, which
+    /// stays on, so it can itself be migrated or saved. Any number of
     /// machines may restore from one snapshot at once.
     ///
     /// ```no_run
@@ -229,7 +231,10 @@ async fn load(
         .transport
         .start_restore(client, snapshot.path())
         .await?;
-    wait::migration_end(client, &mut events, timeout).await
+    wait::migration_end(client, &mut events, timeout).await?;
+    // A later migration by the caller (a live one, or a save on 7.2's
+    // stream) must not inherit `mapped-ram` or `multifd` from the restore.
+    snapshot.transport.set_capabilities(client, false).await
 }
 
 /// QEMU says why an incoming migration failed on stderr, rarely in

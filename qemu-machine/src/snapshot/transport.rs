@@ -55,7 +55,7 @@ impl Transport {
 
     /// Turns on `events` (7.2 sends no `MIGRATION` event without it) and
     /// this transport's capabilities; `enable = false` turns the latter
-    /// off again after a save.
+    /// off again after a save or a restore (`events` stays on).
     pub(crate) async fn set_capabilities(
         &self,
         client: &Client,

@@ -2,44 +2,67 @@
 //! with `qmp_client::agent` (sync, ping, info, exec with captured output),
 //! then `guest-shutdown` → `SHUTDOWN` and QEMU exits.
 
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, PoisonError};
+
+use qemu_machine::MachineBuilder;
 use qmp_client::Config;
 use qmp_client::agent::{Agent, GuestExec};
 use qmp_proto::events::Shutdown;
 
-use crate::migration::{BOOT, COMMAND, TestResult, Vm};
+use crate::migration::{BOOT, COMMAND, TestResult, Vm, builder};
+
+/// The fdset that carries QEMU's end of the agent's channel.
+const AGENT_FDSET: u32 = 7;
+
+/// The guest with qemu-ga, which its init starts on the virtio-serial
+/// port `org.qemu.guest_agent.0`. The port's chardev is one end of a
+/// socketpair handed over in an fdset and opened as
+/// `pipe,path=/dev/fdset/N` (the `pipe` backend falls back to the path
+/// itself, and a read-write fdset descriptor matches a socket): unlike a
+/// socket path or `socket,fd=N`, nothing of it changes between launches,
+/// so the configuration is booted once and restored. The host's end of
+/// the last builder made waits in `host_end`.
+fn agent_builder(host_end: &Mutex<Option<UnixStream>>) -> MachineBuilder {
+    let mut args = qemukit_tests::guest().args(true);
+    let channel = format!("pipe,id=qga0,path=/dev/fdset/{AGENT_FDSET}");
+    for arg in [
+        "-chardev",
+        &channel,
+        "-device",
+        "virtio-serial-pci",
+        "-device",
+        "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+    ] {
+        args.push(OsString::from(arg));
+    }
+    let (ours, theirs) = UnixStream::pair().expect("creating the agent's socketpair");
+    let mut builder = builder("agent", &args);
+    builder.add_fd(OwnedFd::from(theirs), AGENT_FDSET, None);
+    *host_end.lock().unwrap_or_else(PoisonError::into_inner) = Some(ours);
+    builder
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guest_agent_pings_runs_commands_and_shuts_the_guest_down() -> TestResult {
-    let guest = qemukit_tests::guest();
-    // QEMU listens on a socket of its own for the agent's port.
-    let dir = tempfile::tempdir()?;
-    let socket = dir.path().join("qga.sock");
-    let mut args = guest.args(true);
-    for arg in [
-        "-chardev".to_owned(),
-        format!(
-            "socket,id=qga0,path={},server=on,wait=off",
-            socket.display()
-        ),
-        "-device".to_owned(),
-        "virtio-serial-pci".to_owned(),
-        "-device".to_owned(),
-        "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".to_owned(),
-    ] {
-        args.push(arg.into());
-    }
-    let vm = Vm::launch("agent", args).await?;
-    let agent_io = tokio::net::UnixStream::connect(&socket).await?;
+    let host_end = Mutex::new(None);
+    let vm = Vm::restore_with(|| agent_builder(&host_end)).await?;
+    let agent_io = host_end
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .ok_or("the restore made no agent channel")?;
+    agent_io.set_nonblocking(true)?;
+    let agent_io = tokio::net::UnixStream::from_std(agent_io)?;
 
-    // Sync while the guest boots: the agent starts around the shell
-    // prompt, so `connect` retries (its first syncs wait unread in the
-    // socket until qemu-ga opens the port, and are answered with stale ids).
+    // qemu-ga ran in the guest when it was saved; `connect` syncs (and
+    // retries while the agent is still starting, as after a boot).
     let config = Config::default()
         .handshake_timeout(Some(BOOT))
         .command_timeout(Some(COMMAND));
-    let (agent, booted) = tokio::join!(Agent::connect(agent_io, &config), vm.boot());
-    booted?;
-    let mut agent = agent?;
+    let mut agent = Agent::connect(agent_io, &config).await?;
     agent.ping().await?;
 
     let info = agent.info().await?;

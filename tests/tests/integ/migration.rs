@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use qemu_console::Console;
 use qemu_machine::{ConsoleSpec, ExitInfo, Machine, MachineBuilder};
-use qemukit_tests::READY_MARKER;
 use qmp_client::{Client, EventStream};
 use qmp_proto::Version;
 use qmp_proto::commands::{
@@ -36,19 +35,38 @@ pub(crate) struct Vm {
     pub(crate) machine: Machine,
 }
 
+/// QEMU with `args` (usually `guest.args(..)` plus devices; they choose
+/// `-M pc,accel=tcg` themselves, and the builder's default accelerator
+/// steps aside) and a ttyS0 console. With `guest.args(false)` alone its
+/// configuration is `Guest::builder`'s, so both restore one snapshot.
+pub(crate) fn builder(name: &str, args: &[OsString]) -> MachineBuilder {
+    let mut builder = MachineBuilder::new();
+    builder
+        .binary(qemukit_tests::qemu_binary())
+        .name(name)
+        .args(args)
+        .console(ConsoleSpec::serial());
+    builder
+}
+
 impl Vm {
-    /// Launches QEMU with `args` (usually `guest.args(..)` plus devices;
-    /// they choose `-M pc,accel=tcg` themselves, and the builder's default
-    /// accelerator steps aside) and a ttyS0 console.
-    /// Does not wait for the guest.
+    /// Launches the [`builder`]'s QEMU. Does not wait for the guest.
     pub(crate) async fn launch(name: &str, args: Vec<OsString>) -> TestResult<Vm> {
-        let machine = MachineBuilder::new()
-            .binary(qemukit_tests::qemu_binary())
-            .name(name)
-            .args(args)
-            .console(ConsoleSpec::serial())
-            .launch()
-            .await?;
+        let machine = builder(name, &args).launch().await?;
+        Ok(Vm { machine })
+    }
+
+    /// The [`builder`]'s guest at its shell prompt, restored from the
+    /// suite's snapshot of that configuration (booted once per test
+    /// process): for scenarios that do not test booting.
+    pub(crate) async fn restore(name: &str, args: Vec<OsString>) -> TestResult<Vm> {
+        Self::restore_with(|| builder(name, &args)).await
+    }
+
+    /// [`restore`](Self::restore) for a configuration `make` builds
+    /// (the same each time, as `restore_booted` requires).
+    pub(crate) async fn restore_with(make: impl Fn() -> MachineBuilder) -> TestResult<Vm> {
+        let machine = qemukit_tests::restore_booted(make).await?;
         Ok(Vm { machine })
     }
 
@@ -59,18 +77,8 @@ impl Vm {
     pub(crate) fn console(&self) -> &Console {
         match self.machine.console() {
             Some(console) => console,
-            None => unreachable!("Vm::launch always asks for a console"),
+            None => unreachable!("`builder` always asks for a console"),
         }
-    }
-
-    /// Waits for the guest's ready marker and its first prompt.
-    pub(crate) async fn boot(&self) -> TestResult {
-        if let Err(error) = self.console().expect(READY_MARKER, BOOT).await {
-            let log = self.machine.log();
-            return Err(format!("the guest did not boot: {error}; QEMU: {log}").into());
-        }
-        self.console().expect("# ", BOOT).await?;
-        Ok(())
     }
 
     /// `poweroff -f` in the guest; QEMU (`-no-reboot`) must exit 0.
@@ -252,8 +260,10 @@ async fn migration_through_a_file_resumes_the_guest_in_a_second_qemu() -> TestRe
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("guest state.bin");
 
-    let source = Vm::launch("source", guest.args(false)).await?;
-    source.boot().await?;
+    // The source is the suite's booted guest; the destination, as in any
+    // incoming migration, only needs the same configuration and
+    // `-incoming defer`, and never boots.
+    let source = Vm::restore("source", guest.args(false)).await?;
     let wrote = source
         .console()
         .run(

@@ -95,8 +95,7 @@ async fn mirror_job_copies_a_disk_the_guest_keeps_writing() -> TestResult {
     ] {
         args.push(arg.into());
     }
-    let vm = Vm::launch("mirror", args).await?;
-    vm.boot().await?;
+    let vm = Vm::restore("mirror", args).await?;
     let qmp: &Client = vm.qmp();
 
     // A writer: record N in sector N, synced, until told to stop.

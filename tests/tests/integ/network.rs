@@ -20,8 +20,7 @@ async fn a_guest_tcp_server_answers_through_hostfwd() -> TestResult {
     ] {
         args.push(arg.into());
     }
-    let vm = Vm::launch("network", args).await?;
-    vm.boot().await?;
+    let vm = Vm::restore("network", args).await?;
 
     // QEMU picked the host port: `get_usernet_hostfwd_port`.
     let port = vm

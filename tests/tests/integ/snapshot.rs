@@ -8,10 +8,10 @@ use qemu_machine::{
     AfterSave, Error, Machine, MachineBuilder, Mismatch, RestoreOptions, SaveOptions,
     SnapshotFailure,
 };
-use qemukit_tests::{READY_MARKER, booted_snapshot, guest, restore_booted};
+use qemukit_tests::{booted_snapshot, guest, restore_booted};
 use qmp_proto::commands::{DeviceAdd, QueryStatus, RunState};
 
-use crate::migration::{BOOT, COMMAND, TestResult};
+use crate::migration::{COMMAND, TestResult};
 
 fn console(machine: &Machine) -> &qemu_console::Console {
     match machine.console() {
@@ -39,8 +39,15 @@ async fn a_saved_guest_comes_back_with_its_tmpfs_in_a_new_qemu() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("guest's state, saved.snap");
 
-    let source = guest.builder().name("snapshot-source").launch().await?;
-    console(&source).expect(READY_MARKER, BOOT).await?;
+    // The suite's booted guest, itself restored: a restored machine saves
+    // again, under the configuration it was restored with (not the
+    // restore's `-S -incoming defer`).
+    let source = restore_booted(|| {
+        let mut builder = guest.builder();
+        builder.name("snapshot-source");
+        builder
+    })
+    .await?;
     let wrote = run(
         &source,
         "echo kept-$((40+2)) > /tmp/witness; cat /tmp/witness",
