@@ -108,12 +108,10 @@ async fn restore(memory: u32, path: &Path) -> Result<(Duration, RestoreTimings, 
     Ok((total, timings, answer))
 }
 
+/// The median restore, whole: its parts add up to its total.
 struct Series {
     total: Duration,
-    check: Duration,
-    launch: Duration,
-    load: Duration,
-    resume: Duration,
+    timings: RestoreTimings,
     answer: Duration,
 }
 
@@ -124,15 +122,11 @@ async fn restore_series(memory: u32, path: &Path) -> Result<Series> {
     for _ in 0..RESTORES {
         runs.push(restore(memory, path).await?);
     }
-    // The median run, whole: its parts add up to its total.
     runs.sort_unstable_by_key(|run| run.0);
     let (total, timings, answer) = runs[runs.len() / 2];
     Ok(Series {
         total,
-        check: timings.check,
-        launch: timings.launch,
-        load: timings.load,
-        resume: timings.resume,
+        timings,
         answer,
     })
 }
@@ -229,12 +223,26 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+/// The median restore and where its time went, one row per stage.
 fn print_series(what: &str, series: &Series) {
-    println!(
-        "| {what} (median of {RESTORES}) | {:.2?} = check {:.1?} + QEMU start→QMP {:.0?} + \
-         migrate-incoming {:.0?} + cont {:.1?} + first answer {:.0?} |",
-        series.total, series.check, series.launch, series.load, series.resume, series.answer
-    );
+    let Series {
+        total,
+        timings,
+        answer,
+    } = series;
+    println!("| {what} (median of {RESTORES}) | {total:.2?} |");
+    let stages = [
+        ("check the metadata, the binary's version", timings.check),
+        ("spawn QEMU → QMP greeting and negotiation", timings.launch),
+        ("device set (qom-list) compared", timings.devices),
+        ("migrate-incoming → completed", timings.load),
+        ("cont", timings.resume),
+        ("→ the shell answers a command", *answer),
+    ];
+    for (stage, took) in stages {
+        let share = took.as_secs_f64() / total.as_secs_f64() * 100.0;
+        println!("| … {stage} | {took:.1?} ({share:.0}%) |");
+    }
 }
 
 async fn at_once(path: &Path) -> Result<Duration> {

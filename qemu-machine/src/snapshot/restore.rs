@@ -64,10 +64,14 @@ pub struct RestoreTimings {
     /// Reading the metadata and checking it (the binary's version is
     /// probed once per binary file and process).
     pub check: Duration,
-    /// Starting QEMU until its QMP monitor is ready.
+    /// Starting QEMU until its QMP monitor is ready (spawn, greeting,
+    /// negotiation, the console attached).
     pub launch: Duration,
-    /// From `migrate-incoming` until QEMU reported the migration completed
-    /// (including the device-set check and capabilities before it).
+    /// Reading QEMU's device set (`qom-list`) and comparing it with the
+    /// saved one.
+    pub devices: Duration,
+    /// Loading the state: capabilities set, `migrate-incoming` until QEMU
+    /// reported the migration completed, capabilities reset.
     pub load: Duration,
     /// `cont` (zero when left paused).
     pub resume: Duration,
@@ -151,6 +155,11 @@ impl MachineBuilder {
         timings.launch = started.elapsed();
 
         let started = Instant::now();
+        if let Err(failure) = check_devices(&machine, &snapshot).await {
+            return Err(failed(failure));
+        }
+        timings.devices = started.elapsed();
+        let started = Instant::now();
         if let Err(failure) = load(&machine, &snapshot, options.timeout).await {
             return Err(failed(with_log_tail(failure, &machine)));
         }
@@ -214,17 +223,23 @@ async fn check_snapshot(
     Ok((snapshot, configuration))
 }
 
-/// Checks the device set, then loads the state and waits for the end.
+/// QEMU's own error for a device set that differs is cryptic: compare
+/// first.
+async fn check_devices(machine: &Machine, snapshot: &Snapshot) -> Result<(), SnapshotFailure> {
+    let devices = device_set(machine.qmp()).await?;
+    match Mismatch::devices(&snapshot.devices, &devices) {
+        Some(mismatch) => Err(SnapshotFailure::Mismatch(mismatch)),
+        None => Ok(()),
+    }
+}
+
+/// Loads the state and waits for the end.
 async fn load(
     machine: &Machine,
     snapshot: &Snapshot,
     timeout: Duration,
 ) -> Result<(), SnapshotFailure> {
     let client = machine.qmp();
-    let devices = device_set(client).await?;
-    if let Some(mismatch) = Mismatch::devices(&snapshot.devices, &devices) {
-        return Err(SnapshotFailure::Mismatch(mismatch));
-    }
     snapshot.transport.set_capabilities(client, true).await?;
     let mut events = client.events();
     snapshot
