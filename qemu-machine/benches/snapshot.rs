@@ -1,14 +1,21 @@
 //! Booting the test guest against restoring it from a snapshot, in one
 //! run on the same guest, printed as a table:
 //!
-//! 1. cold boot → the shell answers a command (median);
+//! 1. cold boot → the shell answers a command;
 //! 2. saving the booted guest: time, file size (apparent and on disk);
-//! 3. restore → the shell answers (median of 7), with where the time goes
-//!    (metadata check, QEMU start until QMP is ready, `migrate-incoming`
-//!    until completed, `cont`, the first console answer);
-//! 4. 8 machines restored at once → all answering;
-//! 5. `restore/cold = R`;
-//! 6. experiments: `multifd` channels (QEMU ≥ 9.0), a smaller `-m`.
+//! 3. restore → the shell answers, with where the time goes (metadata
+//!    check, spawn → QMP ready, device-set check, `migrate-incoming` →
+//!    completed, `cont`, → the shell answers);
+//! 4. `restore/cold = R`;
+//! 5. 8 machines restored at once → all answering;
+//! 6. the levers, each a snapshot of its own: `multifd` channels (QEMU ≥
+//!    9.0, with `mapped-ram`) and a smaller `-m`.
+//!
+//! Boots and restores run in interleaved rounds (one cold boot of each
+//! memory size, then one restore of each snapshot, per round) and each
+//! figure is the median over the rounds, so a host whose load drifts
+//! (a shared CI machine) slows the boots and the restores alike and the
+//! ratios hold.
 //!
 //! Needs the guest (`cargo xtask guest`); `QEMUKIT_QEMU` picks the binary.
 //!
@@ -28,9 +35,13 @@ use qemu_machine::{
     AfterSave, ConsoleSpec, Machine, MachineBuilder, RestoreOptions, RestoreTimings, SaveOptions,
 };
 
-const COLD_BOOTS: usize = 3;
-const RESTORES: usize = 7;
+/// Rounds of one cold boot per memory size and one restore per snapshot.
+const ROUNDS: usize = 7;
 const AT_ONCE: usize = 8;
+/// The issue's guest: 256 MiB.
+const MEMORY: u32 = 256;
+/// The smallest memory the guest boots with comfortably (64 is too small).
+const SMALL_MEMORY: u32 = 128;
 const BOOT: Duration = Duration::from_secs(180);
 const ANSWER: Duration = Duration::from_secs(60);
 
@@ -108,147 +119,166 @@ async fn restore(memory: u32, path: &Path) -> Result<(Duration, RestoreTimings, 
     Ok((total, timings, answer))
 }
 
-/// The median restore, whole: its parts add up to its total.
-struct Series {
-    total: Duration,
-    timings: RestoreTimings,
-    answer: Duration,
+/// One snapshot to restore, and how it was made.
+struct Variant {
+    name: String,
+    memory: u32,
+    path: PathBuf,
+    save: Duration,
+    apparent: u64,
+    on_disk: u64,
+    restores: Vec<(Duration, RestoreTimings, Duration)>,
 }
 
-async fn restore_series(memory: u32, path: &Path) -> Result<Series> {
-    // The first restore probes the binary's version and warms the cache.
-    restore(memory, path).await?;
-    let mut runs = Vec::with_capacity(RESTORES);
-    for _ in 0..RESTORES {
-        runs.push(restore(memory, path).await?);
+impl Variant {
+    /// Boots a guest with `memory` MiB and saves it with `options`.
+    async fn make(name: &str, memory: u32, dir: &Path, options: SaveOptions) -> Result<Self> {
+        let (_, machine) = cold_boot(memory).await?;
+        let path = dir.join(format!("{}.snap", name.replace(' ', "-")));
+        let started = Instant::now();
+        machine
+            .save_snapshot_with(&path, &options.after(AfterSave::Quit))
+            .await?;
+        let save = started.elapsed();
+        let meta = std::fs::metadata(&path)?;
+        // The first restore probes the binary's version and warms the
+        // page cache: not measured.
+        restore(memory, &path).await?;
+        Ok(Self {
+            name: name.to_owned(),
+            memory,
+            path,
+            save,
+            apparent: meta.len(),
+            on_disk: meta.blocks() * 512,
+            restores: Vec::with_capacity(ROUNDS),
+        })
     }
-    runs.sort_unstable_by_key(|run| run.0);
-    let (total, timings, answer) = runs[runs.len() / 2];
-    Ok(Series {
-        total,
-        timings,
-        answer,
-    })
-}
 
-async fn save(
-    machine: &Machine,
-    path: &Path,
-    options: SaveOptions,
-) -> Result<(Duration, u64, u64)> {
-    let started = Instant::now();
-    machine
-        .save_snapshot_with(path, &options.after(AfterSave::Quit))
-        .await?;
-    let took = started.elapsed();
-    let meta = std::fs::metadata(path)?;
-    Ok((took, meta.len(), meta.blocks() * 512))
+    /// The median restore, whole, so its stages add up to its total.
+    fn median(&self) -> Option<(Duration, RestoreTimings, Duration)> {
+        let mut runs = self.restores.clone();
+        runs.sort_unstable_by_key(|run| run.0);
+        runs.get(runs.len() / 2).copied()
+    }
+
+    fn print(&self, cold: Duration) {
+        println!(
+            "| {}: save (stop, migrate, metadata, quit) | {:.2?}; file {} MB apparent, {} MB on disk |",
+            self.name,
+            self.save,
+            self.apparent >> 20,
+            self.on_disk >> 20
+        );
+        let Some((total, timings, answer)) = self.median() else {
+            return;
+        };
+        println!(
+            "| {}: restore → shell answers (median of {}) | {total:.2?} |",
+            self.name,
+            self.restores.len()
+        );
+        let stages = [
+            ("check the metadata, the binary's version", timings.check),
+            ("spawn QEMU → QMP greeting and negotiation", timings.launch),
+            ("device set (qom-list) compared", timings.devices),
+            ("migrate-incoming → completed", timings.load),
+            ("cont", timings.resume),
+            ("→ the shell answers a command", answer),
+        ];
+        for (stage, took) in stages {
+            let share = took.as_secs_f64() / total.as_secs_f64() * 100.0;
+            println!("| … {stage} | {took:.1?} ({share:.0}%) |");
+        }
+        println!(
+            "| {}: restore/cold = R (cold boot with -m {}) | **{:.3}** |",
+            self.name,
+            self.memory,
+            total.as_secs_f64() / cold.as_secs_f64()
+        );
+    }
 }
 
 async fn run() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let binary = binary();
     let version = qemu_cmdline::Probe::version(&binary, Duration::from_secs(30))?;
-    // Boots and restores slow down alike on a loaded host; the ratio holds.
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "qemu-machine snapshot benchmark ({version}, {}; load average {})",
+        "qemu-machine snapshot benchmark ({version}, {}); load average {} at the start",
         binary.display(),
-        load.split_whitespace().next().unwrap_or("unknown")
+        load_average()
     );
 
-    let mut boots = Vec::with_capacity(COLD_BOOTS);
-    let mut last = None;
-    for _ in 0..COLD_BOOTS {
-        let (took, machine) = cold_boot(256).await?;
-        boots.push(took);
-        if let Some(previous) = last.replace(machine) {
-            Machine::kill(&previous).await?;
+    let mut variants = vec![Variant::make("default", MEMORY, dir.path(), SaveOptions::new()).await?];
+    if (version.major, version.minor) >= (9, 0) {
+        for channels in [2, 4] {
+            let options = SaveOptions::new().multifd_channels(channels);
+            let name = format!("multifd ×{channels}");
+            variants.push(Variant::make(&name, MEMORY, dir.path(), options).await?);
         }
     }
-    let cold = median(&mut boots);
-    let booted = last.ok_or("no boot")?;
-    let path = dir.path().join("guest.snap");
-    let (save_time, apparent, on_disk) = save(&booted, &path, SaveOptions::new()).await?;
-    let series = restore_series(256, &path).await?;
-    let all_at_once = at_once(&path).await?;
+    let small = format!("-m {SMALL_MEMORY}");
+    variants.push(Variant::make(&small, SMALL_MEMORY, dir.path(), SaveOptions::new()).await?);
 
+    let mut cold = Vec::with_capacity(ROUNDS);
+    let mut small_cold = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (took, machine) = cold_boot(MEMORY).await?;
+        machine.kill().await?;
+        cold.push(took);
+        let (took, machine) = cold_boot(SMALL_MEMORY).await?;
+        machine.kill().await?;
+        small_cold.push(took);
+        // A different variant goes first in each round.
+        let count = variants.len();
+        for index in 0..count {
+            let variant = &mut variants[(index + round) % count];
+            let run = restore(variant.memory, &variant.path).await?;
+            variant.restores.push(run);
+        }
+    }
+    let all_at_once = at_once(&variants[0].path).await?;
+    let cold = median(&mut cold);
+    let small_cold = median(&mut small_cold);
+
+    println!();
+    println!(
+        "{ROUNDS} rounds, each: a cold boot with -m {MEMORY} and one with -m {SMALL_MEMORY}, \
+         then one restore of each snapshot; medians. Load average {} at the end.",
+        load_average()
+    );
     println!();
     println!("| measure | time |");
     println!("|---|---|");
-    println!("| cold boot → shell answers (median of {COLD_BOOTS}) | {cold:.2?} |");
-    println!(
-        "| save (stop, migrate, metadata, quit) | {save_time:.2?}; file {} MB apparent, {} MB on disk |",
-        apparent >> 20,
-        on_disk >> 20
-    );
-    print_series("restore → shell answers", &series);
-    println!("| {AT_ONCE} restored at once → all answering | {all_at_once:.2?} |");
-    println!(
-        "| restore/cold = R (goal ≤ 0.08 on QEMU 10.0) | {:.3} |",
-        series.total.as_secs_f64() / cold.as_secs_f64()
-    );
-
-    println!();
-    println!("Experiments:");
-    if (version.major, version.minor) >= (9, 0) {
-        let (_, machine) = cold_boot(256).await?;
-        let multifd = dir.path().join("multifd.snap");
-        let (took, apparent, on_disk) =
-            save(&machine, &multifd, SaveOptions::new().multifd_channels(4)).await?;
+    println!("| cold boot → shell answers, -m {MEMORY} | {cold:.2?} |");
+    println!("| cold boot → shell answers, -m {SMALL_MEMORY} | {small_cold:.2?} |");
+    for variant in &variants {
+        let cold = if variant.memory == MEMORY { cold } else { small_cold };
+        variant.print(cold);
+    }
+    println!("| {AT_ONCE} restored at once (default) → all answering | {all_at_once:.2?} |");
+    if let Some((total, ..)) = variants[0].median() {
+        println!();
         println!(
-            "| multifd ×4: save | {took:.2?}; file {} MB apparent, {} MB on disk |",
-            apparent >> 20,
-            on_disk >> 20
-        );
-        print_series(
-            "multifd ×4: restore → shell answers",
-            &restore_series(256, &multifd).await?,
+            "restore/cold = R = {:.3} (goal ≤ 0.08 on QEMU 10.0: the default snapshot, -m {MEMORY})",
+            total.as_secs_f64() / cold.as_secs_f64()
         );
     }
-    let (small_cold, machine) = cold_boot(128).await?;
-    let small = dir.path().join("small.snap");
-    let (took, apparent, on_disk) = save(&machine, &small, SaveOptions::new()).await?;
-    println!(
-        "| -m 128: cold boot {small_cold:.2?}; save {took:.2?}; file {} MB apparent, {} MB on disk |",
-        apparent >> 20,
-        on_disk >> 20
-    );
-    let small_series = restore_series(128, &small).await?;
-    print_series("-m 128: restore → shell answers", &small_series);
-    println!(
-        "| -m 128: restore/cold | {:.3} |",
-        small_series.total.as_secs_f64() / small_cold.as_secs_f64()
-    );
     Ok(())
 }
 
-/// The median restore and where its time went, one row per stage.
-fn print_series(what: &str, series: &Series) {
-    let Series {
-        total,
-        timings,
-        answer,
-    } = series;
-    println!("| {what} (median of {RESTORES}) | {total:.2?} |");
-    let stages = [
-        ("check the metadata, the binary's version", timings.check),
-        ("spawn QEMU → QMP greeting and negotiation", timings.launch),
-        ("device set (qom-list) compared", timings.devices),
-        ("migrate-incoming → completed", timings.load),
-        ("cont", timings.resume),
-        ("→ the shell answers a command", *answer),
-    ];
-    for (stage, took) in stages {
-        let share = took.as_secs_f64() / total.as_secs_f64() * 100.0;
-        println!("| … {stage} | {took:.1?} ({share:.0}%) |");
-    }
+/// The 1-minute load average (`/proc/loadavg`), for the record.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|load| load.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 async fn at_once(path: &Path) -> Result<Duration> {
     let started = Instant::now();
     let restores = (0..AT_ONCE).map(|_| async move {
-        let machine = guest(256).restore_from(path).await?;
+        let machine = guest(MEMORY).restore_from(path).await?;
         shell_answers(&machine).await?;
         Ok::<_, Box<dyn std::error::Error>>(machine)
     });
