@@ -209,7 +209,8 @@ async fn run() -> Result<()> {
         load_average()
     );
 
-    let mut variants = vec![Variant::make("default", MEMORY, dir.path(), SaveOptions::new()).await?];
+    let mut variants =
+        vec![Variant::make("default", MEMORY, dir.path(), SaveOptions::new()).await?];
     if (version.major, version.minor) >= (9, 0) {
         for channels in [2, 4] {
             let options = SaveOptions::new().multifd_channels(channels);
@@ -253,7 +254,11 @@ async fn run() -> Result<()> {
     println!("| cold boot → shell answers, -m {MEMORY} | {cold:.2?} |");
     println!("| cold boot → shell answers, -m {SMALL_MEMORY} | {small_cold:.2?} |");
     for variant in &variants {
-        let cold = if variant.memory == MEMORY { cold } else { small_cold };
+        let cold = if variant.memory == MEMORY {
+            cold
+        } else {
+            small_cold
+        };
         variant.print(cold);
     }
     println!("| {AT_ONCE} restored at once (default) → all answering | {all_at_once:.2?} |");
