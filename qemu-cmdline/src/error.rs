@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Everything that can go wrong building, rendering, parsing or probing a
 /// QEMU command line.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A value QEMU's option syntax cannot carry: rendering it would change
@@ -50,7 +50,8 @@ pub enum Error {
     },
     /// The QEMU binary could not be started.
     #[error(
-        "cannot run {binary:?}; check the path or install QEMU (`sudo apt-get install -y qemu-system-x86`)"
+        "cannot run {binary:?}: {source}; check the path or install QEMU \
+         (`sudo apt-get install -y qemu-system-x86`)"
     )]
     Spawn {
         /// The binary.
@@ -115,4 +116,47 @@ pub enum Error {
         /// Near names the binary has, as a ` (similar: …)` suffix, or empty.
         hint: String,
     },
+}
+
+/// `Debug` reads like `Display` (as `std::io::Error`'s is readable), so that
+/// `unwrap()` and `{:?}` in a test print what went wrong, not the fields:
+/// the message, then each cause it does not already hold, one per line.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        f.write_str(&message)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(current) = cause {
+            let text = current.to_string();
+            if !message.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            cause = current.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reads_like_display_and_a_spawn_error_keeps_its_reason() {
+        let error = Error::Spawn {
+            binary: PathBuf::from("/no/qemu"),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with("cannot run \"/no/qemu\": No such file or directory"),
+            "{message}"
+        );
+        // The cause is in the message already: Debug does not repeat it.
+        assert_eq!(format!("{error:?}"), message);
+        let missing = Error::MissingArgument {
+            option: "-m".to_owned(),
+        };
+        assert_eq!(format!("{missing:?}"), missing.to_string());
+    }
 }

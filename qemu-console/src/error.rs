@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Waiting errors ([`Error::Timeout`], [`Error::Eof`]) carry what was
 /// expected, how long the wait lasted and the last bytes received, escaped
 /// for display, so a failed test explains itself.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Nothing matching the needle arrived in time.
@@ -215,3 +215,54 @@ impl Error {
 
 /// Results of console operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `Debug` reads like `Display` (as `std::io::Error`'s is readable), so that
+/// `unwrap()` and `{:?}` in a test print what went wrong, not the fields:
+/// the message, then each cause it does not already hold, one per line.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        f.write_str(&message)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(current) = cause {
+            let text = current.to_string();
+            if !message.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            cause = current.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_console_is_named_once() {
+        let timeout = |console: &str| Error::Timeout {
+            console: console.to_owned(),
+            expected: "\"login:\"".to_owned(),
+            waited: Duration::from_secs(30),
+            tail: "Booting".to_owned(),
+        };
+        let default = timeout("console").to_string();
+        assert!(
+            default.starts_with("console: timed out after 30s waiting for \"login:\""),
+            "{default}"
+        );
+        let named = timeout("ttyS0").to_string();
+        assert!(named.starts_with("console ttyS0: timed out"), "{named}");
+    }
+
+    #[test]
+    fn debug_reads_like_display_with_the_causes() {
+        let error = Error::SocketPair(io::Error::from_raw_os_error(24));
+        assert_eq!(
+            format!("{error:?}"),
+            "creating a socket pair for the console failed\n  \
+             caused by: Too many open files (os error 24)"
+        );
+    }
+}

@@ -296,6 +296,10 @@ mod tests {
             Needle::from("a\r\n\x1b[6n").to_string(),
             r#""a\r\n\x1b[6n""#
         );
-        assert!(Needle::regex("(").is_err());
+        let invalid = Needle::regex("(");
+        assert!(
+            matches!(&invalid, Err(crate::Error::Regex { pattern, .. }) if pattern == "("),
+            "{invalid:?}"
+        );
     }
 }

@@ -113,14 +113,25 @@ fn context(error: Error, command: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::check;
+    use crate::Error;
 
     #[test]
     fn commands_that_cannot_be_one_line_are_refused() {
-        assert!(check("uname -r").is_ok());
-        assert!(check("a; b").is_ok());
-        assert!(check("a\nb").is_err());
-        assert!(check("  ").is_err());
-        assert!(check("sleep 1 &").is_err());
-        assert!(check("{ sleep 1 & }").is_ok());
+        for accepted in ["uname -r", "a; b", "{ sleep 1 & }"] {
+            let checked = check(accepted);
+            assert!(matches!(checked, Ok(())), "{accepted:?}: {checked:?}");
+        }
+        for (refused, why) in [
+            ("a\nb", "line break"),
+            ("  ", "empty"),
+            ("sleep 1 &", "ends with `&`"),
+        ] {
+            let checked = check(refused);
+            assert!(
+                matches!(&checked, Err(Error::InvalidCommand { command, reason })
+                    if command == refused && reason.contains(why)),
+                "{refused:?}: {checked:?}"
+            );
+        }
     }
 }

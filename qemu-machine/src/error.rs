@@ -1,7 +1,9 @@
 //! The error types of qemu-machine: one enum, [`Error`], and the details
 //! of its launch and shutdown failures. Each `Display` says what failed at
 //! its own level; `source()` leads on to the cause, down to the root (the
-//! QMP `Disconnect`, the `io::Error`, QEMU's exit status).
+//! QMP `Disconnect`, the `io::Error`, QEMU's exit status). `Debug` is the
+//! message and its causes, as `std::io::Error`'s is readable, so that
+//! `unwrap()` and `{:?}` in a test print what went wrong, not the fields.
 
 use std::fmt;
 use std::io;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use crate::exit::ExitInfo;
 
 /// Everything that can go wrong while launching, driving or stopping QEMU.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The command line holds a value QEMU cannot represent (from
@@ -56,12 +58,19 @@ pub enum Error {
     /// The console could not be set up.
     #[error("could not set up the console")]
     Console(#[source] qemu_console::Error),
-    /// The QEMU binary (or the wrapper) could not be started at all.
+    /// The QEMU binary (or the wrapper) could not be started at all. The
+    /// message keeps the operating system's reason (e.g. "No such file or
+    /// directory").
     #[error(
-        "could not start `{command}`: check the binary path \
-         (on Debian/Ubuntu: `sudo apt-get install -y qemu-system-x86`)"
+        "could not start `{}`: {source}; check the binary path, or set it with \
+         `MachineBuilder::binary` or `$QEMUKIT_QEMU` (on Debian/Ubuntu: \
+         `sudo apt-get install -y qemu-system-x86`). Command: {command}",
+        program.display()
     )]
     Spawn {
+        /// The program that could not be run: the binary, or the wrapper's
+        /// first word.
+        program: PathBuf,
         /// The shell-quoted command line.
         command: String,
         /// The underlying failure (e.g. not found, permission denied).
@@ -87,8 +96,13 @@ pub enum Error {
         /// The temporary directory, if it was kept for debugging.
         kept_temp_dir: Option<PathBuf>,
     },
-    /// QEMU was still running when `wait` gave up; it is left running.
-    #[error("QEMU was still running after {timeout:?}: shut it down or wait longer")]
+    /// QEMU was still running when [`Machine::wait`](crate::Machine::wait)
+    /// gave up; it is left running. ([`Machine::wait_or_kill`](crate::Machine::wait_or_kill)
+    /// kills it instead and returns [`Error::AbnormalShutdown`].)
+    #[error(
+        "QEMU was still running after {timeout:?}: it is left running; shut it down, \
+         kill it or wait longer"
+    )]
     WaitTimeout {
         /// How long `wait` waited.
         timeout: Duration,
@@ -245,7 +259,7 @@ fn kept_note(kept: &Option<PathBuf>) -> String {
 }
 
 /// Why a graceful shutdown failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ShutdownCause {
     /// QEMU did not exit within the shutdown timeout.
@@ -254,6 +268,14 @@ pub enum ShutdownCause {
          give it a longer timeout if it needs one"
     )]
     Timeout(Duration),
+    /// QEMU did not exit by itself within the timeout of
+    /// [`Machine::wait_or_kill`](crate::Machine::wait_or_kill) (nothing asked
+    /// it to quit).
+    #[error(
+        "QEMU did not exit by itself within {0:?}: the guest did not power off \
+         (or QEMU runs without `-no-shutdown`? give it a longer timeout if it needs one)"
+    )]
+    DidNotExit(Duration),
     /// The `quit` command failed (other than by the expected EOF).
     #[error("the `quit` command failed")]
     Qmp(#[source] qmp_client::Error),
@@ -265,20 +287,21 @@ pub enum ShutdownCause {
 /// Why a launch failed, with everything needed to reproduce it.
 ///
 /// Its message holds the reason, QEMU's exit, the command line and the
-/// tail of QEMU's output; [`source`](std::error::Error::source) leads to
-/// the reason's cause (the QMP error, the `io::Error`, or QEMU's
-/// [`ExitInfo`]).
-#[derive(Debug)]
+/// tail of QEMU's output; [`log`](Self::log) holds all of the output.
+/// [`source`](std::error::Error::source) leads to the reason's cause (the
+/// QMP error, the `io::Error`, or QEMU's [`ExitInfo`]).
 pub struct LaunchError {
     pub(crate) command: String,
     pub(crate) reason: LaunchFailure,
     pub(crate) exit: Option<ExitInfo>,
     pub(crate) output_tail: String,
+    pub(crate) log: String,
+    pub(crate) log_path: PathBuf,
     pub(crate) kept_temp_dir: Option<PathBuf>,
 }
 
 /// What went wrong during a launch.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchFailure {
     /// QEMU exited before it was ready (its exit is in
@@ -315,9 +338,26 @@ impl LaunchError {
         self.exit
     }
 
-    /// The last lines of QEMU's stdout and stderr.
+    /// The last lines of QEMU's stdout and stderr (the ones the message
+    /// shows).
     pub fn output_tail(&self) -> &str {
         &self.output_tail
+    }
+
+    /// Everything QEMU wrote to stdout and stderr before it ended (its
+    /// last MiB, as [`Machine::log`](crate::Machine::log)), read before
+    /// the files were removed (`QEMUMachine`'s `VMLaunchFailure.output`).
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    /// Where QEMU's log was written. The file is still there when it is in
+    /// a [`log_dir`](crate::MachineBuilder::log_dir) of yours or in a
+    /// [kept](Self::kept_temp_dir) temporary directory; otherwise it was
+    /// removed with the temporary directory and [`log`](Self::log) holds
+    /// its text.
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log_path
     }
 
     /// The temporary directory, if `keep_temp_dir_on_failure` kept it.
@@ -357,5 +397,83 @@ impl std::error::Error for LaunchError {
             (None, Some(exit)) => Some(exit),
             (None, None) => None,
         }
+    }
+}
+
+/// The readable `Debug` of every error type here: the message, then each
+/// cause the message does not already hold, one per line.
+fn write_chain(
+    error: &(dyn std::error::Error + 'static),
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let message = error.to_string();
+    f.write_str(&message)?;
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !message.contains(&text) {
+            write!(f, "\n  caused by: {text}")?;
+        }
+        cause = current.source();
+    }
+    Ok(())
+}
+
+macro_rules! readable_debug {
+    ($($error:ty),*) => {$(
+        impl fmt::Debug for $error {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_chain(self, f)
+            }
+        }
+    )*};
+}
+
+readable_debug!(Error, ShutdownCause, LaunchError, LaunchFailure);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found() -> io::Error {
+        io::Error::from_raw_os_error(2)
+    }
+
+    #[test]
+    fn debug_reads_like_display_with_the_causes() {
+        let error = Error::Process {
+            what: "wait for",
+            source: not_found(),
+        };
+        assert_eq!(
+            format!("{error:?}"),
+            "could not wait for the QEMU process\n  caused by: No such file or directory (os error 2)"
+        );
+        let wrapped: Result<(), Error> = Err(Error::QmpDisabled);
+        let shown = format!("{wrapped:?}");
+        assert!(
+            shown.contains("this machine has no QMP monitor") && !shown.contains("QmpDisabled"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_spawn_error_keeps_the_reason_and_says_what_to_do() {
+        let error = Error::Spawn {
+            program: PathBuf::from("/opt/no/qemu-system-x86_64"),
+            command: "/opt/no/qemu-system-x86_64 -machine none".to_owned(),
+            source: not_found(),
+        };
+        let message = error.to_string();
+        for part in [
+            "`/opt/no/qemu-system-x86_64`",
+            "No such file or directory",
+            "QEMUKIT_QEMU",
+            "apt-get install",
+        ] {
+            assert!(message.contains(part), "{part:?} missing from {message}");
+        }
+        // The cause is in the message already: Debug does not repeat it.
+        assert_eq!(format!("{error:?}"), message);
     }
 }

@@ -21,7 +21,8 @@ pub(crate) async fn any_event(
     let mut waits: Vec<EventWait<'_>> = events
         .iter()
         .map(|(name, filter)| -> EventWait<'_> {
-            Box::pin(client.wait_event(name, filter.as_ref(), None))
+            // Bounded by the one timeout below, not by each wait's own.
+            Box::pin(client.wait_event(name, filter.as_ref(), Some(Duration::MAX)))
         })
         .collect();
     // Polled in order and stopped at the first ready one: a wait consumes
@@ -42,6 +43,7 @@ pub(crate) async fn any_event(
                 .map(|(name, _)| *name)
                 .collect::<Vec<_>>()
                 .join(" or "),
+            filter: None,
             timeout,
         }),
     }

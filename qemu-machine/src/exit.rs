@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 ///
 /// let info = ExitInfo::new(ExitStatus::Signal(9), false);
 /// assert!(info.killed_unexpectedly());
-/// assert_eq!(info.to_string(), "killed by signal 9 (SIGKILL), not sent by qemu-machine");
+/// assert_eq!(info.to_string(), "was killed by signal 9 (SIGKILL), not sent by qemu-machine");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExitInfo {
@@ -94,7 +94,7 @@ impl fmt::Display for ExitInfo {
         match self.status {
             ExitStatus::Code(code) => write!(f, "exited with code {code}"),
             ExitStatus::Signal(signal) => {
-                write!(f, "killed by signal {signal}")?;
+                write!(f, "was killed by signal {signal}")?;
                 if let Some(name) = signal_name(signal) {
                     write!(f, " ({name})")?;
                 }
@@ -139,7 +139,7 @@ mod tests {
         let ours = ExitInfo::new(ExitStatus::Signal(9), true);
         assert_eq!(
             ours.to_string(),
-            "killed by signal 9 (SIGKILL), sent by qemu-machine"
+            "was killed by signal 9 (SIGKILL), sent by qemu-machine"
         );
         assert!(!ours.killed_unexpectedly());
         let code = ExitInfo::new(ExitStatus::Code(1), false);
@@ -150,7 +150,7 @@ mod tests {
         assert!(!code.killed_unexpectedly());
         assert_eq!(
             ExitInfo::new(ExitStatus::Signal(64), false).to_string(),
-            "killed by signal 64, not sent by qemu-machine"
+            "was killed by signal 64, not sent by qemu-machine"
         );
     }
 

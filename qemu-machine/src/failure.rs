@@ -1,10 +1,11 @@
 //! A failed launch: QEMU's own exit status if it is exiting anyway (else it
-//! is killed), the tail of its output, then cleanup, all in one error.
+//! is killed), its output, then cleanup, all in one error.
 
 use std::time::Duration;
 
 use crate::error::{Error, LaunchError, LaunchFailure};
 use crate::lifecycle;
+use crate::logfile;
 use crate::machine::Machine;
 
 /// After the QMP connection broke during the launch, how long QEMU gets to
@@ -30,13 +31,16 @@ pub(crate) async fn report(machine: Machine, mut reason: LaunchFailure) -> Error
             tracing::warn!(%error, "could not kill QEMU after a failed launch");
         }
     }
-    let output_tail = machine.files.log_tail().await;
+    // The cleanup reads the whole log into memory before removing it.
     let kept_temp_dir = machine.files.finish(true).await;
+    let log = machine.files.log();
     let error = LaunchError {
         command: machine.command_line.clone(),
         reason,
         exit: own_exit,
-        output_tail,
+        output_tail: logfile::tail(&log).to_owned(),
+        log,
+        log_path: machine.files.log_path(),
         kept_temp_dir,
     };
     tracing::warn!(%error, "launch failed");

@@ -109,13 +109,6 @@ impl MachineFiles {
         })
     }
 
-    /// The last lines of QEMU's output, read off the runtime.
-    pub(crate) async fn log_tail(&self) -> String {
-        let path = self.log_path();
-        let read = tokio::task::spawn_blocking(move || logfile::log_tail(&path)).await;
-        read.unwrap_or_else(|error| format!("(could not read QEMU's log: {error})"))
-    }
-
     /// After QEMU ended: keeps its log in memory and removes the files, or
     /// keeps the temporary directory after a failure when asked to.
     /// Returns the kept directory. Runs once; concurrent callers wait for
@@ -157,7 +150,12 @@ fn lock(files: &Mutex<Files>) -> MutexGuard<'_, Files> {
 fn clean_up(files: &Mutex<Files>, keep: bool) -> Option<PathBuf> {
     tracing::trace!("cleaning up");
     let log_path = lock(files).log_path.clone();
-    let log = logfile::read_log(&log_path).unwrap_or_default();
+    let log = logfile::read_log(&log_path).unwrap_or_else(|error| {
+        format!(
+            "(could not read QEMU's log {}: {error})",
+            log_path.display()
+        )
+    });
     let mut dir = {
         let mut files = lock(files);
         files.log.get_or_insert(log);

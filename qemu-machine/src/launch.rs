@@ -3,7 +3,7 @@
 //! QMP handshake raced against QEMU's exit. Each resource is guarded from
 //! the moment it exists, so an error or a cancelled launch leaves nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qemu_cmdline::InheritFd;
@@ -94,6 +94,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         wrapped: !spec.wrapper.is_empty(),
     };
     let spawned = process::spawn(spawn).await.map_err(|source| Error::Spawn {
+        program: argv.first().map(PathBuf::from).unwrap_or_default(),
         command: command_line.clone(),
         source,
     })?;

@@ -41,7 +41,9 @@
 //! [`Machine::shutdown`] sends `quit` and waits; when QEMU does not exit in
 //! time it is killed and [`Error::AbnormalShutdown`] says why, after
 //! cleaning up. [`Machine::kill`], [`Machine::wait`] (for a guest that
-//! powers itself off) and dropping the machine also clean up; a QEMU killed
+//! powers itself off; on timeout QEMU keeps running),
+//! [`Machine::wait_or_kill`] (the same, but on timeout QEMU is killed, as
+//! by `QEMUMachine.wait`) and dropping the machine also clean up; a QEMU killed
 //! by a signal nobody here sent is logged as a warning and shows in
 //! [`ExitInfo`].
 //!

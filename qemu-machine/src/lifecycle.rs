@@ -107,6 +107,28 @@ pub(crate) async fn wait(machine: Ending<'_>, timeout: Duration) -> Result<ExitI
     }
 }
 
+/// [`wait`], and on timeout what `QEMUMachine.wait()` does: kill QEMU,
+/// clean up, and report an abnormal shutdown.
+pub(crate) async fn wait_or_kill(
+    machine: Ending<'_>,
+    timeout: Duration,
+) -> Result<ExitInfo, Error> {
+    let timeout = match wait(machine, timeout).await {
+        Err(Error::WaitTimeout { timeout }) => timeout,
+        waited => return waited,
+    };
+    let cause = ShutdownCause::DidNotExit(timeout);
+    tracing::warn!(%cause, "killing QEMU");
+    let exit = kill_and_reap(machine.child).await?;
+    qmp_closed(machine).await;
+    let kept_temp_dir = machine.files.finish(true).await;
+    Err(Error::AbnormalShutdown {
+        cause,
+        exit,
+        kept_temp_dir,
+    })
+}
+
 /// After QEMU exited: lets QMP see the EOF, then cleans up.
 async fn ended(machine: Ending<'_>, exit: ExitInfo) {
     qmp_closed(machine).await;

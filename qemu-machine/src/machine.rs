@@ -217,13 +217,34 @@ impl Machine {
     }
 
     /// Waits up to `timeout` for QEMU to exit on its own (a guest that
-    /// powers itself off), then cleans up. On timeout QEMU keeps running.
+    /// powers itself off), then cleans up. The non-destructive wait: on
+    /// timeout QEMU keeps running, and the machine can be waited for again,
+    /// shut down or killed. For `QEMUMachine.wait()`, which kills QEMU on
+    /// timeout, see [`wait_or_kill`](Self::wait_or_kill).
     ///
     /// # Errors
     ///
-    /// [`Error::WaitTimeout`] when QEMU still runs after `timeout`.
+    /// [`Error::WaitTimeout`] when QEMU still runs after `timeout`;
+    /// [`Error::Process`] if the process could not be waited for.
     pub async fn wait(&self, timeout: Duration) -> Result<ExitInfo, Error> {
         lifecycle::wait(self.ending(), timeout)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    /// `QEMUMachine.wait()`: waits up to `timeout` for QEMU to exit on its
+    /// own, then cleans up; if it is still running then, kills it (SIGKILL
+    /// to its process group), cleans up all the same and reports an
+    /// abnormal shutdown. The machine has ended either way. For a wait that
+    /// leaves QEMU running, see [`wait`](Self::wait).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AbnormalShutdown`] with [`ShutdownCause::DidNotExit`](crate::ShutdownCause::DidNotExit)
+    /// when QEMU was killed; [`Error::Process`] if the process could not be
+    /// waited for or killed.
+    pub async fn wait_or_kill(&self, timeout: Duration) -> Result<ExitInfo, Error> {
+        lifecycle::wait_or_kill(self.ending(), timeout)
             .instrument(self.span.clone())
             .await
     }

@@ -84,6 +84,7 @@ impl Client {
                 .unwrap_or_else(|_| {
                     Err(Error::EventTimeout {
                         name: "any event".into(),
+                        filter: None,
                         timeout: limit,
                     })
                 }),

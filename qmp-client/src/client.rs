@@ -248,13 +248,27 @@ impl Client {
         EventStream::new(&self.inner.shared)
     }
 
-    /// Waits for an event named `name` matching `filter`
+    /// How long [`wait_event`](Self::wait_event) and
+    /// [`wait_for`](Self::wait_for) wait when given no timeout: 60 s, as
+    /// `QEMUMachine.event_wait`.
+    pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Waits up to `timeout` for an event named `name` matching `filter`
     /// ([`event_match`](crate::event_match) semantics, e.g.
     /// `{"data": {"device": "d0"}}`), like `QEMUMachine.event_wait`.
+    ///
+    /// `None` waits [`DEFAULT_EVENT_TIMEOUT`](Self::DEFAULT_EVENT_TIMEOUT)
+    /// (60 s), as `event_wait`'s default; `Some(Duration::MAX)` waits as
+    /// long as the connection lives (Python's `timeout=None`).
     ///
     /// It first looks in the backlog of recent events
     /// ([`Config::event_backlog`]), so an event that arrived before the call
     /// is found; each event is consumed by at most one wait.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EventTimeout`] when none came in time;
+    /// [`Error::Disconnected`] when the connection ended first.
     ///
     /// # Cancel safety
     ///
@@ -265,13 +279,15 @@ impl Client {
         filter: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Event, Error> {
+        let timeout = timeout.unwrap_or(Self::DEFAULT_EVENT_TIMEOUT);
         EventWaiter::new(self.inner.shared.clone(), name, filter, true)
-            .wait(timeout)
+            .wait(Some(timeout))
             .await
     }
 
     /// [`wait_event`](Self::wait_event) for a typed event (see
-    /// [`qmp_proto::events`]), returning its decoded data.
+    /// [`qmp_proto::events`]), returning its decoded data; `None` waits
+    /// 60 s, as there.
     ///
     /// ```no_run
     /// # async fn demo(client: qmp_client::Client) -> Result<(), qmp_client::Error> {
@@ -295,7 +311,8 @@ impl Client {
             // `wait_event` only returns events named `E::NAME`.
             None => Err(Error::EventTimeout {
                 name: event.name,
-                timeout: timeout.unwrap_or_default(),
+                filter: filter.cloned(),
+                timeout: timeout.unwrap_or(Self::DEFAULT_EVENT_TIMEOUT),
             }),
         }
     }

@@ -103,7 +103,7 @@ impl Step {
 }
 
 /// Everything that can go wrong in this crate.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A set-up step took longer than its timeout.
@@ -261,10 +261,16 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// No matching event arrived in time.
-    #[error("no `{name}` event matching the filter arrived within {timeout:?}")]
+    #[error(
+        "no {} arrived within {timeout:?}: the event did not happen (yet); \
+         wait longer if it takes time",
+        awaited_event(name, filter.as_ref())
+    )]
     EventTimeout {
-        /// The awaited event's name.
+        /// The awaited event's name (`"any event"` for a wait for any).
         name: String,
+        /// The filter the event had to match, if there was one.
+        filter: Option<serde_json::Value>,
         /// The timeout that expired.
         timeout: Duration,
     },
@@ -285,5 +291,84 @@ impl Error {
             Error::Qmp { class, .. } | Error::NegotiationRefused { class, .. } => Some(class),
             _ => None,
         }
+    }
+}
+
+/// "`SHUTDOWN` event", "`JOB_STATUS_CHANGE` event matching {…}", or "event".
+fn awaited_event(name: &str, filter: Option<&serde_json::Value>) -> String {
+    let mut awaited = match name {
+        "any event" => "event".to_owned(),
+        name => format!("`{name}` event"),
+    };
+    if let Some(filter) = filter {
+        awaited.push_str(&format!(" matching {filter}"));
+    }
+    awaited
+}
+
+/// `Debug` reads like `Display` (as `std::io::Error`'s is readable), so that
+/// `unwrap()` and `{:?}` in a test print what went wrong, not the fields:
+/// the message, then each cause it does not already hold, one per line.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        f.write_str(&message)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(current) = cause {
+            let text = current.to_string();
+            if !message.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            cause = current.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_timeout_names_the_filter_only_when_there_is_one() {
+        let timeout = Duration::from_secs(60);
+        let plain = Error::EventTimeout {
+            name: "SHUTDOWN".into(),
+            filter: None,
+            timeout,
+        };
+        assert!(
+            plain
+                .to_string()
+                .starts_with("no `SHUTDOWN` event arrived within 60s"),
+            "{plain}"
+        );
+        let filtered = Error::EventTimeout {
+            name: "BLOCK_JOB_READY".into(),
+            filter: Some(serde_json::json!({"data": {"device": "d0"}})),
+            timeout,
+        };
+        assert!(
+            filtered.to_string().starts_with(
+                r#"no `BLOCK_JOB_READY` event matching {"data":{"device":"d0"}} arrived"#
+            ),
+            "{filtered}"
+        );
+        let any = Error::EventTimeout {
+            name: "any event".into(),
+            filter: None,
+            timeout,
+        };
+        assert!(any.to_string().starts_with("no event arrived"), "{any}");
+    }
+
+    #[test]
+    fn debug_reads_like_display_with_the_causes() {
+        let error = Error::DuplicateFd(io::Error::from_raw_os_error(24));
+        assert_eq!(
+            format!("{error:?}"),
+            "could not duplicate the file descriptor to pass to QEMU\n  \
+             caused by: Too many open files (os error 24)"
+        );
     }
 }

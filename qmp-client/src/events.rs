@@ -184,6 +184,7 @@ impl EventWaiter {
                 Err(_) => {
                     return Err(Error::EventTimeout {
                         name: self.name.clone(),
+                        filter: self.filter.clone(),
                         timeout: limit,
                     });
                 }

@@ -11,6 +11,7 @@ mod machine;
 mod migration;
 mod mirror;
 mod network;
+mod parity;
 mod port_functional_hotplug_blk;
 mod port_functional_tuxrun;
 mod port_iotest_132;
