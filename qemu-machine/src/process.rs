@@ -328,9 +328,12 @@ mod tests {
         // Idempotent after the reap.
         child.signal_group(Signal::KILL)?;
         assert_eq!(child.exit_info(), Some(exit));
-        // The pidfd stays open (and valid) until the guard is dropped.
+        // The pidfd stays open (close-on-exec) until the guard is dropped.
         let pidfd = fcntl_getfd(child.pidfd());
-        assert!(matches!(pidfd, Ok(_)), "{pidfd:?}");
+        assert!(
+            matches!(pidfd, Ok(flags) if flags.contains(rustix::io::FdFlags::CLOEXEC)),
+            "{pidfd:?}"
+        );
         Ok(())
     }
 
