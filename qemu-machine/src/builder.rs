@@ -5,6 +5,7 @@ use std::future::Future;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use qemu_cmdline::{Accel, InheritFd};
@@ -16,6 +17,7 @@ use crate::options::{ConsoleSpec, MonitorAddress};
 use crate::qtest::QtestConfig;
 use crate::qtest::mode::QtestSetup;
 use crate::spec::{LaunchSpec, PassedFd};
+use crate::tempdir::PrivateDir;
 
 /// The default time QEMU gets to become ready (QMP greeting and
 /// negotiation), as `QEMUMachine`'s `qmp_timer`.
@@ -51,8 +53,13 @@ pub struct MachineBuilder {
     binary: PathBuf,
     args: Vec<UserArgs>,
     wrapper: Vec<OsString>,
-    name: Option<String>,
+    /// The builder's name: given, or generated once, so that every launch
+    /// of one builder has the same name (as `QEMUMachine` relaunched).
+    name: String,
     base_temp_dir: Option<PathBuf>,
+    /// The temporary directory [`temp_dir`](MachineBuilder::temp_dir) made
+    /// for the next launch; removed with the builder if never launched.
+    next_temp_dir: Mutex<Option<PrivateDir>>,
     monitor: MonitorAddress,
     sock_dir: Option<PathBuf>,
     console: Option<ConsoleSpec>,
@@ -110,8 +117,9 @@ impl MachineBuilder {
             binary,
             args: Vec::new(),
             wrapper: Vec::new(),
-            name: None,
+            name: default_name(),
             base_temp_dir: None,
+            next_temp_dir: Mutex::new(None),
             monitor: MonitorAddress::SocketPair,
             sock_dir: None,
             console: None,
@@ -179,10 +187,55 @@ impl MachineBuilder {
     }
 
     /// A name for logs, the temporary directory and the log file
-    /// (default: `qemu-<pid>-<n>`).
+    /// (default: `qemu-<pid>-<n>`, chosen when the builder is made). Every
+    /// launch of this builder has this name, as `QEMUMachine` keeps its
+    /// name when relaunched; each launch still gets a fresh temporary
+    /// directory and a log of its own run only.
     pub fn name(&mut self, name: impl Into<String>) -> &mut Self {
-        self.name = Some(name.into());
+        self.name = name.into();
         self
+    }
+
+    /// The name every launch of this builder gets.
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The private temporary directory (mode 0700) the next
+    /// [`launch`](Self::launch) will use, created now under
+    /// [`base_temp_dir`](Self::base_temp_dir) so that files (disk images,
+    /// sockets) can be placed in it before launching, as with
+    /// `QEMUMachine.temp_dir`.
+    ///
+    /// Calling it again returns the same directory until a launch takes it
+    /// over: it is then that machine's [`Machine::temp_dir`] (its default
+    /// `sock_dir` and, without `log_dir`, where its log goes), and is
+    /// removed with the machine's other files. A later call makes a fresh
+    /// directory for the launch after that, as a relaunched `QEMUMachine`
+    /// gets a fresh one. If no launch takes it, dropping the builder removes
+    /// it. Launches that find no directory made in advance create their own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TempDir`] when the directory cannot be created.
+    pub fn temp_dir(&self) -> Result<PathBuf, Error> {
+        let mut next = self
+            .next_temp_dir
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = next.as_ref() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = create_temp_dir(&self.temp_dir_base(), &self.name)?;
+        let path = dir.path().to_path_buf();
+        *next = Some(dir);
+        Ok(path)
+    }
+
+    fn temp_dir_base(&self) -> PathBuf {
+        self.base_temp_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
     }
 
     /// Where the private temporary directory is created (default: the
@@ -345,7 +398,7 @@ impl MachineBuilder {
     ///
     /// [`Error::Cmdline`] when a value cannot be rendered.
     pub fn configuration(&self) -> Result<Vec<OsString>, Error> {
-        crate::argv::configuration(&self.spec()?).map_err(Error::Cmdline)
+        crate::argv::configuration(&self.settings(false)?).map_err(Error::Cmdline)
     }
 
     /// Starts QEMU and waits until it is ready: its QMP monitor greeted
@@ -370,8 +423,13 @@ impl MachineBuilder {
     }
 
     /// One launch's own copy of the settings: arguments rendered, `add_fd`
-    /// descriptors duplicated.
+    /// descriptors duplicated, and the temporary directory made in advance
+    /// by [`temp_dir`](Self::temp_dir), if any, taken over.
     pub(crate) fn spec(&self) -> Result<LaunchSpec, Error> {
+        self.settings(true)
+    }
+
+    fn settings(&self, take_temp_dir: bool) -> Result<LaunchSpec, Error> {
         let mut user_args = Vec::new();
         for args in &self.args {
             match args {
@@ -399,8 +457,17 @@ impl MachineBuilder {
             }
             (console, config)
         });
+        // Last, once nothing else can fail: the directory made in advance.
+        let temp_dir = if take_temp_dir {
+            self.next_temp_dir
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        } else {
+            None
+        };
         Ok(LaunchSpec {
-            name: self.name.clone().unwrap_or_else(default_name),
+            name: self.name.clone(),
             binary: self.binary.clone(),
             wrapper: self.wrapper.clone(),
             user_args,
@@ -411,10 +478,8 @@ impl MachineBuilder {
             monitor: self.qmp.then(|| self.monitor.clone()),
             console,
             fds,
-            base_temp_dir: self
-                .base_temp_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir),
+            base_temp_dir: self.temp_dir_base(),
+            temp_dir,
             log_dir: self.log_dir.clone(),
             sock_dir: self.sock_dir.clone(),
             qmp_timeout: self.qmp_timeout,
@@ -423,6 +488,14 @@ impl MachineBuilder {
             qtest: self.qtest.enabled.then(|| self.qtest.clone()),
         })
     }
+}
+
+/// The private directory `<base>/qemu-machine-<name>-XXXXXX`.
+fn create_temp_dir(base: &Path, name: &str) -> Result<PrivateDir, Error> {
+    PrivateDir::create(base, &crate::launch::file_safe(name)).map_err(|source| Error::TempDir {
+        base: base.to_path_buf(),
+        source,
+    })
 }
 
 /// `qemu-<pid>-<n>`, unique within this process.
@@ -440,7 +513,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_launch_gets_its_own_name_and_descriptors() -> Result<(), Error> {
+    fn each_launch_gets_the_builders_name_and_its_own_descriptors() -> Result<(), Error> {
         let mut builder = MachineBuilder::new();
         builder.add_fd(
             OwnedFd::from(tempfile::tempfile().map_err(|source| Error::Setup {
@@ -451,7 +524,7 @@ mod tests {
             None,
         );
         let (first, second) = (builder.spec()?, builder.spec()?);
-        assert_ne!(first.name, second.name);
+        assert_eq!(first.name, second.name);
         assert_ne!(first.fds[0].fd.number(), second.fds[0].fd.number());
         assert_ne!(first.fds[0].fd.number(), builder.fds[0].fd.number());
         Ok(())

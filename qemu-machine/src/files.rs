@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::OnceCell;
 
 use crate::error::Error;
+use crate::log_claim::LogClaim;
 use crate::logfile;
 use crate::tempdir::PrivateDir;
 
@@ -25,6 +26,8 @@ pub(crate) struct MachineFiles {
 struct Files {
     temp_dir: Option<PrivateDir>,
     log_path: PathBuf,
+    /// Held while QEMU may write a log in a `log_dir`.
+    log_claim: Option<LogClaim>,
     /// QEMU's output, kept in memory once QEMU ended.
     log: Option<String>,
 }
@@ -41,23 +44,30 @@ pub(crate) struct Prepared {
 }
 
 impl MachineFiles {
-    /// Creates the temporary directory under `base` (the first guard:
-    /// everything after is inside it or listed here) and the log file, in
-    /// `log_dir` or the temporary directory.
+    /// Takes over the temporary directory made in advance, or creates one
+    /// under `base` (the first guard: everything after is inside it or
+    /// listed here), and creates the log file, in `log_dir` or the
+    /// temporary directory.
     pub(crate) fn prepare(
+        made: Option<PrivateDir>,
         base: &Path,
         file_name: &str,
         log_dir: Option<&Path>,
         keep_temp_dir_on_failure: bool,
     ) -> Result<Prepared, Error> {
-        let temp_dir = PrivateDir::create(base, file_name).map_err(|source| Error::TempDir {
-            base: base.to_path_buf(),
-            source,
-        })?;
+        let temp_dir = match made {
+            Some(dir) => dir,
+            None => PrivateDir::create(base, file_name).map_err(|source| Error::TempDir {
+                base: base.to_path_buf(),
+                source,
+            })?,
+        };
         let temp_path = temp_dir.path().to_path_buf();
-        let log_path = log_dir
-            .unwrap_or(&temp_path)
-            .join(format!("{file_name}.log"));
+        let log_claim = log_dir.map(|dir| LogClaim::new(dir, file_name));
+        let log_path = match &log_claim {
+            Some(claim) => claim.path().to_path_buf(),
+            None => temp_path.join(format!("{file_name}.log")),
+        };
         // On error `temp_dir` is dropped, which removes it.
         let log = File::create(&log_path).map_err(|source| Error::LogFile {
             path: log_path.clone(),
@@ -66,6 +76,7 @@ impl MachineFiles {
         let files = Files {
             temp_dir: Some(temp_dir),
             log_path,
+            log_claim,
             log: None,
         };
         Ok(Prepared {
@@ -159,6 +170,7 @@ fn clean_up(files: &Mutex<Files>, keep: bool) -> Option<PathBuf> {
     let mut dir = {
         let mut files = lock(files);
         files.log.get_or_insert(log);
+        files.log_claim = None;
         files.temp_dir.take()?
     };
     if keep {

@@ -31,6 +31,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         log,
         temp_dir,
     } = MachineFiles::prepare(
+        spec.temp_dir.take(),
         &spec.base_temp_dir,
         &file_safe(&spec.name),
         spec.log_dir.as_deref(),
@@ -55,9 +56,9 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
     };
     let mut qtest = match &spec.qtest {
         Some(setup) => {
-            // Beside QEMU's log: kept with it in a `log_dir` of the user's.
-            let dir = spec.log_dir.as_deref().unwrap_or(&temp_dir);
-            let log = dir.join(format!("{}.qtest.log", file_safe(&spec.name)));
+            // Beside QEMU's log (`NAME.log` → `NAME.qtest.log`): kept with
+            // it in a `log_dir` of the user's, and as unique as it.
+            let log = files.log_path().with_extension("qtest.log");
             Some(QtestEnd::prepare(setup, log)?)
         }
         None => None,
@@ -109,6 +110,7 @@ async fn launch_in(mut spec: LaunchSpec, span: tracing::Span) -> Result<Machine,
         configuration,
         command_line,
         qmp: None,
+        monitor_address: monitor.as_ref().map(MonitorEnd::address),
         console,
         qtest: None,
         qtest_log,
@@ -156,7 +158,7 @@ async fn handshake(
 }
 
 /// The name, with anything but `[A-Za-z0-9._-]` replaced, for file names.
-fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {

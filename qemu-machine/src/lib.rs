@@ -21,7 +21,8 @@
 //!
 //! # What a launch does
 //!
-//! 1. Creates a private temporary directory (mode 0700) — the first guard.
+//! 1. Creates a private temporary directory (mode 0700) — the first guard —
+//!    or takes over the one [`MachineBuilder::temp_dir`] made in advance.
 //! 2. Connects QMP and the console over socketpairs (no socket paths, no
 //!    accept race), unless a [`MonitorAddress`] says otherwise.
 //! 3. Forks QEMU from a long-lived spawner thread, in its own process
@@ -70,6 +71,7 @@ mod files;
 mod guardian;
 mod launch;
 mod lifecycle;
+mod log_claim;
 mod logfile;
 mod machine;
 mod monitor;

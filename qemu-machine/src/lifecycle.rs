@@ -45,10 +45,15 @@ pub(crate) async fn shutdown(machine: Ending<'_>, timeout: Duration) -> Result<E
         Err(_elapsed) => ShutdownCause::Timeout(timeout),
     };
     tracing::warn!(%cause, "QEMU did not shut down gracefully; killing it");
+    Err(killed_abnormally(machine, cause).await?)
+}
+
+/// Kills QEMU, cleans up, and returns the abnormal shutdown to report.
+async fn killed_abnormally(machine: Ending<'_>, cause: ShutdownCause) -> Result<Error, Error> {
     let exit = kill_and_reap(machine.child).await?;
     qmp_closed(machine).await;
     let kept_temp_dir = machine.files.finish(true).await;
-    Err(Error::AbnormalShutdown {
+    Ok(Error::AbnormalShutdown {
         cause,
         exit,
         kept_temp_dir,
@@ -119,14 +124,7 @@ pub(crate) async fn wait_or_kill(
     };
     let cause = ShutdownCause::DidNotExit(timeout);
     tracing::warn!(%cause, "killing QEMU");
-    let exit = kill_and_reap(machine.child).await?;
-    qmp_closed(machine).await;
-    let kept_temp_dir = machine.files.finish(true).await;
-    Err(Error::AbnormalShutdown {
-        cause,
-        exit,
-        kept_temp_dir,
-    })
+    Err(killed_abnormally(machine, cause).await?)
 }
 
 /// After QEMU exited: lets QMP see the EOF, then cleans up.

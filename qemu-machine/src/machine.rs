@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::exit::ExitInfo;
 use crate::files::MachineFiles;
 use crate::lifecycle::{self, Ending};
+use crate::options::MonitorAddress;
 use crate::process::ChildGuard;
 use crate::qtest::QtestClient;
 
@@ -34,6 +35,8 @@ pub struct Machine {
     pub(crate) configuration: Vec<OsString>,
     pub(crate) command_line: String,
     pub(crate) qmp: Option<qmp_client::Client>,
+    /// Where QEMU's QMP monitor connected (`None` without QMP).
+    pub(crate) monitor_address: Option<MonitorAddress>,
     pub(crate) console: Option<qemu_console::Console>,
     /// The qtest client, in qtest mode.
     pub(crate) qtest: Option<QtestClient>,
@@ -159,7 +162,17 @@ impl Machine {
         &self.command_line
     }
 
-    /// The machine's private temporary directory (mode 0700), until cleanup.
+    /// Where the QMP monitor is, as QEMU was told to reach it:
+    /// [`MonitorAddress::SocketPair`], the socket's full path, or the TCP
+    /// address with the port actually bound (the one port 0 picked).
+    /// `None` for a machine built with `.qmp(false)`.
+    pub fn monitor_address(&self) -> Option<&MonitorAddress> {
+        self.monitor_address.as_ref()
+    }
+
+    /// The machine's private temporary directory (mode 0700), until cleanup
+    /// (made in advance by [`MachineBuilder::temp_dir`](crate::MachineBuilder::temp_dir),
+    /// or by the launch).
     pub fn temp_dir(&self) -> Option<PathBuf> {
         self.files.temp_dir()
     }

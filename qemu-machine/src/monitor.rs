@@ -44,6 +44,24 @@ impl MonitorEnd {
                 .await
                 .map(Self::Listen)
                 .map_err(Error::MonitorSocket),
+            MonitorAddress::TcpHost(host, port) => Listener::bind_tcp(host_port(host, *port))
+                .await
+                .map(Self::Listen)
+                .map_err(Error::MonitorSocket),
+        }
+    }
+
+    /// Where QEMU reaches this end: the socketpair, the socket path, or
+    /// the TCP address with the port actually bound.
+    pub(crate) fn address(&self) -> MonitorAddress {
+        match self {
+            Self::Pair { .. } => MonitorAddress::SocketPair,
+            Self::Listen(listener) => match listener.local_addr() {
+                ListenAddr::Unix(path) => MonitorAddress::Unix(path),
+                ListenAddr::Tcp(address) => MonitorAddress::Tcp(address),
+                // A kind of listener this crate does not make.
+                _ => MonitorAddress::Unix(listener.address().into()),
+            },
         }
     }
 
@@ -87,5 +105,26 @@ impl MonitorEnd {
             Self::Listen(listener) => listener.accept(config).await,
         };
         client.map_err(LaunchFailure::Qmp)
+    }
+}
+
+/// `host:port` for the resolver, with an IPv6 literal in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_literals_are_bracketed_for_the_resolver() {
+        assert_eq!(host_port("localhost", 0), "localhost:0");
+        assert_eq!(host_port("::1", 4444), "[::1]:4444");
+        assert_eq!(host_port("[::1]", 1), "[::1]:1");
     }
 }

@@ -18,8 +18,29 @@ pub enum MonitorAddress {
     /// resolved in the socket directory (by default the machine's private
     /// temporary directory). The socket file is removed at cleanup.
     Unix(PathBuf),
-    /// A TCP address qemu-machine listens on (port 0 picks a free port).
+    /// A TCP address qemu-machine listens on (port 0 picks a free port:
+    /// [`Machine::monitor_address`](crate::Machine::monitor_address) tells
+    /// which).
     Tcp(SocketAddr),
+    /// A host name (or IP literal) and port qemu-machine listens on, as
+    /// `QEMUMachine`'s `monitor_address=(host, port)`: the name is
+    /// resolved, and the first of its addresses that can be bound is used
+    /// (port 0 picks a free port). Made by [`MonitorAddress::tcp`].
+    TcpHost(String, u16),
+}
+
+impl MonitorAddress {
+    /// A TCP monitor on `host` (a name such as `localhost`, or an IP
+    /// literal) and `port`; 0 picks a free port.
+    ///
+    /// ```
+    /// use qemu_machine::MonitorAddress;
+    /// let address = MonitorAddress::tcp("localhost", 0);
+    /// assert_eq!(address, MonitorAddress::TcpHost("localhost".into(), 0));
+    /// ```
+    pub fn tcp(host: impl Into<String>, port: u16) -> Self {
+        Self::TcpHost(host.into(), port)
+    }
 }
 
 /// Which guest console qemu-machine attaches to, as `QEMUMachine.set_console`.

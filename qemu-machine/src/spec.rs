@@ -8,6 +8,7 @@ use std::time::Duration;
 use qemu_cmdline::{Accel, InheritFd};
 
 use crate::options::{ConsoleSpec, MonitorAddress};
+use crate::tempdir::PrivateDir;
 
 /// Everything one launch needs, owned by it: the builder that made it can
 /// be changed, dropped or launched again meanwhile.
@@ -29,6 +30,9 @@ pub(crate) struct LaunchSpec {
     /// This launch's own duplicates of the builder's `add_fd` descriptors.
     pub(crate) fds: Vec<PassedFd>,
     pub(crate) base_temp_dir: PathBuf,
+    /// The temporary directory made in advance by `MachineBuilder::temp_dir`;
+    /// without one, the launch creates one under `base_temp_dir`.
+    pub(crate) temp_dir: Option<PrivateDir>,
     pub(crate) log_dir: Option<PathBuf>,
     pub(crate) sock_dir: Option<PathBuf>,
     pub(crate) qmp_timeout: Duration,

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use qemu_machine::{Error, LaunchFailure, MachineBuilder, ShutdownCause};
+use qemu_machine::{Error, LaunchFailure, MachineBuilder, MonitorAddress, ShutdownCause};
 
-use crate::machine::{entries, none_machine, processes_with, unique_marker};
+use crate::machine::{entries, none_machine, processes_with, query_status, unique_marker};
 
 const SHUTDOWN: Duration = Duration::from_secs(30);
 
@@ -195,4 +195,181 @@ async fn wait_event_defaults_to_sixty_seconds_and_can_wait_forever() {
     );
     let exit = machine.wait(SHUTDOWN).await;
     assert!(matches!(exit, Ok(exit) if exit.success()), "{exit:?}");
+}
+
+/// A wrapper that prints `line` into QEMU's log, then runs QEMU.
+fn announcing(line: &str) -> [String; 4] {
+    [
+        "sh".into(),
+        "-c".into(),
+        format!("echo {line}; exec \"$@\""),
+        "sh".into(),
+    ]
+}
+
+/// Relaunching one VM after its shutdown, as ~18 iotests do with one
+/// `QEMUMachine`: the same name, a fresh temporary directory, and a log
+/// of the new run only (in `log_dir`, the same file, rewritten).
+#[tokio::test]
+async fn a_relaunch_keeps_the_name_with_a_fresh_temp_dir_and_log() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut builder = none_machine(base.path());
+    let name = builder.get_name().to_owned();
+    builder.wrapper(announcing("first-run"));
+    let first = builder.launch().await.expect("launch failed");
+    let first_dir = first
+        .temp_dir()
+        .expect("a running machine has its temp dir");
+    assert!(first.log().contains("first-run"), "{}", first.log());
+    first.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    assert!(!first_dir.exists(), "{}", first_dir.display());
+
+    builder.wrapper(announcing("second-run"));
+    let second = builder.launch().await.expect("relaunch failed");
+    assert_eq!((first.name(), second.name()), (&*name, &*name));
+    let second_dir = second
+        .temp_dir()
+        .expect("a running machine has its temp dir");
+    assert_ne!(second_dir, first_dir);
+    let log = second.log();
+    assert!(
+        log.contains("second-run") && !log.contains("first-run"),
+        "{log}"
+    );
+    second.shutdown(SHUTDOWN).await.expect("shutdown failed");
+
+    // With a log_dir: one log file, holding the latest run only.
+    builder.name("relaunched").log_dir(logs.path());
+    builder.wrapper(announcing("third-run"));
+    let third = builder.launch().await.expect("relaunch failed");
+    third.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    builder.wrapper(announcing("fourth-run"));
+    let fourth = builder.launch().await.expect("relaunch failed");
+    assert_eq!(fourth.name(), "relaunched");
+    assert_eq!(third.log_path(), logs.path().join("relaunched.log"));
+    assert_eq!(fourth.log_path(), third.log_path());
+    let log = fourth.log();
+    assert!(
+        log.contains("fourth-run") && !log.contains("third-run"),
+        "{log}"
+    );
+    assert!(third.log().contains("third-run"), "{}", third.log());
+    fourth.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    assert!(
+        entries(base.path()).is_empty(),
+        "{:?}",
+        entries(base.path())
+    );
+}
+
+/// Two machines of one builder running at once never write one log file.
+#[tokio::test]
+async fn machines_of_one_builder_running_at_once_have_their_own_logs() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut builder = none_machine(base.path());
+    builder.name("twin").log_dir(logs.path());
+    let (first, second) = tokio::join!(builder.launch(), builder.launch());
+    let (first, second) = (
+        first.expect("launch failed"),
+        second.expect("launch failed"),
+    );
+    let mut paths = [first.log_path(), second.log_path()];
+    paths.sort();
+    assert_eq!(
+        paths,
+        [logs.path().join("twin-2.log"), logs.path().join("twin.log")]
+    );
+    for machine in [first, second] {
+        machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    }
+}
+
+/// `QEMUMachine.temp_dir` before launch: files placed there are QEMU's to
+/// use, the machine then owns the directory, and an unlaunched one is
+/// removed with the builder.
+#[tokio::test]
+async fn the_temp_dir_exists_before_launch_and_becomes_the_machines() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let mut builder = none_machine(base.path());
+    let dir = builder.temp_dir().expect("temp dir");
+    assert_eq!(builder.temp_dir().expect("temp dir"), dir);
+    assert!(dir.starts_with(base.path()), "{}", dir.display());
+    let image = dir.join("disk.img");
+    std::fs::write(&image, vec![0u8; 1 << 20]).expect("write the image");
+    builder.args([
+        "-blockdev".to_owned(),
+        format!("driver=file,node-name=disk0,filename={}", image.display()),
+    ]);
+    let machine = builder.launch().await.expect("launch failed");
+    assert_eq!(machine.temp_dir(), Some(dir.clone()));
+    let nodes = machine
+        .qmp()
+        .execute_raw("query-named-block-nodes", None)
+        .await
+        .expect("query-named-block-nodes failed");
+    assert!(
+        nodes.as_array().is_some_and(|nodes| nodes.iter().any(
+            |node| node["node-name"] == "disk0" && node["file"] == image.display().to_string()
+        )),
+        "{nodes}"
+    );
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    assert!(!dir.exists(), "{}", dir.display());
+
+    // The next launch gets a fresh one; never launched, it goes with the builder.
+    let next = builder.temp_dir().expect("temp dir");
+    assert_ne!(next, dir);
+    assert!(next.is_dir());
+    drop(builder);
+    assert!(!next.exists(), "{}", next.display());
+    assert!(
+        entries(base.path()).is_empty(),
+        "{:?}",
+        entries(base.path())
+    );
+}
+
+/// `monitor_address=(host, port)`: a host name resolves, port 0 picks a
+/// port, and the machine says which.
+#[tokio::test]
+async fn a_tcp_monitor_by_host_name_reports_the_port_it_got() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let mut builder = none_machine(base.path());
+    builder.monitor(MonitorAddress::tcp("localhost", 0));
+    let machine = builder.launch().await.expect("launch failed");
+    let address = match machine.monitor_address() {
+        Some(MonitorAddress::Tcp(address)) => *address,
+        other => panic!("expected a TCP monitor, got {other:?}"),
+    };
+    assert!(
+        address.ip().is_loopback() && address.port() != 0,
+        "{address}"
+    );
+    assert!(
+        machine
+            .command_line()
+            .contains(&format!("port={}", address.port())),
+        "{}",
+        machine.command_line()
+    );
+    assert_eq!(query_status(&machine).await, "running");
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
+
+    let default = none_machine(base.path())
+        .launch()
+        .await
+        .expect("launch failed");
+    assert_eq!(default.monitor_address(), Some(&MonitorAddress::SocketPair));
+    default.shutdown(SHUTDOWN).await.expect("shutdown failed");
+    let mut unix = none_machine(base.path());
+    unix.monitor(MonitorAddress::Unix("qmp.sock".into()));
+    let machine = unix.launch().await.expect("launch failed");
+    let temp_dir = machine.temp_dir().expect("temp dir");
+    assert_eq!(
+        machine.monitor_address(),
+        Some(&MonitorAddress::Unix(temp_dir.join("qmp.sock")))
+    );
+    machine.shutdown(SHUTDOWN).await.expect("shutdown failed");
 }
