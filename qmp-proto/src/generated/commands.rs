@@ -4296,12 +4296,12 @@ impl QomSet {
     pub fn new(
         path: impl Into<String>,
         property: impl Into<String>,
-        value: serde_json::Value,
+        value: impl Into<serde_json::Value>,
     ) -> Self {
         Self {
             path: path.into(),
             property: property.into(),
-            value,
+            value: value.into(),
         }
     }
 }

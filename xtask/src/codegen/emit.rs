@@ -444,6 +444,8 @@ impl<'a> Emitter<'a> {
                     let ident = &names[f.wire.as_str()];
                     match f.ty {
                         Ty::Str => format!("{ident}: impl Into<String>"),
+                        // Any value: `true`, `5`, `"x"` or `json!(…)`.
+                        Ty::Any => format!("{ident}: impl Into<serde_json::Value>"),
                         _ => format!("{ident}: {}", self.field_ty(name, f)),
                     }
                 })
@@ -454,7 +456,7 @@ impl<'a> Emitter<'a> {
                     let ident = &names[f.wire.as_str()];
                     if f.required != def.present {
                         format!("{ident}: None")
-                    } else if f.ty == Ty::Str {
+                    } else if matches!(f.ty, Ty::Str | Ty::Any) {
                         format!("{ident}: {ident}.into()")
                     } else {
                         ident.clone()
