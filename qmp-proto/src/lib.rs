@@ -64,8 +64,9 @@
 //!   (`greeting.version() >= (9, 0)`); each typed command knows the QEMU
 //!   releases that accept it ([`Command::check_version`]) and refuses others
 //!   with [`Unsupported`], naming the item, the connected QEMU and the range.
-//! - **Events** — typed payloads in [`events`], read with
-//!   [`Event::payload`]; every other event stays raw.
+//! - **Events** — a typed payload for every event of every recorded QEMU
+//!   version in [`events`] (the generated [`qapi::events`]), read with
+//!   [`Event::payload`].
 //! - **The whole QMP interface** — [`qapi`]: every command, event and type
 //!   of QEMU 7.2 and 10.0, generated from their recorded `query-qmp-schema`
 //!   (`cargo xtask codegen`), tolerant of drift and checked per version.

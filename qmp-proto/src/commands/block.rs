@@ -1,11 +1,25 @@
 //! Block nodes, block devices, mirroring and jobs.
+//!
+//! Hand-written here: [`BlockdevAdd`], whose options are an open union
+//! (each driver's members, free-form), and `query-block` and
+//! `query-named-block-nodes` with their flat replies ([`BlockInfo`],
+//! [`BlockDeviceInfo`], [`ImageInfo`]) that keep the members they do not
+//! type in `other` and read the strings QEMU types as enumerations
+//! (`detect_zeroes`, `io-status`) as strings. The other commands are the
+//! generated ones of [`qapi::commands`](crate::qapi::commands), whose
+//! `QueryBlock` and `QueryNamedBlockNodes` type every member.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::JsonObject;
 use crate::command::Empty;
-pub use crate::qapi::types::{BlockdevOnError, JobStatus, JobType, MirrorCopyMode, MirrorSyncMode};
+pub use crate::qapi::commands::{
+    BlockdevDel, BlockdevMirror, JobCancel, JobComplete, JobDismiss, QueryJobs,
+};
+pub use crate::qapi::types::{
+    BlockdevOnError, JobInfo, JobStatus, JobType, MirrorCopyMode, MirrorSyncMode,
+};
 
 /// `blockdev-add`: adds a block node.
 ///
@@ -53,26 +67,6 @@ impl BlockdevAdd {
 }
 
 command!(BlockdevAdd = "blockdev-add" -> Empty);
-
-/// `blockdev-del`: removes a block node nobody uses any more.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BlockdevDel {
-    /// The node's name.
-    #[serde(rename = "node-name")]
-    pub node_name: String,
-}
-
-impl BlockdevDel {
-    /// Removes the node `node_name`.
-    pub fn new(node_name: impl Into<String>) -> Self {
-        Self {
-            node_name: node_name.into(),
-        }
-    }
-}
-
-command!(BlockdevDel = "blockdev-del" -> Empty);
 
 no_arguments!(
     /// `query-block`: the block devices (drives) and what is inserted.
@@ -219,175 +213,6 @@ pub struct ImageInfo {
     #[serde(flatten)]
     pub other: JsonObject,
 }
-
-/// `blockdev-mirror`: starts mirroring a node to another one. The job
-/// reports `BLOCK_JOB_READY` once both are in sync; then `job-complete`
-/// pivots to the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BlockdevMirror {
-    /// The job's id (default: the device name).
-    #[serde(rename = "job-id", default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    /// The source device or node name.
-    pub device: String,
-    /// The target node name.
-    pub target: String,
-    /// The node the target replaces when the job completes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<String>,
-    /// What to copy.
-    pub sync: MirrorSyncMode,
-    /// Speed limit in bytes per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub speed: Option<i64>,
-    /// The dirty-bitmap granularity in bytes (a power of 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub granularity: Option<u32>,
-    /// The buffer size in bytes.
-    #[serde(rename = "buf-size", default, skip_serializing_if = "Option::is_none")]
-    pub buf_size: Option<i64>,
-    /// What to do on a read error of the source.
-    #[serde(
-        rename = "on-source-error",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub on_source_error: Option<BlockdevOnError>,
-    /// What to do on a write error of the target.
-    #[serde(
-        rename = "on-target-error",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub on_target_error: Option<BlockdevOnError>,
-    /// The name of the mirror filter node.
-    #[serde(
-        rename = "filter-node-name",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub filter_node_name: Option<String>,
-    /// Background copying or synchronous writes.
-    #[serde(rename = "copy-mode", default, skip_serializing_if = "Option::is_none")]
-    pub copy_mode: Option<MirrorCopyMode>,
-    /// Finalise without waiting for `job-finalize` (default true).
-    #[serde(
-        rename = "auto-finalize",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub auto_finalize: Option<bool>,
-    /// Dismiss without waiting for `job-dismiss` (default true).
-    #[serde(
-        rename = "auto-dismiss",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub auto_dismiss: Option<bool>,
-}
-
-impl BlockdevMirror {
-    /// Mirrors `device` to the node `target`.
-    pub fn new(device: impl Into<String>, target: impl Into<String>, sync: MirrorSyncMode) -> Self {
-        Self {
-            job_id: None,
-            device: device.into(),
-            target: target.into(),
-            replaces: None,
-            sync,
-            speed: None,
-            granularity: None,
-            buf_size: None,
-            on_source_error: None,
-            on_target_error: None,
-            filter_node_name: None,
-            copy_mode: None,
-            auto_finalize: None,
-            auto_dismiss: None,
-        }
-    }
-}
-
-command!(BlockdevMirror = "blockdev-mirror" -> Empty);
-
-no_arguments!(
-    /// `query-jobs`: every job (block jobs and others).
-    QueryJobs = "query-jobs" -> Vec<JobInfo>
-);
-
-/// One job listed by `query-jobs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JobInfo {
-    /// The job's id.
-    pub id: String,
-    /// The kind of job.
-    #[serde(rename = "type")]
-    pub kind: JobType,
-    /// Where it stands.
-    pub status: JobStatus,
-    /// Progress so far, in an arbitrary unit.
-    #[serde(rename = "current-progress")]
-    pub current_progress: i64,
-    /// The estimated total, in the same unit.
-    #[serde(rename = "total-progress")]
-    pub total_progress: i64,
-    /// Why it failed, once concluded with an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// `job-complete`: completes a job that is ready (a mirror pivots).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JobComplete {
-    /// The job's id.
-    pub id: String,
-}
-
-impl JobComplete {
-    /// Completes the job `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(JobComplete = "job-complete" -> Empty);
-
-/// `job-cancel`: cancels a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JobCancel {
-    /// The job's id.
-    pub id: String,
-}
-
-impl JobCancel {
-    /// Cancels the job `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(JobCancel = "job-cancel" -> Empty);
-
-/// `job-dismiss`: removes a concluded job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JobDismiss {
-    /// The job's id.
-    pub id: String,
-}
-
-impl JobDismiss {
-    /// Dismisses the job `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(JobDismiss = "job-dismiss" -> Empty);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,17 @@
 //! Devices, QOM properties, network back ends and character devices.
+//!
+//! [`DeviceAdd`], [`NetdevAdd`] and [`ChardevAdd`] stay hand-written: they
+//! take free-form properties (a device's, a back end's) that the schema
+//! does not list. The other commands are the generated ones of
+//! [`qapi::commands`](crate::qapi::commands).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::JsonObject;
 use crate::command::Empty;
+pub use crate::qapi::commands::{ChardevRemove, DeviceDel, NetdevDel, QomGet, QomList, QomSet};
+pub use crate::qapi::types::{ChardevReturn, ObjectPropertyInfo};
 
 /// `device_add`: hot-plugs a device.
 ///
@@ -58,113 +65,6 @@ impl DeviceAdd {
 
 command!(DeviceAdd = "device_add" -> Empty);
 
-/// `device_del`: asks the guest to release a device. Completion is the
-/// `DEVICE_DELETED` event, not the reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct DeviceDel {
-    /// The device's id or QOM path.
-    pub id: String,
-}
-
-impl DeviceDel {
-    /// Removes the device `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(DeviceDel = "device_del" -> Empty);
-
-/// `qom-list`: the properties of a QOM object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct QomList {
-    /// The object's path, e.g. `/machine`.
-    pub path: String,
-}
-
-impl QomList {
-    /// Lists the properties at `path`.
-    pub fn new(path: impl Into<String>) -> Self {
-        Self { path: path.into() }
-    }
-}
-
-command!(QomList = "qom-list" -> Vec<ObjectPropertyInfo>);
-
-/// One property listed by `qom-list`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ObjectPropertyInfo {
-    /// The property's name.
-    pub name: String,
-    /// Its type, e.g. `bool`, `child<pc-i440fx-7.2-machine>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// A description, when QEMU has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The default value, when known.
-    #[serde(
-        rename = "default-value",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub default_value: Option<Value>,
-}
-
-/// `qom-get`: reads a QOM property (any JSON value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct QomGet {
-    /// The object's path.
-    pub path: String,
-    /// The property's name.
-    pub property: String,
-}
-
-impl QomGet {
-    /// Reads `property` of the object at `path`.
-    pub fn new(path: impl Into<String>, property: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            property: property.into(),
-        }
-    }
-}
-
-command!(QomGet = "qom-get" -> Value);
-
-/// `qom-set`: writes a QOM property.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct QomSet {
-    /// The object's path.
-    pub path: String,
-    /// The property's name.
-    pub property: String,
-    /// The new value.
-    pub value: Value,
-}
-
-impl QomSet {
-    /// Sets `property` of the object at `path` to `value`.
-    pub fn new(
-        path: impl Into<String>,
-        property: impl Into<String>,
-        value: impl Into<Value>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            property: property.into(),
-            value: value.into(),
-        }
-    }
-}
-
-command!(QomSet = "qom-set" -> Empty);
-
 /// `netdev_add`: adds a network back end.
 ///
 /// The options depend on the type (`user`: `hostfwd`, `net`, ...; `tap`:
@@ -200,23 +100,6 @@ impl NetdevAdd {
 }
 
 command!(NetdevAdd = "netdev_add" -> Empty);
-
-/// `netdev_del`: removes a network back end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct NetdevDel {
-    /// The back end's id.
-    pub id: String,
-}
-
-impl NetdevDel {
-    /// Removes the back end `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(NetdevDel = "netdev_del" -> Empty);
 
 /// `chardev-add`: adds a character device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,32 +168,6 @@ impl ChardevBackend {
         Self::new("socket", data)
     }
 }
-
-/// What `chardev-add` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChardevReturn {
-    /// The pty's path, for a `pty` back end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pty: Option<String>,
-}
-
-/// `chardev-remove`: removes a character device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChardevRemove {
-    /// The character device's id.
-    pub id: String,
-}
-
-impl ChardevRemove {
-    /// Removes the character device `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-
-command!(ChardevRemove = "chardev-remove" -> Empty);
 
 #[cfg(test)]
 mod tests {

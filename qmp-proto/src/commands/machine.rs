@@ -1,10 +1,22 @@
 //! Negotiation, run state, introspection and the human monitor.
+//!
+//! Hand-written here: [`QmpCapabilities`] and [`QueryVersion`] use the
+//! greeting's own [`Capability`] and [`VersionInfo`], [`QueryQmpSchema`]
+//! returns the raw JSON tools compare, and [`QueryCpusFast`] reads every
+//! target's CPUs as one flat [`CpuInfoFast`] (the generated one is a union
+//! by target). The other commands are the generated ones.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::Empty;
-pub use crate::qapi::types::{ImageFormat, RunState, ShutdownCause};
+pub use crate::qapi::commands::{
+    Cont, HumanMonitorCommand, QueryCommands, QueryKvm, QueryName, QueryStatus, Quit, Screendump,
+    Stop, SystemPowerdown, SystemReset,
+};
+pub use crate::qapi::types::{
+    CommandInfo, ImageFormat, KvmInfo, NameInfo, RunState, ShutdownCause, StatusInfo,
+};
 use crate::{Capability, JsonObject, VersionInfo};
 
 /// `qmp_capabilities`: leaves negotiation mode, enabling `enable`.
@@ -38,68 +50,6 @@ no_arguments!(
 );
 
 no_arguments!(
-    /// `query-status`: whether the guest runs, and the run state.
-    QueryStatus = "query-status" -> StatusInfo
-);
-
-/// What `query-status` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct StatusInfo {
-    /// Whether the guest's CPUs run.
-    pub running: bool,
-    /// Whether single-stepping is on. QEMU 7.2 reports it; it was deprecated
-    /// in 8.1 (in favour of the TCG accelerator's `one-insn-per-tb`) and QEMU
-    /// 10.0 no longer sends it, so it is `None` there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub singlestep: Option<bool>,
-    /// The run state.
-    pub status: RunState,
-}
-
-no_arguments!(
-    /// `query-commands`: the commands this QEMU offers.
-    QueryCommands = "query-commands" -> Vec<CommandInfo>
-);
-
-/// One entry of `query-commands`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct CommandInfo {
-    /// The command's name.
-    pub name: String,
-}
-
-no_arguments!(
-    /// `query-name`: the VM's `-name`.
-    QueryName = "query-name" -> NameInfo
-);
-
-/// What `query-name` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct NameInfo {
-    /// The name, when one was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
-no_arguments!(
-    /// `query-kvm`: whether KVM is available and in use.
-    QueryKvm = "query-kvm" -> KvmInfo
-);
-
-/// What `query-kvm` returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct KvmInfo {
-    /// KVM is in use.
-    pub enabled: bool,
-    /// KVM is available.
-    pub present: bool,
-}
-
-no_arguments!(
     /// `query-cpus-fast`: the virtual CPUs, without interrupting them.
     QueryCpusFast = "query-cpus-fast" -> Vec<CpuInfoFast>
 );
@@ -126,87 +76,6 @@ pub struct CpuInfoFast {
     #[serde(flatten)]
     pub other: JsonObject,
 }
-
-no_arguments!(
-    /// `stop`: pauses the guest's CPUs.
-    Stop = "stop" -> Empty
-);
-
-no_arguments!(
-    /// `cont`: resumes the guest's CPUs.
-    Cont = "cont" -> Empty
-);
-
-no_arguments!(
-    /// `system_reset`: resets the machine.
-    SystemReset = "system_reset" -> Empty
-);
-
-no_arguments!(
-    /// `system_powerdown`: presses the ACPI power button; the guest decides.
-    SystemPowerdown = "system_powerdown" -> Empty
-);
-
-no_arguments!(
-    /// `quit`: QEMU exits at once. The connection may close before the
-    /// reply arrives; that is success, not an error.
-    Quit = "quit" -> Empty
-);
-
-/// `human-monitor-command`: runs an HMP command and returns its output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct HumanMonitorCommand {
-    /// The HMP command line, e.g. `info registers`.
-    #[serde(rename = "command-line")]
-    pub command_line: String,
-    /// The CPU to make current first.
-    #[serde(rename = "cpu-index", default, skip_serializing_if = "Option::is_none")]
-    pub cpu_index: Option<i64>,
-}
-
-impl HumanMonitorCommand {
-    /// Runs `command_line`.
-    pub fn new(command_line: impl Into<String>) -> Self {
-        Self {
-            command_line: command_line.into(),
-            cpu_index: None,
-        }
-    }
-}
-
-command!(HumanMonitorCommand = "human-monitor-command" -> String);
-
-/// `screendump`: writes the display's contents to a file on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Screendump {
-    /// The file to write.
-    pub filename: String,
-    /// The display device (default: the primary one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The head of a multi-head device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<i64>,
-    /// The image format (default: PPM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<ImageFormat>,
-}
-
-impl Screendump {
-    /// Dumps the primary display to `filename`.
-    pub fn new(filename: impl Into<String>) -> Self {
-        Self {
-            filename: filename.into(),
-            device: None,
-            head: None,
-            format: None,
-        }
-    }
-}
-
-command!(Screendump = "screendump" -> Empty);
 
 no_arguments!(
     /// `query-qmp-schema`: the whole QAPI schema, as raw JSON (an array of

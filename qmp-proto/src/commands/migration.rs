@@ -1,135 +1,37 @@
 //! Live migration.
+//!
+//! `migrate`, `migrate-incoming` and `query-migrate` are the generated
+//! commands, with a constructor taking the URI. The capabilities stay
+//! hand-written: each [`MigrationCapability`] value carries the release
+//! QEMU's documentation gives for it (`mapped-ram` since 9.0, `compress`
+//! gone in 9.1), finer than the recorded versions (7.2, 10.0) can tell.
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::Empty;
-use crate::{JsonObject, Unsupported, Version};
-
-/// `migrate`: starts migrating to `uri` (`tcp:HOST:PORT`, `unix:PATH`,
-/// `fd:NAME`, `exec:CMD`, and `file:PATH` since QEMU 8.2). Progress is
-/// reported by `MIGRATION` events and `query-migrate`.
-///
-/// QEMU 9.1 removed the `blk` and `inc` arguments (block migration; use
-/// `blockdev-mirror` to an NBD export), which this type never sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Migrate {
-    /// Where to migrate to.
-    pub uri: String,
-    /// Resume a paused postcopy migration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume: Option<bool>,
-}
+pub use crate::qapi::commands::{Migrate, MigrateIncoming, QueryMigrate};
+pub use crate::qapi::types::{MigrationInfo, MigrationStats, MigrationStatus};
+use crate::{Unsupported, Version};
 
 impl Migrate {
-    /// Migrates to `uri`.
+    /// Migrates to `uri` (`unix:PATH`, `tcp:HOST:PORT`, `fd:NAME`,
+    /// `exec:CMD`, `file:PATH`).
     pub fn new(uri: impl Into<String>) -> Self {
         Self {
-            uri: uri.into(),
-            resume: None,
+            uri: Some(uri.into()),
+            ..Self::default()
         }
     }
 }
 
-command!(Migrate = "migrate" -> Empty);
-
-/// `migrate-incoming`: listens for an incoming migration on `uri`; QEMU
-/// must have been started with `-incoming defer`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct MigrateIncoming {
-    /// Where to listen.
-    pub uri: String,
-}
-
 impl MigrateIncoming {
-    /// Listens on `uri`.
+    /// Listens for an incoming migration on `uri` (`defer` for QEMU
+    /// started with `-incoming defer`, then another URI).
     pub fn new(uri: impl Into<String>) -> Self {
-        Self { uri: uri.into() }
-    }
-}
-
-command!(MigrateIncoming = "migrate-incoming" -> Empty);
-
-no_arguments!(
-    /// `query-migrate`: the state of the current or last migration.
-    QueryMigrate = "query-migrate" -> MigrationInfo
-);
-
-/// What `query-migrate` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct MigrationInfo {
-    /// Where the migration stands; absent before the first one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<MigrationStatus>,
-    /// RAM transfer statistics.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ram: Option<MigrationStats>,
-    /// Milliseconds since the migration started.
-    #[serde(
-        rename = "total-time",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total_time: Option<i64>,
-    /// Expected downtime in milliseconds, while active.
-    #[serde(
-        rename = "expected-downtime",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub expected_downtime: Option<i64>,
-    /// Actual downtime in milliseconds, once completed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub downtime: Option<i64>,
-    /// Why it failed, once failed.
-    #[serde(
-        rename = "error-desc",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub error_desc: Option<String>,
-    /// The members this crate does not type.
-    #[serde(flatten)]
-    pub other: JsonObject,
-}
-
-/// RAM transfer statistics of a migration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct MigrationStats {
-    /// Bytes transferred.
-    pub transferred: i64,
-    /// Bytes remaining.
-    pub remaining: i64,
-    /// Total bytes.
-    pub total: i64,
-    /// Throughput in megabits per second.
-    pub mbps: f64,
-    /// The members this crate does not type.
-    #[serde(flatten)]
-    pub other: JsonObject,
-}
-
-qapi_enum! {
-    /// Where a migration stands (`MigrationStatus`).
-    pub enum MigrationStatus {
-        None = "none",
-        Setup = "setup",
-        Cancelling = "cancelling",
-        Cancelled = "cancelled",
-        Active = "active",
-        PostcopyActive = "postcopy-active",
-        PostcopyPaused = "postcopy-paused",
-        PostcopyRecoverSetup = "postcopy-recover-setup" since (9, 1),
-        PostcopyRecover = "postcopy-recover",
-        Completed = "completed",
-        Failed = "failed",
-        Colo = "colo",
-        PreSwitchover = "pre-switchover",
-        Device = "device",
-        WaitUnplug = "wait-unplug",
+        Self {
+            uri: Some(uri.into()),
+            ..Self::default()
+        }
     }
 }
 
@@ -268,7 +170,9 @@ mod tests {
         // A value this crate does not know is left to QEMU to judge.
         let novel = set(MigrationCapability::Other("x-new".into()));
         assert_eq!(novel.check_version(v7), Ok(()));
-        assert_eq!(MigrationStatus::PostcopyRecoverSetup.since(), Some((9, 1)));
+        // The generated status knows only the recorded releases: 7.2 lacks
+        // `postcopy-recover-setup` (QEMU 9.1 added it), 10.0 has it.
+        assert_eq!(MigrationStatus::PostcopyRecoverSetup.since(), Some((10, 0)));
         assert_eq!(MigrationStatus::Device.since(), None);
     }
 
@@ -279,16 +183,12 @@ mod tests {
             Some(None)
         );
         let info = QueryMigrate::parse_output(json!({"status": "completed", "total-time": 120,
-            "downtime": 8, "ram": {"transferred": 10, "remaining": 0, "total": 10, "mbps": 1.5,
-            "duplicate": 3}}));
+            "downtime": 8, "x-new-member": 1}));
         let info = info.map_err(|e| e.to_string());
-        assert_eq!(
-            info.as_ref().ok().and_then(|i| i.status.clone()),
-            Some(MigrationStatus::Completed)
-        );
-        assert_eq!(
-            info.ok().and_then(|i| i.ram).map(|r| r.other.len()),
-            Some(1)
+        assert!(
+            matches!(&info, Ok(i) if i.status == Some(MigrationStatus::Completed)
+                && i.total_time == Some(120) && i.ram.is_none()),
+            "{info:?}"
         );
     }
 }

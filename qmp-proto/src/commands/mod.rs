@@ -1,11 +1,21 @@
-//! Typed definitions of the QMP commands people use most.
+//! The QMP commands people use most, under the names they always had.
 //!
 //! Each command is a struct implementing [`Command`](crate::Command): its
 //! fields are the arguments, under QEMU's wire names, and optional ones are
-//! left out when `None`. Commands that take arbitrary properties
-//! ([`DeviceAdd`], [`BlockdevAdd`], [`NetdevAdd`]) carry them in a
-//! free-form map next to the typed fields. Outputs are typed where that
-//! helps; [`QueryQmpSchema`] returns raw JSON.
+//! left out when `None`. Most of them are the generated commands of
+//! [`qapi::commands`](crate::qapi::commands), re-exported here (with
+//! constructors such as [`Migrate::new`], [`AddFd::to_set`] and
+//! [`RemoveFd::fd`] added); every other command QEMU has is there too.
+//!
+//! The hand-written ones stay where they add something the schema cannot
+//! say: free-form properties ([`DeviceAdd`], [`BlockdevAdd`],
+//! [`NetdevAdd`], [`ChardevAdd`]), the greeting's own types
+//! ([`QmpCapabilities`], [`QueryVersion`]), raw JSON ([`QueryQmpSchema`]),
+//! flat replies that keep untyped members ([`QueryCpusFast`],
+//! [`QueryBlock`], [`QueryNamedBlockNodes`]) and per-value release bounds
+//! from QEMU's documentation ([`MigrationCapability`]). A test checks each
+//! against its generated counterpart: same wire name, versions, members and
+//! optionality, or a stated reason.
 //!
 //! Every name, argument and enumeration value here is checked against the
 //! recorded `query-qmp-schema` of QEMU 7.2 and 10.0 and against the live QEMU
@@ -18,10 +28,7 @@
 //! fields by assignment.
 //!
 //! Enumerations keep values this crate does not know in an `Other` variant,
-//! so a newer QEMU does not break decoding. The plain ones ([`RunState`],
-//! [`JobStatus`], ...) are the generated enumerations of
-//! [`qapi::types`](crate::qapi::types), re-exported; every command these
-//! hand-written types leave out is in [`qapi::commands`](crate::qapi::commands).
+//! so a newer QEMU does not break decoding.
 
 /// Defines a string enumeration of QAPI values that keeps unknown values.
 ///
