@@ -140,7 +140,8 @@ impl Snapshot {
         &self.qemu_package
     }
 
-    /// How the state was written: `mapped-ram file`, `stream`.
+    /// How the state was written: `mapped-ram file`, `mapped-ram file with
+    /// multifd`, `stream`.
     pub fn format_name(&self) -> &'static str {
         self.transport.name()
     }

@@ -17,7 +17,8 @@
 //!
 //! - QEMU ≥ 9.0: a `file:` migration with the `mapped-ram` capability
 //!   (each RAM page at a fixed offset; zero pages are holes, so the file is
-//!   sparse), optionally with `multifd` threads.
+//!   sparse), with two `multifd` threads by default (see
+//!   [`SaveOptions::multifd_channels`](crate::SaveOptions::multifd_channels)).
 //! - Older QEMU (7.2): the migration stream into a descriptor of ours
 //!   (`fd:` after `getfd`), which needs a Unix-socket monitor (the default
 //!   socketpair is one). Not `exec:cat > FILE`: QEMU reaps the command at
