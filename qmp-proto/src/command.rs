@@ -29,10 +29,11 @@ pub trait Command: Serialize {
     /// The first QEMU release known to have the command, when an older one
     /// this crate knows (7.2) lacks it; `None` otherwise.
     ///
-    /// For the generated commands this is the first *recorded* release
-    /// that has it (`(10, 0)` for everything 7.2 lacks): the recorded
-    /// schemas do not say in which release in between QEMU added it, and
-    /// the releases nobody recorded are refused rather than guessed.
+    /// For the generated commands this is the release after the newest
+    /// recorded one that lacks it (`(8, 0)` for everything 7.2 lacks and
+    /// 10.0 has): the recorded schemas do not say in which release in
+    /// between QEMU added it, so only the releases known to lack it are
+    /// refused; an unrecorded one that lacks it answers `CommandNotFound`.
     const SINCE: Option<(u32, u32)> = None;
 
     /// The first QEMU release known not to have the command any more;

@@ -91,9 +91,9 @@ pub struct Unsupported {
     pub item: String,
     /// The connected QEMU.
     pub qemu: Version,
-    /// The first release known to have the item, when an older release this
-    /// crate knows lacks it (for generated items: the first recorded
-    /// release that has it; QEMU may have added it earlier).
+    /// The oldest release not known to lack the item, when an older release
+    /// this crate knows lacks it (for generated items: the release after
+    /// the newest recorded one that lacks it).
     pub since: Option<(u32, u32)>,
     /// The first release that no longer has the item.
     pub until: Option<(u32, u32)>,
@@ -150,10 +150,7 @@ impl std::fmt::Display for Unsupported {
                 " (it exists from QEMU {a}.{b} until before {c}.{d}); use a QEMU in that range"
             ),
             (Some((a, b)), None) => {
-                write!(
-                    f,
-                    " (QEMU {a}.{b} and newer have it); use QEMU {a}.{b} or newer"
-                )
+                write!(f, " (it needs QEMU {a}.{b} or newer); use a newer QEMU")
             }
             (None, Some((c, d))) => write!(
                 f,

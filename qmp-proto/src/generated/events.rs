@@ -1061,12 +1061,12 @@ pub const ALL: &[super::Availability] = &[
     },
     super::Availability {
         name: <GuestPvshutdown as crate::EventPayload>::NAME,
-        since: Some((10, 0)),
+        since: Some((8, 0)),
         until: None,
     },
     super::Availability {
         name: <HvBalloonStatusReport as crate::EventPayload>::NAME,
-        since: Some((10, 0)),
+        since: Some((8, 0)),
         until: None,
     },
     super::Availability {
@@ -1111,12 +1111,12 @@ pub const ALL: &[super::Availability] = &[
     },
     super::Availability {
         name: <NetdevVhostUserConnected as crate::EventPayload>::NAME,
-        since: Some((10, 0)),
+        since: Some((8, 0)),
         until: None,
     },
     super::Availability {
         name: <NetdevVhostUserDisconnected as crate::EventPayload>::NAME,
-        since: Some((10, 0)),
+        since: Some((8, 0)),
         until: None,
     },
     super::Availability {
@@ -1211,7 +1211,7 @@ pub const ALL: &[super::Availability] = &[
     },
     super::Availability {
         name: <VfioMigration as crate::EventPayload>::NAME,
-        since: Some((10, 0)),
+        since: Some((8, 0)),
         until: None,
     },
     super::Availability {

@@ -32,11 +32,13 @@
 //!
 //! The recorded introspection says *whether* a version has an item, not
 //! since when: it carries no "since". So `SINCE` (and an enumeration
-//! value's `since()`) is the first *recorded* release that has the item —
-//! `(10, 0)` for everything 7.2 lacks — even where QEMU added it in 8.0 or
-//! 9.x; the releases in between, which nobody recorded, are refused rather
-//! than guessed (send a raw [`Request`](crate::Request) there). `UNTIL` is
-//! the first recorded release that no longer has it. Decoding tolerates drift: unknown members
+//! value's `since()`) is the release after the newest recorded one that
+//! lacks the item — `(8, 0)` for everything 7.2 lacks and 10.0 has — and
+//! `UNTIL` the first recorded release that no longer has it. Only releases
+//! known to lack an item are refused before sending; an unrecorded 8.x or
+//! 9.x that lacks it answers `CommandNotFound`, which names the connected
+//! version (one policy for the whole typed layer). The docs of each item
+//! say exactly which recorded versions have it. Decoding tolerates drift: unknown members
 //! are ignored, every enumeration keeps unknown values in `Other`, every
 //! union keeps an unknown variant's members, so a reply from a newer QEMU
 //! still decodes. Sending is checked:
@@ -61,7 +63,7 @@
 //! // `blockdev-set-active` is in 10.0, not in 7.2: refused before sending.
 //! let activate = commands::BlockdevSetActive::new(true);
 //! let refused = activate.check_version(Version::new(7, 2, 22));
-//! assert!(matches!(&refused, Err(e) if e.since == Some((10, 0))), "{refused:?}");
+//! assert!(matches!(&refused, Err(e) if e.since == Some((8, 0))), "{refused:?}");
 //! assert_eq!(activate.check_version(Version::new(10, 0, 2)), Ok(()));
 //! # Ok(())
 //! # }
@@ -116,10 +118,10 @@ macro_rules! qapi_enum {
                 }
             }
 
-            /// The first recorded QEMU release with this value, when an
-            /// older recorded one lacks it (QEMU may have added it in a
-            /// release between the two); `None` for values this crate does
-            /// not know.
+            /// The oldest QEMU release not known to lack this value (the
+            /// release after the newest recorded one that lacks it), when
+            /// an older recorded one lacks it; `None` for values this crate
+            /// does not know.
             pub fn since(&self) -> Option<(u32, u32)> {
                 match self {
                     $(Self::$variant => $since,)*
@@ -170,15 +172,15 @@ macro_rules! qapi_enum {
     };
 }
 
-/// Which QEMU versions have a command or event: the first recorded release
-/// that has it (when an older recorded one lacks it) and the first recorded
-/// release that no longer has it (`None`: no bound known).
+/// Which QEMU versions have a command or event: the oldest release not
+/// known to lack it (when an older recorded one lacks it) and the first
+/// recorded release that no longer has it (`None`: no bound known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Availability {
     /// The wire name, e.g. `query-status` or `SHUTDOWN`.
     pub name: &'static str,
-    /// The first recorded release that has it, when an older recorded one
-    /// lacks it.
+    /// The release after the newest recorded one that lacks it, when an
+    /// older recorded one lacks it.
     pub since: Option<(u32, u32)>,
     /// The first recorded release that no longer has it.
     pub until: Option<(u32, u32)>,

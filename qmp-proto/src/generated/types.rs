@@ -1796,7 +1796,7 @@ impl BlockdevBackupArguments {
             crate::Unsupported::check(
                 "member `discard-source` of `BlockdevBackupArguments`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -1844,7 +1844,7 @@ impl BlockdevBackupArgumentsXPerf {
             crate::Unsupported::check(
                 "member `min-cluster-size` of `BlockdevBackupArgumentsXPerf`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -2218,7 +2218,7 @@ impl BlockdevCreateOptionsLuks {
             crate::Unsupported::check(
                 "member `header` of `BlockdevCreateOptionsLuks`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -2259,7 +2259,7 @@ qapi_enum! {
         /// `twofish-256`. QEMU 7.2: yes; 10.0: yes.
         Twofish256 = "twofish-256" (None, None),
         /// `sm4`. QEMU 7.2: no; 10.0: yes.
-        Sm4 = "sm4" (Some((10, 0)), None),
+        Sm4 = "sm4" (Some((8, 0)), None),
     }
 }
 
@@ -2313,7 +2313,7 @@ qapi_enum! {
         /// `ripemd160`. QEMU 7.2: yes; 10.0: yes.
         Ripemd160 = "ripemd160" (None, None),
         /// `sm3`. QEMU 7.2: no; 10.0: yes.
-        Sm3 = "sm3" (Some((10, 0)), None),
+        Sm3 = "sm3" (Some((8, 0)), None),
     }
 }
 
@@ -3373,7 +3373,7 @@ impl BlockdevOptionsBase {
             crate::Unsupported::check(
                 "member `active` of `BlockdevOptionsBase`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4034,7 +4034,7 @@ impl BlockdevOptionsCopyBeforeWrite {
             crate::Unsupported::check(
                 "member `min-cluster-size` of `BlockdevOptionsCopyBeforeWrite`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4507,7 +4507,7 @@ impl BlockdevOptionsLuks {
             crate::Unsupported::check(
                 "member `header` of `BlockdevOptionsLuks`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -4862,7 +4862,7 @@ impl BlockdevOptionsQcow2 {
             crate::Unsupported::check(
                 "member `discard-no-unref` of `BlockdevOptionsQcow2`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -5369,7 +5369,7 @@ impl BlockdevOptionsRbdEncryptBase {
             crate::Unsupported::check(
                 "member `parent` of `BlockdevOptionsRbdEncryptBase`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -5423,7 +5423,7 @@ qapi_enum! {
         /// `luks2`. QEMU 7.2: yes; 10.0: yes.
         Luks2 = "luks2" (None, None),
         /// `luks-any`. QEMU 7.2: no; 10.0: yes.
-        LuksAny = "luks-any" (Some((10, 0)), None),
+        LuksAny = "luks-any" (Some((8, 0)), None),
     }
 }
 
@@ -6311,7 +6311,7 @@ qapi_enum! {
         /// `memory`. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
         Memory = "memory" (None, None),
         /// `hub`. QEMU 7.2: no; 10.0: yes.
-        Hub = "hub" (Some((10, 0)), None),
+        Hub = "hub" (Some((8, 0)), None),
     }
 }
 
@@ -6409,7 +6409,7 @@ impl ChardevBackendPtyData {
             crate::Unsupported::check(
                 "member `path` of `ChardevBackendPtyData`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -6632,7 +6632,7 @@ impl ChardevBackendSocketData {
             crate::Unsupported::check(
                 "member `reconnect-ms` of `ChardevBackendSocketData`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -8104,7 +8104,7 @@ impl DriveBackupArguments {
             crate::Unsupported::check(
                 "member `discard-source` of `DriveBackupArguments`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -8138,11 +8138,11 @@ qapi_enum! {
         /// `win-dmp`. QEMU 7.2: yes; 10.0: yes.
         WinDmp = "win-dmp" (None, None),
         /// `kdump-raw-zlib`. QEMU 7.2: no; 10.0: yes.
-        KdumpRawZlib = "kdump-raw-zlib" (Some((10, 0)), None),
+        KdumpRawZlib = "kdump-raw-zlib" (Some((8, 0)), None),
         /// `kdump-raw-lzo`. QEMU 7.2: no; 10.0: yes.
-        KdumpRawLzo = "kdump-raw-lzo" (Some((10, 0)), None),
+        KdumpRawLzo = "kdump-raw-lzo" (Some((8, 0)), None),
         /// `kdump-raw-snappy`. QEMU 7.2: no; 10.0: yes.
-        KdumpRawSnappy = "kdump-raw-snappy" (Some((10, 0)), None),
+        KdumpRawSnappy = "kdump-raw-snappy" (Some((8, 0)), None),
     }
 }
 
@@ -8791,7 +8791,7 @@ qapi_enum! {
         /// `rbd`. QEMU 7.2: yes; 10.0: yes.
         Rbd = "rbd" (None, None),
         /// `file`. QEMU 7.2: no; 10.0: yes.
-        File = "file" (Some((10, 0)), None),
+        File = "file" (Some((8, 0)), None),
     }
 }
 
@@ -8993,7 +8993,7 @@ qapi_enum! {
         /// `wheel-right`. QEMU 7.2: yes; 10.0: yes.
         WheelRight = "wheel-right" (None, None),
         /// `touch`. QEMU 7.2: no; 10.0: yes.
-        Touch = "touch" (Some((10, 0)), None),
+        Touch = "touch" (Some((8, 0)), None),
     }
 }
 
@@ -9133,7 +9133,7 @@ qapi_enum! {
         /// `abs`. QEMU 7.2: yes; 10.0: yes.
         Abs = "abs" (None, None),
         /// `mtt`. QEMU 7.2: no; 10.0: yes.
-        Mtt = "mtt" (Some((10, 0)), None),
+        Mtt = "mtt" (Some((8, 0)), None),
     }
 }
 
@@ -9641,7 +9641,7 @@ qapi_enum! {
         /// `sgx-epc`. QEMU 7.2: yes; 10.0: yes.
         SgxEpc = "sgx-epc" (None, None),
         /// `hv-balloon`. QEMU 7.2: no; 10.0: yes.
-        HvBalloon = "hv-balloon" (Some((10, 0)), None),
+        HvBalloon = "hv-balloon" (Some((8, 0)), None),
     }
 }
 
@@ -10073,11 +10073,11 @@ qapi_enum! {
         /// `postcopy-preempt`. QEMU 7.2: yes; 10.0: yes.
         PostcopyPreempt = "postcopy-preempt" (None, None),
         /// `switchover-ack`. QEMU 7.2: no; 10.0: yes.
-        SwitchoverAck = "switchover-ack" (Some((10, 0)), None),
+        SwitchoverAck = "switchover-ack" (Some((8, 0)), None),
         /// `dirty-limit`. QEMU 7.2: no; 10.0: yes.
-        DirtyLimit = "dirty-limit" (Some((10, 0)), None),
+        DirtyLimit = "dirty-limit" (Some((8, 0)), None),
         /// `mapped-ram`. QEMU 7.2: no; 10.0: yes.
-        MappedRam = "mapped-ram" (Some((10, 0)), None),
+        MappedRam = "mapped-ram" (Some((8, 0)), None),
     }
 }
 
@@ -10421,7 +10421,7 @@ qapi_enum! {
         /// `wait-unplug`. QEMU 7.2: yes; 10.0: yes.
         WaitUnplug = "wait-unplug" (None, None),
         /// `postcopy-recover-setup`. QEMU 7.2: no; 10.0: yes.
-        PostcopyRecoverSetup = "postcopy-recover-setup" (Some((10, 0)), None),
+        PostcopyRecoverSetup = "postcopy-recover-setup" (Some((8, 0)), None),
     }
 }
 
@@ -10737,7 +10737,7 @@ impl NetdevAddStream {
             crate::Unsupported::check(
                 "member `reconnect` of `NetdevAddStream`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -10745,7 +10745,7 @@ impl NetdevAddStream {
             crate::Unsupported::check(
                 "member `reconnect-ms` of `NetdevAddStream`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11252,7 +11252,7 @@ impl ObjectAddCryptodevBackend {
             crate::Unsupported::check(
                 "member `throttle-bps` of `ObjectAddCryptodevBackend`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11260,7 +11260,7 @@ impl ObjectAddCryptodevBackend {
             crate::Unsupported::check(
                 "member `throttle-ops` of `ObjectAddCryptodevBackend`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11305,7 +11305,7 @@ impl ObjectAddCryptodevVhostUser {
             crate::Unsupported::check(
                 "member `throttle-bps` of `ObjectAddCryptodevVhostUser`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11313,7 +11313,7 @@ impl ObjectAddCryptodevVhostUser {
             crate::Unsupported::check(
                 "member `throttle-ops` of `ObjectAddCryptodevVhostUser`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11935,7 +11935,7 @@ impl ObjectAddMemoryBackendFile {
             crate::Unsupported::check(
                 "member `offset` of `ObjectAddMemoryBackendFile`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -11943,7 +11943,7 @@ impl ObjectAddMemoryBackendFile {
             crate::Unsupported::check(
                 "member `rom` of `ObjectAddMemoryBackendFile`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -12260,15 +12260,15 @@ qapi_enum! {
         /// `x-vfio-user-server`. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
         XVfioUserServer = "x-vfio-user-server" (None, None),
         /// `acpi-generic-initiator`. QEMU 7.2: no; 10.0: yes.
-        AcpiGenericInitiator = "acpi-generic-initiator" (Some((10, 0)), None),
+        AcpiGenericInitiator = "acpi-generic-initiator" (Some((8, 0)), None),
         /// `acpi-generic-port`. QEMU 7.2: no; 10.0: yes.
-        AcpiGenericPort = "acpi-generic-port" (Some((10, 0)), None),
+        AcpiGenericPort = "acpi-generic-port" (Some((8, 0)), None),
         /// `iommufd`. QEMU 7.2: no; 10.0: yes.
-        Iommufd = "iommufd" (Some((10, 0)), None),
+        Iommufd = "iommufd" (Some((8, 0)), None),
         /// `memory-backend-shm`. QEMU 7.2: no; 10.0: yes.
-        MemoryBackendShm = "memory-backend-shm" (Some((10, 0)), None),
+        MemoryBackendShm = "memory-backend-shm" (Some((8, 0)), None),
         /// `sev-snp-guest`. QEMU 7.2: no; 10.0: yes.
-        SevSnpGuest = "sev-snp-guest" (Some((10, 0)), None),
+        SevSnpGuest = "sev-snp-guest" (Some((8, 0)), None),
     }
 }
 
@@ -12502,7 +12502,7 @@ impl ObjectAddSevGuest {
             crate::Unsupported::check(
                 "member `legacy-vm-type` of `ObjectAddSevGuest`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -13436,29 +13436,29 @@ qapi_enum! {
         /// `lang2`. QEMU 7.2: yes; 10.0: yes.
         Lang2 = "lang2" (None, None),
         /// `f13`. QEMU 7.2: no; 10.0: yes.
-        F13 = "f13" (Some((10, 0)), None),
+        F13 = "f13" (Some((8, 0)), None),
         /// `f14`. QEMU 7.2: no; 10.0: yes.
-        F14 = "f14" (Some((10, 0)), None),
+        F14 = "f14" (Some((8, 0)), None),
         /// `f15`. QEMU 7.2: no; 10.0: yes.
-        F15 = "f15" (Some((10, 0)), None),
+        F15 = "f15" (Some((8, 0)), None),
         /// `f16`. QEMU 7.2: no; 10.0: yes.
-        F16 = "f16" (Some((10, 0)), None),
+        F16 = "f16" (Some((8, 0)), None),
         /// `f17`. QEMU 7.2: no; 10.0: yes.
-        F17 = "f17" (Some((10, 0)), None),
+        F17 = "f17" (Some((8, 0)), None),
         /// `f18`. QEMU 7.2: no; 10.0: yes.
-        F18 = "f18" (Some((10, 0)), None),
+        F18 = "f18" (Some((8, 0)), None),
         /// `f19`. QEMU 7.2: no; 10.0: yes.
-        F19 = "f19" (Some((10, 0)), None),
+        F19 = "f19" (Some((8, 0)), None),
         /// `f20`. QEMU 7.2: no; 10.0: yes.
-        F20 = "f20" (Some((10, 0)), None),
+        F20 = "f20" (Some((8, 0)), None),
         /// `f21`. QEMU 7.2: no; 10.0: yes.
-        F21 = "f21" (Some((10, 0)), None),
+        F21 = "f21" (Some((8, 0)), None),
         /// `f22`. QEMU 7.2: no; 10.0: yes.
-        F22 = "f22" (Some((10, 0)), None),
+        F22 = "f22" (Some((8, 0)), None),
         /// `f23`. QEMU 7.2: no; 10.0: yes.
-        F23 = "f23" (Some((10, 0)), None),
+        F23 = "f23" (Some((8, 0)), None),
         /// `f24`. QEMU 7.2: no; 10.0: yes.
-        F24 = "f24" (Some((10, 0)), None),
+        F24 = "f24" (Some((8, 0)), None),
     }
 }
 
@@ -13540,7 +13540,7 @@ qapi_enum! {
         /// `kvm`. QEMU 7.2: yes; 10.0: yes.
         Kvm = "kvm" (None, None),
         /// `cryptodev`. QEMU 7.2: no; 10.0: yes.
-        Cryptodev = "cryptodev" (Some((10, 0)), None),
+        Cryptodev = "cryptodev" (Some((8, 0)), None),
     }
 }
 
@@ -13554,7 +13554,7 @@ qapi_enum! {
         /// `vcpu`. QEMU 7.2: yes; 10.0: yes.
         Vcpu = "vcpu" (None, None),
         /// `cryptodev`. QEMU 7.2: no; 10.0: yes.
-        Cryptodev = "cryptodev" (Some((10, 0)), None),
+        Cryptodev = "cryptodev" (Some((8, 0)), None),
     }
 }
 
@@ -14315,7 +14315,7 @@ impl SetNumaNodeCpu {
             crate::Unsupported::check(
                 "member `drawer-id` of `SetNumaNodeCpu`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -14323,7 +14323,7 @@ impl SetNumaNodeCpu {
             crate::Unsupported::check(
                 "member `book-id` of `SetNumaNodeCpu`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }
@@ -14331,7 +14331,7 @@ impl SetNumaNodeCpu {
             crate::Unsupported::check(
                 "member `module-id` of `SetNumaNodeCpu`",
                 qemu,
-                Some((10, 0)),
+                Some((8, 0)),
                 None,
             )?;
         }

@@ -652,17 +652,25 @@ fn option_release(value: Option<Release>) -> String {
     }
 }
 
+/// The release after `r`: QEMU makes three a year, X.0, X.1 and X.2.
+fn next_release((major, minor): Release) -> Release {
+    if minor >= 2 {
+        (major + 1, 0)
+    } else {
+        (major, minor + 1)
+    }
+}
+
 /// `(since, until)` of an item present in `present` among the versions its
 /// parent has (`parent`), as far as the recorded versions tell: since = the
-/// first recorded release that has it, when an older recorded one lacks it;
-/// until = the first recorded release after it that lacks it.
+/// release after the last recorded one before it that lacks it; until = the
+/// first recorded release after it that lacks it.
 ///
-/// The introspection carries no "since" of its own, so an item first seen
-/// in 10.0 and missing in 7.2 gets `SINCE = (10, 0)`: QEMU may have added
-/// it in 8.0 or 9.x, releases we have not recorded, and the check refuses
-/// them rather than claim a release nobody checked. Refusing there is safe
-/// (the raw `Request` still sends it); recording another release narrows
-/// the range.
+/// The introspection carries no "since" of its own, so an item missing in
+/// 7.2 and present in 10.0 gets `SINCE = (8, 0)`: the check refuses only
+/// the releases known to lack it (7.2 and older), the one policy of the
+/// typed layer. An unrecorded 8.x or 9.x that lacks it answers
+/// `CommandNotFound`, and the client names the version in that error.
 fn range(
     releases: &[Release],
     parent: Present,
@@ -675,7 +683,10 @@ fn range(
     let (Some(first), Some(last)) = (first, last) else {
         return (None, None);
     };
-    let since = (0..first).any(lacking).then(|| releases[first]);
+    let since = (0..first)
+        .rev()
+        .find(|&i| lacking(i))
+        .map(|i| next_release(releases[i]));
     let until = (last + 1..releases.len())
         .find(|&i| lacking(i))
         .map(|i| releases[i]);
