@@ -109,8 +109,16 @@ impl MonitorEnd {
 }
 
 /// `host:port` for the resolver, with an IPv6 literal in brackets.
+///
+/// `localhost` and its subdomains are the loopback address without asking
+/// the resolver (RFC 6761 §6.3, as curl does): a minimal system, a
+/// container or a fresh debootstrap often has no `/etc/hosts` to say so.
 fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
+    let lower = host.to_ascii_lowercase();
+    let lower = lower.strip_suffix('.').unwrap_or(&lower);
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        format!("127.0.0.1:{port}")
+    } else if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
@@ -123,8 +131,16 @@ mod tests {
 
     #[test]
     fn ipv6_literals_are_bracketed_for_the_resolver() {
-        assert_eq!(host_port("localhost", 0), "localhost:0");
+        assert_eq!(host_port("qemu.example", 0), "qemu.example:0");
         assert_eq!(host_port("::1", 4444), "[::1]:4444");
         assert_eq!(host_port("[::1]", 1), "[::1]:1");
+    }
+
+    #[test]
+    fn localhost_is_loopback_without_the_resolver() {
+        for name in ["localhost", "LocalHost.", "qemu.localhost"] {
+            assert_eq!(host_port(name, 7), "127.0.0.1:7", "{name}");
+        }
+        assert_eq!(host_port("notlocalhost", 7), "notlocalhost:7");
     }
 }

@@ -31,7 +31,9 @@ pub enum MonitorAddress {
 
 impl MonitorAddress {
     /// A TCP monitor on `host` (a name such as `localhost`, or an IP
-    /// literal) and `port`; 0 picks a free port.
+    /// literal) and `port`; 0 picks a free port. `localhost` (and
+    /// `*.localhost`) is 127.0.0.1 without asking the resolver, so it works
+    /// on systems without `/etc/hosts`.
     ///
     /// ```
     /// use qemu_machine::MonitorAddress;

@@ -331,8 +331,9 @@ async fn the_temp_dir_exists_before_launch_and_becomes_the_machines() {
     );
 }
 
-/// `monitor_address=(host, port)`: a host name resolves, port 0 picks a
-/// port, and the machine says which.
+/// `monitor_address=(host, port)`: a host name is accepted (`localhost`
+/// is loopback even where no `/etc/hosts` says so, as on a fresh
+/// debootstrap), port 0 picks a port, and the machine says which.
 #[tokio::test]
 async fn a_tcp_monitor_by_host_name_reports_the_port_it_got() {
     let base = tempfile::tempdir().expect("tempdir");
