@@ -51,7 +51,7 @@ pub(crate) async fn shutdown(machine: Ending<'_>, timeout: Duration) -> Result<E
 /// Kills QEMU, cleans up, and returns the abnormal shutdown to report.
 async fn killed_abnormally(machine: Ending<'_>, cause: ShutdownCause) -> Result<Error, Error> {
     let exit = kill_and_reap(machine.child).await?;
-    qmp_closed(machine).await;
+    connections_closed(machine).await;
     let kept_temp_dir = machine.files.finish(true).await;
     Ok(Error::AbnormalShutdown {
         cause,
@@ -129,14 +129,14 @@ pub(crate) async fn wait_or_kill(
 
 /// After QEMU exited: lets QMP see the EOF, then cleans up.
 async fn ended(machine: Ending<'_>, exit: ExitInfo) {
-    qmp_closed(machine).await;
+    connections_closed(machine).await;
     machine.files.finish(exit.killed_unexpectedly()).await;
 }
 
 /// Once QEMU is gone, lets the QMP and qtest connections take in the EOF
 /// and release their sockets, so that an ended machine holds no descriptor
 /// and every qtest waiter has failed (bounded: the EOF is already there).
-async fn qmp_closed(machine: Ending<'_>) {
+async fn connections_closed(machine: Ending<'_>) {
     let qmp = async {
         if let Some(qmp) = machine.qmp {
             qmp.closed().await;

@@ -100,7 +100,7 @@ pub(crate) fn explain_missing_accel(error: Error) -> Error {
     let Error::Launch(launch) = error else {
         return error;
     };
-    match missing_accel(launch.output_tail()) {
+    match missing_accel(launch.log()) {
         Some(accel) => Error::AccelUnavailable { accel, launch },
         None => Error::Launch(launch),
     }
