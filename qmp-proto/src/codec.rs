@@ -133,8 +133,8 @@ impl Decoder for ServerCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientMessage>, Error> {
-        next_message(&mut self.splitter, src, |bytes| {
-            serde_json::from_slice(bytes).map(ClientMessage::from_value)
+        next_message(&mut self.splitter, src, |text| {
+            serde_json::from_str(text).map(ClientMessage::from_value)
         })
     }
 
@@ -163,30 +163,36 @@ impl Encoder<&ServerMessage> for ServerCodec {
 }
 
 /// Cuts the next object from `src` and parses it in place with `parse`; a
-/// message that is not valid JSON is consumed along with its error.
+/// message that is not valid UTF-8 or JSON is consumed along with its error.
+///
+/// The whole message is checked for UTF-8 once, up front, and then parsed
+/// as text: serde_json then skips its own check of every string, which
+/// made up about a fifth of parsing the 236 KB `query-qmp-schema` reply
+/// into a `Value` (1.6 -> 1.3 ms here); a scan of the whole message is
+/// a few percent of that.
 fn next_message<T>(
     splitter: &mut Splitter,
     src: &mut BytesMut,
-    parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+    parse: impl FnOnce(&str) -> Result<T, serde_json::Error>,
 ) -> Result<Option<T>, Error> {
     let Some(len) = splitter.poll_frame(src)? else {
         return Ok(None);
     };
     let offset = splitter.stream_offset();
-    let parsed = parse(&src[..len]).map_err(|source| json_error(&src[..len], offset, source));
+    let bytes = &src[..len];
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text).map_err(|source| json_error(text, offset, source)),
+        Err(utf8) => Err(Error::InvalidUtf8 {
+            offset: offset + utf8.valid_up_to() as u64,
+        }),
+    };
     splitter.consume(src, len);
     parsed.map(Some)
 }
 
 /// Locates a parse error of the message at stream `offset`.
-fn json_error(bytes: &[u8], offset: u64, source: serde_json::Error) -> Error {
-    // Classify only on failure, so the happy path reads the bytes once.
-    if let Err(utf8) = std::str::from_utf8(bytes) {
-        return Error::InvalidUtf8 {
-            offset: offset + utf8.valid_up_to() as u64,
-        };
-    }
-    let within = position_of(bytes, source.line(), source.column());
+fn json_error(text: &str, offset: u64, source: serde_json::Error) -> Error {
+    let within = position_of(text.as_bytes(), source.line(), source.column());
     Error::Json {
         offset: offset + within as u64,
         source,
@@ -354,6 +360,32 @@ mod tests {
             codec.decode(&mut buf),
             Ok(Some(ServerMessage::Success(_)))
         ));
+
+        // So did bad UTF-8 (found before any parsing), on both sides, even
+        // with a syntax error earlier in the same message.
+        let mut buf = BytesMut::from(&b"{\"return\": x \"\xff\"}{\"return\": 6}"[..]);
+        let error = codec.decode(&mut buf);
+        assert!(
+            matches!(error, Err(Error::InvalidUtf8 { offset: 40 })),
+            "{error:?}"
+        );
+        let next = codec.decode(&mut buf);
+        assert!(
+            matches!(&next, Ok(Some(ServerMessage::Success(s))) if s.ret == json!(6)),
+            "{next:?}"
+        );
+        let mut server = ServerCodec::new();
+        let mut buf = BytesMut::from(&b"{\"execute\": \"\xc3\"}{\"execute\": \"stop\"}"[..]);
+        let error = server.decode(&mut buf);
+        assert!(
+            matches!(error, Err(Error::InvalidUtf8 { offset: 13 })),
+            "{error:?}"
+        );
+        let next = server.decode(&mut buf);
+        assert!(
+            matches!(&next, Ok(Some(ClientMessage::Request(r))) if r.command == "stop"),
+            "{next:?}"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::message::{Event, ServerMessage, Success, Timestamp};
 
 /// Parses one JSON object and classifies it like
 /// [`ServerMessage::from_value`].
-pub(crate) fn server_message(bytes: &[u8]) -> Result<ServerMessage, serde_json::Error> {
-    serde_json::from_slice::<Envelope>(bytes).map(Envelope::classify)
+pub(crate) fn server_message(text: &str) -> Result<ServerMessage, serde_json::Error> {
+    serde_json::from_str::<Envelope>(text).map(Envelope::classify)
 }
 
 /// The top-level members of a server message, by role.
@@ -201,14 +201,14 @@ mod tests {
             json!({}),
             json!({"unrelated": {"return": 1}}),
         ] {
-            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            let text = value.to_string();
             assert_eq!(
-                server_message(&bytes).ok(),
+                server_message(&text).ok(),
                 Some(ServerMessage::from_value(value.clone())),
                 "{value}"
             );
         }
-        let duplicate = br#"{"return": 1, "return": 2, "id": 3}"#;
+        let duplicate = r#"{"return": 1, "return": 2, "id": 3}"#;
         assert_eq!(
             server_message(duplicate).ok(),
             Some(ServerMessage::Success(Success::new(
@@ -221,9 +221,9 @@ mod tests {
     #[test]
     fn non_objects_are_a_syntax_error_here() {
         // The splitter only ever hands over objects.
-        let array = server_message(b"[1]");
+        let array = server_message("[1]");
         assert!(matches!(&array, Err(e) if e.is_data()), "{array:?}");
-        let broken = server_message(b"{\"return\": }");
+        let broken = server_message("{\"return\": }");
         assert!(matches!(&broken, Err(e) if e.is_syntax()), "{broken:?}");
     }
 }
