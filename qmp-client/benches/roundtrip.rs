@@ -3,6 +3,13 @@
 //! JSON parsing), 16 tasks sharing a `Client`, `query-qmp-schema` end to
 //! end, and the heap held by 10,000 buffered events. Prints a table.
 //!
+//! CPU per call is the scheduler's exact per-thread count, with its
+//! user/system split from `getrusage` beside it: most of a call's CPU is
+//! the kernel's (a write, a wake-up, a read), alike for both clients, so
+//! the ratio moves with the host's load; the user share is what the client
+//! itself adds. The schema line is bounded below by building the reply's
+//! `serde_json::Value`, printed on its own as a floor.
+//!
 //! Run with `cargo bench -p qmp-client --bench roundtrip`.
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -12,30 +19,48 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use qmp_client::{Client, Config};
 use qmp_proto::commands::QueryStatus;
 
-/// Counts live heap bytes, to measure what buffered events cost.
+/// Counts live heap bytes, to measure what buffered events cost; only
+/// while `COUNTING` is on (the heap measure at the end), so the lock-prefixed
+/// adds of the count (one per allocation and free, about 29,000 for one
+/// parse of the schema reply) do not slow the Client's side of the timed
+/// measures, where no user program has them.
 struct Counting;
 
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Net bytes allocated while counting (wraps below zero when counting
+/// frees memory allocated before it started).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: delegates to the system allocator, only counting sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
         // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
         // SAFETY: the caller upholds `dealloc`'s contract, which we pass on.
         unsafe { System.dealloc(ptr, layout) }
     }
+}
+
+/// Net heap bytes allocated since `before` (a `LIVE` reading), at least 0.
+fn heap_since(before: usize) -> usize {
+    let net = LIVE.load(Ordering::Relaxed).wrapping_sub(before) as isize;
+    net.max(0) as usize
 }
 
 #[global_allocator]
@@ -43,7 +68,7 @@ static ALLOCATOR: Counting = Counting;
 
 const BATCHES: usize = 15;
 const CALLS: usize = 400;
-const SCHEMA_CALLS: usize = 30;
+const SCHEMA_CALLS: usize = 60;
 const EVENTS: usize = 10_000;
 /// The shortest request QEMU accepts: no spaces, no id, no line ending
 /// (QEMU takes a request at its closing brace).
@@ -104,8 +129,8 @@ impl Raw {
 
 /// CPU time (user + system) of the calling thread so far, in seconds, to
 /// the nanosecond (the scheduler's own count; `/proc/self/stat` counts in
-/// 10 ms ticks). The current-thread runtime and the raw client both run
-/// on the bench's main thread.
+/// 10 ms ticks). The current-thread runtime's `block_on` and the raw
+/// client each run on a measuring thread of their own (see `Worker`).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
     let nanos = stat
@@ -114,6 +139,95 @@ fn cpu_seconds() -> f64 {
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
     nanos / 1e9
+}
+
+/// User and system CPU time of the calling thread so far, in seconds
+/// (`getrusage(RUSAGE_THREAD)`). Linux keeps the sum exact (the same
+/// scheduler count as `cpu_seconds`) but splits it between user and
+/// system in proportion to timer ticks that landed in each, so the split
+/// is a sample: trust it over many batches, not one.
+fn user_system_seconds() -> (f64, f64) {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_THREAD only
+    // reads the calling thread's counters.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if status != 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    // SAFETY: getrusage succeeded, so it filled `usage` (and zeroed is a
+    // valid rusage anyway).
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
+}
+
+/// CPU of the calling thread: the exact total and the sampled split.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    total: f64,
+    user: f64,
+    system: f64,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let (user, system) = user_system_seconds();
+        Cpu {
+            total: cpu_seconds(),
+            user,
+            system,
+        }
+    }
+
+    fn since(self, start: Cpu) -> Cpu {
+        Cpu {
+            total: self.total - start.total,
+            user: self.user - start.user,
+            system: self.system - start.system,
+        }
+    }
+
+    fn add(&mut self, other: Cpu) {
+        self.total += other.total;
+        self.user += other.user;
+        self.system += other.system;
+    }
+}
+
+/// A thread that runs one batch each time it is asked and hands back its
+/// result, so the batches' CPU is counted on that thread alone.
+struct Worker<R> {
+    start: mpsc::Sender<()>,
+    done: mpsc::Receiver<R>,
+}
+
+impl<R: Send> Worker<R> {
+    fn spawn<'scope, F>(scope: &'scope std::thread::Scope<'scope, '_>, mut batch: F) -> Self
+    where
+        F: FnMut() -> R + Send + 'scope,
+        R: 'scope,
+    {
+        let (start, starts) = mpsc::channel();
+        let (finished, done) = mpsc::channel();
+        scope.spawn(move || {
+            for () in starts {
+                if finished.send(batch()).is_err() {
+                    return;
+                }
+            }
+        });
+        Worker { start, done }
+    }
+
+    fn run(&self) -> R {
+        if self.start.send(()).is_err() {
+            panic!("a measuring thread ended");
+        }
+        match self.done.recv() {
+            Ok(result) => result,
+            Err(_) => panic!("a measuring thread ended"),
+        }
+    }
 }
 
 fn rate(calls: usize, elapsed: Duration) -> f64 {
@@ -260,42 +374,58 @@ fn main() {
 
     // Interleaved batches, so the (noisy, shared) machine's load hits
     // every measure alike; medians of the per-batch rates and ratios.
+    // (a) and (b) each run on a thread of their own: the kernel splits a
+    // thread's CPU into user and system by the timer ticks that land in
+    // it, cumulatively, so one thread shared by both would smear each
+    // one's ticks over the other's batches.
     let (mut a, mut a_multi, mut b, mut b_id, mut c) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
-    let (mut cpu_a, mut cpu_b) = (0.0, 0.0);
-    for _ in 0..BATCHES {
-        let cpu = cpu_seconds();
-        let rate_a = single.block_on(sequential(&client));
-        let batch_cpu_a = cpu_seconds() - cpu;
-        let cpu = cpu_seconds();
-        let started = Instant::now();
-        for _ in 0..CALLS {
-            raw.call(QUERY_STATUS);
-        }
-        let rate_b = rate(CALLS, started.elapsed());
-        let batch_cpu_b = cpu_seconds() - cpu;
-        let started = Instant::now();
-        for id in 0..CALLS {
-            raw.call_with_id(id);
-        }
-        b_id.push(rate(CALLS, started.elapsed()));
-        let spawned = multi_client.clone();
-        let rate_multi = multi.block_on(async move {
-            match tokio::spawn(async move { sequential(&spawned).await }).await {
-                Ok(rate) => rate,
-                Err(error) => panic!("{error}"),
-            }
+    let (mut cpu_a, mut cpu_b) = (Cpu::default(), Cpu::default());
+    std::thread::scope(|scope| {
+        let client_thread = Worker::spawn(scope, || {
+            let cpu = Cpu::now();
+            let rate_a = single.block_on(sequential(&client));
+            (rate_a, Cpu::now().since(cpu))
         });
-        a_multi.push(rate_multi);
-        c.push(multi.block_on(shared(&multi_client)));
-        a.push(rate_a);
-        b.push(rate_b);
-        ratios.push(rate_a / rate_b);
-        cpu_a += batch_cpu_a;
-        cpu_b += batch_cpu_b;
-        cpu_ratios.push(batch_cpu_a / batch_cpu_b);
-    }
+        let raw_thread = Worker::spawn(scope, || {
+            let cpu = Cpu::now();
+            let started = Instant::now();
+            for _ in 0..CALLS {
+                raw.call(QUERY_STATUS);
+            }
+            let rate_b = rate(CALLS, started.elapsed());
+            let cpu_b = Cpu::now().since(cpu);
+            let started = Instant::now();
+            for id in 0..CALLS {
+                raw.call_with_id(id);
+            }
+            (rate_b, cpu_b, rate(CALLS, started.elapsed()))
+        });
+        // A first batch on each new thread warms it up, uncounted.
+        client_thread.run();
+        raw_thread.run();
+        for _ in 0..BATCHES {
+            let (rate_a, batch_cpu_a) = client_thread.run();
+            let (rate_b, batch_cpu_b, rate_b_id) = raw_thread.run();
+            b_id.push(rate_b_id);
+            let spawned = multi_client.clone();
+            let rate_multi = multi.block_on(async move {
+                match tokio::spawn(async move { sequential(&spawned).await }).await {
+                    Ok(rate) => rate,
+                    Err(error) => panic!("{error}"),
+                }
+            });
+            a_multi.push(rate_multi);
+            c.push(multi.block_on(shared(&multi_client)));
+            a.push(rate_a);
+            b.push(rate_b);
+            ratios.push(rate_a / rate_b);
+            cpu_a.add(batch_cpu_a);
+            cpu_b.add(batch_cpu_b);
+            cpu_ratios.push(batch_cpu_a.total / batch_cpu_b.total);
+        }
+    });
 
     let python = python_rate(python_end);
 
@@ -303,6 +433,8 @@ fn main() {
     let mut schema_client = Vec::new();
     let mut schema_raw = Vec::new();
     let mut schema_ratios = Vec::new();
+    let mut schema_value = Vec::new();
+    let mut floor_ratios = Vec::new();
     let mut schema_bytes = 0;
     for _ in 0..SCHEMA_CALLS {
         let started = Instant::now();
@@ -314,30 +446,48 @@ fn main() {
         let started = Instant::now();
         schema_bytes = raw.call(QUERY_SCHEMA);
         schema_raw.push(started.elapsed().as_secs_f64());
+        // What any Value-returning client adds at least: the reply's
+        // serde_json::Value, built from the raw client's bytes as the codec
+        // builds it (one UTF-8 check, then from_str); dropped untimed.
+        let started = Instant::now();
+        let value = std::str::from_utf8(&raw.line)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+        schema_value.push(started.elapsed().as_secs_f64());
+        if !value.as_ref().is_some_and(serde_json::Value::is_object) {
+            panic!("the raw schema reply is no JSON object");
+        }
+        drop(std::hint::black_box(value));
         // Each pair runs back to back, so the host's load hits both alike.
-        if let (Some(client), Some(raw)) = (schema_client.last(), schema_raw.last()) {
+        if let (Some(client), Some(raw), Some(value)) =
+            (schema_client.last(), schema_raw.last(), schema_value.last())
+        {
             schema_ratios.push(client / raw);
+            floor_ratios.push((raw + value) / raw);
         }
     }
     let schema_client = median_ms(&mut schema_client);
     let schema_raw = median_ms(&mut schema_raw);
+    let schema_value = median_ms(&mut schema_value);
+    let floor_ratio = median(&mut floor_ratios);
 
     // Heap of a client (its own connection) holding 10,000 events for an
     // idle subscriber, buffers sized for them; QEMU sends every event to
     // every monitor, so the other client generates them.
     let (buffered, empty, held) = single.block_on(async {
+        COUNTING.store(true, Ordering::Relaxed);
         let before = LIVE.load(Ordering::Relaxed);
         let sized = Config::default().event_buffer(EVENTS).event_backlog(EVENTS);
         let memory_client = client_for(memory_end, sized).await;
         let mut events = memory_client.events();
-        let empty = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+        let empty = heap_since(before);
         for _ in 0..EVENTS / 2 {
             let _ = client.execute_raw("stop", None).await;
             let _ = client.execute_raw("cont", None).await;
         }
         // Every event has reached the idle client once it answers.
         let _ = memory_client.execute(QueryStatus).await;
-        let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+        let held = heap_since(before);
         let mut buffered = 0usize;
         while let Ok(Some(Ok(_))) =
             tokio::time::timeout(Duration::from_millis(100), events.recv()).await
@@ -394,8 +544,14 @@ fn main() {
     );
     row("  a/b per batch, min-max", ratio_spread);
     let per_call = |cpu: f64| format!("{:.1}us", cpu / (BATCHES * CALLS) as f64 * 1e6);
-    row("client-side CPU per call: Client (a)", per_call(cpu_a));
-    row("client-side CPU per call: raw (b)", per_call(cpu_b));
+    let split = |cpu: Cpu| format!("{} / {}", per_call(cpu.user), per_call(cpu.system));
+    row(
+        "client-side CPU per call: Client (a)",
+        per_call(cpu_a.total),
+    );
+    row("  user / system (getrusage, sampled split)", split(cpu_a));
+    row("client-side CPU per call: raw (b)", per_call(cpu_b.total));
+    row("  user / system (getrusage, sampled split)", split(cpu_b));
     row(
         "CPU per call a/b, median of batches (target <= 2)",
         format!("{cpu_ratio:.2}"),
@@ -426,6 +582,14 @@ fn main() {
         format!("{schema_ratio:.3}"),
     );
     row("  schema Client/raw per pair, min-max", schema_spread);
+    row(
+        "  building the reply's serde_json::Value alone (median)",
+        format!("{schema_value:.2}ms"),
+    );
+    row(
+        "  (raw + that Value)/raw: floor of any Value-returning client",
+        format!("{floor_ratio:.3}"),
+    );
     row(
         "client heap, buffers for 10,000 events, none yet",
         format!("{:.0}KB", empty as f64 / 1024.0),
