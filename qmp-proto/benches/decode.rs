@@ -1,5 +1,5 @@
-//! Split + decode against the floor (`serde_json::from_slice::<Value>` of
-//! the same, already split messages), and framing alone.
+//! Split + decode against the floor (`serde_json::from_str::<Value>` of
+//! the same, already split messages, checked for UTF-8), and framing alone.
 //!
 //! Inputs: the real 207 KB `query-qmp-schema` reply recorded from QEMU 7.2,
 //! and a stream of 10,000 small events (the recorded ones, repeated).
@@ -60,10 +60,16 @@ fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The fastest way serde_json offers to a `Value` from bytes: one UTF-8
+/// check of the whole message, then `from_str` (`from_slice` checks every
+/// string on its own and is about a fifth slower on the schema).
 fn floor(messages: &[Vec<u8>]) -> usize {
     let mut count = 0;
     for message in messages {
-        let value: Value = serde_json::from_slice(message).unwrap_or(Value::Null);
+        let value: Value = std::str::from_utf8(message)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null);
         count += usize::from(black_box(value).is_object());
     }
     count
@@ -105,7 +111,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function("split", |b| {
             b.iter(|| split_only(&mut BytesMut::from(&input.stream[..])))
         });
-        group.bench_function("from_slice (floor)", |b| b.iter(|| floor(&input.messages)));
+        group.bench_function("from_str (floor)", |b| b.iter(|| floor(&input.messages)));
         group.finish();
     }
 }
