@@ -7,15 +7,22 @@ use super::types::*;
 /// `add-fd`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AddFd {
     /// `fdset-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fdset-id", skip_serializing_if = "Option::is_none")]
     pub fdset_id: Option<i64>,
     /// `opaque`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
+}
+
+impl serde::Serialize for AddFd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("fdset-id", &self.fdset_id);
+        members.put_optional("opaque", &self.opaque);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for AddFd {
@@ -26,7 +33,7 @@ impl crate::Command for AddFd {
 /// `add_client`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AddClient {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
@@ -34,11 +41,20 @@ pub struct AddClient {
     /// `fdname`. QEMU 7.2: yes; 10.0: yes.
     pub fdname: String,
     /// `skipauth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub skipauth: Option<bool>,
     /// `tls`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
+}
+
+impl serde::Serialize for AddClient {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("protocol", &self.protocol);
+        members.put("fdname", &self.fdname);
+        members.put_optional("skipauth", &self.skipauth);
+        members.put_optional("tls", &self.tls);
+        members.serialize(serializer)
+    }
 }
 
 impl AddClient {
@@ -61,7 +77,7 @@ impl crate::Command for AddClient {
 /// `announce-self`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AnnounceSelf {
     /// `initial`. QEMU 7.2: yes; 10.0: yes.
@@ -73,11 +89,22 @@ pub struct AnnounceSelf {
     /// `step`. QEMU 7.2: yes; 10.0: yes.
     pub step: i64,
     /// `interfaces`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub interfaces: Option<Vec<String>>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl serde::Serialize for AnnounceSelf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("initial", &self.initial);
+        members.put("max", &self.max);
+        members.put("rounds", &self.rounds);
+        members.put("step", &self.step);
+        members.put_optional("interfaces", &self.interfaces);
+        members.put_optional("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl AnnounceSelf {
@@ -102,11 +129,19 @@ impl crate::Command for AnnounceSelf {
 /// `balloon`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Balloon {
     /// `value`. QEMU 7.2: yes; 10.0: yes.
     pub value: i64,
+}
+
+impl serde::Serialize for Balloon {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("value", &self.value);
+        members.serialize(serializer)
+    }
 }
 
 impl Balloon {
@@ -124,50 +159,55 @@ impl crate::Command for Balloon {
 /// `block-commit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockCommit {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `base-node`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "base-node", skip_serializing_if = "Option::is_none")]
     pub base_node: Option<String>,
     /// `base`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// `top-node`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "top-node", skip_serializing_if = "Option::is_none")]
     pub top_node: Option<String>,
     /// `top`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub top: Option<String>,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `on-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-error", skip_serializing_if = "Option::is_none")]
     pub on_error: Option<BlockdevOnError>,
     /// `filter-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "filter-node-name", skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `backing-mask-protocol`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "backing-mask-protocol",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub backing_mask_protocol: Option<bool>,
+}
+
+impl serde::Serialize for BlockCommit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put_optional("base-node", &self.base_node);
+        members.put_optional("base", &self.base);
+        members.put_optional("top-node", &self.top_node);
+        members.put_optional("top", &self.top);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("on-error", &self.on_error);
+        members.put_optional("filter-node-name", &self.filter_node_name);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockCommit {
@@ -313,32 +353,40 @@ impl BlockExportAdd {
 /// The members of [`BlockExportAdd`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockExportAddType,
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `fixed-iothread`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fixed-iothread", skip_serializing_if = "Option::is_none")]
     pub fixed_iothread: Option<bool>,
     /// `iothread`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iothread: Option<String>,
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `writable`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub writable: Option<bool>,
     /// `writethrough`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub writethrough: Option<bool>,
     /// `allow-inactive`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "allow-inactive", skip_serializing_if = "Option::is_none")]
     pub allow_inactive: Option<bool>,
+}
+
+impl serde::Serialize for BlockExportAddBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("id", &self.id);
+        members.put_optional("fixed-iothread", &self.fixed_iothread);
+        members.put_optional("iothread", &self.iothread);
+        members.put("node-name", &self.node_name);
+        members.put_optional("writable", &self.writable);
+        members.put_optional("writethrough", &self.writethrough);
+        members.put_optional("allow-inactive", &self.allow_inactive);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockExportAddBase {
@@ -428,14 +476,22 @@ impl crate::Command for BlockExportAdd {
 /// `block-export-del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<BlockExportDelMode>,
+}
+
+impl serde::Serialize for BlockExportDel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put_optional("mode", &self.mode);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockExportDel {
@@ -456,14 +512,22 @@ impl crate::Command for BlockExportDel {
 /// `block-job-cancel`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCancel {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+}
+
+impl serde::Serialize for BlockJobCancel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put_optional("force", &self.force);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobCancel {
@@ -503,14 +567,22 @@ impl BlockJobChange {
 /// The members of [`BlockJobChange`] that do not depend on `type`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobChangeBase {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
+}
+
+impl serde::Serialize for BlockJobChangeBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobChangeBase {
@@ -569,11 +641,19 @@ impl crate::Command for BlockJobChange {
 /// `block-job-complete`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobComplete {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
+}
+
+impl serde::Serialize for BlockJobComplete {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobComplete {
@@ -593,11 +673,19 @@ impl crate::Command for BlockJobComplete {
 /// `block-job-dismiss`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobDismiss {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for BlockJobDismiss {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobDismiss {
@@ -615,11 +703,19 @@ impl crate::Command for BlockJobDismiss {
 /// `block-job-finalize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobFinalize {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for BlockJobFinalize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobFinalize {
@@ -637,11 +733,19 @@ impl crate::Command for BlockJobFinalize {
 /// `block-job-pause`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobPause {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
+}
+
+impl serde::Serialize for BlockJobPause {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobPause {
@@ -661,11 +765,19 @@ impl crate::Command for BlockJobPause {
 /// `block-job-resume`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobResume {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
+}
+
+impl serde::Serialize for BlockJobResume {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobResume {
@@ -685,13 +797,22 @@ impl crate::Command for BlockJobResume {
 /// `block-job-set-speed`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobSetSpeed {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `speed`. QEMU 7.2: yes; 10.0: yes.
     pub speed: i64,
+}
+
+impl serde::Serialize for BlockJobSetSpeed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("speed", &self.speed);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobSetSpeed {
@@ -712,26 +833,34 @@ impl crate::Command for BlockJobSetSpeed {
 /// `block-latency-histogram-set`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockLatencyHistogramSet {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `boundaries`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub boundaries: Option<Vec<i64>>,
     /// `boundaries-read`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "boundaries-read", skip_serializing_if = "Option::is_none")]
     pub boundaries_read: Option<Vec<i64>>,
     /// `boundaries-write`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "boundaries-write", skip_serializing_if = "Option::is_none")]
     pub boundaries_write: Option<Vec<i64>>,
     /// `boundaries-flush`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "boundaries-flush", skip_serializing_if = "Option::is_none")]
     pub boundaries_flush: Option<Vec<i64>>,
     /// `boundaries-zap`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "boundaries-zap", skip_serializing_if = "Option::is_none")]
     pub boundaries_zap: Option<Vec<i64>>,
+}
+
+impl serde::Serialize for BlockLatencyHistogramSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put_optional("boundaries", &self.boundaries);
+        members.put_optional("boundaries-read", &self.boundaries_read);
+        members.put_optional("boundaries-write", &self.boundaries_write);
+        members.put_optional("boundaries-flush", &self.boundaries_flush);
+        members.put_optional("boundaries-zap", &self.boundaries_zap);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockLatencyHistogramSet {
@@ -779,15 +908,22 @@ impl crate::Command for BlockLatencyHistogramSet {
 /// `block-set-write-threshold`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockSetWriteThreshold {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `write-threshold`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "write-threshold")]
     pub write_threshold: i64,
+}
+
+impl serde::Serialize for BlockSetWriteThreshold {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-name", &self.node_name);
+        members.put("write-threshold", &self.write_threshold);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockSetWriteThreshold {
@@ -808,47 +944,52 @@ impl crate::Command for BlockSetWriteThreshold {
 /// `block-stream`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStream {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `base`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// `base-node`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "base-node", skip_serializing_if = "Option::is_none")]
     pub base_node: Option<String>,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `bottom`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bottom: Option<String>,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `on-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-error", skip_serializing_if = "Option::is_none")]
     pub on_error: Option<BlockdevOnError>,
     /// `filter-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "filter-node-name", skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `backing-mask-protocol`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "backing-mask-protocol",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub backing_mask_protocol: Option<bool>,
+}
+
+impl serde::Serialize for BlockStream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put_optional("base", &self.base);
+        members.put_optional("base-node", &self.base_node);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("bottom", &self.bottom);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("on-error", &self.on_error);
+        members.put_optional("filter-node-name", &self.filter_node_name);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockStream {
@@ -902,17 +1043,25 @@ impl crate::Command for BlockStream {
 /// `block_resize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockResize {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name", skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
+}
+
+impl serde::Serialize for BlockResize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("node-name", &self.node_name);
+        members.put("size", &self.size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockResize {
@@ -934,14 +1083,12 @@ impl crate::Command for BlockResize {
 /// `block_set_io_throttle`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockSetIoThrottle {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `bps`. QEMU 7.2: yes; 10.0: yes.
     pub bps: i64,
@@ -956,47 +1103,62 @@ pub struct BlockSetIoThrottle {
     /// `iops_wr`. QEMU 7.2: yes; 10.0: yes.
     pub iops_wr: i64,
     /// `bps_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_max: Option<i64>,
     /// `bps_rd_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_rd_max: Option<i64>,
     /// `bps_wr_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_wr_max: Option<i64>,
     /// `iops_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_max: Option<i64>,
     /// `iops_rd_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_rd_max: Option<i64>,
     /// `iops_wr_max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_wr_max: Option<i64>,
     /// `bps_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_max_length: Option<i64>,
     /// `bps_rd_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_rd_max_length: Option<i64>,
     /// `bps_wr_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bps_wr_max_length: Option<i64>,
     /// `iops_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_max_length: Option<i64>,
     /// `iops_rd_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_rd_max_length: Option<i64>,
     /// `iops_wr_max_length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_wr_max_length: Option<i64>,
     /// `iops_size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iops_size: Option<i64>,
     /// `group`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+}
+
+impl serde::Serialize for BlockSetIoThrottle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.put("bps", &self.bps);
+        members.put("bps_rd", &self.bps_rd);
+        members.put("bps_wr", &self.bps_wr);
+        members.put("iops", &self.iops);
+        members.put("iops_rd", &self.iops_rd);
+        members.put("iops_wr", &self.iops_wr);
+        members.put_optional("bps_max", &self.bps_max);
+        members.put_optional("bps_rd_max", &self.bps_rd_max);
+        members.put_optional("bps_wr_max", &self.bps_wr_max);
+        members.put_optional("iops_max", &self.iops_max);
+        members.put_optional("iops_rd_max", &self.iops_rd_max);
+        members.put_optional("iops_wr_max", &self.iops_wr_max);
+        members.put_optional("bps_max_length", &self.bps_max_length);
+        members.put_optional("bps_rd_max_length", &self.bps_rd_max_length);
+        members.put_optional("bps_wr_max_length", &self.bps_wr_max_length);
+        members.put_optional("iops_max_length", &self.iops_max_length);
+        members.put_optional("iops_rd_max_length", &self.iops_rd_max_length);
+        members.put_optional("iops_wr_max_length", &self.iops_wr_max_length);
+        members.put_optional("iops_size", &self.iops_size);
+        members.put_optional("group", &self.group);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockSetIoThrottle {
@@ -1079,26 +1241,34 @@ impl crate::Command for BlockdevBackup {
 /// `blockdev-change-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevChangeMedium {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// `read-only-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "read-only-mode", skip_serializing_if = "Option::is_none")]
     pub read_only_mode: Option<BlockdevChangeMediumReadOnlyMode>,
+}
+
+impl serde::Serialize for BlockdevChangeMedium {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.put("filename", &self.filename);
+        members.put_optional("format", &self.format);
+        members.put_optional("force", &self.force);
+        members.put_optional("read-only-mode", &self.read_only_mode);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevChangeMedium {
@@ -1123,15 +1293,22 @@ impl crate::Command for BlockdevChangeMedium {
 /// `blockdev-close-tray`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevCloseTray {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl serde::Serialize for BlockdevCloseTray {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for BlockdevCloseTray {
@@ -1142,14 +1319,22 @@ impl crate::Command for BlockdevCloseTray {
 /// `blockdev-create`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreate {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `options`. QEMU 7.2: yes; 10.0: yes.
     pub options: BlockdevCreateOptions,
+}
+
+impl serde::Serialize for BlockdevCreate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("job-id", &self.job_id);
+        members.put("options", &self.options);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreate {
@@ -1189,12 +1374,19 @@ impl crate::Command for BlockdevCreate {
 /// `blockdev-del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevDel {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
+}
+
+impl serde::Serialize for BlockdevDel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-name", &self.node_name);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevDel {
@@ -1214,14 +1406,22 @@ impl crate::Command for BlockdevDel {
 /// `blockdev-insert-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevInsertMedium {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
+}
+
+impl serde::Serialize for BlockdevInsertMedium {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put("node-name", &self.node_name);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevInsertMedium {
@@ -1242,48 +1442,58 @@ impl crate::Command for BlockdevInsertMedium {
 /// `blockdev-mirror`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevMirror {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: String,
     /// `replaces`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
     /// `sync`. QEMU 7.2: yes; 10.0: yes.
     pub sync: MirrorSyncMode,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `granularity`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub granularity: Option<i64>,
     /// `buf-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "buf-size", skip_serializing_if = "Option::is_none")]
     pub buf_size: Option<i64>,
     /// `on-source-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-source-error", skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-target-error", skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `filter-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "filter-node-name", skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `copy-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "copy-mode", skip_serializing_if = "Option::is_none")]
     pub copy_mode: Option<MirrorCopyMode>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevMirror {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put("target", &self.target);
+        members.put_optional("replaces", &self.replaces);
+        members.put("sync", &self.sync);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("granularity", &self.granularity);
+        members.put_optional("buf-size", &self.buf_size);
+        members.put_optional("on-source-error", &self.on_source_error);
+        members.put_optional("on-target-error", &self.on_target_error);
+        members.put_optional("filter-node-name", &self.filter_node_name);
+        members.put_optional("copy-mode", &self.copy_mode);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevMirror {
@@ -1316,18 +1526,25 @@ impl crate::Command for BlockdevMirror {
 /// `blockdev-open-tray`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOpenTray {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOpenTray {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.put_optional("force", &self.force);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for BlockdevOpenTray {
@@ -1338,11 +1555,19 @@ impl crate::Command for BlockdevOpenTray {
 /// `blockdev-remove-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevRemoveMedium {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for BlockdevRemoveMedium {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevRemoveMedium {
@@ -1360,11 +1585,19 @@ impl crate::Command for BlockdevRemoveMedium {
 /// `blockdev-reopen`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevReopen {
     /// `options`. QEMU 7.2: yes; 10.0: yes.
     pub options: Vec<BlockdevOptions>,
+}
+
+impl serde::Serialize for BlockdevReopen {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("options", &self.options);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevReopen {
@@ -1403,14 +1636,22 @@ impl crate::Command for BlockdevReopen {
 /// `blockdev-set-active`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSetActive {
     /// `node-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "node-name", skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `active`. QEMU 7.2: no; 10.0: yes.
     pub active: bool,
+}
+
+impl serde::Serialize for BlockdevSetActive {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("node-name", &self.node_name);
+        members.put("active", &self.active);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevSetActive {
@@ -1444,17 +1685,25 @@ impl crate::Command for BlockdevSnapshot {
 /// `blockdev-snapshot-delete-internal-sync`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotDeleteInternalSync {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+impl serde::Serialize for BlockdevSnapshotDeleteInternalSync {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.put_optional("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevSnapshotDeleteInternalSync {
@@ -1500,21 +1749,28 @@ impl crate::Command for BlockdevSnapshotSync {
 /// `calc-dirty-rate`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CalcDirtyRate {
     /// `calc-time`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// `sample-pages`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sample-pages", skip_serializing_if = "Option::is_none")]
     pub sample_pages: Option<i64>,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<CalcDirtyRateMode>,
     /// `calc-time-unit`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "calc-time-unit", skip_serializing_if = "Option::is_none")]
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
+}
+
+impl serde::Serialize for CalcDirtyRate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("calc-time", &self.calc_time);
+        members.put_optional("sample-pages", &self.sample_pages);
+        members.put_optional("mode", &self.mode);
+        members.put_optional("calc-time-unit", &self.calc_time_unit);
+        members.serialize(serializer)
+    }
 }
 
 impl CalcDirtyRate {
@@ -1560,12 +1816,19 @@ impl crate::Command for CalcDirtyRate {
 /// `cancel-vcpu-dirty-limit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CancelVcpuDirtyLimit {
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index", skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
+}
+
+impl serde::Serialize for CancelVcpuDirtyLimit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("cpu-index", &self.cpu_index);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for CancelVcpuDirtyLimit {
@@ -1576,17 +1839,25 @@ impl crate::Command for CancelVcpuDirtyLimit {
 /// `change-backing-file`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChangeBackingFile {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `image-node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "image-node-name")]
     pub image_node_name: String,
     /// `backing-file`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file")]
     pub backing_file: String,
+}
+
+impl serde::Serialize for ChangeBackingFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("image-node-name", &self.image_node_name);
+        members.put("backing-file", &self.backing_file);
+        members.serialize(serializer)
+    }
 }
 
 impl ChangeBackingFile {
@@ -1612,11 +1883,19 @@ impl crate::Command for ChangeBackingFile {
 /// `change-vnc-password`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChangeVncPassword {
     /// `password`. QEMU 7.2: yes; 10.0: yes.
     pub password: String,
+}
+
+impl serde::Serialize for ChangeVncPassword {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("password", &self.password);
+        members.serialize(serializer)
+    }
 }
 
 impl ChangeVncPassword {
@@ -1636,13 +1915,22 @@ impl crate::Command for ChangeVncPassword {
 /// `chardev-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevAdd {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `backend`. QEMU 7.2: yes; 10.0: yes.
     pub backend: ChardevBackend,
+}
+
+impl serde::Serialize for ChardevAdd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put("backend", &self.backend);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevAdd {
@@ -1682,13 +1970,22 @@ impl crate::Command for ChardevAdd {
 /// `chardev-change`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevChange {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `backend`. QEMU 7.2: yes; 10.0: yes.
     pub backend: ChardevBackend,
+}
+
+impl serde::Serialize for ChardevChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put("backend", &self.backend);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevChange {
@@ -1728,11 +2025,19 @@ impl crate::Command for ChardevChange {
 /// `chardev-remove`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevRemove {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for ChardevRemove {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevRemove {
@@ -1750,11 +2055,19 @@ impl crate::Command for ChardevRemove {
 /// `chardev-send-break`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSendBreak {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for ChardevSendBreak {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevSendBreak {
@@ -1772,7 +2085,7 @@ impl crate::Command for ChardevSendBreak {
 /// `client_migrate_info`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ClientMigrateInfo {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
@@ -1780,14 +2093,23 @@ pub struct ClientMigrateInfo {
     /// `hostname`. QEMU 7.2: yes; 10.0: yes.
     pub hostname: String,
     /// `port`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     /// `tls-port`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-port", skip_serializing_if = "Option::is_none")]
     pub tls_port: Option<i64>,
     /// `cert-subject`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cert-subject", skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,
+}
+
+impl serde::Serialize for ClientMigrateInfo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("protocol", &self.protocol);
+        members.put("hostname", &self.hostname);
+        members.put_optional("port", &self.port);
+        members.put_optional("tls-port", &self.tls_port);
+        members.put_optional("cert-subject", &self.cert_subject);
+        members.serialize(serializer)
+    }
 }
 
 impl ClientMigrateInfo {
@@ -1811,11 +2133,19 @@ impl crate::Command for ClientMigrateInfo {
 /// `closefd`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Closefd {
     /// `fdname`. QEMU 7.2: yes; 10.0: yes.
     pub fdname: String,
+}
+
+impl serde::Serialize for Closefd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("fdname", &self.fdname);
+        members.serialize(serializer)
+    }
 }
 
 impl Closefd {
@@ -1846,24 +2176,34 @@ impl crate::Command for Cont {
 /// `cxl-add-dynamic-capacity`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlAddDynamicCapacity {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
     /// `host-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "host-id")]
     pub host_id: i64,
     /// `selection-policy`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "selection-policy")]
     pub selection_policy: CxlAddDynamicCapacitySelectionPolicy,
     /// `region`. QEMU 7.2: no; 10.0: yes.
     pub region: i64,
     /// `tag`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// `extents`. QEMU 7.2: no; 10.0: yes.
     pub extents: Vec<CxlAddDynamicCapacityExtents>,
+}
+
+impl serde::Serialize for CxlAddDynamicCapacity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("host-id", &self.host_id);
+        members.put("selection-policy", &self.selection_policy);
+        members.put("region", &self.region);
+        members.put_optional("tag", &self.tag);
+        members.put("extents", &self.extents);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlAddDynamicCapacity {
@@ -1895,14 +2235,22 @@ impl crate::Command for CxlAddDynamicCapacity {
 /// `cxl-inject-correctable-error`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectCorrectableError {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: CxlInjectCorrectableErrorType,
+}
+
+impl serde::Serialize for CxlInjectCorrectableError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectCorrectableError {
@@ -1924,7 +2272,7 @@ impl crate::Command for CxlInjectCorrectableError {
 /// `cxl-inject-dram-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectDramEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
@@ -1938,35 +2286,47 @@ pub struct CxlInjectDramEvent {
     /// `descriptor`. QEMU 7.2: no; 10.0: yes.
     pub descriptor: i64,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: i64,
     /// `transaction-type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "transaction-type")]
     pub transaction_type: i64,
     /// `channel`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<i64>,
     /// `rank`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rank: Option<i64>,
     /// `nibble-mask`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "nibble-mask", skip_serializing_if = "Option::is_none")]
     pub nibble_mask: Option<i64>,
     /// `bank-group`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "bank-group", skip_serializing_if = "Option::is_none")]
     pub bank_group: Option<i64>,
     /// `bank`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bank: Option<i64>,
     /// `row`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub row: Option<i64>,
     /// `column`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<i64>,
     /// `correction-mask`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "correction-mask", skip_serializing_if = "Option::is_none")]
     pub correction_mask: Option<Vec<i64>>,
+}
+
+impl serde::Serialize for CxlInjectDramEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("log", &self.log);
+        members.put("flags", &self.flags);
+        members.put("dpa", &self.dpa);
+        members.put("descriptor", &self.descriptor);
+        members.put("type", &self.kind);
+        members.put("transaction-type", &self.transaction_type);
+        members.put_optional("channel", &self.channel);
+        members.put_optional("rank", &self.rank);
+        members.put_optional("nibble-mask", &self.nibble_mask);
+        members.put_optional("bank-group", &self.bank_group);
+        members.put_optional("bank", &self.bank);
+        members.put_optional("row", &self.row);
+        members.put_optional("column", &self.column);
+        members.put_optional("correction-mask", &self.correction_mask);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectDramEvent {
@@ -2009,7 +2369,7 @@ impl crate::Command for CxlInjectDramEvent {
 /// `cxl-inject-general-media-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectGeneralMediaEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
@@ -2023,23 +2383,35 @@ pub struct CxlInjectGeneralMediaEvent {
     /// `descriptor`. QEMU 7.2: no; 10.0: yes.
     pub descriptor: i64,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: i64,
     /// `transaction-type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "transaction-type")]
     pub transaction_type: i64,
     /// `channel`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<i64>,
     /// `rank`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rank: Option<i64>,
     /// `device`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<i64>,
     /// `component-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "component-id", skip_serializing_if = "Option::is_none")]
     pub component_id: Option<String>,
+}
+
+impl serde::Serialize for CxlInjectGeneralMediaEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("log", &self.log);
+        members.put("flags", &self.flags);
+        members.put("dpa", &self.dpa);
+        members.put("descriptor", &self.descriptor);
+        members.put("type", &self.kind);
+        members.put("transaction-type", &self.transaction_type);
+        members.put_optional("channel", &self.channel);
+        members.put_optional("rank", &self.rank);
+        members.put_optional("device", &self.device);
+        members.put_optional("component-id", &self.component_id);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectGeneralMediaEvent {
@@ -2078,7 +2450,7 @@ impl crate::Command for CxlInjectGeneralMediaEvent {
 /// `cxl-inject-memory-module-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectMemoryModuleEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
@@ -2088,31 +2460,48 @@ pub struct CxlInjectMemoryModuleEvent {
     /// `flags`. QEMU 7.2: no; 10.0: yes.
     pub flags: i64,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: i64,
     /// `health-status`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "health-status")]
     pub health_status: i64,
     /// `media-status`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "media-status")]
     pub media_status: i64,
     /// `additional-status`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "additional-status")]
     pub additional_status: i64,
     /// `life-used`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "life-used")]
     pub life_used: i64,
     /// `temperature`. QEMU 7.2: no; 10.0: yes.
     pub temperature: i64,
     /// `dirty-shutdown-count`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "dirty-shutdown-count")]
     pub dirty_shutdown_count: i64,
     /// `corrected-volatile-error-count`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "corrected-volatile-error-count")]
     pub corrected_volatile_error_count: i64,
     /// `corrected-persistent-error-count`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "corrected-persistent-error-count")]
     pub corrected_persistent_error_count: i64,
+}
+
+impl serde::Serialize for CxlInjectMemoryModuleEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("log", &self.log);
+        members.put("flags", &self.flags);
+        members.put("type", &self.kind);
+        members.put("health-status", &self.health_status);
+        members.put("media-status", &self.media_status);
+        members.put("additional-status", &self.additional_status);
+        members.put("life-used", &self.life_used);
+        members.put("temperature", &self.temperature);
+        members.put("dirty-shutdown-count", &self.dirty_shutdown_count);
+        members.put(
+            "corrected-volatile-error-count",
+            &self.corrected_volatile_error_count,
+        );
+        members.put(
+            "corrected-persistent-error-count",
+            &self.corrected_persistent_error_count,
+        );
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectMemoryModuleEvent {
@@ -2157,7 +2546,7 @@ impl crate::Command for CxlInjectMemoryModuleEvent {
 /// `cxl-inject-poison`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectPoison {
     /// `path`. QEMU 7.2: no; 10.0: yes.
@@ -2166,6 +2555,16 @@ pub struct CxlInjectPoison {
     pub start: i64,
     /// `length`. QEMU 7.2: no; 10.0: yes.
     pub length: i64,
+}
+
+impl serde::Serialize for CxlInjectPoison {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("start", &self.start);
+        members.put("length", &self.length);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectPoison {
@@ -2188,13 +2587,22 @@ impl crate::Command for CxlInjectPoison {
 /// `cxl-inject-uncorrectable-errors`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectUncorrectableErrors {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
     /// `errors`. QEMU 7.2: no; 10.0: yes.
     pub errors: Vec<CxlInjectUncorrectableErrorsErrors>,
+}
+
+impl serde::Serialize for CxlInjectUncorrectableErrors {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("errors", &self.errors);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectUncorrectableErrors {
@@ -2216,33 +2624,40 @@ impl crate::Command for CxlInjectUncorrectableErrors {
 /// `cxl-release-dynamic-capacity`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlReleaseDynamicCapacity {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
     /// `host-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "host-id")]
     pub host_id: i64,
     /// `removal-policy`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "removal-policy")]
     pub removal_policy: CxlReleaseDynamicCapacityRemovalPolicy,
     /// `forced-removal`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "forced-removal", skip_serializing_if = "Option::is_none")]
     pub forced_removal: Option<bool>,
     /// `sanitize-on-release`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "sanitize-on-release",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub sanitize_on_release: Option<bool>,
     /// `region`. QEMU 7.2: no; 10.0: yes.
     pub region: i64,
     /// `tag`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// `extents`. QEMU 7.2: no; 10.0: yes.
     pub extents: Vec<CxlAddDynamicCapacityExtents>,
+}
+
+impl serde::Serialize for CxlReleaseDynamicCapacity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("host-id", &self.host_id);
+        members.put("removal-policy", &self.removal_policy);
+        members.put_optional("forced-removal", &self.forced_removal);
+        members.put_optional("sanitize-on-release", &self.sanitize_on_release);
+        members.put("region", &self.region);
+        members.put_optional("tag", &self.tag);
+        members.put("extents", &self.extents);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlReleaseDynamicCapacity {
@@ -2276,11 +2691,19 @@ impl crate::Command for CxlReleaseDynamicCapacity {
 /// `device-list-properties`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceListProperties {
     /// `typename`. QEMU 7.2: yes; 10.0: yes.
     pub typename: String,
+}
+
+impl serde::Serialize for DeviceListProperties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("typename", &self.typename);
+        members.serialize(serializer)
+    }
 }
 
 impl DeviceListProperties {
@@ -2300,11 +2723,19 @@ impl crate::Command for DeviceListProperties {
 /// `device-sync-config`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceSyncConfig {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for DeviceSyncConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl DeviceSyncConfig {
@@ -2323,17 +2754,25 @@ impl crate::Command for DeviceSyncConfig {
 /// `device_add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceAdd {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: String,
     /// `bus`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bus: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl serde::Serialize for DeviceAdd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("driver", &self.driver);
+        members.put_optional("bus", &self.bus);
+        members.put_optional("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl DeviceAdd {
@@ -2355,11 +2794,19 @@ impl crate::Command for DeviceAdd {
 /// `device_del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for DeviceDel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl DeviceDel {
@@ -2396,12 +2843,19 @@ impl DisplayReload {
 /// The members of [`DisplayReload`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayReloadBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: DisplayReloadType,
+}
+
+impl serde::Serialize for DisplayReloadBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl DisplayReloadBase {
@@ -2458,12 +2912,19 @@ impl DisplayUpdate {
 /// The members of [`DisplayUpdate`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayUpdateBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: DisplayUpdateType,
+}
+
+impl serde::Serialize for DisplayUpdateBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl DisplayUpdateBase {
@@ -2522,57 +2983,67 @@ impl crate::Command for DriveBackup {
 /// `drive-mirror`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DriveMirror {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: String,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name", skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `replaces`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
     /// `sync`. QEMU 7.2: yes; 10.0: yes.
     pub sync: MirrorSyncMode,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<BlockdevSnapshotSyncArgumentsMode>,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `granularity`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub granularity: Option<i64>,
     /// `buf-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "buf-size", skip_serializing_if = "Option::is_none")]
     pub buf_size: Option<i64>,
     /// `on-source-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-source-error", skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-target-error", skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `unmap`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unmap: Option<bool>,
     /// `copy-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "copy-mode", skip_serializing_if = "Option::is_none")]
     pub copy_mode: Option<MirrorCopyMode>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
+}
+
+impl serde::Serialize for DriveMirror {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put("target", &self.target);
+        members.put_optional("format", &self.format);
+        members.put_optional("node-name", &self.node_name);
+        members.put_optional("replaces", &self.replaces);
+        members.put("sync", &self.sync);
+        members.put_optional("mode", &self.mode);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("granularity", &self.granularity);
+        members.put_optional("buf-size", &self.buf_size);
+        members.put_optional("on-source-error", &self.on_source_error);
+        members.put_optional("on-target-error", &self.on_target_error);
+        members.put_optional("unmap", &self.unmap);
+        members.put_optional("copy-mode", &self.copy_mode);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.serialize(serializer)
+    }
 }
 
 impl DriveMirror {
@@ -2608,7 +3079,7 @@ impl crate::Command for DriveMirror {
 /// `dump-guest-memory`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpGuestMemory {
     /// `paging`. QEMU 7.2: yes; 10.0: yes.
@@ -2616,17 +3087,26 @@ pub struct DumpGuestMemory {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: String,
     /// `detach`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detach: Option<bool>,
     /// `begin`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub begin: Option<i64>,
     /// `length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<i64>,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<DumpGuestMemoryFormat>,
+}
+
+impl serde::Serialize for DumpGuestMemory {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("paging", &self.paging);
+        members.put("protocol", &self.protocol);
+        members.put_optional("detach", &self.detach);
+        members.put_optional("begin", &self.begin);
+        members.put_optional("length", &self.length);
+        members.put_optional("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl DumpGuestMemory {
@@ -2669,11 +3149,19 @@ impl crate::Command for DumpGuestMemory {
 /// `dumpdtb`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Dumpdtb {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
+}
+
+impl serde::Serialize for Dumpdtb {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.serialize(serializer)
+    }
 }
 
 impl Dumpdtb {
@@ -2693,18 +3181,25 @@ impl crate::Command for Dumpdtb {
 /// `eject`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Eject {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+}
+
+impl serde::Serialize for Eject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("id", &self.id);
+        members.put_optional("force", &self.force);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for Eject {
@@ -2734,13 +3229,22 @@ impl ExpirePassword {
 /// The members of [`ExpirePassword`] that do not depend on `protocol`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ExpirePasswordBase {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: ExpirePasswordProtocol,
     /// `time`. QEMU 7.2: yes; 10.0: yes.
     pub time: String,
+}
+
+impl serde::Serialize for ExpirePasswordBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("protocol", &self.protocol);
+        members.put("time", &self.time);
+        members.serialize(serializer)
+    }
 }
 
 impl ExpirePasswordBase {
@@ -2784,11 +3288,19 @@ impl crate::Command for ExpirePassword {
 /// `getfd`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Getfd {
     /// `fdname`. QEMU 7.2: yes; 10.0: yes.
     pub fdname: String,
+}
+
+impl serde::Serialize for Getfd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("fdname", &self.fdname);
+        members.serialize(serializer)
+    }
 }
 
 impl Getfd {
@@ -2808,15 +3320,22 @@ impl crate::Command for Getfd {
 /// `human-monitor-command`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HumanMonitorCommand {
     /// `command-line`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "command-line")]
     pub command_line: String,
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index", skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
+}
+
+impl serde::Serialize for HumanMonitorCommand {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("command-line", &self.command_line);
+        members.put_optional("cpu-index", &self.cpu_index);
+        members.serialize(serializer)
+    }
 }
 
 impl HumanMonitorCommand {
@@ -2848,17 +3367,25 @@ impl crate::Command for InjectNmi {
 /// `input-send-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputSendEvent {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `head`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<i64>,
     /// `events`. QEMU 7.2: yes; 10.0: yes.
     pub events: Vec<InputEvent>,
+}
+
+impl serde::Serialize for InputSendEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("head", &self.head);
+        members.put("events", &self.events);
+        members.serialize(serializer)
+    }
 }
 
 impl InputSendEvent {
@@ -2901,11 +3428,19 @@ impl crate::Command for InputSendEvent {
 /// `job-cancel`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobCancel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobCancel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobCancel {
@@ -2923,11 +3458,19 @@ impl crate::Command for JobCancel {
 /// `job-complete`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobComplete {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobComplete {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobComplete {
@@ -2945,11 +3488,19 @@ impl crate::Command for JobComplete {
 /// `job-dismiss`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobDismiss {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobDismiss {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobDismiss {
@@ -2967,11 +3518,19 @@ impl crate::Command for JobDismiss {
 /// `job-finalize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobFinalize {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobFinalize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobFinalize {
@@ -2989,11 +3548,19 @@ impl crate::Command for JobFinalize {
 /// `job-pause`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobPause {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobPause {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobPause {
@@ -3011,11 +3578,19 @@ impl crate::Command for JobPause {
 /// `job-resume`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobResume {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for JobResume {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl JobResume {
@@ -3033,7 +3608,7 @@ impl crate::Command for JobResume {
 /// `memsave`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Memsave {
     /// `val`. QEMU 7.2: yes; 10.0: yes.
@@ -3043,8 +3618,18 @@ pub struct Memsave {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index", skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
+}
+
+impl serde::Serialize for Memsave {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("val", &self.val);
+        members.put("size", &self.size);
+        members.put("filename", &self.filename);
+        members.put_optional("cpu-index", &self.cpu_index);
+        members.serialize(serializer)
+    }
 }
 
 impl Memsave {
@@ -3067,27 +3652,34 @@ impl crate::Command for Memsave {
 /// `migrate`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Migrate {
     /// `uri`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// `blk`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blk: Option<bool>,
     /// `inc`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inc: Option<bool>,
     /// `detach`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detach: Option<bool>,
     /// `resume`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resume: Option<bool>,
     /// `channels`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<MigrateChannels>>,
+}
+
+impl serde::Serialize for Migrate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("uri", &self.uri);
+        members.put_optional("blk", &self.blk);
+        members.put_optional("inc", &self.inc);
+        members.put_optional("detach", &self.detach);
+        members.put_optional("resume", &self.resume);
+        members.put_optional("channels", &self.channels);
+        members.serialize(serializer)
+    }
 }
 
 impl Migrate {
@@ -3127,11 +3719,19 @@ impl crate::Command for Migrate {
 /// `migrate-continue`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateContinue {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: MigrationStatus,
+}
+
+impl serde::Serialize for MigrateContinue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("state", &self.state);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateContinue {
@@ -3168,18 +3768,25 @@ impl crate::Command for MigrateContinue {
 /// `migrate-incoming`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateIncoming {
     /// `uri`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// `channels`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<MigrateChannels>>,
     /// `exit-on-error`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "exit-on-error", skip_serializing_if = "Option::is_none")]
     pub exit_on_error: Option<bool>,
+}
+
+impl serde::Serialize for MigrateIncoming {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("uri", &self.uri);
+        members.put_optional("channels", &self.channels);
+        members.put_optional("exit-on-error", &self.exit_on_error);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateIncoming {
@@ -3232,11 +3839,19 @@ impl crate::Command for MigratePause {
 /// `migrate-recover`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateRecover {
     /// `uri`. QEMU 7.2: yes; 10.0: yes.
     pub uri: String,
+}
+
+impl serde::Serialize for MigrateRecover {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("uri", &self.uri);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateRecover {
@@ -3254,11 +3869,19 @@ impl crate::Command for MigrateRecover {
 /// `migrate-set-capabilities`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateSetCapabilities {
     /// `capabilities`. QEMU 7.2: yes; 10.0: yes.
     pub capabilities: Vec<MigrationCapabilityStatus>,
+}
+
+impl serde::Serialize for MigrateSetCapabilities {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("capabilities", &self.capabilities);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateSetCapabilities {
@@ -3297,147 +3920,124 @@ impl crate::Command for MigrateSetCapabilities {
 /// `migrate-set-parameters`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateSetParameters {
     /// `announce-initial`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-initial", skip_serializing_if = "Option::is_none")]
     pub announce_initial: Option<i64>,
     /// `announce-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-max", skip_serializing_if = "Option::is_none")]
     pub announce_max: Option<i64>,
     /// `announce-rounds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-rounds", skip_serializing_if = "Option::is_none")]
     pub announce_rounds: Option<i64>,
     /// `announce-step`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-step", skip_serializing_if = "Option::is_none")]
     pub announce_step: Option<i64>,
     /// `compress-level`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compress-level", skip_serializing_if = "Option::is_none")]
     pub compress_level: Option<i64>,
     /// `compress-threads`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compress-threads", skip_serializing_if = "Option::is_none")]
     pub compress_threads: Option<i64>,
     /// `compress-wait-thread`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(
-        rename = "compress-wait-thread",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub compress_wait_thread: Option<bool>,
     /// `decompress-threads`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "decompress-threads", skip_serializing_if = "Option::is_none")]
     pub decompress_threads: Option<i64>,
     /// `throttle-trigger-threshold`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "throttle-trigger-threshold",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub throttle_trigger_threshold: Option<i64>,
     /// `cpu-throttle-initial`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "cpu-throttle-initial",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub cpu_throttle_initial: Option<i64>,
     /// `cpu-throttle-increment`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "cpu-throttle-increment",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub cpu_throttle_increment: Option<i64>,
     /// `cpu-throttle-tailslow`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "cpu-throttle-tailslow",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub cpu_throttle_tailslow: Option<bool>,
     /// `tls-creds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-creds", skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<MigrateSetParametersTlsCreds>,
     /// `tls-hostname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-hostname", skip_serializing_if = "Option::is_none")]
     pub tls_hostname: Option<MigrateSetParametersTlsCreds>,
     /// `tls-authz`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-authz", skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<MigrateSetParametersTlsCreds>,
     /// `max-bandwidth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-bandwidth", skip_serializing_if = "Option::is_none")]
     pub max_bandwidth: Option<i64>,
     /// `downtime-limit`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "downtime-limit", skip_serializing_if = "Option::is_none")]
     pub downtime_limit: Option<i64>,
     /// `x-checkpoint-delay`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-checkpoint-delay", skip_serializing_if = "Option::is_none")]
     pub x_checkpoint_delay: Option<i64>,
     /// `block-incremental`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "block-incremental", skip_serializing_if = "Option::is_none")]
     pub block_incremental: Option<bool>,
     /// `multifd-channels`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-channels", skip_serializing_if = "Option::is_none")]
     pub multifd_channels: Option<i64>,
     /// `xbzrle-cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "xbzrle-cache-size", skip_serializing_if = "Option::is_none")]
     pub xbzrle_cache_size: Option<i64>,
     /// `max-postcopy-bandwidth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "max-postcopy-bandwidth",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub max_postcopy_bandwidth: Option<i64>,
     /// `max-cpu-throttle`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-cpu-throttle", skip_serializing_if = "Option::is_none")]
     pub max_cpu_throttle: Option<i64>,
     /// `multifd-compression`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "multifd-compression",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub multifd_compression: Option<MultiFdCompression>,
     /// `multifd-zlib-level`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-zlib-level", skip_serializing_if = "Option::is_none")]
     pub multifd_zlib_level: Option<i64>,
     /// `multifd-zstd-level`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-zstd-level", skip_serializing_if = "Option::is_none")]
     pub multifd_zstd_level: Option<i64>,
     /// `block-bitmap-mapping`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "block-bitmap-mapping",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub block_bitmap_mapping: Option<Vec<MigrateSetParametersBlockBitmapMapping>>,
     /// `avail-switchover-bandwidth`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "avail-switchover-bandwidth",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub avail_switchover_bandwidth: Option<i64>,
     /// `multifd-qatzip-level`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "multifd-qatzip-level",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub multifd_qatzip_level: Option<i64>,
     /// `x-vcpu-dirty-limit-period`, optional. QEMU 7.2: no; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-vcpu-dirty-limit-period",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_vcpu_dirty_limit_period: Option<i64>,
     /// `vcpu-dirty-limit`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "vcpu-dirty-limit", skip_serializing_if = "Option::is_none")]
     pub vcpu_dirty_limit: Option<i64>,
     /// `mode`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<MigrateSetParametersMode>,
     /// `zero-page-detection`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "zero-page-detection",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub zero_page_detection: Option<MigrateSetParametersZeroPageDetection>,
     /// `direct-io`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "direct-io", skip_serializing_if = "Option::is_none")]
     pub direct_io: Option<bool>,
+}
+
+impl serde::Serialize for MigrateSetParameters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("announce-initial", &self.announce_initial);
+        members.put_optional("announce-max", &self.announce_max);
+        members.put_optional("announce-rounds", &self.announce_rounds);
+        members.put_optional("announce-step", &self.announce_step);
+        members.put_optional("compress-level", &self.compress_level);
+        members.put_optional("compress-threads", &self.compress_threads);
+        members.put_optional("compress-wait-thread", &self.compress_wait_thread);
+        members.put_optional("decompress-threads", &self.decompress_threads);
+        members.put_optional(
+            "throttle-trigger-threshold",
+            &self.throttle_trigger_threshold,
+        );
+        members.put_optional("cpu-throttle-initial", &self.cpu_throttle_initial);
+        members.put_optional("cpu-throttle-increment", &self.cpu_throttle_increment);
+        members.put_optional("cpu-throttle-tailslow", &self.cpu_throttle_tailslow);
+        members.put_optional("tls-creds", &self.tls_creds);
+        members.put_optional("tls-hostname", &self.tls_hostname);
+        members.put_optional("tls-authz", &self.tls_authz);
+        members.put_optional("max-bandwidth", &self.max_bandwidth);
+        members.put_optional("downtime-limit", &self.downtime_limit);
+        members.put_optional("x-checkpoint-delay", &self.x_checkpoint_delay);
+        members.put_optional("block-incremental", &self.block_incremental);
+        members.put_optional("multifd-channels", &self.multifd_channels);
+        members.put_optional("xbzrle-cache-size", &self.xbzrle_cache_size);
+        members.put_optional("max-postcopy-bandwidth", &self.max_postcopy_bandwidth);
+        members.put_optional("max-cpu-throttle", &self.max_cpu_throttle);
+        members.put_optional("multifd-compression", &self.multifd_compression);
+        members.put_optional("multifd-zlib-level", &self.multifd_zlib_level);
+        members.put_optional("multifd-zstd-level", &self.multifd_zstd_level);
+        members.put_optional("block-bitmap-mapping", &self.block_bitmap_mapping);
+        members.put_optional(
+            "avail-switchover-bandwidth",
+            &self.avail_switchover_bandwidth,
+        );
+        members.put_optional("multifd-qatzip-level", &self.multifd_qatzip_level);
+        members.put_optional("x-vcpu-dirty-limit-period", &self.x_vcpu_dirty_limit_period);
+        members.put_optional("vcpu-dirty-limit", &self.vcpu_dirty_limit);
+        members.put_optional("mode", &self.mode);
+        members.put_optional("zero-page-detection", &self.zero_page_detection);
+        members.put_optional("direct-io", &self.direct_io);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateSetParameters {
@@ -3581,23 +4181,31 @@ impl crate::Command for MigrateCancel {
 /// `nbd-server-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerAdd {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `description`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `writable`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub writable: Option<bool>,
     /// `bitmap`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
+}
+
+impl serde::Serialize for NbdServerAdd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("name", &self.name);
+        members.put_optional("description", &self.description);
+        members.put("device", &self.device);
+        members.put_optional("writable", &self.writable);
+        members.put_optional("bitmap", &self.bitmap);
+        members.serialize(serializer)
+    }
 }
 
 impl NbdServerAdd {
@@ -3621,14 +4229,22 @@ impl crate::Command for NbdServerAdd {
 /// `nbd-server-remove`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerRemove {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<BlockExportDelMode>,
+}
+
+impl serde::Serialize for NbdServerRemove {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("mode", &self.mode);
+        members.serialize(serializer)
+    }
 }
 
 impl NbdServerRemove {
@@ -3649,26 +4265,31 @@ impl crate::Command for NbdServerRemove {
 /// `nbd-server-start`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerStart {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: ChardevBackendSocketDataAddr,
     /// `tls-creds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-creds", skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-authz`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-authz", skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `max-connections`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-connections", skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<i64>,
     /// `handshake-max-seconds`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "handshake-max-seconds",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub handshake_max_seconds: Option<i64>,
+}
+
+impl serde::Serialize for NbdServerStart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("addr", &self.addr);
+        members.put_optional("tls-creds", &self.tls_creds);
+        members.put_optional("tls-authz", &self.tls_authz);
+        members.put_optional("max-connections", &self.max_connections);
+        members.put_optional("handshake-max-seconds", &self.handshake_max_seconds);
+        members.serialize(serializer)
+    }
 }
 
 impl NbdServerStart {
@@ -3745,14 +4366,22 @@ impl NetdevAdd {
 /// The members of [`NetdevAdd`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddBase {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: NetdevAddType,
+}
+
+impl serde::Serialize for NetdevAddBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddBase {
@@ -3850,11 +4479,19 @@ impl crate::Command for NetdevAdd {
 /// `netdev_del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for NetdevDel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevDel {
@@ -3891,14 +4528,22 @@ impl ObjectAdd {
 /// The members of [`ObjectAdd`] that do not depend on `qom-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddBase {
     /// `qom-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-type")]
     pub qom_type: ObjectAddQomType,
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for ObjectAddBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("qom-type", &self.qom_type);
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddBase {
@@ -4120,11 +4765,19 @@ impl crate::Command for ObjectAdd {
 /// `object-del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for ObjectDel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectDel {
@@ -4142,7 +4795,7 @@ impl crate::Command for ObjectDel {
 /// `pmemsave`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Pmemsave {
     /// `val`. QEMU 7.2: yes; 10.0: yes.
@@ -4151,6 +4804,16 @@ pub struct Pmemsave {
     pub size: i64,
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
+}
+
+impl serde::Serialize for Pmemsave {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("val", &self.val);
+        members.put("size", &self.size);
+        members.put("filename", &self.filename);
+        members.serialize(serializer)
+    }
 }
 
 impl Pmemsave {
@@ -4172,12 +4835,19 @@ impl crate::Command for Pmemsave {
 /// `qmp_capabilities`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QmpCapabilities {
     /// `enable`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable: Option<Vec<QmpCapability>>,
+}
+
+impl serde::Serialize for QmpCapabilities {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("enable", &self.enable);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QmpCapabilities {
@@ -4188,13 +4858,22 @@ impl crate::Command for QmpCapabilities {
 /// `qom-get`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomGet {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `property`. QEMU 7.2: yes; 10.0: yes.
     pub property: String,
+}
+
+impl serde::Serialize for QomGet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("property", &self.property);
+        members.serialize(serializer)
+    }
 }
 
 impl QomGet {
@@ -4215,11 +4894,19 @@ impl crate::Command for QomGet {
 /// `qom-list`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomList {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl serde::Serialize for QomList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.serialize(serializer)
+    }
 }
 
 impl QomList {
@@ -4237,11 +4924,19 @@ impl crate::Command for QomList {
 /// `qom-list-properties`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomListProperties {
     /// `typename`. QEMU 7.2: yes; 10.0: yes.
     pub typename: String,
+}
+
+impl serde::Serialize for QomListProperties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("typename", &self.typename);
+        members.serialize(serializer)
+    }
 }
 
 impl QomListProperties {
@@ -4261,15 +4956,22 @@ impl crate::Command for QomListProperties {
 /// `qom-list-types`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QomListTypes {
     /// `implements`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub implements: Option<String>,
     /// `abstract`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub r#abstract: Option<bool>,
+}
+
+impl serde::Serialize for QomListTypes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("implements", &self.implements);
+        members.put_optional("abstract", &self.r#abstract);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QomListTypes {
@@ -4280,7 +4982,7 @@ impl crate::Command for QomListTypes {
 /// `qom-set`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomSet {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
@@ -4289,6 +4991,16 @@ pub struct QomSet {
     pub property: String,
     /// `value`. QEMU 7.2: yes; 10.0: yes.
     pub value: serde_json::Value,
+}
+
+impl serde::Serialize for QomSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("property", &self.property);
+        members.put("value", &self.value);
+        members.serialize(serializer)
+    }
 }
 
 impl QomSet {
@@ -4381,12 +5093,19 @@ impl crate::Command for QueryBlockJobs {
 /// `query-blockstats`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBlockstats {
     /// `query-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "query-nodes", skip_serializing_if = "Option::is_none")]
     pub query_nodes: Option<bool>,
+}
+
+impl serde::Serialize for QueryBlockstats {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("query-nodes", &self.query_nodes);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QueryBlockstats {
@@ -4430,12 +5149,19 @@ impl crate::Command for QueryColoStatus {
 /// `query-command-line-options`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCommandLineOptions {
     /// `option`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub option: Option<String>,
+}
+
+impl serde::Serialize for QueryCommandLineOptions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("option", &self.option);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QueryCommandLineOptions {
@@ -4468,14 +5194,22 @@ impl crate::Command for QueryCpuDefinitions {
 /// `query-cpu-model-expansion`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryCpuModelExpansion {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: CpuModelExpansionType,
     /// `model`. QEMU 7.2: yes; 10.0: yes.
     pub model: CpuModelInfo,
+}
+
+impl serde::Serialize for QueryCpuModelExpansion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("model", &self.model);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryCpuModelExpansion {
@@ -4527,12 +5261,19 @@ impl crate::Command for QueryCurrentMachine {
 /// `query-dirty-rate`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryDirtyRate {
     /// `calc-time-unit`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "calc-time-unit", skip_serializing_if = "Option::is_none")]
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
+}
+
+impl serde::Serialize for QueryDirtyRate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("calc-time-unit", &self.calc_time_unit);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryDirtyRate {
@@ -4666,12 +5407,19 @@ impl crate::Command for QueryKvm {
 /// `query-machines`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMachines {
     /// `compat-props`, optional. QEMU 7.2: no; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "compat-props", skip_serializing_if = "Option::is_none")]
     pub compat_props: Option<bool>,
+}
+
+impl serde::Serialize for QueryMachines {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("compat-props", &self.compat_props);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryMachines {
@@ -4805,12 +5553,19 @@ impl crate::Command for QueryName {
 /// `query-named-block-nodes`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryNamedBlockNodes {
     /// `flat`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub flat: Option<bool>,
+}
+
+impl serde::Serialize for QueryNamedBlockNodes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("flat", &self.flat);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QueryNamedBlockNodes {
@@ -4865,11 +5620,19 @@ impl crate::Command for QueryReplay {
 /// `query-rocker`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRocker {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl serde::Serialize for QueryRocker {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryRocker {
@@ -4887,14 +5650,22 @@ impl crate::Command for QueryRocker {
 /// `query-rocker-of-dpa-flows`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaFlows {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `tbl-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tbl-id", skip_serializing_if = "Option::is_none")]
     pub tbl_id: Option<i64>,
+}
+
+impl serde::Serialize for QueryRockerOfDpaFlows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("tbl-id", &self.tbl_id);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryRockerOfDpaFlows {
@@ -4915,14 +5686,22 @@ impl crate::Command for QueryRockerOfDpaFlows {
 /// `query-rocker-of-dpa-groups`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaGroups {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<i64>,
+}
+
+impl serde::Serialize for QueryRockerOfDpaGroups {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryRockerOfDpaGroups {
@@ -4943,11 +5722,19 @@ impl crate::Command for QueryRockerOfDpaGroups {
 /// `query-rocker-ports`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerPorts {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl serde::Serialize for QueryRockerPorts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryRockerPorts {
@@ -4965,12 +5752,19 @@ impl crate::Command for QueryRockerPorts {
 /// `query-rx-filter`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryRxFilter {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+impl serde::Serialize for QueryRxFilter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for QueryRxFilter {
@@ -4992,11 +5786,19 @@ impl crate::Command for QuerySev {
 /// `query-sev-attestation-report`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuerySevAttestationReport {
     /// `mnonce`. QEMU 7.2: yes; 10.0: yes.
     pub mnonce: String,
+}
+
+impl serde::Serialize for QuerySevAttestationReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("mnonce", &self.mnonce);
+        members.serialize(serializer)
+    }
 }
 
 impl QuerySevAttestationReport {
@@ -5090,14 +5892,22 @@ impl QueryStats {
 /// The members of [`QueryStats`] that do not depend on `target`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryStatsBase {
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: QueryStatsTarget,
     /// `providers`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub providers: Option<Vec<QueryStatsProviders>>,
+}
+
+impl serde::Serialize for QueryStatsBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("target", &self.target);
+        members.put_optional("providers", &self.providers);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryStatsBase {
@@ -5174,12 +5984,19 @@ impl crate::Command for QueryStats {
 /// `query-stats-schemas`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryStatsSchemas {
     /// `provider`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<QueryStatsProvidersProvider>,
+}
+
+impl serde::Serialize for QueryStatsSchemas {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("provider", &self.provider);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryStatsSchemas {
@@ -5362,15 +6179,22 @@ impl crate::Command for Quit {
 /// `remove-fd`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RemoveFd {
     /// `fdset-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+}
+
+impl serde::Serialize for RemoveFd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("fdset-id", &self.fdset_id);
+        members.put_optional("fd", &self.fd);
+        members.serialize(serializer)
+    }
 }
 
 impl RemoveFd {
@@ -5388,11 +6212,19 @@ impl crate::Command for RemoveFd {
 /// `replay-break`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplayBreak {
     /// `icount`. QEMU 7.2: yes; 10.0: yes.
     pub icount: i64,
+}
+
+impl serde::Serialize for ReplayBreak {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("icount", &self.icount);
+        members.serialize(serializer)
+    }
 }
 
 impl ReplayBreak {
@@ -5421,11 +6253,19 @@ impl crate::Command for ReplayDeleteBreak {
 /// `replay-seek`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplaySeek {
     /// `icount`. QEMU 7.2: yes; 10.0: yes.
     pub icount: i64,
+}
+
+impl serde::Serialize for ReplaySeek {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("icount", &self.icount);
+        members.serialize(serializer)
+    }
 }
 
 impl ReplaySeek {
@@ -5443,11 +6283,19 @@ impl crate::Command for ReplaySeek {
 /// `request-ebpf`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RequestEbpf {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: RequestEbpfId,
+}
+
+impl serde::Serialize for RequestEbpf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
 }
 
 impl RequestEbpf {
@@ -5466,7 +6314,7 @@ impl crate::Command for RequestEbpf {
 /// `ringbuf-read`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RingbufRead {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -5474,8 +6322,17 @@ pub struct RingbufRead {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<RingbufReadFormat>,
+}
+
+impl serde::Serialize for RingbufRead {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("size", &self.size);
+        members.put_optional("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl RingbufRead {
@@ -5497,7 +6354,7 @@ impl crate::Command for RingbufRead {
 /// `ringbuf-write`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RingbufWrite {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -5505,8 +6362,17 @@ pub struct RingbufWrite {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: String,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<RingbufReadFormat>,
+}
+
+impl serde::Serialize for RingbufWrite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("data", &self.data);
+        members.put_optional("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl RingbufWrite {
@@ -5539,20 +6405,28 @@ impl crate::Command for RtcResetReinjection {
 /// `screendump`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Screendump {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `head`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<i64>,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<ImageFormat>,
+}
+
+impl serde::Serialize for Screendump {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put_optional("device", &self.device);
+        members.put_optional("head", &self.head);
+        members.put_optional("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl Screendump {
@@ -5575,14 +6449,22 @@ impl crate::Command for Screendump {
 /// `send-key`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SendKey {
     /// `keys`. QEMU 7.2: yes; 10.0: yes.
     pub keys: Vec<KeyValue>,
     /// `hold-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "hold-time", skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<i64>,
+}
+
+impl serde::Serialize for SendKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("keys", &self.keys);
+        members.put_optional("hold-time", &self.hold_time);
+        members.serialize(serializer)
+    }
 }
 
 impl SendKey {
@@ -5624,21 +6506,28 @@ impl crate::Command for SendKey {
 /// `set-action`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetAction {
     /// `reboot`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reboot: Option<SetActionReboot>,
     /// `shutdown`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<SetActionShutdown>,
     /// `panic`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub panic: Option<SetActionPanic>,
     /// `watchdog`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<SetActionWatchdog>,
+}
+
+impl serde::Serialize for SetAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("reboot", &self.reboot);
+        members.put_optional("shutdown", &self.shutdown);
+        members.put_optional("panic", &self.panic);
+        members.put_optional("watchdog", &self.watchdog);
+        members.serialize(serializer)
+    }
 }
 
 impl crate::Command for SetAction {
@@ -5668,12 +6557,19 @@ impl SetNumaNode {
 /// The members of [`SetNumaNode`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetNumaNodeBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: SetNumaNodeType,
+}
+
+impl serde::Serialize for SetNumaNodeBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl SetNumaNodeBase {
@@ -5741,15 +6637,22 @@ impl crate::Command for SetNumaNode {
 /// `set-vcpu-dirty-limit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetVcpuDirtyLimit {
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index", skip_serializing_if = "Option::is_none")]
     pub cpu_index: Option<i64>,
     /// `dirty-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: i64,
+}
+
+impl serde::Serialize for SetVcpuDirtyLimit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("cpu-index", &self.cpu_index);
+        members.put("dirty-rate", &self.dirty_rate);
+        members.serialize(serializer)
+    }
 }
 
 impl SetVcpuDirtyLimit {
@@ -5770,13 +6673,22 @@ impl crate::Command for SetVcpuDirtyLimit {
 /// `set_link`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetLink {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `up`. QEMU 7.2: yes; 10.0: yes.
     pub up: bool,
+}
+
+impl serde::Serialize for SetLink {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put("up", &self.up);
+        members.serialize(serializer)
+    }
 }
 
 impl SetLink {
@@ -5816,7 +6728,7 @@ impl SetPassword {
 /// The members of [`SetPassword`] that do not depend on `protocol`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetPasswordBase {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
@@ -5824,8 +6736,17 @@ pub struct SetPasswordBase {
     /// `password`. QEMU 7.2: yes; 10.0: yes.
     pub password: String,
     /// `connected`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<SetPasswordConnected>,
+}
+
+impl serde::Serialize for SetPasswordBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("protocol", &self.protocol);
+        members.put("password", &self.password);
+        members.put_optional("connected", &self.connected);
+        members.serialize(serializer)
+    }
 }
 
 impl SetPasswordBase {
@@ -5870,17 +6791,25 @@ impl crate::Command for SetPassword {
 /// `sev-inject-launch-secret`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInjectLaunchSecret {
     /// `packet-header`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "packet-header")]
     pub packet_header: String,
     /// `secret`. QEMU 7.2: yes; 10.0: yes.
     pub secret: String,
     /// `gpa`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gpa: Option<i64>,
+}
+
+impl serde::Serialize for SevInjectLaunchSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("packet-header", &self.packet_header);
+        members.put("secret", &self.secret);
+        members.put_optional("gpa", &self.gpa);
+        members.serialize(serializer)
+    }
 }
 
 impl SevInjectLaunchSecret {
@@ -5902,16 +6831,25 @@ impl crate::Command for SevInjectLaunchSecret {
 /// `snapshot-delete`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotDelete {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`. QEMU 7.2: yes; 10.0: yes.
     pub tag: String,
     /// `devices`. QEMU 7.2: yes; 10.0: yes.
     pub devices: Vec<String>,
+}
+
+impl serde::Serialize for SnapshotDelete {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("job-id", &self.job_id);
+        members.put("tag", &self.tag);
+        members.put("devices", &self.devices);
+        members.serialize(serializer)
+    }
 }
 
 impl SnapshotDelete {
@@ -5933,11 +6871,10 @@ impl crate::Command for SnapshotDelete {
 /// `snapshot-load`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotLoad {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`. QEMU 7.2: yes; 10.0: yes.
     pub tag: String,
@@ -5945,6 +6882,17 @@ pub struct SnapshotLoad {
     pub vmstate: String,
     /// `devices`. QEMU 7.2: yes; 10.0: yes.
     pub devices: Vec<String>,
+}
+
+impl serde::Serialize for SnapshotLoad {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("job-id", &self.job_id);
+        members.put("tag", &self.tag);
+        members.put("vmstate", &self.vmstate);
+        members.put("devices", &self.devices);
+        members.serialize(serializer)
+    }
 }
 
 impl SnapshotLoad {
@@ -5972,11 +6920,10 @@ impl crate::Command for SnapshotLoad {
 /// `snapshot-save`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotSave {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `tag`. QEMU 7.2: yes; 10.0: yes.
     pub tag: String,
@@ -5984,6 +6931,17 @@ pub struct SnapshotSave {
     pub vmstate: String,
     /// `devices`. QEMU 7.2: yes; 10.0: yes.
     pub devices: Vec<String>,
+}
+
+impl serde::Serialize for SnapshotSave {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("job-id", &self.job_id);
+        members.put("tag", &self.tag);
+        members.put("vmstate", &self.vmstate);
+        members.put("devices", &self.devices);
+        members.serialize(serializer)
+    }
 }
 
 impl SnapshotSave {
@@ -6055,14 +7013,22 @@ impl crate::Command for SystemWakeup {
 /// `trace-event-get-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventGetState {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `vcpu`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vcpu: Option<i64>,
+}
+
+impl serde::Serialize for TraceEventGetState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("vcpu", &self.vcpu);
+        members.serialize(serializer)
+    }
 }
 
 impl TraceEventGetState {
@@ -6106,7 +7072,7 @@ impl crate::Command for TraceEventGetState {
 /// `trace-event-set-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventSetState {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -6114,11 +7080,20 @@ pub struct TraceEventSetState {
     /// `enable`. QEMU 7.2: yes; 10.0: yes.
     pub enable: bool,
     /// `ignore-unavailable`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ignore-unavailable", skip_serializing_if = "Option::is_none")]
     pub ignore_unavailable: Option<bool>,
     /// `vcpu`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vcpu: Option<i64>,
+}
+
+impl serde::Serialize for TraceEventSetState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put("enable", &self.enable);
+        members.put_optional("ignore-unavailable", &self.ignore_unavailable);
+        members.put_optional("vcpu", &self.vcpu);
+        members.serialize(serializer)
+    }
 }
 
 impl TraceEventSetState {
@@ -6164,14 +7139,22 @@ impl crate::Command for TraceEventSetState {
 /// `transaction`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Transaction {
     /// `actions`. QEMU 7.2: yes; 10.0: yes.
     pub actions: Vec<TransactionAction>,
     /// `properties`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub properties: Option<TransactionProperties>,
+}
+
+impl serde::Serialize for Transaction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("actions", &self.actions);
+        members.put_optional("properties", &self.properties);
+        members.serialize(serializer)
+    }
 }
 
 impl Transaction {
@@ -6213,11 +7196,19 @@ impl crate::Command for Transaction {
 /// `watchdog-set-action`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WatchdogSetAction {
     /// `action`. QEMU 7.2: yes; 10.0: yes.
     pub action: SetActionWatchdog,
+}
+
+impl serde::Serialize for WatchdogSetAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("action", &self.action);
+        members.serialize(serializer)
+    }
 }
 
 impl WatchdogSetAction {
@@ -6235,20 +7226,28 @@ impl crate::Command for WatchdogSetAction {
 /// `x-blockdev-amend`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmend {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id")]
     pub job_id: String,
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `options`. QEMU 7.2: yes; 10.0: yes.
     pub options: XBlockdevAmendOptions,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+}
+
+impl serde::Serialize for XBlockdevAmend {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("job-id", &self.job_id);
+        members.put("node-name", &self.node_name);
+        members.put("options", &self.options);
+        members.put_optional("force", &self.force);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevAmend {
@@ -6275,17 +7274,25 @@ impl crate::Command for XBlockdevAmend {
 /// `x-blockdev-change`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevChange {
     /// `parent`. QEMU 7.2: yes; 10.0: yes.
     pub parent: String,
     /// `child`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
     /// `node`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+impl serde::Serialize for XBlockdevChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("parent", &self.parent);
+        members.put_optional("child", &self.child);
+        members.put_optional("node", &self.node);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevChange {
@@ -6307,17 +7314,25 @@ impl crate::Command for XBlockdevChange {
 /// `x-blockdev-set-iothread`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevSetIothread {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `iothread`. QEMU 7.2: yes; 10.0: yes.
     pub iothread: MigrateSetParametersTlsCreds,
     /// `force`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+}
+
+impl serde::Serialize for XBlockdevSetIothread {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-name", &self.node_name);
+        members.put("iothread", &self.iothread);
+        members.put_optional("force", &self.force);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevSetIothread {
@@ -6508,7 +7523,7 @@ impl crate::Command for XQueryVirtio {
 /// `x-query-virtio-queue-element`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElement {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
@@ -6516,8 +7531,17 @@ pub struct XQueryVirtioQueueElement {
     /// `queue`. QEMU 7.2: yes; 10.0: yes.
     pub queue: i64,
     /// `index`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<i64>,
+}
+
+impl serde::Serialize for XQueryVirtioQueueElement {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("queue", &self.queue);
+        members.put_optional("index", &self.index);
+        members.serialize(serializer)
+    }
 }
 
 impl XQueryVirtioQueueElement {
@@ -6539,13 +7563,22 @@ impl crate::Command for XQueryVirtioQueueElement {
 /// `x-query-virtio-queue-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `queue`. QEMU 7.2: yes; 10.0: yes.
     pub queue: i64,
+}
+
+impl serde::Serialize for XQueryVirtioQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("queue", &self.queue);
+        members.serialize(serializer)
+    }
 }
 
 impl XQueryVirtioQueueStatus {
@@ -6566,11 +7599,19 @@ impl crate::Command for XQueryVirtioQueueStatus {
 /// `x-query-virtio-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl serde::Serialize for XQueryVirtioStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.serialize(serializer)
+    }
 }
 
 impl XQueryVirtioStatus {
@@ -6588,13 +7629,22 @@ impl crate::Command for XQueryVirtioStatus {
 /// `x-query-virtio-vhost-queue-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioVhostQueueStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `queue`. QEMU 7.2: yes; 10.0: yes.
     pub queue: i64,
+}
+
+impl serde::Serialize for XQueryVirtioVhostQueueStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put("queue", &self.queue);
+        members.serialize(serializer)
+    }
 }
 
 impl XQueryVirtioVhostQueueStatus {
@@ -6626,11 +7676,19 @@ impl crate::Command for XenColoDoCheckpoint {
 /// `xen-event-inject`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenEventInject {
     /// `port`. QEMU 7.2: no; 10.0: yes.
     pub port: i64,
+}
+
+impl serde::Serialize for XenEventInject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("port", &self.port);
+        members.serialize(serializer)
+    }
 }
 
 impl XenEventInject {
@@ -6661,11 +7719,19 @@ impl crate::Command for XenEventList {
 /// `xen-load-devices-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenLoadDevicesState {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
+}
+
+impl serde::Serialize for XenLoadDevicesState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.serialize(serializer)
+    }
 }
 
 impl XenLoadDevicesState {
@@ -6685,14 +7751,22 @@ impl crate::Command for XenLoadDevicesState {
 /// `xen-save-devices-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSaveDevicesState {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `live`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<bool>,
+}
+
+impl serde::Serialize for XenSaveDevicesState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put_optional("live", &self.live);
+        members.serialize(serializer)
+    }
 }
 
 impl XenSaveDevicesState {
@@ -6713,11 +7787,19 @@ impl crate::Command for XenSaveDevicesState {
 /// `xen-set-global-dirty-log`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSetGlobalDirtyLog {
     /// `enable`. QEMU 7.2: yes; 10.0: yes.
     pub enable: bool,
+}
+
+impl serde::Serialize for XenSetGlobalDirtyLog {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("enable", &self.enable);
+        members.serialize(serializer)
+    }
 }
 
 impl XenSetGlobalDirtyLog {
@@ -6735,7 +7817,7 @@ impl crate::Command for XenSetGlobalDirtyLog {
 /// `xen-set-replication`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSetReplication {
     /// `enable`. QEMU 7.2: yes; 10.0: yes.
@@ -6743,8 +7825,17 @@ pub struct XenSetReplication {
     /// `primary`. QEMU 7.2: yes; 10.0: yes.
     pub primary: bool,
     /// `failover`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failover: Option<bool>,
+}
+
+impl serde::Serialize for XenSetReplication {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("enable", &self.enable);
+        members.put("primary", &self.primary);
+        members.put_optional("failover", &self.failover);
+        members.serialize(serializer)
+    }
 }
 
 impl XenSetReplication {
@@ -6766,11 +7857,19 @@ impl crate::Command for XenSetReplication {
 /// `yank`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Yank {
     /// `instances`. QEMU 7.2: yes; 10.0: yes.
     pub instances: Vec<YankInfo>,
+}
+
+impl serde::Serialize for Yank {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("instances", &self.instances);
+        members.serialize(serializer)
+    }
 }
 
 impl Yank {

@@ -7,11 +7,20 @@ use super::types::*;
 /// `ACPI_DEVICE_OST`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AcpiDeviceOst {
     /// `info`. QEMU 7.2: yes; 10.0: yes.
     pub info: AcpiOstInfo,
+}
+
+impl<'de> serde::Deserialize<'de> for AcpiDeviceOst {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            info: members.required("info")?,
+        })
+    }
 }
 
 impl crate::EventPayload for AcpiDeviceOst {
@@ -21,11 +30,20 @@ impl crate::EventPayload for AcpiDeviceOst {
 /// `BALLOON_CHANGE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BalloonChange {
     /// `actual`. QEMU 7.2: yes; 10.0: yes.
     pub actual: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for BalloonChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            actual: members.required("actual")?,
+        })
+    }
 }
 
 impl crate::EventPayload for BalloonChange {
@@ -35,11 +53,20 @@ impl crate::EventPayload for BalloonChange {
 /// `BLOCK_EXPORT_DELETED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportDeleted {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportDeleted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for BlockExportDeleted {
@@ -49,13 +76,12 @@ impl crate::EventPayload for BlockExportDeleted {
 /// `BLOCK_IMAGE_CORRUPTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockImageCorrupted {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: Option<String>,
     /// `msg`. QEMU 7.2: yes; 10.0: yes.
     pub msg: String,
@@ -67,6 +93,20 @@ pub struct BlockImageCorrupted {
     pub fatal: bool,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockImageCorrupted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            node_name: members.optional("node-name")?,
+            msg: members.required("msg")?,
+            offset: members.optional("offset")?,
+            size: members.optional("size")?,
+            fatal: members.required("fatal")?,
+        })
+    }
+}
+
 impl crate::EventPayload for BlockImageCorrupted {
     const NAME: &'static str = "BLOCK_IMAGE_CORRUPTED";
 }
@@ -74,13 +114,12 @@ impl crate::EventPayload for BlockImageCorrupted {
 /// `BLOCK_IO_ERROR`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockIoError {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: Option<String>,
     /// `operation`. QEMU 7.2: yes; 10.0: yes.
     pub operation: BlockIoErrorOperation,
@@ -91,8 +130,22 @@ pub struct BlockIoError {
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: String,
     /// `qom-path`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockIoError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            node_name: members.optional("node-name")?,
+            operation: members.required("operation")?,
+            action: members.required("action")?,
+            nospace: members.optional("nospace")?,
+            reason: members.required("reason")?,
+            qom_path: members.optional("qom-path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for BlockIoError {
@@ -102,11 +155,10 @@ impl crate::EventPayload for BlockIoError {
 /// `BLOCK_JOB_CANCELLED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCancelled {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -118,6 +170,19 @@ pub struct BlockJobCancelled {
     pub speed: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockJobCancelled {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            device: members.required("device")?,
+            len: members.required("len")?,
+            offset: members.required("offset")?,
+            speed: members.required("speed")?,
+        })
+    }
+}
+
 impl crate::EventPayload for BlockJobCancelled {
     const NAME: &'static str = "BLOCK_JOB_CANCELLED";
 }
@@ -125,11 +190,10 @@ impl crate::EventPayload for BlockJobCancelled {
 /// `BLOCK_JOB_COMPLETED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCompleted {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -143,6 +207,20 @@ pub struct BlockJobCompleted {
     pub error: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockJobCompleted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            device: members.required("device")?,
+            len: members.required("len")?,
+            offset: members.required("offset")?,
+            speed: members.required("speed")?,
+            error: members.optional("error")?,
+        })
+    }
+}
+
 impl crate::EventPayload for BlockJobCompleted {
     const NAME: &'static str = "BLOCK_JOB_COMPLETED";
 }
@@ -150,7 +228,7 @@ impl crate::EventPayload for BlockJobCompleted {
 /// `BLOCK_JOB_ERROR`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobError {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -161,6 +239,17 @@ pub struct BlockJobError {
     pub action: BlockIoErrorAction,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockJobError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            operation: members.required("operation")?,
+            action: members.required("action")?,
+        })
+    }
+}
+
 impl crate::EventPayload for BlockJobError {
     const NAME: &'static str = "BLOCK_JOB_ERROR";
 }
@@ -168,14 +257,23 @@ impl crate::EventPayload for BlockJobError {
 /// `BLOCK_JOB_PENDING`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobPending {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockJobPending {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            id: members.required("id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for BlockJobPending {
@@ -185,11 +283,10 @@ impl crate::EventPayload for BlockJobPending {
 /// `BLOCK_JOB_READY`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobReady {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -201,6 +298,19 @@ pub struct BlockJobReady {
     pub speed: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockJobReady {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            device: members.required("device")?,
+            len: members.required("len")?,
+            offset: members.required("offset")?,
+            speed: members.required("speed")?,
+        })
+    }
+}
+
 impl crate::EventPayload for BlockJobReady {
     const NAME: &'static str = "BLOCK_JOB_READY";
 }
@@ -208,18 +318,26 @@ impl crate::EventPayload for BlockJobReady {
 /// `BLOCK_WRITE_THRESHOLD`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockWriteThreshold {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `amount-exceeded`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "amount-exceeded")]
     pub amount_exceeded: i64,
     /// `write-threshold`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "write-threshold")]
     pub write_threshold: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockWriteThreshold {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            node_name: members.required("node-name")?,
+            amount_exceeded: members.required("amount-exceeded")?,
+            write_threshold: members.required("write-threshold")?,
+        })
+    }
 }
 
 impl crate::EventPayload for BlockWriteThreshold {
@@ -229,13 +347,23 @@ impl crate::EventPayload for BlockWriteThreshold {
 /// `COLO_EXIT`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ColoExit {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: ColoStatusInfoMode,
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: ColoStatusInfoReason,
+}
+
+impl<'de> serde::Deserialize<'de> for ColoExit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mode: members.required("mode")?,
+            reason: members.required("reason")?,
+        })
+    }
 }
 
 impl crate::EventPayload for ColoExit {
@@ -245,13 +373,23 @@ impl crate::EventPayload for ColoExit {
 /// `DEVICE_DELETED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceDeleted {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceDeleted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.optional("device")?,
+            path: members.required("path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for DeviceDeleted {
@@ -261,7 +399,7 @@ impl crate::EventPayload for DeviceDeleted {
 /// `DEVICE_TRAY_MOVED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceTrayMoved {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -269,8 +407,18 @@ pub struct DeviceTrayMoved {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `tray-open`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tray-open")]
     pub tray_open: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceTrayMoved {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            id: members.required("id")?,
+            tray_open: members.required("tray-open")?,
+        })
+    }
 }
 
 impl crate::EventPayload for DeviceTrayMoved {
@@ -280,13 +428,23 @@ impl crate::EventPayload for DeviceTrayMoved {
 /// `DEVICE_UNPLUG_GUEST_ERROR`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceUnplugGuestError {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceUnplugGuestError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.optional("device")?,
+            path: members.required("path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for DeviceUnplugGuestError {
@@ -296,13 +454,23 @@ impl crate::EventPayload for DeviceUnplugGuestError {
 /// `DUMP_COMPLETED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpCompleted {
     /// `result`. QEMU 7.2: yes; 10.0: yes.
     pub result: DumpInfo,
     /// `error`, optional. QEMU 7.2: yes; 10.0: yes.
     pub error: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for DumpCompleted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            result: members.required("result")?,
+            error: members.optional("error")?,
+        })
+    }
 }
 
 impl crate::EventPayload for DumpCompleted {
@@ -312,12 +480,20 @@ impl crate::EventPayload for DumpCompleted {
 /// `FAILOVER_NEGOTIATED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FailoverNegotiated {
     /// `device-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "device-id")]
     pub device_id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for FailoverNegotiated {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device_id: members.required("device-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for FailoverNegotiated {
@@ -327,13 +503,23 @@ impl crate::EventPayload for FailoverNegotiated {
 /// `GUEST_CRASHLOADED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestCrashloaded {
     /// `action`. QEMU 7.2: yes; 10.0: yes.
     pub action: GuestCrashloadedAction,
     /// `info`, optional. QEMU 7.2: yes; 10.0: yes.
     pub info: Option<GuestCrashloadedInfo>,
+}
+
+impl<'de> serde::Deserialize<'de> for GuestCrashloaded {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            action: members.required("action")?,
+            info: members.optional("info")?,
+        })
+    }
 }
 
 impl crate::EventPayload for GuestCrashloaded {
@@ -343,13 +529,23 @@ impl crate::EventPayload for GuestCrashloaded {
 /// `GUEST_PANICKED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestPanicked {
     /// `action`. QEMU 7.2: yes; 10.0: yes.
     pub action: GuestCrashloadedAction,
     /// `info`, optional. QEMU 7.2: yes; 10.0: yes.
     pub info: Option<GuestCrashloadedInfo>,
+}
+
+impl<'de> serde::Deserialize<'de> for GuestPanicked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            action: members.required("action")?,
+            info: members.optional("info")?,
+        })
+    }
 }
 
 impl crate::EventPayload for GuestPanicked {
@@ -382,13 +578,23 @@ impl crate::EventPayload for HvBalloonStatusReport {
 /// `JOB_STATUS_CHANGE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobStatusChange {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: JobStatus,
+}
+
+impl<'de> serde::Deserialize<'de> for JobStatusChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            status: members.required("status")?,
+        })
+    }
 }
 
 impl crate::EventPayload for JobStatusChange {
@@ -398,7 +604,7 @@ impl crate::EventPayload for JobStatusChange {
 /// `MEMORY_DEVICE_SIZE_CHANGE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceSizeChange {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -406,8 +612,18 @@ pub struct MemoryDeviceSizeChange {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `qom-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for MemoryDeviceSizeChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            size: members.required("size")?,
+            qom_path: members.required("qom-path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for MemoryDeviceSizeChange {
@@ -417,7 +633,7 @@ impl crate::EventPayload for MemoryDeviceSizeChange {
 /// `MEMORY_FAILURE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryFailure {
     /// `recipient`. QEMU 7.2: yes; 10.0: yes.
@@ -428,6 +644,17 @@ pub struct MemoryFailure {
     pub flags: MemoryFailureFlags,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            recipient: members.required("recipient")?,
+            action: members.required("action")?,
+            flags: members.required("flags")?,
+        })
+    }
+}
+
 impl crate::EventPayload for MemoryFailure {
     const NAME: &'static str = "MEMORY_FAILURE";
 }
@@ -435,13 +662,23 @@ impl crate::EventPayload for MemoryFailure {
 /// `MEM_UNPLUG_ERROR`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: no.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemUnplugError {
     /// `device`. QEMU 7.2: yes; 10.0: no.
     pub device: String,
     /// `msg`. QEMU 7.2: yes; 10.0: no.
     pub msg: String,
+}
+
+impl<'de> serde::Deserialize<'de> for MemUnplugError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            msg: members.required("msg")?,
+        })
+    }
 }
 
 impl crate::EventPayload for MemUnplugError {
@@ -451,11 +688,20 @@ impl crate::EventPayload for MemUnplugError {
 /// `MIGRATION`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Migration {
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: MigrationStatus,
+}
+
+impl<'de> serde::Deserialize<'de> for Migration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            status: members.required("status")?,
+        })
+    }
 }
 
 impl crate::EventPayload for Migration {
@@ -465,11 +711,20 @@ impl crate::EventPayload for Migration {
 /// `MIGRATION_PASS`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationPass {
     /// `pass`. QEMU 7.2: yes; 10.0: yes.
     pub pass: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationPass {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            pass: members.required("pass")?,
+        })
+    }
 }
 
 impl crate::EventPayload for MigrationPass {
@@ -479,14 +734,23 @@ impl crate::EventPayload for MigrationPass {
 /// `NETDEV_STREAM_CONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevStreamConnected {
     /// `netdev-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: BlockExportAddVhostUserBlkAddr,
+}
+
+impl<'de> serde::Deserialize<'de> for NetdevStreamConnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            netdev_id: members.required("netdev-id")?,
+            addr: members.required("addr")?,
+        })
+    }
 }
 
 impl crate::EventPayload for NetdevStreamConnected {
@@ -496,12 +760,20 @@ impl crate::EventPayload for NetdevStreamConnected {
 /// `NETDEV_STREAM_DISCONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevStreamDisconnected {
     /// `netdev-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for NetdevStreamDisconnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            netdev_id: members.required("netdev-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for NetdevStreamDisconnected {
@@ -511,15 +783,23 @@ impl crate::EventPayload for NetdevStreamDisconnected {
 /// `NETDEV_VHOST_USER_CONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVhostUserConnected {
     /// `netdev-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
     /// `chardev-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "chardev-id")]
     pub chardev_id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for NetdevVhostUserConnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            netdev_id: members.required("netdev-id")?,
+            chardev_id: members.required("chardev-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for NetdevVhostUserConnected {
@@ -529,12 +809,20 @@ impl crate::EventPayload for NetdevVhostUserConnected {
 /// `NETDEV_VHOST_USER_DISCONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVhostUserDisconnected {
     /// `netdev-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "netdev-id")]
     pub netdev_id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for NetdevVhostUserDisconnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            netdev_id: members.required("netdev-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for NetdevVhostUserDisconnected {
@@ -544,13 +832,23 @@ impl crate::EventPayload for NetdevVhostUserDisconnected {
 /// `NIC_RX_FILTER_CHANGED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NicRxFilterChanged {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for NicRxFilterChanged {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.optional("name")?,
+            path: members.required("path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for NicRxFilterChanged {
@@ -572,13 +870,23 @@ impl crate::EventPayload for Powerdown {
 /// `PR_MANAGER_STATUS_CHANGED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrManagerStatusChanged {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `connected`. QEMU 7.2: yes; 10.0: yes.
     pub connected: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for PrManagerStatusChanged {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            connected: members.required("connected")?,
+        })
+    }
 }
 
 impl crate::EventPayload for PrManagerStatusChanged {
@@ -588,17 +896,26 @@ impl crate::EventPayload for PrManagerStatusChanged {
 /// `QUORUM_FAILURE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuorumFailure {
     /// `reference`. QEMU 7.2: yes; 10.0: yes.
     pub reference: String,
     /// `sector-num`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// `sectors-count`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for QuorumFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            reference: members.required("reference")?,
+            sector_num: members.required("sector-num")?,
+            sectors_count: members.required("sectors-count")?,
+        })
+    }
 }
 
 impl crate::EventPayload for QuorumFailure {
@@ -608,23 +925,32 @@ impl crate::EventPayload for QuorumFailure {
 /// `QUORUM_REPORT_BAD`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuorumReportBad {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: QuorumReportBadType,
     /// `error`, optional. QEMU 7.2: yes; 10.0: yes.
     pub error: Option<String>,
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `sector-num`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// `sectors-count`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for QuorumReportBad {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            error: members.optional("error")?,
+            node_name: members.required("node-name")?,
+            sector_num: members.required("sector-num")?,
+            sectors_count: members.required("sectors-count")?,
+        })
+    }
 }
 
 impl crate::EventPayload for QuorumReportBad {
@@ -634,20 +960,29 @@ impl crate::EventPayload for QuorumReportBad {
 /// `RDMA_GID_STATUS_CHANGED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: no.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RdmaGidStatusChanged {
     /// `netdev`. QEMU 7.2: yes; 10.0: no.
     pub netdev: String,
     /// `gid-status`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "gid-status")]
     pub gid_status: bool,
     /// `subnet-prefix`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "subnet-prefix")]
     pub subnet_prefix: i64,
     /// `interface-id`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "interface-id")]
     pub interface_id: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for RdmaGidStatusChanged {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            netdev: members.required("netdev")?,
+            gid_status: members.required("gid-status")?,
+            subnet_prefix: members.required("subnet-prefix")?,
+            interface_id: members.required("interface-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for RdmaGidStatusChanged {
@@ -657,13 +992,23 @@ impl crate::EventPayload for RdmaGidStatusChanged {
 /// `RESET`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Reset {
     /// `guest`. QEMU 7.2: yes; 10.0: yes.
     pub guest: bool,
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: ShutdownCause,
+}
+
+impl<'de> serde::Deserialize<'de> for Reset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            guest: members.required("guest")?,
+            reason: members.required("reason")?,
+        })
+    }
 }
 
 impl crate::EventPayload for Reset {
@@ -685,14 +1030,23 @@ impl crate::EventPayload for Resume {
 /// `RTC_CHANGE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RtcChange {
     /// `offset`. QEMU 7.2: yes; 10.0: yes.
     pub offset: i64,
     /// `qom-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for RtcChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            offset: members.required("offset")?,
+            qom_path: members.required("qom-path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for RtcChange {
@@ -702,13 +1056,23 @@ impl crate::EventPayload for RtcChange {
 /// `SHUTDOWN`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Shutdown {
     /// `guest`. QEMU 7.2: yes; 10.0: yes.
     pub guest: bool,
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: ShutdownCause,
+}
+
+impl<'de> serde::Deserialize<'de> for Shutdown {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            guest: members.required("guest")?,
+            reason: members.required("reason")?,
+        })
+    }
 }
 
 impl crate::EventPayload for Shutdown {
@@ -718,13 +1082,23 @@ impl crate::EventPayload for Shutdown {
 /// `SPICE_CONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceConnected {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: SpiceConnectedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: SpiceConnectedServer,
+}
+
+impl<'de> serde::Deserialize<'de> for SpiceConnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for SpiceConnected {
@@ -734,13 +1108,23 @@ impl crate::EventPayload for SpiceConnected {
 /// `SPICE_DISCONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceDisconnected {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: SpiceConnectedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: SpiceConnectedServer,
+}
+
+impl<'de> serde::Deserialize<'de> for SpiceDisconnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for SpiceDisconnected {
@@ -750,13 +1134,23 @@ impl crate::EventPayload for SpiceDisconnected {
 /// `SPICE_INITIALIZED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInitialized {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: SpiceInitializedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: SpiceInfoChannels,
+}
+
+impl<'de> serde::Deserialize<'de> for SpiceInitialized {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for SpiceInitialized {
@@ -814,12 +1208,20 @@ impl crate::EventPayload for SuspendDisk {
 /// `UNPLUG_PRIMARY`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UnplugPrimary {
     /// `device-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "device-id")]
     pub device_id: String,
+}
+
+impl<'de> serde::Deserialize<'de> for UnplugPrimary {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device_id: members.required("device-id")?,
+        })
+    }
 }
 
 impl crate::EventPayload for UnplugPrimary {
@@ -829,18 +1231,26 @@ impl crate::EventPayload for UnplugPrimary {
 /// `VFIO_MIGRATION`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfioMigration {
     /// `device-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "device-id")]
     pub device_id: String,
     /// `qom-path`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
     /// `device-state`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "device-state")]
     pub device_state: VfioMigrationDeviceState,
+}
+
+impl<'de> serde::Deserialize<'de> for VfioMigration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device_id: members.required("device-id")?,
+            qom_path: members.required("qom-path")?,
+            device_state: members.required("device-state")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VfioMigration {
@@ -850,21 +1260,29 @@ impl crate::EventPayload for VfioMigration {
 /// `VFU_CLIENT_HANGUP`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfuClientHangup {
     /// `vfu-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vfu-id")]
     pub vfu_id: String,
     /// `vfu-qom-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vfu-qom-path")]
     pub vfu_qom_path: String,
     /// `dev-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dev-id")]
     pub dev_id: String,
     /// `dev-qom-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dev-qom-path")]
     pub dev_qom_path: String,
+}
+
+impl<'de> serde::Deserialize<'de> for VfuClientHangup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            vfu_id: members.required("vfu-id")?,
+            vfu_qom_path: members.required("vfu-qom-path")?,
+            dev_id: members.required("dev-id")?,
+            dev_qom_path: members.required("dev-qom-path")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VfuClientHangup {
@@ -874,13 +1292,23 @@ impl crate::EventPayload for VfuClientHangup {
 /// `VNC_CONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncConnected {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: VncConnectedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: VncConnectedClient,
+}
+
+impl<'de> serde::Deserialize<'de> for VncConnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VncConnected {
@@ -890,13 +1318,23 @@ impl crate::EventPayload for VncConnected {
 /// `VNC_DISCONNECTED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncDisconnected {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: VncConnectedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: VncInfoClients,
+}
+
+impl<'de> serde::Deserialize<'de> for VncDisconnected {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VncDisconnected {
@@ -906,13 +1344,23 @@ impl crate::EventPayload for VncDisconnected {
 /// `VNC_INITIALIZED`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInitialized {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: VncConnectedServer,
     /// `client`. QEMU 7.2: yes; 10.0: yes.
     pub client: VncInfoClients,
+}
+
+impl<'de> serde::Deserialize<'de> for VncInitialized {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            server: members.required("server")?,
+            client: members.required("client")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VncInitialized {
@@ -922,13 +1370,23 @@ impl crate::EventPayload for VncInitialized {
 /// `VSERPORT_CHANGE`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VserportChange {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `open`. QEMU 7.2: yes; 10.0: yes.
     pub open: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for VserportChange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            open: members.required("open")?,
+        })
+    }
 }
 
 impl crate::EventPayload for VserportChange {
@@ -950,11 +1408,20 @@ impl crate::EventPayload for Wakeup {
 /// `WATCHDOG`: a QMP event; the fields are its data.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Watchdog {
     /// `action`. QEMU 7.2: yes; 10.0: yes.
     pub action: SetActionWatchdog,
+}
+
+impl<'de> serde::Deserialize<'de> for Watchdog {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            action: members.required("action")?,
+        })
+    }
 }
 
 impl crate::EventPayload for Watchdog {

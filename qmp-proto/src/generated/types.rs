@@ -5,7 +5,7 @@
 /// What `query-acpi-ospm-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AcpiOstInfo {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -13,12 +13,24 @@ pub struct AcpiOstInfo {
     /// `slot`. QEMU 7.2: yes; 10.0: yes.
     pub slot: String,
     /// `slot-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "slot-type")]
     pub slot_type: AcpiOstInfoSlotType,
     /// `source`. QEMU 7.2: yes; 10.0: yes.
     pub source: i64,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for AcpiOstInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.optional("device")?,
+            slot: members.required("slot")?,
+            slot_type: members.required("slot-type")?,
+            source: members.required("source")?,
+            status: members.required("status")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -36,14 +48,23 @@ qapi_enum! {
 /// What `add-fd` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AddFdInfo {
     /// `fdset-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fd`. QEMU 7.2: yes; 10.0: yes.
     pub fd: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for AddFdInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            fdset_id: members.required("fdset-id")?,
+            fd: members.required("fd")?,
+        })
+    }
 }
 
 /// What `query-audiodevs` returns.
@@ -61,7 +82,7 @@ pub struct AudiodevsInfo {
 /// The members of [`AudiodevsInfo`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoBase {
     /// `id`. QEMU 7.2: no; 10.0: yes.
@@ -69,8 +90,18 @@ pub struct AudiodevsInfoBase {
     /// `driver`. QEMU 7.2: no; 10.0: yes.
     pub driver: AudiodevsInfoDriver,
     /// `timer-period`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "timer-period")]
     pub timer_period: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            driver: members.required("driver")?,
+            timer_period: members.optional("timer-period")?,
+        })
+    }
 }
 
 /// The variant part of [`AudiodevsInfo`], selected by `driver`.
@@ -137,7 +168,7 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfo {
 /// The members of `AudiodevsInfo` when its tag is `alsa`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoAlsa {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -148,17 +179,26 @@ pub struct AudiodevsInfoAlsa {
     pub threshold: Option<i64>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsa {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+            threshold: members.optional("threshold")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoAlsa`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoAlsaIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -169,22 +209,37 @@ pub struct AudiodevsInfoAlsaIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `dev`, optional. QEMU 7.2: no; 10.0: yes.
     pub dev: Option<String>,
     /// `period-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "period-length")]
     pub period_length: Option<i64>,
     /// `try-poll`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "try-poll")]
     pub try_poll: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsaIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            dev: members.optional("dev")?,
+            period_length: members.optional("period-length")?,
+            try_poll: members.optional("try-poll")?,
+        })
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `dbus`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoDbus {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -193,6 +248,17 @@ pub struct AudiodevsInfoDbus {
     pub out: Option<AudiodevsInfoNoneIn>,
     /// `nsamples`, optional. QEMU 7.2: no; 10.0: yes.
     pub nsamples: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoDbus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+            nsamples: members.optional("nsamples")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -226,7 +292,7 @@ qapi_enum! {
 /// The members of `AudiodevsInfo` when its tag is `jack`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoJack {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -235,17 +301,25 @@ pub struct AudiodevsInfoJack {
     pub out: Option<AudiodevsInfoJackIn>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoJack {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoJack`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoJackIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -256,29 +330,43 @@ pub struct AudiodevsInfoJackIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `server-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "server-name")]
     pub server_name: Option<String>,
     /// `client-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "client-name")]
     pub client_name: Option<String>,
     /// `connect-ports`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "connect-ports")]
     pub connect_ports: Option<String>,
     /// `start-server`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "start-server")]
     pub start_server: Option<bool>,
     /// `exact-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "exact-name")]
     pub exact_name: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoJackIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            server_name: members.optional("server-name")?,
+            client_name: members.optional("client-name")?,
+            connect_ports: members.optional("connect-ports")?,
+            start_server: members.optional("start-server")?,
+            exact_name: members.optional("exact-name")?,
+        })
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `none`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoNone {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -287,17 +375,25 @@ pub struct AudiodevsInfoNone {
     pub out: Option<AudiodevsInfoNoneIn>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoNone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoNone`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoNoneIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -308,8 +404,22 @@ pub struct AudiodevsInfoNoneIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoNoneIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -337,7 +447,7 @@ qapi_enum! {
 /// The members of `AudiodevsInfo` when its tag is `oss`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoOss {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -345,26 +455,35 @@ pub struct AudiodevsInfoOss {
     /// `out`, optional. QEMU 7.2: no; 10.0: yes.
     pub out: Option<AudiodevsInfoOssIn>,
     /// `try-mmap`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "try-mmap")]
     pub try_mmap: Option<bool>,
     /// `exclusive`, optional. QEMU 7.2: no; 10.0: yes.
     pub exclusive: Option<bool>,
     /// `dsp-policy`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "dsp-policy")]
     pub dsp_policy: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoOss {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+            try_mmap: members.optional("try-mmap")?,
+            exclusive: members.optional("exclusive")?,
+            dsp_policy: members.optional("dsp-policy")?,
+        })
+    }
 }
 
 /// The type of `AudiodevsInfoOss`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoOssIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -375,22 +494,37 @@ pub struct AudiodevsInfoOssIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `dev`, optional. QEMU 7.2: no; 10.0: yes.
     pub dev: Option<String>,
     /// `buffer-count`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-count")]
     pub buffer_count: Option<i64>,
     /// `try-poll`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "try-poll")]
     pub try_poll: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoOssIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            dev: members.optional("dev")?,
+            buffer_count: members.optional("buffer-count")?,
+            try_poll: members.optional("try-poll")?,
+        })
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `pa`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoPa {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -401,17 +535,26 @@ pub struct AudiodevsInfoPa {
     pub server: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoPa {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+            server: members.optional("server")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoPa`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoPaIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -422,21 +565,37 @@ pub struct AudiodevsInfoPaIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `name`, optional. QEMU 7.2: no; 10.0: yes.
     pub name: Option<String>,
     /// `stream-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "stream-name")]
     pub stream_name: Option<String>,
     /// `latency`, optional. QEMU 7.2: no; 10.0: yes.
     pub latency: Option<i64>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoPaIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            name: members.optional("name")?,
+            stream_name: members.optional("stream-name")?,
+            latency: members.optional("latency")?,
+        })
+    }
+}
+
 /// The members of `AudiodevsInfo` when its tag is `pipewire`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoPipewire {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -445,17 +604,25 @@ pub struct AudiodevsInfoPipewire {
     pub out: Option<AudiodevsInfoPipewireIn>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewire {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoPipewire`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoPipewireIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -466,21 +633,37 @@ pub struct AudiodevsInfoPipewireIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `name`, optional. QEMU 7.2: no; 10.0: yes.
     pub name: Option<String>,
     /// `stream-name`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "stream-name")]
     pub stream_name: Option<String>,
     /// `latency`, optional. QEMU 7.2: no; 10.0: yes.
     pub latency: Option<i64>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewireIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            name: members.optional("name")?,
+            stream_name: members.optional("stream-name")?,
+            latency: members.optional("latency")?,
+        })
+    }
+}
+
 /// The members of `AudiodevsInfo` when its tag is `sdl`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoSdl {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -489,17 +672,25 @@ pub struct AudiodevsInfoSdl {
     pub out: Option<AudiodevsInfoSdlIn>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+        })
+    }
+}
+
 /// The type of `AudiodevsInfoSdl`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoSdlIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "mixing-engine")]
     pub mixing_engine: Option<bool>,
     /// `fixed-settings`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "fixed-settings")]
     pub fixed_settings: Option<bool>,
     /// `frequency`, optional. QEMU 7.2: no; 10.0: yes.
     pub frequency: Option<i64>,
@@ -510,17 +701,31 @@ pub struct AudiodevsInfoSdlIn {
     /// `format`, optional. QEMU 7.2: no; 10.0: yes.
     pub format: Option<AudiodevsInfoNoneInFormat>,
     /// `buffer-length`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-length")]
     pub buffer_length: Option<i64>,
     /// `buffer-count`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "buffer-count")]
     pub buffer_count: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdlIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mixing_engine: members.optional("mixing-engine")?,
+            fixed_settings: members.optional("fixed-settings")?,
+            frequency: members.optional("frequency")?,
+            channels: members.optional("channels")?,
+            voices: members.optional("voices")?,
+            format: members.optional("format")?,
+            buffer_length: members.optional("buffer-length")?,
+            buffer_count: members.optional("buffer-count")?,
+        })
+    }
 }
 
 /// The members of `AudiodevsInfo` when its tag is `wav`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AudiodevsInfoWav {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
@@ -531,26 +736,45 @@ pub struct AudiodevsInfoWav {
     pub path: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for AudiodevsInfoWav {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            r#in: members.optional("in")?,
+            out: members.optional("out")?,
+            path: members.optional("path")?,
+        })
+    }
+}
+
 /// What `query-balloon` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BalloonInfo {
     /// `actual`. QEMU 7.2: yes; 10.0: yes.
     pub actual: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for BalloonInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            actual: members.required("actual")?,
+        })
+    }
+}
+
 /// The type of `BlockInfo`'s member `inserted`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDeviceInfo {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: String,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: Option<String>,
     /// `ro`. QEMU 7.2: yes; 10.0: yes.
     pub ro: bool,
@@ -611,16 +835,56 @@ pub struct BlockDeviceInfo {
     /// `write_threshold`. QEMU 7.2: yes; 10.0: yes.
     pub write_threshold: i64,
     /// `dirty-bitmaps`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-bitmaps")]
     pub dirty_bitmaps: Option<Vec<BlockDeviceInfoDirtyBitmaps>>,
     /// `active`, optional. QEMU 7.2: no; 10.0: yes.
     pub active: Option<bool>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockDeviceInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            file: members.required("file")?,
+            node_name: members.optional("node-name")?,
+            ro: members.required("ro")?,
+            drv: members.required("drv")?,
+            backing_file: members.optional("backing_file")?,
+            backing_file_depth: members.required("backing_file_depth")?,
+            encrypted: members.required("encrypted")?,
+            detect_zeroes: members.required("detect_zeroes")?,
+            bps: members.required("bps")?,
+            bps_rd: members.required("bps_rd")?,
+            bps_wr: members.required("bps_wr")?,
+            iops: members.required("iops")?,
+            iops_rd: members.required("iops_rd")?,
+            iops_wr: members.required("iops_wr")?,
+            image: members.required("image")?,
+            bps_max: members.optional("bps_max")?,
+            bps_rd_max: members.optional("bps_rd_max")?,
+            bps_wr_max: members.optional("bps_wr_max")?,
+            iops_max: members.optional("iops_max")?,
+            iops_rd_max: members.optional("iops_rd_max")?,
+            iops_wr_max: members.optional("iops_wr_max")?,
+            bps_max_length: members.optional("bps_max_length")?,
+            bps_rd_max_length: members.optional("bps_rd_max_length")?,
+            bps_wr_max_length: members.optional("bps_wr_max_length")?,
+            iops_max_length: members.optional("iops_max_length")?,
+            iops_rd_max_length: members.optional("iops_rd_max_length")?,
+            iops_wr_max_length: members.optional("iops_wr_max_length")?,
+            iops_size: members.optional("iops_size")?,
+            group: members.optional("group")?,
+            cache: members.required("cache")?,
+            write_threshold: members.required("write_threshold")?,
+            dirty_bitmaps: members.optional("dirty-bitmaps")?,
+            active: members.optional("active")?,
+        })
+    }
+}
+
 /// The type of `BlockDeviceInfo`'s member `dirty-bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDeviceInfoDirtyBitmaps {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -639,16 +903,40 @@ pub struct BlockDeviceInfoDirtyBitmaps {
     pub inconsistent: Option<bool>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockDeviceInfoDirtyBitmaps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.optional("name")?,
+            count: members.required("count")?,
+            granularity: members.required("granularity")?,
+            recording: members.required("recording")?,
+            busy: members.required("busy")?,
+            persistent: members.required("persistent")?,
+            inconsistent: members.optional("inconsistent")?,
+        })
+    }
+}
+
 /// The arguments of `block-dirty-bitmap-clear`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmap {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl serde::Serialize for BlockDirtyBitmap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node", &self.node);
+        members.put("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockDirtyBitmap {
@@ -664,7 +952,7 @@ impl BlockDirtyBitmap {
 /// The arguments of `block-dirty-bitmap-add`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAddArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
@@ -672,14 +960,23 @@ pub struct BlockDirtyBitmapAddArguments {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `granularity`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub granularity: Option<i64>,
     /// `persistent`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub persistent: Option<bool>,
     /// `disabled`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+}
+
+impl serde::Serialize for BlockDirtyBitmapAddArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node", &self.node);
+        members.put("name", &self.name);
+        members.put_optional("granularity", &self.granularity);
+        members.put_optional("persistent", &self.persistent);
+        members.put_optional("disabled", &self.disabled);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockDirtyBitmapAddArguments {
@@ -698,7 +995,7 @@ impl BlockDirtyBitmapAddArguments {
 /// The arguments of `block-dirty-bitmap-merge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapMergeArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
@@ -707,6 +1004,16 @@ pub struct BlockDirtyBitmapMergeArguments {
     pub target: String,
     /// `bitmaps`. QEMU 7.2: yes; 10.0: yes.
     pub bitmaps: Vec<BlockDirtyBitmapMergeArgumentsBitmaps>,
+}
+
+impl serde::Serialize for BlockDirtyBitmapMergeArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node", &self.node);
+        members.put("target", &self.target);
+        members.put("bitmaps", &self.bitmaps);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockDirtyBitmapMergeArguments {
@@ -742,17 +1049,25 @@ pub enum BlockDirtyBitmapMergeArgumentsBitmaps {
 /// The members of `BlockExportAdd` when its tag is `fuse`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddFuse {
     /// `mountpoint`. QEMU 7.2: yes; 10.0: yes.
     pub mountpoint: String,
     /// `growable`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub growable: Option<bool>,
     /// `allow-other`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "allow-other", skip_serializing_if = "Option::is_none")]
     pub allow_other: Option<BlockExportAddFuseAllowOther>,
+}
+
+impl serde::Serialize for BlockExportAddFuse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("mountpoint", &self.mountpoint);
+        members.put_optional("growable", &self.growable);
+        members.put_optional("allow-other", &self.allow_other);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockExportAddFuse {
@@ -783,21 +1098,28 @@ qapi_enum! {
 /// The members of `BlockExportAdd` when its tag is `nbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockExportAddNbd {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `description`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `bitmaps`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmaps: Option<Vec<BlockDirtyBitmapMergeArgumentsBitmaps>>,
     /// `allocation-depth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "allocation-depth", skip_serializing_if = "Option::is_none")]
     pub allocation_depth: Option<bool>,
+}
+
+impl serde::Serialize for BlockExportAddNbd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("name", &self.name);
+        members.put_optional("description", &self.description);
+        members.put_optional("bitmaps", &self.bitmaps);
+        members.put_optional("allocation-depth", &self.allocation_depth);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -819,23 +1141,31 @@ qapi_enum! {
 /// The members of `BlockExportAdd` when its tag is `vduse-blk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVduseBlk {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `num-queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "num-queues", skip_serializing_if = "Option::is_none")]
     pub num_queues: Option<i64>,
     /// `queue-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "queue-size", skip_serializing_if = "Option::is_none")]
     pub queue_size: Option<i64>,
     /// `logical-block-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "logical-block-size", skip_serializing_if = "Option::is_none")]
     pub logical_block_size: Option<i64>,
     /// `serial`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+}
+
+impl serde::Serialize for BlockExportAddVduseBlk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("num-queues", &self.num_queues);
+        members.put_optional("queue-size", &self.queue_size);
+        members.put_optional("logical-block-size", &self.logical_block_size);
+        members.put_optional("serial", &self.serial);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockExportAddVduseBlk {
@@ -854,17 +1184,25 @@ impl BlockExportAddVduseBlk {
 /// The members of `BlockExportAdd` when its tag is `vhost-user-blk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlk {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: BlockExportAddVhostUserBlkAddr,
     /// `logical-block-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "logical-block-size", skip_serializing_if = "Option::is_none")]
     pub logical_block_size: Option<i64>,
     /// `num-queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "num-queues", skip_serializing_if = "Option::is_none")]
     pub num_queues: Option<i64>,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("addr", &self.addr);
+        members.put_optional("logical-block-size", &self.logical_block_size);
+        members.put_optional("num-queues", &self.num_queues);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockExportAddVhostUserBlk {
@@ -903,12 +1241,28 @@ impl BlockExportAddVhostUserBlkAddr {
 /// The members of [`BlockExportAddVhostUserBlkAddr`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlkAddrBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockExportAddVhostUserBlkAddrType,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlkAddrBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 impl BlockExportAddVhostUserBlkAddrBase {
@@ -979,11 +1333,28 @@ impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddr {
 /// The members of `BlockExportAddVhostUserBlkAddr` when its tag is `fd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlkAddrFd {
     /// `str`. QEMU 7.2: yes; 10.0: yes.
     pub str: String,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlkAddrFd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("str", &self.str);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrFd {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            str: members.required("str")?,
+        })
+    }
 }
 
 impl BlockExportAddVhostUserBlkAddrFd {
@@ -996,7 +1367,7 @@ impl BlockExportAddVhostUserBlkAddrFd {
 /// The members of `BlockExportAddVhostUserBlkAddr` when its tag is `inet`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlkAddrInet {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -1004,23 +1375,48 @@ pub struct BlockExportAddVhostUserBlkAddrInet {
     /// `port`. QEMU 7.2: yes; 10.0: yes.
     pub port: String,
     /// `numeric`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub numeric: Option<bool>,
     /// `to`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<i64>,
     /// `ipv4`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<bool>,
     /// `ipv6`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `keep-alive`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "keep-alive", skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<bool>,
     /// `mptcp`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mptcp: Option<bool>,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlkAddrInet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("host", &self.host);
+        members.put("port", &self.port);
+        members.put_optional("numeric", &self.numeric);
+        members.put_optional("to", &self.to);
+        members.put_optional("ipv4", &self.ipv4);
+        members.put_optional("ipv6", &self.ipv6);
+        members.put_optional("keep-alive", &self.keep_alive);
+        members.put_optional("mptcp", &self.mptcp);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrInet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            port: members.required("port")?,
+            numeric: members.optional("numeric")?,
+            to: members.optional("to")?,
+            ipv4: members.optional("ipv4")?,
+            ipv6: members.optional("ipv6")?,
+            keep_alive: members.optional("keep-alive")?,
+            mptcp: members.optional("mptcp")?,
+        })
+    }
 }
 
 impl BlockExportAddVhostUserBlkAddrInet {
@@ -1058,17 +1454,36 @@ qapi_enum! {
 /// The members of `BlockExportAddVhostUserBlkAddr` when its tag is `unix`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlkAddrUnix {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `abstract`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub r#abstract: Option<bool>,
     /// `tight`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tight: Option<bool>,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlkAddrUnix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.put_optional("abstract", &self.r#abstract);
+        members.put_optional("tight", &self.tight);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrUnix {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            path: members.required("path")?,
+            r#abstract: members.optional("abstract")?,
+            tight: members.optional("tight")?,
+        })
+    }
 }
 
 impl BlockExportAddVhostUserBlkAddrUnix {
@@ -1085,13 +1500,32 @@ impl BlockExportAddVhostUserBlkAddrUnix {
 /// The members of `BlockExportAddVhostUserBlkAddr` when its tag is `vsock`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportAddVhostUserBlkAddrVsock {
     /// `cid`. QEMU 7.2: yes; 10.0: yes.
     pub cid: String,
     /// `port`. QEMU 7.2: yes; 10.0: yes.
     pub port: String,
+}
+
+impl serde::Serialize for BlockExportAddVhostUserBlkAddrVsock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("cid", &self.cid);
+        members.put("port", &self.port);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrVsock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cid: members.required("cid")?,
+            port: members.required("port")?,
+        })
+    }
 }
 
 impl BlockExportAddVhostUserBlkAddrVsock {
@@ -1119,26 +1553,35 @@ qapi_enum! {
 /// What `query-block-exports` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportsInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockExportAddType,
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `shutting-down`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "shutting-down")]
     pub shutting_down: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockExportsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            kind: members.required("type")?,
+            node_name: members.required("node-name")?,
+            shutting_down: members.required("shutting-down")?,
+        })
+    }
 }
 
 /// What `query-block` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockInfo {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -1146,7 +1589,6 @@ pub struct BlockInfo {
     /// `qdev`, optional. QEMU 7.2: yes; 10.0: yes.
     pub qdev: Option<String>,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
     /// `removable`. QEMU 7.2: yes; 10.0: yes.
     pub removable: bool,
@@ -1157,8 +1599,23 @@ pub struct BlockInfo {
     /// `tray_open`, optional. QEMU 7.2: yes; 10.0: yes.
     pub tray_open: Option<bool>,
     /// `io-status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "io-status")]
     pub io_status: Option<BlockInfoIoStatus>,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            qdev: members.optional("qdev")?,
+            kind: members.required("type")?,
+            removable: members.required("removable")?,
+            locked: members.required("locked")?,
+            inserted: members.optional("inserted")?,
+            tray_open: members.optional("tray_open")?,
+            io_status: members.optional("io-status")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -1204,12 +1661,19 @@ qapi_enum! {
 /// The members of `BlockJobChange` when its tag is `mirror`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobChangeMirror {
     /// `copy-mode`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "copy-mode")]
     pub copy_mode: MirrorCopyMode,
+}
+
+impl serde::Serialize for BlockJobChangeMirror {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("copy-mode", &self.copy_mode);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockJobChangeMirror {
@@ -1234,11 +1698,10 @@ pub struct BlockJobInfo {
 /// The members of [`BlockJobInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -1253,20 +1716,38 @@ pub struct BlockJobInfoBase {
     /// `speed`. QEMU 7.2: yes; 10.0: yes.
     pub speed: i64,
     /// `io-status`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "io-status")]
     pub io_status: BlockInfoIoStatus,
     /// `ready`. QEMU 7.2: yes; 10.0: yes.
     pub ready: bool,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: JobStatus,
     /// `auto-finalize`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize")]
     pub auto_finalize: bool,
     /// `auto-dismiss`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss")]
     pub auto_dismiss: bool,
     /// `error`, optional. QEMU 7.2: yes; 10.0: yes.
     pub error: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockJobInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            device: members.required("device")?,
+            len: members.required("len")?,
+            offset: members.required("offset")?,
+            busy: members.required("busy")?,
+            paused: members.required("paused")?,
+            speed: members.required("speed")?,
+            io_status: members.required("io-status")?,
+            ready: members.required("ready")?,
+            status: members.required("status")?,
+            auto_finalize: members.required("auto-finalize")?,
+            auto_dismiss: members.required("auto-dismiss")?,
+            error: members.optional("error")?,
+        })
+    }
 }
 
 /// The variant part of [`BlockJobInfo`], selected by `type`.
@@ -1320,18 +1801,26 @@ impl<'de> serde::Deserialize<'de> for BlockJobInfo {
 /// The members of `BlockJobInfo` when its tag is `mirror`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobInfoMirror {
     /// `actively-synced`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "actively-synced")]
     pub actively_synced: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockJobInfoMirror {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            actively_synced: members.required("actively-synced")?,
+        })
+    }
 }
 
 /// What `query-blockstats` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStats {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -1339,17 +1828,30 @@ pub struct BlockStats {
     /// `qdev`, optional. QEMU 7.2: yes; 10.0: yes.
     pub qdev: Option<String>,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: Option<String>,
     /// `stats`. QEMU 7.2: yes; 10.0: yes.
     pub stats: BlockStatsStats,
     /// `driver-specific`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "driver-specific")]
     pub driver_specific: Option<BlockStatsDriverSpecific>,
     /// `parent`, optional. QEMU 7.2: yes; 10.0: yes.
     pub parent: Option<Box<BlockStats>>,
     /// `backing`, optional. QEMU 7.2: yes; 10.0: yes.
     pub backing: Option<Box<BlockStats>>,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.optional("device")?,
+            qdev: members.optional("qdev")?,
+            node_name: members.optional("node-name")?,
+            stats: members.required("stats")?,
+            driver_specific: members.optional("driver-specific")?,
+            parent: members.optional("parent")?,
+            backing: members.optional("backing")?,
+        })
+    }
 }
 
 /// The type of `BlockStats`'s member `driver-specific`.
@@ -1367,11 +1869,20 @@ pub struct BlockStatsDriverSpecific {
 /// The members of [`BlockStatsDriverSpecific`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsDriverSpecificBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            driver: members.required("driver")?,
+        })
+    }
 }
 
 /// The variant part of [`BlockStatsDriverSpecific`], selected by `driver`.
@@ -1535,41 +2046,57 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecific {
 /// The members of `BlockStatsDriverSpecific` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsDriverSpecificFile {
     /// `discard-nb-ok`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "discard-nb-ok")]
     pub discard_nb_ok: i64,
     /// `discard-nb-failed`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "discard-nb-failed")]
     pub discard_nb_failed: i64,
     /// `discard-bytes-ok`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "discard-bytes-ok")]
     pub discard_bytes_ok: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            discard_nb_ok: members.required("discard-nb-ok")?,
+            discard_nb_failed: members.required("discard-nb-failed")?,
+            discard_bytes_ok: members.required("discard-bytes-ok")?,
+        })
+    }
 }
 
 /// The members of `BlockStatsDriverSpecific` when its tag is `nvme`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsDriverSpecificNvme {
     /// `completion-errors`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "completion-errors")]
     pub completion_errors: i64,
     /// `aligned-accesses`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "aligned-accesses")]
     pub aligned_accesses: i64,
     /// `unaligned-accesses`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unaligned-accesses")]
     pub unaligned_accesses: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificNvme {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            completion_errors: members.required("completion-errors")?,
+            aligned_accesses: members.required("aligned-accesses")?,
+            unaligned_accesses: members.required("unaligned-accesses")?,
+        })
+    }
 }
 
 /// The type of `BlockStats`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsStats {
     /// `rd_bytes`. QEMU 7.2: yes; 10.0: yes.
@@ -1648,10 +2175,55 @@ pub struct BlockStatsStats {
     pub zone_append_latency_histogram: Option<BlockStatsStatsRdLatencyHistogram>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockStatsStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            rd_bytes: members.required("rd_bytes")?,
+            wr_bytes: members.required("wr_bytes")?,
+            unmap_bytes: members.required("unmap_bytes")?,
+            rd_operations: members.required("rd_operations")?,
+            wr_operations: members.required("wr_operations")?,
+            flush_operations: members.required("flush_operations")?,
+            unmap_operations: members.required("unmap_operations")?,
+            rd_total_time_ns: members.required("rd_total_time_ns")?,
+            wr_total_time_ns: members.required("wr_total_time_ns")?,
+            flush_total_time_ns: members.required("flush_total_time_ns")?,
+            unmap_total_time_ns: members.required("unmap_total_time_ns")?,
+            wr_highest_offset: members.required("wr_highest_offset")?,
+            rd_merged: members.required("rd_merged")?,
+            wr_merged: members.required("wr_merged")?,
+            unmap_merged: members.required("unmap_merged")?,
+            idle_time_ns: members.optional("idle_time_ns")?,
+            failed_rd_operations: members.required("failed_rd_operations")?,
+            failed_wr_operations: members.required("failed_wr_operations")?,
+            failed_flush_operations: members.required("failed_flush_operations")?,
+            failed_unmap_operations: members.required("failed_unmap_operations")?,
+            invalid_rd_operations: members.required("invalid_rd_operations")?,
+            invalid_wr_operations: members.required("invalid_wr_operations")?,
+            invalid_flush_operations: members.required("invalid_flush_operations")?,
+            invalid_unmap_operations: members.required("invalid_unmap_operations")?,
+            account_invalid: members.required("account_invalid")?,
+            account_failed: members.required("account_failed")?,
+            timed_stats: members.required("timed_stats")?,
+            rd_latency_histogram: members.optional("rd_latency_histogram")?,
+            wr_latency_histogram: members.optional("wr_latency_histogram")?,
+            flush_latency_histogram: members.optional("flush_latency_histogram")?,
+            zone_append_bytes: members.optional("zone_append_bytes")?,
+            zone_append_operations: members.optional("zone_append_operations")?,
+            zone_append_total_time_ns: members.optional("zone_append_total_time_ns")?,
+            zone_append_merged: members.optional("zone_append_merged")?,
+            failed_zone_append_operations: members.optional("failed_zone_append_operations")?,
+            invalid_zone_append_operations: members.optional("invalid_zone_append_operations")?,
+            zone_append_latency_histogram: members.optional("zone_append_latency_histogram")?,
+        })
+    }
+}
+
 /// The type of `BlockStatsStats`'s member `rd_latency_histogram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsStatsRdLatencyHistogram {
     /// `boundaries`. QEMU 7.2: yes; 10.0: yes.
@@ -1660,10 +2232,20 @@ pub struct BlockStatsStatsRdLatencyHistogram {
     pub bins: Vec<i64>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockStatsStatsRdLatencyHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            boundaries: members.required("boundaries")?,
+            bins: members.required("bins")?,
+        })
+    }
+}
+
 /// The type of `BlockStatsStats`'s member `timed_stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsStatsTimedStats {
     /// `interval_length`. QEMU 7.2: yes; 10.0: yes.
@@ -1700,6 +2282,30 @@ pub struct BlockStatsStatsTimedStats {
     pub avg_zone_append_queue_depth: Option<f64>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockStatsStatsTimedStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            interval_length: members.required("interval_length")?,
+            min_rd_latency_ns: members.required("min_rd_latency_ns")?,
+            max_rd_latency_ns: members.required("max_rd_latency_ns")?,
+            avg_rd_latency_ns: members.required("avg_rd_latency_ns")?,
+            min_wr_latency_ns: members.required("min_wr_latency_ns")?,
+            max_wr_latency_ns: members.required("max_wr_latency_ns")?,
+            avg_wr_latency_ns: members.required("avg_wr_latency_ns")?,
+            min_flush_latency_ns: members.required("min_flush_latency_ns")?,
+            max_flush_latency_ns: members.required("max_flush_latency_ns")?,
+            avg_flush_latency_ns: members.required("avg_flush_latency_ns")?,
+            avg_rd_queue_depth: members.required("avg_rd_queue_depth")?,
+            avg_wr_queue_depth: members.required("avg_wr_queue_depth")?,
+            min_zone_append_latency_ns: members.optional("min_zone_append_latency_ns")?,
+            max_zone_append_latency_ns: members.optional("max_zone_append_latency_ns")?,
+            avg_zone_append_latency_ns: members.optional("avg_zone_append_latency_ns")?,
+            avg_zone_append_queue_depth: members.optional("avg_zone_append_queue_depth")?,
+        })
+    }
+}
+
 qapi_enum! {
     /// The type of `BlockdevOptionsFile`'s member `aio`.
     ///
@@ -1717,51 +2323,61 @@ qapi_enum! {
 /// The arguments of `blockdev-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevBackupArguments {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `sync`. QEMU 7.2: yes; 10.0: yes.
     pub sync: MirrorSyncMode,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `bitmap`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// `bitmap-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bitmap-mode", skip_serializing_if = "Option::is_none")]
     pub bitmap_mode: Option<BlockdevBackupArgumentsBitmapMode>,
     /// `compress`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
     /// `on-source-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-source-error", skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-target-error", skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `filter-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "filter-node-name", skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `x-perf`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-perf", skip_serializing_if = "Option::is_none")]
     pub x_perf: Option<BlockdevBackupArgumentsXPerf>,
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: String,
     /// `discard-source`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "discard-source", skip_serializing_if = "Option::is_none")]
     pub discard_source: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevBackupArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put("sync", &self.sync);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("bitmap", &self.bitmap);
+        members.put_optional("bitmap-mode", &self.bitmap_mode);
+        members.put_optional("compress", &self.compress);
+        members.put_optional("on-source-error", &self.on_source_error);
+        members.put_optional("on-target-error", &self.on_target_error);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.put_optional("filter-node-name", &self.filter_node_name);
+        members.put_optional("x-perf", &self.x_perf);
+        members.put("target", &self.target);
+        members.put_optional("discard-source", &self.discard_source);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevBackupArguments {
@@ -1821,21 +2437,28 @@ qapi_enum! {
 /// The type of `BlockdevBackupArguments`'s member `x-perf`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevBackupArgumentsXPerf {
     /// `use-copy-range`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "use-copy-range", skip_serializing_if = "Option::is_none")]
     pub use_copy_range: Option<bool>,
     /// `max-workers`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-workers", skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<i64>,
     /// `max-chunk`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-chunk", skip_serializing_if = "Option::is_none")]
     pub max_chunk: Option<i64>,
     /// `min-cluster-size`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "min-cluster-size", skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevBackupArgumentsXPerf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("use-copy-range", &self.use_copy_range);
+        members.put_optional("max-workers", &self.max_workers);
+        members.put_optional("max-chunk", &self.max_chunk);
+        members.put_optional("min-cluster-size", &self.min_cluster_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevBackupArgumentsXPerf {
@@ -1855,7 +2478,7 @@ impl BlockdevBackupArgumentsXPerf {
 /// The type of `BlockDeviceInfo`'s member `cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCacheInfo {
     /// `writeback`. QEMU 7.2: yes; 10.0: yes.
@@ -1863,22 +2486,39 @@ pub struct BlockdevCacheInfo {
     /// `direct`. QEMU 7.2: yes; 10.0: yes.
     pub direct: bool,
     /// `no-flush`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "no-flush")]
     pub no_flush: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for BlockdevCacheInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            writeback: members.required("writeback")?,
+            direct: members.required("direct")?,
+            no_flush: members.required("no-flush")?,
+        })
+    }
 }
 
 /// The type of `BlockdevOptions`'s member `cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevCacheOptions {
     /// `direct`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub direct: Option<bool>,
     /// `no-flush`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "no-flush", skip_serializing_if = "Option::is_none")]
     pub no_flush: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevCacheOptions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("direct", &self.direct);
+        members.put_optional("no-flush", &self.no_flush);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -1917,11 +2557,19 @@ impl BlockdevCreateOptions {
 /// The members of [`BlockdevCreateOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("driver", &self.driver);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsBase {
@@ -2068,7 +2716,7 @@ impl BlockdevCreateOptions {
 /// The members of `BlockdevCreateOptions` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsFile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
@@ -2076,14 +2724,23 @@ pub struct BlockdevCreateOptionsFile {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `preallocation`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
     /// `nocow`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nocow: Option<bool>,
     /// `extent-size-hint`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "extent-size-hint", skip_serializing_if = "Option::is_none")]
     pub extent_size_hint: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put("size", &self.size);
+        members.put_optional("preallocation", &self.preallocation);
+        members.put_optional("nocow", &self.nocow);
+        members.put_optional("extent-size-hint", &self.extent_size_hint);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsFile {
@@ -2118,7 +2775,7 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `gluster`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsGluster {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
@@ -2126,8 +2783,17 @@ pub struct BlockdevCreateOptionsGluster {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `preallocation`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsGluster {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("location", &self.location);
+        members.put("size", &self.size);
+        members.put_optional("preallocation", &self.preallocation);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsGluster {
@@ -2144,41 +2810,49 @@ impl BlockdevCreateOptionsGluster {
 /// The members of `BlockdevCreateOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `cipher-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-alg", skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
     /// `cipher-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-mode", skip_serializing_if = "Option::is_none")]
     pub cipher_mode: Option<BlockdevCreateOptionsLuksCipherMode>,
     /// `ivgen-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-alg", skip_serializing_if = "Option::is_none")]
     pub ivgen_alg: Option<BlockdevCreateOptionsLuksIvgenAlg>,
     /// `ivgen-hash-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-hash-alg", skip_serializing_if = "Option::is_none")]
     pub ivgen_hash_alg: Option<BlockdevCreateOptionsLuksIvgenHashAlg>,
     /// `hash-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "hash-alg", skip_serializing_if = "Option::is_none")]
     pub hash_alg: Option<BlockdevCreateOptionsLuksIvgenHashAlg>,
     /// `iter-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iter-time", skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<BlockdevRef>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `preallocation`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
     /// `header`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<BlockdevRef>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("key-secret", &self.key_secret);
+        members.put_optional("cipher-alg", &self.cipher_alg);
+        members.put_optional("cipher-mode", &self.cipher_mode);
+        members.put_optional("ivgen-alg", &self.ivgen_alg);
+        members.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
+        members.put_optional("hash-alg", &self.hash_alg);
+        members.put_optional("iter-time", &self.iter_time);
+        members.put_optional("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("preallocation", &self.preallocation);
+        members.put_optional("header", &self.header);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsLuks {
@@ -2320,13 +2994,22 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `nfs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsNfs {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsNfs,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsNfs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("location", &self.location);
+        members.put("size", &self.size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsNfs {
@@ -2339,7 +3022,7 @@ impl BlockdevCreateOptionsNfs {
 /// The members of `BlockdevCreateOptions` when its tag is `parallels`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsParallels {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -2347,8 +3030,17 @@ pub struct BlockdevCreateOptionsParallels {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `cluster-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-size", skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsParallels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("cluster-size", &self.cluster_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsParallels {
@@ -2375,7 +3067,7 @@ impl BlockdevCreateOptionsParallels {
 /// The members of `BlockdevCreateOptions` when its tag is `qcow`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -2383,11 +3075,20 @@ pub struct BlockdevCreateOptionsQcow {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevCreateOptionsQcowEncrypt>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsQcow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("encrypt", &self.encrypt);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsQcow {
@@ -2418,49 +3119,58 @@ impl BlockdevCreateOptionsQcow {
 /// The members of `BlockdevCreateOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow2 {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
     /// `data-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-file", skip_serializing_if = "Option::is_none")]
     pub data_file: Option<BlockdevRef>,
     /// `data-file-raw`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-file-raw", skip_serializing_if = "Option::is_none")]
     pub data_file_raw: Option<bool>,
     /// `extended-l2`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "extended-l2", skip_serializing_if = "Option::is_none")]
     pub extended_l2: Option<bool>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `version`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<BlockdevCreateOptionsQcow2Version>,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-fmt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-fmt", skip_serializing_if = "Option::is_none")]
     pub backing_fmt: Option<BlockdevDriver>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevCreateOptionsQcowEncrypt>,
     /// `cluster-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-size", skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `preallocation`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
     /// `lazy-refcounts`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "lazy-refcounts", skip_serializing_if = "Option::is_none")]
     pub lazy_refcounts: Option<bool>,
     /// `refcount-bits`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "refcount-bits", skip_serializing_if = "Option::is_none")]
     pub refcount_bits: Option<i64>,
     /// `compression-type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "compression-type", skip_serializing_if = "Option::is_none")]
     pub compression_type: Option<BlockdevCreateOptionsQcow2CompressionType>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("data-file", &self.data_file);
+        members.put_optional("data-file-raw", &self.data_file_raw);
+        members.put_optional("extended-l2", &self.extended_l2);
+        members.put("size", &self.size);
+        members.put_optional("version", &self.version);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("backing-fmt", &self.backing_fmt);
+        members.put_optional("encrypt", &self.encrypt);
+        members.put_optional("cluster-size", &self.cluster_size);
+        members.put_optional("preallocation", &self.preallocation);
+        members.put_optional("lazy-refcounts", &self.lazy_refcounts);
+        members.put_optional("refcount-bits", &self.refcount_bits);
+        members.put_optional("compression-type", &self.compression_type);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsQcow2 {
@@ -2550,11 +3260,19 @@ impl BlockdevCreateOptionsQcowEncrypt {
 /// The members of [`BlockdevCreateOptionsQcowEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcowEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevCreateOptionsQcowEncryptFormat,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsQcowEncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsQcowEncryptBase {
@@ -2611,30 +3329,37 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptionsQcowEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcowEncryptLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `cipher-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-alg", skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
     /// `cipher-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-mode", skip_serializing_if = "Option::is_none")]
     pub cipher_mode: Option<BlockdevCreateOptionsLuksCipherMode>,
     /// `ivgen-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-alg", skip_serializing_if = "Option::is_none")]
     pub ivgen_alg: Option<BlockdevCreateOptionsLuksIvgenAlg>,
     /// `ivgen-hash-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-hash-alg", skip_serializing_if = "Option::is_none")]
     pub ivgen_hash_alg: Option<BlockdevCreateOptionsLuksIvgenHashAlg>,
     /// `hash-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "hash-alg", skip_serializing_if = "Option::is_none")]
     pub hash_alg: Option<BlockdevCreateOptionsLuksIvgenHashAlg>,
     /// `iter-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iter-time", skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsQcowEncryptLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("key-secret", &self.key_secret);
+        members.put_optional("cipher-alg", &self.cipher_alg);
+        members.put_optional("cipher-mode", &self.cipher_mode);
+        members.put_optional("ivgen-alg", &self.ivgen_alg);
+        members.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
+        members.put_optional("hash-alg", &self.hash_alg);
+        members.put_optional("iter-time", &self.iter_time);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsQcowEncryptLuks {
@@ -2655,7 +3380,7 @@ impl BlockdevCreateOptionsQcowEncryptLuks {
 /// The members of `BlockdevCreateOptions` when its tag is `qed`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQed {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -2663,17 +3388,26 @@ pub struct BlockdevCreateOptionsQed {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `backing-fmt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-fmt", skip_serializing_if = "Option::is_none")]
     pub backing_fmt: Option<BlockdevDriver>,
     /// `cluster-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-size", skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `table-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "table-size", skip_serializing_if = "Option::is_none")]
     pub table_size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsQed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("backing-fmt", &self.backing_fmt);
+        members.put_optional("cluster-size", &self.cluster_size);
+        members.put_optional("table-size", &self.table_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsQed {
@@ -2703,7 +3437,7 @@ impl BlockdevCreateOptionsQed {
 /// The members of `BlockdevCreateOptions` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbd {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
@@ -2711,11 +3445,20 @@ pub struct BlockdevCreateOptionsRbd {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `cluster-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-size", skip_serializing_if = "Option::is_none")]
     pub cluster_size: Option<i64>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevCreateOptionsRbdEncrypt>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsRbd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("location", &self.location);
+        members.put("size", &self.size);
+        members.put_optional("cluster-size", &self.cluster_size);
+        members.put_optional("encrypt", &self.encrypt);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsRbd {
@@ -2768,11 +3511,19 @@ impl BlockdevCreateOptionsRbdEncrypt {
 /// The members of [`BlockdevCreateOptionsRbdEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbdEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsRbdEncryptFormat,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsRbdEncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsRbdEncryptBase {
@@ -2832,15 +3583,22 @@ impl BlockdevCreateOptionsRbdEncrypt {
 /// The members of `BlockdevCreateOptionsRbdEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbdEncryptLuks {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// `cipher-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-alg", skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key-secret", &self.key_secret);
+        members.put_optional("cipher-alg", &self.cipher_alg);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsRbdEncryptLuks {
@@ -2865,15 +3623,22 @@ impl BlockdevCreateOptionsRbdEncryptLuks {
 /// The members of `BlockdevCreateOptionsRbdEncrypt` when its tag is `luks2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbdEncryptLuks2 {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
     /// `cipher-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-alg", skip_serializing_if = "Option::is_none")]
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks2 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key-secret", &self.key_secret);
+        members.put_optional("cipher-alg", &self.cipher_alg);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsRbdEncryptLuks2 {
@@ -2898,13 +3663,22 @@ impl BlockdevCreateOptionsRbdEncryptLuks2 {
 /// The members of `BlockdevCreateOptions` when its tag is `ssh`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsSsh {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsSsh,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsSsh {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("location", &self.location);
+        members.put("size", &self.size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsSsh {
@@ -2917,7 +3691,7 @@ impl BlockdevCreateOptionsSsh {
 /// The members of `BlockdevCreateOptions` when its tag is `vdi`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVdi {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -2925,8 +3699,17 @@ pub struct BlockdevCreateOptionsVdi {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `preallocation`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsVdi {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("preallocation", &self.preallocation);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsVdi {
@@ -2953,7 +3736,7 @@ impl BlockdevCreateOptionsVdi {
 /// The members of `BlockdevCreateOptions` when its tag is `vhdx`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVhdx {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -2961,17 +3744,26 @@ pub struct BlockdevCreateOptionsVhdx {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `log-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "log-size", skip_serializing_if = "Option::is_none")]
     pub log_size: Option<i64>,
     /// `block-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "block-size", skip_serializing_if = "Option::is_none")]
     pub block_size: Option<i64>,
     /// `subformat`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevCreateOptionsVhdxSubformat>,
     /// `block-state-zero`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "block-state-zero", skip_serializing_if = "Option::is_none")]
     pub block_state_zero: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsVhdx {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("log-size", &self.log_size);
+        members.put_optional("block-size", &self.block_size);
+        members.put_optional("subformat", &self.subformat);
+        members.put_optional("block-state-zero", &self.block_state_zero);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsVhdx {
@@ -3013,7 +3805,7 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `vmdk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVmdk {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -3021,26 +3813,35 @@ pub struct BlockdevCreateOptionsVmdk {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `extents`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub extents: Option<Vec<BlockdevRef>>,
     /// `subformat`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevCreateOptionsVmdkSubformat>,
     /// `backing-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-file", skip_serializing_if = "Option::is_none")]
     pub backing_file: Option<String>,
     /// `adapter-type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "adapter-type", skip_serializing_if = "Option::is_none")]
     pub adapter_type: Option<BlockdevCreateOptionsVmdkAdapterType>,
     /// `hwversion`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hwversion: Option<String>,
     /// `toolsversion`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub toolsversion: Option<String>,
     /// `zeroed-grain`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "zeroed-grain", skip_serializing_if = "Option::is_none")]
     pub zeroed_grain: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsVmdk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("extents", &self.extents);
+        members.put_optional("subformat", &self.subformat);
+        members.put_optional("backing-file", &self.backing_file);
+        members.put_optional("adapter-type", &self.adapter_type);
+        members.put_optional("hwversion", &self.hwversion);
+        members.put_optional("toolsversion", &self.toolsversion);
+        members.put_optional("zeroed-grain", &self.zeroed_grain);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsVmdk {
@@ -3112,7 +3913,7 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `vpc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVpc {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -3120,11 +3921,20 @@ pub struct BlockdevCreateOptionsVpc {
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `subformat`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subformat: Option<BlockdevCreateOptionsVpcSubformat>,
     /// `force-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "force-size", skip_serializing_if = "Option::is_none")]
     pub force_size: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevCreateOptionsVpc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("size", &self.size);
+        members.put_optional("subformat", &self.subformat);
+        members.put_optional("force-size", &self.force_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevCreateOptionsVpc {
@@ -3319,35 +4129,43 @@ impl BlockdevOptions {
 /// The members of [`BlockdevOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name", skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `discard`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub discard: Option<BlockdevDiscardOptions>,
     /// `cache`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<BlockdevCacheOptions>,
     /// `read-only`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "read-only", skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
     /// `auto-read-only`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-read-only", skip_serializing_if = "Option::is_none")]
     pub auto_read_only: Option<bool>,
     /// `force-share`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "force-share", skip_serializing_if = "Option::is_none")]
     pub force_share: Option<bool>,
     /// `detect-zeroes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "detect-zeroes", skip_serializing_if = "Option::is_none")]
     pub detect_zeroes: Option<BlockdevDetectZeroesOptions>,
     /// `active`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("driver", &self.driver);
+        members.put_optional("node-name", &self.node_name);
+        members.put_optional("discard", &self.discard);
+        members.put_optional("cache", &self.cache);
+        members.put_optional("read-only", &self.read_only);
+        members.put_optional("auto-read-only", &self.auto_read_only);
+        members.put_optional("force-share", &self.force_share);
+        members.put_optional("detect-zeroes", &self.detect_zeroes);
+        members.put_optional("active", &self.active);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBase {
@@ -3562,47 +4380,52 @@ impl BlockdevOptions {
 /// The members of `BlockdevOptions` when its tag is `blkdebug`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkdebug {
     /// `image`. QEMU 7.2: yes; 10.0: yes.
     pub image: Box<BlockdevRef>,
     /// `config`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<String>,
     /// `align`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub align: Option<i64>,
     /// `max-transfer`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-transfer", skip_serializing_if = "Option::is_none")]
     pub max_transfer: Option<i64>,
     /// `opt-write-zero`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "opt-write-zero", skip_serializing_if = "Option::is_none")]
     pub opt_write_zero: Option<i64>,
     /// `max-write-zero`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-write-zero", skip_serializing_if = "Option::is_none")]
     pub max_write_zero: Option<i64>,
     /// `opt-discard`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "opt-discard", skip_serializing_if = "Option::is_none")]
     pub opt_discard: Option<i64>,
     /// `max-discard`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-discard", skip_serializing_if = "Option::is_none")]
     pub max_discard: Option<i64>,
     /// `inject-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "inject-error", skip_serializing_if = "Option::is_none")]
     pub inject_error: Option<Vec<BlockdevOptionsBlkdebugInjectError>>,
     /// `set-state`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "set-state", skip_serializing_if = "Option::is_none")]
     pub set_state: Option<Vec<BlockdevOptionsBlkdebugSetState>>,
     /// `take-child-perms`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "take-child-perms", skip_serializing_if = "Option::is_none")]
     pub take_child_perms: Option<Vec<BlockdevOptionsBlkdebugTakeChildPerms>>,
     /// `unshare-child-perms`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "unshare-child-perms",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub unshare_child_perms: Option<Vec<BlockdevOptionsBlkdebugTakeChildPerms>>,
+}
+
+impl serde::Serialize for BlockdevOptionsBlkdebug {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("image", &self.image);
+        members.put_optional("config", &self.config);
+        members.put_optional("align", &self.align);
+        members.put_optional("max-transfer", &self.max_transfer);
+        members.put_optional("opt-write-zero", &self.opt_write_zero);
+        members.put_optional("max-write-zero", &self.max_write_zero);
+        members.put_optional("opt-discard", &self.opt_discard);
+        members.put_optional("max-discard", &self.max_discard);
+        members.put_optional("inject-error", &self.inject_error);
+        members.put_optional("set-state", &self.set_state);
+        members.put_optional("take-child-perms", &self.take_child_perms);
+        members.put_optional("unshare-child-perms", &self.unshare_child_perms);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlkdebug {
@@ -3638,29 +4461,37 @@ impl BlockdevOptionsBlkdebug {
 /// The type of `BlockdevOptionsBlkdebug`'s member `inject-error`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkdebugInjectError {
     /// `event`. QEMU 7.2: yes; 10.0: yes.
     pub event: BlockdevOptionsBlkdebugInjectErrorEvent,
     /// `state`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<i64>,
     /// `iotype`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iotype: Option<BlockdevOptionsBlkdebugInjectErrorIotype>,
     /// `errno`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<i64>,
     /// `sector`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sector: Option<i64>,
     /// `once`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub once: Option<bool>,
     /// `immediately`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub immediately: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsBlkdebugInjectError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("event", &self.event);
+        members.put_optional("state", &self.state);
+        members.put_optional("iotype", &self.iotype);
+        members.put_optional("errno", &self.errno);
+        members.put_optional("sector", &self.sector);
+        members.put_optional("once", &self.once);
+        members.put_optional("immediately", &self.immediately);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlkdebugInjectError {
@@ -3805,16 +4636,25 @@ qapi_enum! {
 /// The type of `BlockdevOptionsBlkdebug`'s member `set-state`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkdebugSetState {
     /// `event`. QEMU 7.2: yes; 10.0: yes.
     pub event: BlockdevOptionsBlkdebugInjectErrorEvent,
     /// `state`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<i64>,
     /// `new_state`. QEMU 7.2: yes; 10.0: yes.
     pub new_state: i64,
+}
+
+impl serde::Serialize for BlockdevOptionsBlkdebugSetState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("event", &self.event);
+        members.put_optional("state", &self.state);
+        members.put("new_state", &self.new_state);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlkdebugSetState {
@@ -3847,7 +4687,7 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `blklogwrites`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlklogwrites {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -3855,17 +4695,23 @@ pub struct BlockdevOptionsBlklogwrites {
     /// `log`. QEMU 7.2: yes; 10.0: yes.
     pub log: Box<BlockdevRef>,
     /// `log-sector-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "log-sector-size", skip_serializing_if = "Option::is_none")]
     pub log_sector_size: Option<i64>,
     /// `log-append`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "log-append", skip_serializing_if = "Option::is_none")]
     pub log_append: Option<bool>,
     /// `log-super-update-interval`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "log-super-update-interval",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub log_super_update_interval: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsBlklogwrites {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("log", &self.log);
+        members.put_optional("log-sector-size", &self.log_sector_size);
+        members.put_optional("log-append", &self.log_append);
+        members.put_optional("log-super-update-interval", &self.log_super_update_interval);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlklogwrites {
@@ -3898,11 +4744,19 @@ impl BlockdevOptionsBlklogwrites {
 /// The members of `BlockdevOptions` when its tag is `blkreplay`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkreplay {
     /// `image`. QEMU 7.2: yes; 10.0: yes.
     pub image: Box<BlockdevRef>,
+}
+
+impl serde::Serialize for BlockdevOptionsBlkreplay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("image", &self.image);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlkreplay {
@@ -3925,13 +4779,22 @@ impl BlockdevOptionsBlkreplay {
 /// The members of `BlockdevOptions` when its tag is `blkverify`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkverify {
     /// `test`. QEMU 7.2: yes; 10.0: yes.
     pub test: Box<BlockdevRef>,
     /// `raw`. QEMU 7.2: yes; 10.0: yes.
     pub raw: Box<BlockdevRef>,
+}
+
+impl serde::Serialize for BlockdevOptionsBlkverify {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("test", &self.test);
+        members.put("raw", &self.raw);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBlkverify {
@@ -3958,11 +4821,19 @@ impl BlockdevOptionsBlkverify {
 /// The members of `BlockdevOptions` when its tag is `bochs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBochs {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
+}
+
+impl serde::Serialize for BlockdevOptionsBochs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsBochs {
@@ -3985,7 +4856,7 @@ impl BlockdevOptionsBochs {
 /// The members of `BlockdevOptions` when its tag is `copy-before-write`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCopyBeforeWrite {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -3993,17 +4864,26 @@ pub struct BlockdevOptionsCopyBeforeWrite {
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: Box<BlockdevRef>,
     /// `bitmap`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<BlockDirtyBitmap>,
     /// `on-cbw-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-cbw-error", skip_serializing_if = "Option::is_none")]
     pub on_cbw_error: Option<BlockdevOptionsCopyBeforeWriteOnCbwError>,
     /// `cbw-timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cbw-timeout", skip_serializing_if = "Option::is_none")]
     pub cbw_timeout: Option<i64>,
     /// `min-cluster-size`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "min-cluster-size", skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsCopyBeforeWrite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("target", &self.target);
+        members.put_optional("bitmap", &self.bitmap);
+        members.put_optional("on-cbw-error", &self.on_cbw_error);
+        members.put_optional("cbw-timeout", &self.cbw_timeout);
+        members.put_optional("min-cluster-size", &self.min_cluster_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsCopyBeforeWrite {
@@ -4057,14 +4937,22 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `copy-on-read`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCopyOnRead {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `bottom`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bottom: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsCopyOnRead {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("bottom", &self.bottom);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsCopyOnRead {
@@ -4087,32 +4975,37 @@ impl BlockdevOptionsCopyOnRead {
 /// The members of `BlockdevOptions` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `pr-manager`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "pr-manager", skip_serializing_if = "Option::is_none")]
     pub pr_manager: Option<String>,
     /// `locking`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub locking: Option<BlockdevOptionsFileLocking>,
     /// `aio`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aio: Option<BlockdevAioOptions>,
     /// `aio-max-batch`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "aio-max-batch", skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `drop-cache`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "drop-cache", skip_serializing_if = "Option::is_none")]
     pub drop_cache: Option<bool>,
     /// `x-check-cache-dropped`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-check-cache-dropped",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_check_cache_dropped: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put_optional("pr-manager", &self.pr_manager);
+        members.put_optional("locking", &self.locking);
+        members.put_optional("aio", &self.aio);
+        members.put_optional("aio-max-batch", &self.aio_max_batch);
+        members.put_optional("drop-cache", &self.drop_cache);
+        members.put_optional("x-check-cache-dropped", &self.x_check_cache_dropped);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsFile {
@@ -4147,32 +5040,37 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `ftp`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFtp {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
     /// `readahead`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "password-secret", skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "proxy-username", skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub proxy_password_secret: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsFtp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("url", &self.url);
+        members.put_optional("readahead", &self.readahead);
+        members.put_optional("timeout", &self.timeout);
+        members.put_optional("username", &self.username);
+        members.put_optional("password-secret", &self.password_secret);
+        members.put_optional("proxy-username", &self.proxy_username);
+        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsFtp {
@@ -4193,35 +5091,40 @@ impl BlockdevOptionsFtp {
 /// The members of `BlockdevOptions` when its tag is `ftps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFtps {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
     /// `readahead`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "password-secret", skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "proxy-username", skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub proxy_password_secret: Option<String>,
     /// `sslverify`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sslverify: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsFtps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("url", &self.url);
+        members.put_optional("readahead", &self.readahead);
+        members.put_optional("timeout", &self.timeout);
+        members.put_optional("username", &self.username);
+        members.put_optional("password-secret", &self.password_secret);
+        members.put_optional("proxy-username", &self.proxy_username);
+        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        members.put_optional("sslverify", &self.sslverify);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsFtps {
@@ -4243,7 +5146,7 @@ impl BlockdevOptionsFtps {
 /// The members of `BlockdevOptions` when its tag is `gluster`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGluster {
     /// `volume`. QEMU 7.2: yes; 10.0: yes.
@@ -4253,11 +5156,21 @@ pub struct BlockdevOptionsGluster {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: Vec<BlockExportAddVhostUserBlkAddr>,
     /// `debug`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub debug: Option<i64>,
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsGluster {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("volume", &self.volume);
+        members.put("path", &self.path);
+        members.put("server", &self.server);
+        members.put_optional("debug", &self.debug);
+        members.put_optional("logfile", &self.logfile);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsGluster {
@@ -4280,38 +5193,43 @@ impl BlockdevOptionsGluster {
 /// The members of `BlockdevOptions` when its tag is `http`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsHttp {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
     /// `readahead`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "password-secret", skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "proxy-username", skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub proxy_password_secret: Option<String>,
     /// `cookie`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
     /// `cookie-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cookie-secret", skip_serializing_if = "Option::is_none")]
     pub cookie_secret: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsHttp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("url", &self.url);
+        members.put_optional("readahead", &self.readahead);
+        members.put_optional("timeout", &self.timeout);
+        members.put_optional("username", &self.username);
+        members.put_optional("password-secret", &self.password_secret);
+        members.put_optional("proxy-username", &self.proxy_username);
+        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        members.put_optional("cookie", &self.cookie);
+        members.put_optional("cookie-secret", &self.cookie_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsHttp {
@@ -4334,41 +5252,46 @@ impl BlockdevOptionsHttp {
 /// The members of `BlockdevOptions` when its tag is `https`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsHttps {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
     /// `readahead`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readahead: Option<i64>,
     /// `timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
     /// `username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "password-secret", skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `proxy-username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "proxy-username", skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
     /// `proxy-password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub proxy_password_secret: Option<String>,
     /// `cookie`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
     /// `sslverify`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sslverify: Option<bool>,
     /// `cookie-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cookie-secret", skip_serializing_if = "Option::is_none")]
     pub cookie_secret: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsHttps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("url", &self.url);
+        members.put_optional("readahead", &self.readahead);
+        members.put_optional("timeout", &self.timeout);
+        members.put_optional("username", &self.username);
+        members.put_optional("password-secret", &self.password_secret);
+        members.put_optional("proxy-username", &self.proxy_username);
+        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        members.put_optional("cookie", &self.cookie);
+        members.put_optional("sslverify", &self.sslverify);
+        members.put_optional("cookie-secret", &self.cookie_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsHttps {
@@ -4392,7 +5315,7 @@ impl BlockdevOptionsHttps {
 /// The members of `BlockdevOptions` when its tag is `iscsi`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsIscsi {
     /// `transport`. QEMU 7.2: yes; 10.0: yes.
@@ -4402,23 +5325,33 @@ pub struct BlockdevOptionsIscsi {
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: String,
     /// `lun`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lun: Option<i64>,
     /// `user`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `password-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "password-secret", skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<String>,
     /// `initiator-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "initiator-name", skip_serializing_if = "Option::is_none")]
     pub initiator_name: Option<String>,
     /// `header-digest`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "header-digest", skip_serializing_if = "Option::is_none")]
     pub header_digest: Option<BlockdevOptionsIscsiHeaderDigest>,
     /// `timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsIscsi {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("transport", &self.transport);
+        members.put("portal", &self.portal);
+        members.put("target", &self.target);
+        members.put_optional("lun", &self.lun);
+        members.put_optional("user", &self.user);
+        members.put_optional("password-secret", &self.password_secret);
+        members.put_optional("initiator-name", &self.initiator_name);
+        members.put_optional("header-digest", &self.header_digest);
+        members.put_optional("timeout", &self.timeout);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsIscsi {
@@ -4473,17 +5406,25 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsLuks {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `header`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<Box<BlockdevRef>>,
+}
+
+impl serde::Serialize for BlockdevOptionsLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("key-secret", &self.key_secret);
+        members.put_optional("header", &self.header);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsLuks {
@@ -4521,29 +5462,37 @@ impl BlockdevOptionsLuks {
 /// The members of `BlockdevOptions` when its tag is `nbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNbd {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: BlockExportAddVhostUserBlkAddr,
     /// `export`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<String>,
     /// `tls-creds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-creds", skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-hostname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-hostname", skip_serializing_if = "Option::is_none")]
     pub tls_hostname: Option<String>,
     /// `x-dirty-bitmap`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-dirty-bitmap", skip_serializing_if = "Option::is_none")]
     pub x_dirty_bitmap: Option<String>,
     /// `reconnect-delay`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "reconnect-delay", skip_serializing_if = "Option::is_none")]
     pub reconnect_delay: Option<i64>,
     /// `open-timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "open-timeout", skip_serializing_if = "Option::is_none")]
     pub open_timeout: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsNbd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("server", &self.server);
+        members.put_optional("export", &self.export);
+        members.put_optional("tls-creds", &self.tls_creds);
+        members.put_optional("tls-hostname", &self.tls_hostname);
+        members.put_optional("x-dirty-bitmap", &self.x_dirty_bitmap);
+        members.put_optional("reconnect-delay", &self.reconnect_delay);
+        members.put_optional("open-timeout", &self.open_timeout);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsNbd {
@@ -4564,7 +5513,7 @@ impl BlockdevOptionsNbd {
 /// The members of `BlockdevOptions` when its tag is `nfs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNfs {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
@@ -4572,23 +5521,32 @@ pub struct BlockdevOptionsNfs {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `user`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<i64>,
     /// `group`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<i64>,
     /// `tcp-syn-count`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tcp-syn-count", skip_serializing_if = "Option::is_none")]
     pub tcp_syn_count: Option<i64>,
     /// `readahead-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "readahead-size", skip_serializing_if = "Option::is_none")]
     pub readahead_size: Option<i64>,
     /// `page-cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "page-cache-size", skip_serializing_if = "Option::is_none")]
     pub page_cache_size: Option<i64>,
     /// `debug`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub debug: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsNfs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("server", &self.server);
+        members.put("path", &self.path);
+        members.put_optional("user", &self.user);
+        members.put_optional("group", &self.group);
+        members.put_optional("tcp-syn-count", &self.tcp_syn_count);
+        members.put_optional("readahead-size", &self.readahead_size);
+        members.put_optional("page-cache-size", &self.page_cache_size);
+        members.put_optional("debug", &self.debug);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsNfs {
@@ -4610,14 +5568,22 @@ impl BlockdevOptionsNfs {
 /// The type of `BlockdevOptionsNfs`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNfsServer {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockdevOptionsNfsServerType,
     /// `host`. QEMU 7.2: yes; 10.0: yes.
     pub host: String,
+}
+
+impl serde::Serialize for BlockdevOptionsNfsServer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("host", &self.host);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsNfsServer {
@@ -4643,30 +5609,46 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `null-aio`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNull {
     /// `size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
     /// `latency-ns`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "latency-ns", skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<i64>,
     /// `read-zeroes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "read-zeroes", skip_serializing_if = "Option::is_none")]
     pub read_zeroes: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsNull {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("size", &self.size);
+        members.put_optional("latency-ns", &self.latency_ns);
+        members.put_optional("read-zeroes", &self.read_zeroes);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `BlockdevOptions` when its tag is `nvme`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNvme {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `namespace`. QEMU 7.2: yes; 10.0: yes.
     pub namespace: i64,
+}
+
+impl serde::Serialize for BlockdevOptionsNvme {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("namespace", &self.namespace);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsNvme {
@@ -4682,17 +5664,25 @@ impl BlockdevOptionsNvme {
 /// The members of `BlockdevOptions` when its tag is `preallocate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsPreallocate {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `prealloc-align`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-align", skip_serializing_if = "Option::is_none")]
     pub prealloc_align: Option<i64>,
     /// `prealloc-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-size", skip_serializing_if = "Option::is_none")]
     pub prealloc_size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsPreallocate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("prealloc-align", &self.prealloc_align);
+        members.put_optional("prealloc-size", &self.prealloc_size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsPreallocate {
@@ -4719,17 +5709,25 @@ impl BlockdevOptionsPreallocate {
 /// The members of `BlockdevOptions` when its tag is `qcow`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `backing`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevOptionsQcowEncrypt>,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("backing", &self.backing);
+        members.put_optional("encrypt", &self.encrypt);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQcow {
@@ -4759,68 +5757,61 @@ impl BlockdevOptionsQcow {
 /// The members of `BlockdevOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2 {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `backing`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backing: Option<Box<BlockdevRefOrNull>>,
     /// `lazy-refcounts`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "lazy-refcounts", skip_serializing_if = "Option::is_none")]
     pub lazy_refcounts: Option<bool>,
     /// `pass-discard-request`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "pass-discard-request",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pass_discard_request: Option<bool>,
     /// `pass-discard-snapshot`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "pass-discard-snapshot",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pass_discard_snapshot: Option<bool>,
     /// `pass-discard-other`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "pass-discard-other", skip_serializing_if = "Option::is_none")]
     pub pass_discard_other: Option<bool>,
     /// `overlap-check`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "overlap-check", skip_serializing_if = "Option::is_none")]
     pub overlap_check: Option<BlockdevOptionsQcow2OverlapCheck>,
     /// `cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cache-size", skip_serializing_if = "Option::is_none")]
     pub cache_size: Option<i64>,
     /// `l2-cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "l2-cache-size", skip_serializing_if = "Option::is_none")]
     pub l2_cache_size: Option<i64>,
     /// `l2-cache-entry-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "l2-cache-entry-size",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub l2_cache_entry_size: Option<i64>,
     /// `refcount-cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "refcount-cache-size",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub refcount_cache_size: Option<i64>,
     /// `cache-clean-interval`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "cache-clean-interval",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub cache_clean_interval: Option<i64>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevOptionsQcow2Encrypt>,
     /// `data-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-file", skip_serializing_if = "Option::is_none")]
     pub data_file: Option<Box<BlockdevRef>>,
     /// `discard-no-unref`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "discard-no-unref", skip_serializing_if = "Option::is_none")]
     pub discard_no_unref: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("backing", &self.backing);
+        members.put_optional("lazy-refcounts", &self.lazy_refcounts);
+        members.put_optional("pass-discard-request", &self.pass_discard_request);
+        members.put_optional("pass-discard-snapshot", &self.pass_discard_snapshot);
+        members.put_optional("pass-discard-other", &self.pass_discard_other);
+        members.put_optional("overlap-check", &self.overlap_check);
+        members.put_optional("cache-size", &self.cache_size);
+        members.put_optional("l2-cache-size", &self.l2_cache_size);
+        members.put_optional("l2-cache-entry-size", &self.l2_cache_entry_size);
+        members.put_optional("refcount-cache-size", &self.refcount_cache_size);
+        members.put_optional("cache-clean-interval", &self.cache_clean_interval);
+        members.put_optional("encrypt", &self.encrypt);
+        members.put_optional("data-file", &self.data_file);
+        members.put_optional("discard-no-unref", &self.discard_no_unref);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQcow2 {
@@ -4895,11 +5886,19 @@ impl BlockdevOptionsQcow2Encrypt {
 /// The members of [`BlockdevOptionsQcow2Encrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2EncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcow2EncryptFormat,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow2EncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQcow2EncryptBase {
@@ -4935,12 +5934,19 @@ impl serde::Serialize for BlockdevOptionsQcow2Encrypt {
 /// The members of `BlockdevOptionsQcow2Encrypt` when its tag is `aes`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2EncryptAes {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow2EncryptAes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("key-secret", &self.key_secret);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -4958,12 +5964,19 @@ qapi_enum! {
 /// The members of `BlockdevOptionsQcow2Encrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2EncryptLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow2EncryptLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("key-secret", &self.key_secret);
+        members.serialize(serializer)
+    }
 }
 
 /// The type of `BlockdevOptionsQcow2`'s member `overlap-check`.
@@ -5000,39 +6013,46 @@ qapi_enum! {
 /// A branch of `BlockdevOptionsQcow2OverlapCheck`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2OverlapCheckObject {
     /// `template`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<BlockdevOptionsQcow2OverlapCheckEnum>,
     /// `main-header`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "main-header", skip_serializing_if = "Option::is_none")]
     pub main_header: Option<bool>,
     /// `active-l1`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "active-l1", skip_serializing_if = "Option::is_none")]
     pub active_l1: Option<bool>,
     /// `active-l2`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "active-l2", skip_serializing_if = "Option::is_none")]
     pub active_l2: Option<bool>,
     /// `refcount-table`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "refcount-table", skip_serializing_if = "Option::is_none")]
     pub refcount_table: Option<bool>,
     /// `refcount-block`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "refcount-block", skip_serializing_if = "Option::is_none")]
     pub refcount_block: Option<bool>,
     /// `snapshot-table`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "snapshot-table", skip_serializing_if = "Option::is_none")]
     pub snapshot_table: Option<bool>,
     /// `inactive-l1`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "inactive-l1", skip_serializing_if = "Option::is_none")]
     pub inactive_l1: Option<bool>,
     /// `inactive-l2`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "inactive-l2", skip_serializing_if = "Option::is_none")]
     pub inactive_l2: Option<bool>,
     /// `bitmap-directory`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bitmap-directory", skip_serializing_if = "Option::is_none")]
     pub bitmap_directory: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsQcow2OverlapCheckObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("template", &self.template);
+        members.put_optional("main-header", &self.main_header);
+        members.put_optional("active-l1", &self.active_l1);
+        members.put_optional("active-l2", &self.active_l2);
+        members.put_optional("refcount-table", &self.refcount_table);
+        members.put_optional("refcount-block", &self.refcount_block);
+        members.put_optional("snapshot-table", &self.snapshot_table);
+        members.put_optional("inactive-l1", &self.inactive_l1);
+        members.put_optional("inactive-l2", &self.inactive_l2);
+        members.put_optional("bitmap-directory", &self.bitmap_directory);
+        members.serialize(serializer)
+    }
 }
 
 /// The type of `BlockdevOptionsQcow`'s member `encrypt`.
@@ -5060,11 +6080,19 @@ impl BlockdevOptionsQcowEncrypt {
 /// The members of [`BlockdevOptionsQcowEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcowEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcowEncryptFormat,
+}
+
+impl serde::Serialize for BlockdevOptionsQcowEncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQcowEncryptBase {
@@ -5107,14 +6135,22 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `qed`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQed {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `backing`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backing: Option<Box<BlockdevRefOrNull>>,
+}
+
+impl serde::Serialize for BlockdevOptionsQed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("backing", &self.backing);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQed {
@@ -5143,23 +6179,31 @@ impl BlockdevOptionsQed {
 /// The members of `BlockdevOptions` when its tag is `quorum`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQuorum {
     /// `blkverify`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blkverify: Option<bool>,
     /// `children`. QEMU 7.2: yes; 10.0: yes.
     pub children: Vec<BlockdevRef>,
     /// `vote-threshold`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vote-threshold")]
     pub vote_threshold: i64,
     /// `rewrite-corrupted`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "rewrite-corrupted", skip_serializing_if = "Option::is_none")]
     pub rewrite_corrupted: Option<bool>,
     /// `read-pattern`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "read-pattern", skip_serializing_if = "Option::is_none")]
     pub read_pattern: Option<BlockdevOptionsQuorumReadPattern>,
+}
+
+impl serde::Serialize for BlockdevOptionsQuorum {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("blkverify", &self.blkverify);
+        members.put("children", &self.children);
+        members.put("vote-threshold", &self.vote_threshold);
+        members.put_optional("rewrite-corrupted", &self.rewrite_corrupted);
+        members.put_optional("read-pattern", &self.read_pattern);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsQuorum {
@@ -5202,17 +6246,25 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `raw`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRaw {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
     /// `offset`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
     /// `size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
+}
+
+impl serde::Serialize for BlockdevOptionsRaw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put_optional("offset", &self.offset);
+        members.put_optional("size", &self.size);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRaw {
@@ -5239,40 +6291,46 @@ impl BlockdevOptionsRaw {
 /// The members of `BlockdevOptions` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbd {
     /// `pool`. QEMU 7.2: yes; 10.0: yes.
     pub pool: String,
     /// `namespace`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// `image`. QEMU 7.2: yes; 10.0: yes.
     pub image: String,
     /// `conf`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<String>,
     /// `snapshot`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<BlockdevOptionsRbdEncrypt>,
     /// `user`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `auth-client-required`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "auth-client-required",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub auth_client_required: Option<Vec<BlockdevOptionsRbdAuthClientRequired>>,
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret", skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<String>,
     /// `server`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Vec<BlockdevOptionsRbdServer>>,
+}
+
+impl serde::Serialize for BlockdevOptionsRbd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("pool", &self.pool);
+        members.put_optional("namespace", &self.namespace);
+        members.put("image", &self.image);
+        members.put_optional("conf", &self.conf);
+        members.put_optional("snapshot", &self.snapshot);
+        members.put_optional("encrypt", &self.encrypt);
+        members.put_optional("user", &self.user);
+        members.put_optional("auth-client-required", &self.auth_client_required);
+        members.put_optional("key-secret", &self.key_secret);
+        members.put_optional("server", &self.server);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbd {
@@ -5339,14 +6397,22 @@ impl BlockdevOptionsRbdEncrypt {
 /// The members of [`BlockdevOptionsRbdEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbdEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsRbdEncryptFormat,
     /// `parent`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<Box<BlockdevOptionsRbdEncrypt>>,
+}
+
+impl serde::Serialize for BlockdevOptionsRbdEncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.put_optional("parent", &self.parent);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbdEncryptBase {
@@ -5430,12 +6496,19 @@ qapi_enum! {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbdEncryptLuks {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
+}
+
+impl serde::Serialize for BlockdevOptionsRbdEncryptLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key-secret", &self.key_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbdEncryptLuks {
@@ -5450,12 +6523,19 @@ impl BlockdevOptionsRbdEncryptLuks {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbdEncryptLuks2 {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
+}
+
+impl serde::Serialize for BlockdevOptionsRbdEncryptLuks2 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key-secret", &self.key_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbdEncryptLuks2 {
@@ -5470,12 +6550,19 @@ impl BlockdevOptionsRbdEncryptLuks2 {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks-any`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbdEncryptLuksAny {
     /// `key-secret`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "key-secret")]
     pub key_secret: String,
+}
+
+impl serde::Serialize for BlockdevOptionsRbdEncryptLuksAny {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key-secret", &self.key_secret);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbdEncryptLuksAny {
@@ -5490,13 +6577,22 @@ impl BlockdevOptionsRbdEncryptLuksAny {
 /// The type of `BlockdevOptionsRbd`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbdServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
     pub host: String,
     /// `port`. QEMU 7.2: yes; 10.0: yes.
     pub port: String,
+}
+
+impl serde::Serialize for BlockdevOptionsRbdServer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("host", &self.host);
+        members.put("port", &self.port);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsRbdServer {
@@ -5512,7 +6608,7 @@ impl BlockdevOptionsRbdServer {
 /// The members of `BlockdevOptions` when its tag is `replication`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsReplication {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
@@ -5520,8 +6616,17 @@ pub struct BlockdevOptionsReplication {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: BlockdevOptionsReplicationMode,
     /// `top-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "top-id", skip_serializing_if = "Option::is_none")]
     pub top_id: Option<String>,
+}
+
+impl serde::Serialize for BlockdevOptionsReplication {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("file", &self.file);
+        members.put("mode", &self.mode);
+        members.put_optional("top-id", &self.top_id);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsReplication {
@@ -5560,7 +6665,7 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `ssh`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsSsh {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
@@ -5568,11 +6673,20 @@ pub struct BlockdevOptionsSsh {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
     /// `user`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `host-key-check`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-key-check", skip_serializing_if = "Option::is_none")]
     pub host_key_check: Option<BlockdevOptionsSshHostKeyCheck>,
+}
+
+impl serde::Serialize for BlockdevOptionsSsh {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("server", &self.server);
+        members.put("path", &self.path);
+        members.put_optional("user", &self.user);
+        members.put_optional("host-key-check", &self.host_key_check);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsSsh {
@@ -5612,11 +6726,19 @@ impl BlockdevOptionsSshHostKeyCheck {
 /// The members of [`BlockdevOptionsSshHostKeyCheck`] that do not depend on `mode`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsSshHostKeyCheckBase {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: BlockdevOptionsSshHostKeyCheckMode,
+}
+
+impl serde::Serialize for BlockdevOptionsSshHostKeyCheckBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("mode", &self.mode);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsSshHostKeyCheckBase {
@@ -5654,14 +6776,22 @@ impl serde::Serialize for BlockdevOptionsSshHostKeyCheck {
 /// The members of `BlockdevOptionsSshHostKeyCheck` when its tag is `hash`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsSshHostKeyCheckHash {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockdevOptionsSshHostKeyCheckHashType,
     /// `hash`. QEMU 7.2: yes; 10.0: yes.
     pub hash: String,
+}
+
+impl serde::Serialize for BlockdevOptionsSshHostKeyCheckHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("hash", &self.hash);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsSshHostKeyCheckHash {
@@ -5705,14 +6835,22 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `throttle`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsThrottle {
     /// `throttle-group`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "throttle-group")]
     pub throttle_group: String,
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
+}
+
+impl serde::Serialize for BlockdevOptionsThrottle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("throttle-group", &self.throttle_group);
+        members.put("file", &self.file);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsThrottle {
@@ -5738,23 +6876,31 @@ impl BlockdevOptionsThrottle {
 /// The members of `BlockdevOptions` when its tag is `vvfat`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVvfat {
     /// `dir`. QEMU 7.2: yes; 10.0: yes.
     pub dir: String,
     /// `fat-type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fat-type", skip_serializing_if = "Option::is_none")]
     pub fat_type: Option<i64>,
     /// `floppy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub floppy: Option<bool>,
     /// `label`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// `rw`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rw: Option<bool>,
+}
+
+impl serde::Serialize for BlockdevOptionsVvfat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("dir", &self.dir);
+        members.put_optional("fat-type", &self.fat_type);
+        members.put_optional("floppy", &self.floppy);
+        members.put_optional("label", &self.label);
+        members.put_optional("rw", &self.rw);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevOptionsVvfat {
@@ -5823,13 +6969,22 @@ impl BlockdevRefOrNull {
 /// The arguments of `blockdev-snapshot`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
     /// `overlay`. QEMU 7.2: yes; 10.0: yes.
     pub overlay: String,
+}
+
+impl serde::Serialize for BlockdevSnapshotArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node", &self.node);
+        members.put("overlay", &self.overlay);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevSnapshotArguments {
@@ -5845,7 +7000,7 @@ impl BlockdevSnapshotArguments {
 /// What `blockdev-snapshot-delete-internal-sync` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotDeleteInternalSyncOutput {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
@@ -5853,34 +7008,54 @@ pub struct BlockdevSnapshotDeleteInternalSyncOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `vm-state-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vm-state-size")]
     pub vm_state_size: i64,
     /// `date-sec`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "date-sec")]
     pub date_sec: i64,
     /// `date-nsec`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "date-nsec")]
     pub date_nsec: i64,
     /// `vm-clock-sec`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vm-clock-sec")]
     pub vm_clock_sec: i64,
     /// `vm-clock-nsec`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vm-clock-nsec")]
     pub vm_clock_nsec: i64,
     /// `icount`, optional. QEMU 7.2: yes; 10.0: yes.
     pub icount: Option<i64>,
 }
 
+impl<'de> serde::Deserialize<'de> for BlockdevSnapshotDeleteInternalSyncOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            name: members.required("name")?,
+            vm_state_size: members.required("vm-state-size")?,
+            date_sec: members.required("date-sec")?,
+            date_nsec: members.required("date-nsec")?,
+            vm_clock_sec: members.required("vm-clock-sec")?,
+            vm_clock_nsec: members.required("vm-clock-nsec")?,
+            icount: members.optional("icount")?,
+        })
+    }
+}
+
 /// The arguments of `blockdev-snapshot-internal-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotInternalSyncArguments {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl serde::Serialize for BlockdevSnapshotInternalSyncArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("device", &self.device);
+        members.put("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevSnapshotInternalSyncArguments {
@@ -5896,27 +7071,34 @@ impl BlockdevSnapshotInternalSyncArguments {
 /// The arguments of `blockdev-snapshot-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSyncArguments {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name", skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// `snapshot-file`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "snapshot-file")]
     pub snapshot_file: String,
     /// `snapshot-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "snapshot-node-name", skip_serializing_if = "Option::is_none")]
     pub snapshot_node_name: Option<String>,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<BlockdevSnapshotSyncArgumentsMode>,
+}
+
+impl serde::Serialize for BlockdevSnapshotSyncArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("device", &self.device);
+        members.put_optional("node-name", &self.node_name);
+        members.put("snapshot-file", &self.snapshot_file);
+        members.put_optional("snapshot-node-name", &self.snapshot_node_name);
+        members.put_optional("format", &self.format);
+        members.put_optional("mode", &self.mode);
+        members.serialize(serializer)
+    }
 }
 
 impl BlockdevSnapshotSyncArguments {
@@ -5993,12 +7175,19 @@ impl ChardevBackend {
 /// The members of [`ChardevBackend`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: ChardevBackendKind,
+}
+
+impl serde::Serialize for ChardevBackendBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendBase {
@@ -6124,11 +7313,19 @@ impl ChardevBackend {
 /// The members of `ChardevBackend` when its tag is `dbus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendDbus {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendDbusData,
+}
+
+impl serde::Serialize for ChardevBackendDbus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendDbus {
@@ -6141,17 +7338,25 @@ impl ChardevBackendDbus {
 /// The type of `ChardevBackendDbus`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendDbusData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl serde::Serialize for ChardevBackendDbusData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("name", &self.name);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendDbusData {
@@ -6168,11 +7373,19 @@ impl ChardevBackendDbusData {
 /// The members of `ChardevBackend` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendFile {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendFileData,
+}
+
+impl serde::Serialize for ChardevBackendFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendFile {
@@ -6185,23 +7398,31 @@ impl ChardevBackendFile {
 /// The type of `ChardevBackendFile`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendFileData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `in`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub r#in: Option<String>,
     /// `out`. QEMU 7.2: yes; 10.0: yes.
     pub out: String,
     /// `append`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub append: Option<bool>,
+}
+
+impl serde::Serialize for ChardevBackendFileData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("in", &self.r#in);
+        members.put("out", &self.out);
+        members.put_optional("append", &self.append);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendFileData {
@@ -6220,11 +7441,19 @@ impl ChardevBackendFileData {
 /// The members of `ChardevBackend` when its tag is `hub`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendHub {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: ChardevBackendHubData,
+}
+
+impl serde::Serialize for ChardevBackendHub {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendHub {
@@ -6237,17 +7466,25 @@ impl ChardevBackendHub {
 /// The type of `ChardevBackendHub`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendHubData {
     /// `logfile`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `chardevs`. QEMU 7.2: no; 10.0: yes.
     pub chardevs: Vec<String>,
+}
+
+impl serde::Serialize for ChardevBackendHubData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("chardevs", &self.chardevs);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendHubData {
@@ -6318,11 +7555,19 @@ qapi_enum! {
 /// The members of `ChardevBackend` when its tag is `mux`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendMux {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendMuxData,
+}
+
+impl serde::Serialize for ChardevBackendMux {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendMux {
@@ -6335,17 +7580,25 @@ impl ChardevBackendMux {
 /// The type of `ChardevBackendMux`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendMuxData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
+}
+
+impl serde::Serialize for ChardevBackendMuxData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("chardev", &self.chardev);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendMuxData {
@@ -6362,11 +7615,19 @@ impl ChardevBackendMuxData {
 /// The members of `ChardevBackend` when its tag is `pty`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendPty {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendPtyData,
+}
+
+impl serde::Serialize for ChardevBackendPty {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendPty {
@@ -6389,18 +7650,25 @@ impl ChardevBackendPty {
 /// The type of `ChardevBackendPty`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevBackendPtyData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `path`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+impl serde::Serialize for ChardevBackendPtyData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("path", &self.path);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendPtyData {
@@ -6420,11 +7688,19 @@ impl ChardevBackendPtyData {
 /// The members of `ChardevBackend` when its tag is `qemu-vdagent`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendQemuVdagent {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendQemuVdagentData,
+}
+
+impl serde::Serialize for ChardevBackendQemuVdagent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendQemuVdagent {
@@ -6437,31 +7713,46 @@ impl ChardevBackendQemuVdagent {
 /// The type of `ChardevBackendQemuVdagent`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevBackendQemuVdagentData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `mouse`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mouse: Option<bool>,
     /// `clipboard`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clipboard: Option<bool>,
+}
+
+impl serde::Serialize for ChardevBackendQemuVdagentData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("mouse", &self.mouse);
+        members.put_optional("clipboard", &self.clipboard);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ChardevBackend` when its tag is `ringbuf`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendRingbuf {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendRingbufData,
+}
+
+impl serde::Serialize for ChardevBackendRingbuf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendRingbuf {
@@ -6474,28 +7765,43 @@ impl ChardevBackendRingbuf {
 /// The type of `ChardevBackendRingbuf`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevBackendRingbufData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
+}
+
+impl serde::Serialize for ChardevBackendRingbufData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("size", &self.size);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ChardevBackend` when its tag is `serial`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSerial {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSerialData,
+}
+
+impl serde::Serialize for ChardevBackendSerial {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSerial {
@@ -6508,17 +7814,25 @@ impl ChardevBackendSerial {
 /// The type of `ChardevBackendSerial`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSerialData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
+}
+
+impl serde::Serialize for ChardevBackendSerialData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("device", &self.device);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSerialData {
@@ -6535,11 +7849,19 @@ impl ChardevBackendSerialData {
 /// The members of `ChardevBackend` when its tag is `socket`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocket {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSocketData,
+}
+
+impl serde::Serialize for ChardevBackendSocket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocket {
@@ -6562,47 +7884,55 @@ impl ChardevBackendSocket {
 /// The type of `ChardevBackendSocket`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: ChardevBackendSocketDataAddr,
     /// `tls-creds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-creds", skip_serializing_if = "Option::is_none")]
     pub tls_creds: Option<String>,
     /// `tls-authz`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-authz", skip_serializing_if = "Option::is_none")]
     pub tls_authz: Option<String>,
     /// `server`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<bool>,
     /// `wait`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
     /// `nodelay`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nodelay: Option<bool>,
     /// `telnet`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub telnet: Option<bool>,
     /// `tn3270`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tn3270: Option<bool>,
     /// `websocket`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket: Option<bool>,
     /// `reconnect`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<i64>,
     /// `reconnect-ms`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "reconnect-ms", skip_serializing_if = "Option::is_none")]
     pub reconnect_ms: Option<i64>,
+}
+
+impl serde::Serialize for ChardevBackendSocketData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("addr", &self.addr);
+        members.put_optional("tls-creds", &self.tls_creds);
+        members.put_optional("tls-authz", &self.tls_authz);
+        members.put_optional("server", &self.server);
+        members.put_optional("wait", &self.wait);
+        members.put_optional("nodelay", &self.nodelay);
+        members.put_optional("telnet", &self.telnet);
+        members.put_optional("tn3270", &self.tn3270);
+        members.put_optional("websocket", &self.websocket);
+        members.put_optional("reconnect", &self.reconnect);
+        members.put_optional("reconnect-ms", &self.reconnect_ms);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketData {
@@ -6665,12 +7995,19 @@ impl ChardevBackendSocketDataAddr {
 /// The members of [`ChardevBackendSocketDataAddr`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketDataAddrBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: BlockExportAddVhostUserBlkAddrType,
+}
+
+impl serde::Serialize for ChardevBackendSocketDataAddrBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketDataAddrBase {
@@ -6712,11 +8049,19 @@ impl serde::Serialize for ChardevBackendSocketDataAddr {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `fd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketDataAddrFd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrFd,
+}
+
+impl serde::Serialize for ChardevBackendSocketDataAddrFd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketDataAddrFd {
@@ -6729,11 +8074,19 @@ impl ChardevBackendSocketDataAddrFd {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `inet`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketDataAddrInet {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrInet,
+}
+
+impl serde::Serialize for ChardevBackendSocketDataAddrInet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketDataAddrInet {
@@ -6746,11 +8099,19 @@ impl ChardevBackendSocketDataAddrInet {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `unix`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketDataAddrUnix {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrUnix,
+}
+
+impl serde::Serialize for ChardevBackendSocketDataAddrUnix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketDataAddrUnix {
@@ -6763,11 +8124,19 @@ impl ChardevBackendSocketDataAddrUnix {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `vsock`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSocketDataAddrVsock {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrVsock,
+}
+
+impl serde::Serialize for ChardevBackendSocketDataAddrVsock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSocketDataAddrVsock {
@@ -6780,11 +8149,19 @@ impl ChardevBackendSocketDataAddrVsock {
 /// The members of `ChardevBackend` when its tag is `spiceport`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSpiceport {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSpiceportData,
+}
+
+impl serde::Serialize for ChardevBackendSpiceport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSpiceport {
@@ -6797,17 +8174,25 @@ impl ChardevBackendSpiceport {
 /// The type of `ChardevBackendSpiceport`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSpiceportData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `fqdn`. QEMU 7.2: yes; 10.0: yes.
     pub fqdn: String,
+}
+
+impl serde::Serialize for ChardevBackendSpiceportData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("fqdn", &self.fqdn);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSpiceportData {
@@ -6824,11 +8209,19 @@ impl ChardevBackendSpiceportData {
 /// The members of `ChardevBackend` when its tag is `spicevmc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSpicevmc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSpicevmcData,
+}
+
+impl serde::Serialize for ChardevBackendSpicevmc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSpicevmc {
@@ -6841,18 +8234,25 @@ impl ChardevBackendSpicevmc {
 /// The type of `ChardevBackendSpicevmc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendSpicevmcData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl serde::Serialize for ChardevBackendSpicevmcData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendSpicevmcData {
@@ -6869,11 +8269,19 @@ impl ChardevBackendSpicevmcData {
 /// The members of `ChardevBackend` when its tag is `stdio`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendStdio {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendStdioData,
+}
+
+impl serde::Serialize for ChardevBackendStdio {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendStdio {
@@ -6886,28 +8294,43 @@ impl ChardevBackendStdio {
 /// The type of `ChardevBackendStdio`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevBackendStdioData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `signal`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<bool>,
+}
+
+impl serde::Serialize for ChardevBackendStdioData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("signal", &self.signal);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ChardevBackend` when its tag is `udp`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendUdp {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendUdpData,
+}
+
+impl serde::Serialize for ChardevBackendUdp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendUdp {
@@ -6920,20 +8343,28 @@ impl ChardevBackendUdp {
 /// The type of `ChardevBackendUdp`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendUdpData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `remote`. QEMU 7.2: yes; 10.0: yes.
     pub remote: ChardevBackendSocketDataAddr,
     /// `local`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<ChardevBackendSocketDataAddr>,
+}
+
+impl serde::Serialize for ChardevBackendUdpData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put("remote", &self.remote);
+        members.put_optional("local", &self.local);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendUdpData {
@@ -6951,11 +8382,19 @@ impl ChardevBackendUdpData {
 /// The members of `ChardevBackend` when its tag is `vc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendVc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendVcData,
+}
+
+impl serde::Serialize for ChardevBackendVc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl ChardevBackendVc {
@@ -6968,43 +8407,59 @@ impl ChardevBackendVc {
 /// The type of `ChardevBackendVc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevBackendVcData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logfile: Option<String>,
     /// `logappend`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
     /// `width`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<i64>,
     /// `height`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<i64>,
     /// `cols`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cols: Option<i64>,
     /// `rows`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<i64>,
+}
+
+impl serde::Serialize for ChardevBackendVcData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("logfile", &self.logfile);
+        members.put_optional("logappend", &self.logappend);
+        members.put_optional("width", &self.width);
+        members.put_optional("height", &self.height);
+        members.put_optional("cols", &self.cols);
+        members.put_optional("rows", &self.rows);
+        members.serialize(serializer)
+    }
 }
 
 /// What `query-chardev-backends` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendsInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
 }
 
+impl<'de> serde::Deserialize<'de> for ChardevBackendsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+        })
+    }
+}
+
 /// What `query-chardev` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevInfo {
     /// `label`. QEMU 7.2: yes; 10.0: yes.
@@ -7012,33 +8467,62 @@ pub struct ChardevInfo {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `frontend-open`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "frontend-open")]
     pub frontend_open: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for ChardevInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            label: members.required("label")?,
+            filename: members.required("filename")?,
+            frontend_open: members.required("frontend-open")?,
+        })
+    }
 }
 
 /// What `chardev-add` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevReturn {
     /// `pty`, optional. QEMU 7.2: yes; 10.0: yes.
     pub pty: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for ChardevReturn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            pty: members.optional("pty")?,
+        })
+    }
+}
+
 /// What `query-colo-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ColoStatusInfo {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: ColoStatusInfoMode,
     /// `last-mode`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "last-mode")]
     pub last_mode: ColoStatusInfoMode,
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: ColoStatusInfoReason,
+}
+
+impl<'de> serde::Deserialize<'de> for ColoStatusInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mode: members.required("mode")?,
+            last_mode: members.required("last-mode")?,
+            reason: members.required("reason")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7074,17 +8558,26 @@ qapi_enum! {
 /// What `query-commands` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
 }
 
+impl<'de> serde::Deserialize<'de> for CommandInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+        })
+    }
+}
+
 /// What `query-command-line-options` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandLineOptionsInfo {
     /// `option`. QEMU 7.2: yes; 10.0: yes.
@@ -7093,21 +8586,42 @@ pub struct CommandLineOptionsInfo {
     pub parameters: Vec<CommandLineOptionsInfoParameters>,
 }
 
+impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            option: members.required("option")?,
+            parameters: members.required("parameters")?,
+        })
+    }
+}
+
 /// The type of `CommandLineOptionsInfo`'s member `parameters`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandLineOptionsInfoParameters {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: CommandLineOptionsInfoParametersType,
     /// `help`, optional. QEMU 7.2: yes; 10.0: yes.
     pub help: Option<String>,
     /// `default`, optional. QEMU 7.2: yes; 10.0: yes.
     pub default: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfoParameters {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            kind: members.required("type")?,
+            help: members.optional("help")?,
+            default: members.optional("default")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7129,26 +8643,38 @@ qapi_enum! {
 /// What `query-cpu-definitions` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuDefinitionInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `migration-safe`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "migration-safe")]
     pub migration_safe: Option<bool>,
     /// `static`. QEMU 7.2: yes; 10.0: yes.
     pub r#static: bool,
     /// `unavailable-features`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unavailable-features")]
     pub unavailable_features: Option<Vec<String>>,
     /// `typename`. QEMU 7.2: yes; 10.0: yes.
     pub typename: String,
     /// `alias-of`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "alias-of")]
     pub alias_of: Option<String>,
     /// `deprecated`. QEMU 7.2: yes; 10.0: yes.
     pub deprecated: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuDefinitionInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            migration_safe: members.optional("migration-safe")?,
+            r#static: members.required("static")?,
+            unavailable_features: members.optional("unavailable-features")?,
+            typename: members.required("typename")?,
+            alias_of: members.optional("alias-of")?,
+            deprecated: members.required("deprecated")?,
+        })
+    }
 }
 
 /// What `query-cpus-fast` returns.
@@ -7166,22 +8692,32 @@ pub struct CpuInfoFast {
 /// The members of [`CpuInfoFast`] that do not depend on `target`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuInfoFastBase {
     /// `cpu-index`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index")]
     pub cpu_index: i64,
     /// `qom-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: String,
     /// `thread-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// `props`, optional. QEMU 7.2: yes; 10.0: yes.
     pub props: Option<CpuInfoFastProps>,
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: CpuInfoFastTarget,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuInfoFastBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cpu_index: members.required("cpu-index")?,
+            qom_path: members.required("qom-path")?,
+            thread_id: members.required("thread-id")?,
+            props: members.optional("props")?,
+            target: members.required("target")?,
+        })
+    }
 }
 
 /// The variant part of [`CpuInfoFast`], selected by `target`.
@@ -7301,51 +8837,69 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFast {
 /// The type of `CpuInfoFast`'s member `props`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuInfoFastProps {
     /// `node-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-id")]
     pub node_id: Option<i64>,
     /// `socket-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "socket-id")]
     pub socket_id: Option<i64>,
     /// `die-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "die-id")]
     pub die_id: Option<i64>,
     /// `cluster-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-id")]
     pub cluster_id: Option<i64>,
     /// `core-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "core-id")]
     pub core_id: Option<i64>,
     /// `thread-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-id")]
     pub thread_id: Option<i64>,
     /// `drawer-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "drawer-id")]
     pub drawer_id: Option<i64>,
     /// `book-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "book-id")]
     pub book_id: Option<i64>,
     /// `module-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "module-id")]
     pub module_id: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuInfoFastProps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            node_id: members.optional("node-id")?,
+            socket_id: members.optional("socket-id")?,
+            die_id: members.optional("die-id")?,
+            cluster_id: members.optional("cluster-id")?,
+            core_id: members.optional("core-id")?,
+            thread_id: members.optional("thread-id")?,
+            drawer_id: members.optional("drawer-id")?,
+            book_id: members.optional("book-id")?,
+            module_id: members.optional("module-id")?,
+        })
+    }
 }
 
 /// The members of `CpuInfoFast` when its tag is `s390x`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuInfoFastS390x {
     /// `cpu-state`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-state")]
     pub cpu_state: CpuInfoFastS390xCpuState,
     /// `dedicated`, optional. QEMU 7.2: no; 10.0: yes.
     pub dedicated: Option<bool>,
     /// `entitlement`, optional. QEMU 7.2: no; 10.0: yes.
     pub entitlement: Option<CpuInfoFastS390xEntitlement>,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuInfoFastS390x {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cpu_state: members.required("cpu-state")?,
+            dedicated: members.optional("dedicated")?,
+            entitlement: members.optional("entitlement")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7455,11 +9009,20 @@ qapi_enum! {
 /// What `query-cpu-model-expansion` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelExpansionInfo {
     /// `model`. QEMU 7.2: yes; 10.0: yes.
     pub model: CpuModelInfo,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuModelExpansionInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            model: members.required("model")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7477,14 +9040,32 @@ qapi_enum! {
 /// The type of `QueryCpuModelExpansion`'s member `model`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `props`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub props: Option<serde_json::Value>,
+}
+
+impl serde::Serialize for CpuModelInfo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("props", &self.props);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CpuModelInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            props: members.optional("props")?,
+        })
+    }
 }
 
 impl CpuModelInfo {
@@ -7500,7 +9081,7 @@ impl CpuModelInfo {
 /// What `query-cryptodev` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CryptodevInfo {
     /// `id`. QEMU 7.2: no; 10.0: yes.
@@ -7511,17 +9092,37 @@ pub struct CryptodevInfo {
     pub client: Vec<CryptodevInfoClient>,
 }
 
+impl<'de> serde::Deserialize<'de> for CryptodevInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            service: members.required("service")?,
+            client: members.required("client")?,
+        })
+    }
+}
+
 /// The type of `CryptodevInfo`'s member `client`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CryptodevInfoClient {
     /// `queue`. QEMU 7.2: no; 10.0: yes.
     pub queue: i64,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: CryptodevInfoClientType,
+}
+
+impl<'de> serde::Deserialize<'de> for CryptodevInfoClient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            queue: members.required("queue")?,
+            kind: members.required("type")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7559,24 +9160,41 @@ qapi_enum! {
 /// What `query-current-machine` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CurrentMachineInfo {
     /// `wakeup-suspend-support`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "wakeup-suspend-support")]
     pub wakeup_suspend_support: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for CurrentMachineInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            wakeup_suspend_support: members.required("wakeup-suspend-support")?,
+        })
+    }
 }
 
 /// The type of `CxlAddDynamicCapacity`'s member `extents`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlAddDynamicCapacityExtents {
     /// `offset`. QEMU 7.2: no; 10.0: yes.
     pub offset: i64,
     /// `len`. QEMU 7.2: no; 10.0: yes.
     pub len: i64,
+}
+
+impl serde::Serialize for CxlAddDynamicCapacityExtents {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("offset", &self.offset);
+        members.put("len", &self.len);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlAddDynamicCapacityExtents {
@@ -7643,14 +9261,22 @@ qapi_enum! {
 /// The type of `CxlInjectUncorrectableErrors`'s member `errors`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectUncorrectableErrorsErrors {
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: CxlInjectUncorrectableErrorsErrorsType,
     /// `header`. QEMU 7.2: no; 10.0: yes.
     pub header: Vec<i64>,
+}
+
+impl serde::Serialize for CxlInjectUncorrectableErrorsErrors {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("header", &self.header);
+        members.serialize(serializer)
+    }
 }
 
 impl CxlInjectUncorrectableErrorsErrors {
@@ -7713,31 +9339,41 @@ qapi_enum! {
 /// What `query-dirty-rate` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirtyRateInfo {
     /// `dirty-rate`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: Option<i64>,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: DirtyRateInfoStatus,
     /// `start-time`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "start-time")]
     pub start_time: i64,
     /// `calc-time`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// `sample-pages`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sample-pages")]
     pub sample_pages: i64,
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: CalcDirtyRateMode,
     /// `vcpu-dirty-rate`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vcpu-dirty-rate")]
     pub vcpu_dirty_rate: Option<Vec<DirtyRateInfoVcpuDirtyRate>>,
     /// `calc-time-unit`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "calc-time-unit")]
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
+}
+
+impl<'de> serde::Deserialize<'de> for DirtyRateInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            dirty_rate: members.optional("dirty-rate")?,
+            status: members.required("status")?,
+            start_time: members.required("start-time")?,
+            calc_time: members.required("calc-time")?,
+            sample_pages: members.required("sample-pages")?,
+            mode: members.required("mode")?,
+            vcpu_dirty_rate: members.optional("vcpu-dirty-rate")?,
+            calc_time_unit: members.optional("calc-time-unit")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7757,14 +9393,23 @@ qapi_enum! {
 /// The type of `DirtyRateInfo`'s member `vcpu-dirty-rate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirtyRateInfoVcpuDirtyRate {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
     /// `dirty-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for DirtyRateInfoVcpuDirtyRate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            dirty_rate: members.required("dirty-rate")?,
+        })
+    }
 }
 
 /// What `query-display-options` returns.
@@ -7782,23 +9427,32 @@ pub struct DisplayOptions {
 /// The members of [`DisplayOptions`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: DisplayOptionsType,
     /// `full-screen`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "full-screen")]
     pub full_screen: Option<bool>,
     /// `window-close`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "window-close")]
     pub window_close: Option<bool>,
     /// `show-cursor`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "show-cursor")]
     pub show_cursor: Option<bool>,
     /// `gl`, optional. QEMU 7.2: yes; 10.0: yes.
     pub gl: Option<DisplayOptionsGl>,
+}
+
+impl<'de> serde::Deserialize<'de> for DisplayOptionsBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            full_screen: members.optional("full-screen")?,
+            window_close: members.optional("window-close")?,
+            show_cursor: members.optional("show-cursor")?,
+            gl: members.optional("gl")?,
+        })
+    }
 }
 
 /// The variant part of [`DisplayOptions`], selected by `type`.
@@ -7854,17 +9508,26 @@ impl<'de> serde::Deserialize<'de> for DisplayOptions {
 /// The members of `DisplayOptions` when its tag is `curses`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsCurses {
     /// `charset`, optional. QEMU 7.2: yes; 10.0: yes.
     pub charset: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for DisplayOptionsCurses {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            charset: members.optional("charset")?,
+        })
+    }
+}
+
 /// The members of `DisplayOptions` when its tag is `dbus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsDbus {
     /// `rendernode`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -7877,14 +9540,35 @@ pub struct DisplayOptionsDbus {
     pub audiodev: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for DisplayOptionsDbus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            rendernode: members.optional("rendernode")?,
+            addr: members.optional("addr")?,
+            p2p: members.optional("p2p")?,
+            audiodev: members.optional("audiodev")?,
+        })
+    }
+}
+
 /// The members of `DisplayOptions` when its tag is `egl-headless`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsEglHeadless {
     /// `rendernode`, optional. QEMU 7.2: yes; 10.0: yes.
     pub rendernode: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for DisplayOptionsEglHeadless {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            rendernode: members.optional("rendernode")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7906,32 +9590,48 @@ qapi_enum! {
 /// The members of `DisplayOptions` when its tag is `gtk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsGtk {
     /// `grab-on-hover`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "grab-on-hover")]
     pub grab_on_hover: Option<bool>,
     /// `zoom-to-fit`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "zoom-to-fit")]
     pub zoom_to_fit: Option<bool>,
     /// `show-tabs`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "show-tabs")]
     pub show_tabs: Option<bool>,
     /// `show-menubar`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "show-menubar")]
     pub show_menubar: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for DisplayOptionsGtk {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            grab_on_hover: members.optional("grab-on-hover")?,
+            zoom_to_fit: members.optional("zoom-to-fit")?,
+            show_tabs: members.optional("show-tabs")?,
+            show_menubar: members.optional("show-menubar")?,
+        })
+    }
 }
 
 /// The members of `DisplayOptions` when its tag is `sdl`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptionsSdl {
     /// `grab-mod`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "grab-mod")]
     pub grab_mod: Option<DisplayOptionsSdlGrabMod>,
+}
+
+impl<'de> serde::Deserialize<'de> for DisplayOptionsSdl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            grab_mod: members.optional("grab-mod")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -7985,12 +9685,19 @@ qapi_enum! {
 /// The members of `DisplayReload` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayReloadVnc {
     /// `tls-certs`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-certs", skip_serializing_if = "Option::is_none")]
     pub tls_certs: Option<bool>,
+}
+
+impl serde::Serialize for DisplayReloadVnc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("tls-certs", &self.tls_certs);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -8006,68 +9713,85 @@ qapi_enum! {
 /// The members of `DisplayUpdate` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayUpdateVnc {
     /// `addresses`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<BlockExportAddVhostUserBlkAddr>>,
+}
+
+impl serde::Serialize for DisplayUpdateVnc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("addresses", &self.addresses);
+        members.serialize(serializer)
+    }
 }
 
 /// The arguments of `drive-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DriveBackupArguments {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "job-id", skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
     /// `sync`. QEMU 7.2: yes; 10.0: yes.
     pub sync: MirrorSyncMode,
     /// `speed`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<i64>,
     /// `bitmap`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// `bitmap-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bitmap-mode", skip_serializing_if = "Option::is_none")]
     pub bitmap_mode: Option<BlockdevBackupArgumentsBitmapMode>,
     /// `compress`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
     /// `on-source-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-source-error", skip_serializing_if = "Option::is_none")]
     pub on_source_error: Option<BlockdevOnError>,
     /// `on-target-error`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "on-target-error", skip_serializing_if = "Option::is_none")]
     pub on_target_error: Option<BlockdevOnError>,
     /// `auto-finalize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-finalize", skip_serializing_if = "Option::is_none")]
     pub auto_finalize: Option<bool>,
     /// `auto-dismiss`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "auto-dismiss", skip_serializing_if = "Option::is_none")]
     pub auto_dismiss: Option<bool>,
     /// `filter-node-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "filter-node-name", skip_serializing_if = "Option::is_none")]
     pub filter_node_name: Option<String>,
     /// `x-perf`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-perf", skip_serializing_if = "Option::is_none")]
     pub x_perf: Option<BlockdevBackupArgumentsXPerf>,
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: String,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<BlockdevSnapshotSyncArgumentsMode>,
     /// `discard-source`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "discard-source", skip_serializing_if = "Option::is_none")]
     pub discard_source: Option<bool>,
+}
+
+impl serde::Serialize for DriveBackupArguments {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("job-id", &self.job_id);
+        members.put("device", &self.device);
+        members.put("sync", &self.sync);
+        members.put_optional("speed", &self.speed);
+        members.put_optional("bitmap", &self.bitmap);
+        members.put_optional("bitmap-mode", &self.bitmap_mode);
+        members.put_optional("compress", &self.compress);
+        members.put_optional("on-source-error", &self.on_source_error);
+        members.put_optional("on-target-error", &self.on_target_error);
+        members.put_optional("auto-finalize", &self.auto_finalize);
+        members.put_optional("auto-dismiss", &self.auto_dismiss);
+        members.put_optional("filter-node-name", &self.filter_node_name);
+        members.put_optional("x-perf", &self.x_perf);
+        members.put("target", &self.target);
+        members.put_optional("format", &self.format);
+        members.put_optional("mode", &self.mode);
+        members.put_optional("discard-source", &self.discard_source);
+        members.serialize(serializer)
+    }
 }
 
 impl DriveBackupArguments {
@@ -8115,11 +9839,20 @@ impl DriveBackupArguments {
 /// What `query-dump-guest-memory-capability` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpGuestMemoryCapabilityInfo {
     /// `formats`. QEMU 7.2: yes; 10.0: yes.
     pub formats: Vec<DumpGuestMemoryFormat>,
+}
+
+impl<'de> serde::Deserialize<'de> for DumpGuestMemoryCapabilityInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            formats: members.required("formats")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8149,7 +9882,7 @@ qapi_enum! {
 /// What `query-dump` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpInfo {
     /// `status`. QEMU 7.2: yes; 10.0: yes.
@@ -8158,6 +9891,17 @@ pub struct DumpInfo {
     pub completed: i64,
     /// `total`. QEMU 7.2: yes; 10.0: yes.
     pub total: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for DumpInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            status: members.required("status")?,
+            completed: members.required("completed")?,
+            total: members.required("total")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8191,18 +9935,25 @@ qapi_enum! {
 /// The members of `ExpirePassword` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExpirePasswordVnc {
     /// `display`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+}
+
+impl serde::Serialize for ExpirePasswordVnc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("display", &self.display);
+        members.serialize(serializer)
+    }
 }
 
 /// The type of `FdsetInfo`'s member `fds`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdsetFdInfo {
     /// `fd`. QEMU 7.2: yes; 10.0: yes.
@@ -8211,17 +9962,36 @@ pub struct FdsetFdInfo {
     pub opaque: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for FdsetFdInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            fd: members.required("fd")?,
+            opaque: members.optional("opaque")?,
+        })
+    }
+}
+
 /// What `query-fdsets` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdsetInfo {
     /// `fdset-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// `fds`. QEMU 7.2: yes; 10.0: yes.
     pub fds: Vec<FdsetFdInfo>,
+}
+
+impl<'de> serde::Deserialize<'de> for FdsetInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            fdset_id: members.required("fdset-id")?,
+            fds: members.required("fds")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8253,12 +10023,20 @@ pub struct GuestCrashloadedInfo {
 /// The members of [`GuestCrashloadedInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestCrashloadedInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: GuestCrashloadedInfoType,
+}
+
+impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 /// The variant part of [`GuestCrashloadedInfo`], selected by `type`.
@@ -8294,7 +10072,7 @@ impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfo {
 /// The members of `GuestCrashloadedInfo` when its tag is `hyper-v`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestCrashloadedInfoHyperV {
     /// `arg1`. QEMU 7.2: yes; 10.0: yes.
@@ -8309,22 +10087,45 @@ pub struct GuestCrashloadedInfoHyperV {
     pub arg5: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoHyperV {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            arg1: members.required("arg1")?,
+            arg2: members.required("arg2")?,
+            arg3: members.required("arg3")?,
+            arg4: members.required("arg4")?,
+            arg5: members.required("arg5")?,
+        })
+    }
+}
+
 /// The members of `GuestCrashloadedInfo` when its tag is `s390`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestCrashloadedInfoS390 {
     /// `core`. QEMU 7.2: yes; 10.0: yes.
     pub core: i64,
     /// `psw-mask`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "psw-mask")]
     pub psw_mask: i64,
     /// `psw-addr`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "psw-addr")]
     pub psw_addr: i64,
     /// `reason`. QEMU 7.2: yes; 10.0: yes.
     pub reason: GuestCrashloadedInfoS390Reason,
+}
+
+impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoS390 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            core: members.required("core")?,
+            psw_mask: members.required("psw-mask")?,
+            psw_addr: members.required("psw-addr")?,
+            reason: members.required("reason")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8360,37 +10161,54 @@ qapi_enum! {
 /// What `query-hotpluggable-cpus` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HotpluggableCpu {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
     /// `vcpus-count`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vcpus-count")]
     pub vcpus_count: i64,
     /// `props`. QEMU 7.2: yes; 10.0: yes.
     pub props: CpuInfoFastProps,
     /// `qom-path`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for HotpluggableCpu {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+            vcpus_count: members.required("vcpus-count")?,
+            props: members.required("props")?,
+            qom_path: members.optional("qom-path")?,
+        })
+    }
 }
 
 /// What `x-query-irq` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HumanReadableText {
     /// `human-readable-text`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "human-readable-text")]
     pub human_readable_text: String,
+}
+
+impl<'de> serde::Deserialize<'de> for HumanReadableText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            human_readable_text: members.required("human-readable-text")?,
+        })
+    }
 }
 
 /// What `query-hv-balloon-status-report` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HvBalloonStatusReportInfo {
     /// `committed`. QEMU 7.2: no; 10.0: yes.
@@ -8399,29 +10217,48 @@ pub struct HvBalloonStatusReportInfo {
     pub available: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for HvBalloonStatusReportInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            committed: members.required("committed")?,
+            available: members.required("available")?,
+        })
+    }
+}
+
 /// What `query-iothreads` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct IOThreadInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `thread-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// `poll-max-ns`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-max-ns")]
     pub poll_max_ns: i64,
     /// `poll-grow`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-grow")]
     pub poll_grow: i64,
     /// `poll-shrink`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-shrink")]
     pub poll_shrink: i64,
     /// `aio-max-batch`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "aio-max-batch")]
     pub aio_max_batch: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for IOThreadInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            thread_id: members.required("thread-id")?,
+            poll_max_ns: members.required("poll-max-ns")?,
+            poll_grow: members.required("poll-grow")?,
+            poll_shrink: members.required("poll-shrink")?,
+            aio_max_batch: members.required("aio-max-batch")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8439,7 +10276,7 @@ qapi_enum! {
 /// The type of `BlockDeviceInfo`'s member `image`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfo {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
@@ -8447,38 +10284,51 @@ pub struct ImageInfo {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: String,
     /// `dirty-flag`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-flag")]
     pub dirty_flag: Option<bool>,
     /// `actual-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "actual-size")]
     pub actual_size: Option<i64>,
     /// `virtual-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// `cluster-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-size")]
     pub cluster_size: Option<i64>,
     /// `encrypted`, optional. QEMU 7.2: yes; 10.0: yes.
     pub encrypted: Option<bool>,
     /// `compressed`, optional. QEMU 7.2: yes; 10.0: yes.
     pub compressed: Option<bool>,
     /// `backing-filename`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-filename")]
     pub backing_filename: Option<String>,
     /// `full-backing-filename`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "full-backing-filename")]
     pub full_backing_filename: Option<String>,
     /// `backing-filename-format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-filename-format")]
     pub backing_filename_format: Option<String>,
     /// `snapshots`, optional. QEMU 7.2: yes; 10.0: yes.
     pub snapshots: Option<Vec<BlockdevSnapshotDeleteInternalSyncOutput>>,
     /// `backing-image`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backing-image")]
     pub backing_image: Option<Box<ImageInfo>>,
     /// `format-specific`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "format-specific")]
     pub format_specific: Option<ImageInfoSpecific>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            filename: members.required("filename")?,
+            format: members.required("format")?,
+            dirty_flag: members.optional("dirty-flag")?,
+            actual_size: members.optional("actual-size")?,
+            virtual_size: members.required("virtual-size")?,
+            cluster_size: members.optional("cluster-size")?,
+            encrypted: members.optional("encrypted")?,
+            compressed: members.optional("compressed")?,
+            backing_filename: members.optional("backing-filename")?,
+            full_backing_filename: members.optional("full-backing-filename")?,
+            backing_filename_format: members.optional("backing-filename-format")?,
+            snapshots: members.optional("snapshots")?,
+            backing_image: members.optional("backing-image")?,
+            format_specific: members.optional("format-specific")?,
+        })
+    }
 }
 
 /// The type of `ImageInfo`'s member `format-specific`.
@@ -8496,12 +10346,20 @@ pub struct ImageInfoSpecific {
 /// The members of [`ImageInfoSpecific`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: ImageInfoSpecificType,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 /// The variant part of [`ImageInfoSpecific`], selected by `type`.
@@ -8551,74 +10409,110 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecific {
 /// The members of `ImageInfoSpecific` when its tag is `file`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFile {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: ImageInfoSpecificFileData,
 }
 
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `ImageInfoSpecificFile`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFileData {
     /// `extent-size-hint`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "extent-size-hint")]
     pub extent_size_hint: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFileData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            extent_size_hint: members.optional("extent-size-hint")?,
+        })
+    }
 }
 
 /// The members of `ImageInfoSpecific` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificLuks {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificLuksData,
 }
 
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `ImageInfoSpecificLuks`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificLuksData {
     /// `cipher-alg`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-alg")]
     pub cipher_alg: BlockdevCreateOptionsLuksCipherAlg,
     /// `cipher-mode`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cipher-mode")]
     pub cipher_mode: BlockdevCreateOptionsLuksCipherMode,
     /// `ivgen-alg`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-alg")]
     pub ivgen_alg: BlockdevCreateOptionsLuksIvgenAlg,
     /// `ivgen-hash-alg`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ivgen-hash-alg")]
     pub ivgen_hash_alg: Option<BlockdevCreateOptionsLuksIvgenHashAlg>,
     /// `hash-alg`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "hash-alg")]
     pub hash_alg: BlockdevCreateOptionsLuksIvgenHashAlg,
     /// `payload-offset`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "payload-offset")]
     pub payload_offset: i64,
     /// `master-key-iters`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "master-key-iters")]
     pub master_key_iters: i64,
     /// `uuid`. QEMU 7.2: yes; 10.0: yes.
     pub uuid: String,
     /// `slots`. QEMU 7.2: yes; 10.0: yes.
     pub slots: Vec<ImageInfoSpecificLuksDataSlots>,
     /// `detached-header`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "detached-header")]
     pub detached_header: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cipher_alg: members.required("cipher-alg")?,
+            cipher_mode: members.required("cipher-mode")?,
+            ivgen_alg: members.required("ivgen-alg")?,
+            ivgen_hash_alg: members.optional("ivgen-hash-alg")?,
+            hash_alg: members.required("hash-alg")?,
+            payload_offset: members.required("payload-offset")?,
+            master_key_iters: members.required("master-key-iters")?,
+            uuid: members.required("uuid")?,
+            slots: members.required("slots")?,
+            detached_header: members.optional("detached-header")?,
+        })
+    }
 }
 
 /// The type of `ImageInfoSpecificLuksData`'s member `slots`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificLuksDataSlots {
     /// `active`. QEMU 7.2: yes; 10.0: yes.
@@ -8628,58 +10522,90 @@ pub struct ImageInfoSpecificLuksDataSlots {
     /// `stripes`, optional. QEMU 7.2: yes; 10.0: yes.
     pub stripes: Option<i64>,
     /// `key-offset`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "key-offset")]
     pub key_offset: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksDataSlots {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            active: members.required("active")?,
+            iters: members.optional("iters")?,
+            stripes: members.optional("stripes")?,
+            key_offset: members.required("key-offset")?,
+        })
+    }
 }
 
 /// The members of `ImageInfoSpecific` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQcow2 {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificQcow2Data,
 }
 
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `ImageInfoSpecificQcow2`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQcow2Data {
     /// `compat`. QEMU 7.2: yes; 10.0: yes.
     pub compat: String,
     /// `data-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-file")]
     pub data_file: Option<String>,
     /// `data-file-raw`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-file-raw")]
     pub data_file_raw: Option<bool>,
     /// `extended-l2`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "extended-l2")]
     pub extended_l2: Option<bool>,
     /// `lazy-refcounts`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "lazy-refcounts")]
     pub lazy_refcounts: Option<bool>,
     /// `corrupt`, optional. QEMU 7.2: yes; 10.0: yes.
     pub corrupt: Option<bool>,
     /// `refcount-bits`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "refcount-bits")]
     pub refcount_bits: i64,
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
     pub encrypt: Option<ImageInfoSpecificQcow2DataEncrypt>,
     /// `bitmaps`, optional. QEMU 7.2: yes; 10.0: yes.
     pub bitmaps: Option<Vec<ImageInfoSpecificQcow2DataBitmaps>>,
     /// `compression-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "compression-type")]
     pub compression_type: BlockdevCreateOptionsQcow2CompressionType,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2Data {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            compat: members.required("compat")?,
+            data_file: members.optional("data-file")?,
+            data_file_raw: members.optional("data-file-raw")?,
+            extended_l2: members.optional("extended-l2")?,
+            lazy_refcounts: members.optional("lazy-refcounts")?,
+            corrupt: members.optional("corrupt")?,
+            refcount_bits: members.required("refcount-bits")?,
+            encrypt: members.optional("encrypt")?,
+            bitmaps: members.optional("bitmaps")?,
+            compression_type: members.required("compression-type")?,
+        })
+    }
 }
 
 /// The type of `ImageInfoSpecificQcow2Data`'s member `bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQcow2DataBitmaps {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -8688,6 +10614,17 @@ pub struct ImageInfoSpecificQcow2DataBitmaps {
     pub granularity: i64,
     /// `flags`. QEMU 7.2: yes; 10.0: yes.
     pub flags: Vec<ImageInfoSpecificQcow2DataBitmapsFlags>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataBitmaps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            granularity: members.required("granularity")?,
+            flags: members.required("flags")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8717,11 +10654,20 @@ pub struct ImageInfoSpecificQcow2DataEncrypt {
 /// The members of [`ImageInfoSpecificQcow2DataEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQcow2DataEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcow2EncryptFormat,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncryptBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            format: members.required("format")?,
+        })
+    }
 }
 
 /// The variant part of [`ImageInfoSpecificQcow2DataEncrypt`], selected by `format`.
@@ -8759,22 +10705,39 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncrypt {
 /// The members of `ImageInfoSpecific` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificRbdData,
 }
 
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbd {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `ImageInfoSpecificRbd`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbdData {
     /// `encryption-format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "encryption-format")]
     pub encryption_format: Option<BlockdevOptionsRbdEncryptFormat>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbdData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            encryption_format: members.optional("encryption-format")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -8798,29 +10761,48 @@ qapi_enum! {
 /// The members of `ImageInfoSpecific` when its tag is `vmdk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdk {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificVmdkData,
 }
 
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdk {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `ImageInfoSpecificVmdk`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdkData {
     /// `create-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "create-type")]
     pub create_type: String,
     /// `cid`. QEMU 7.2: yes; 10.0: yes.
     pub cid: i64,
     /// `parent-cid`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "parent-cid")]
     pub parent_cid: i64,
     /// `extents`. QEMU 7.2: yes; 10.0: yes.
     pub extents: Vec<ImageInfo>,
+}
+
+impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdkData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            create_type: members.required("create-type")?,
+            cid: members.required("cid")?,
+            parent_cid: members.required("parent-cid")?,
+            extents: members.required("extents")?,
+        })
+    }
 }
 
 /// The type of `InputSendEvent`'s member `events`.
@@ -8845,12 +10827,19 @@ impl InputEvent {
 /// The members of [`InputEvent`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: InputEventType,
+}
+
+impl serde::Serialize for InputEventBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventBase {
@@ -8916,11 +10905,19 @@ impl InputEvent {
 /// The members of `InputEvent` when its tag is `btn`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventBtn {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputEventBtnData,
+}
+
+impl serde::Serialize for InputEventBtn {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventBtn {
@@ -8943,13 +10940,22 @@ impl InputEventBtn {
 /// The type of `InputEventBtn`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventBtnData {
     /// `button`. QEMU 7.2: yes; 10.0: yes.
     pub button: InputEventBtnDataButton,
     /// `down`. QEMU 7.2: yes; 10.0: yes.
     pub down: bool,
+}
+
+impl serde::Serialize for InputEventBtnData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("button", &self.button);
+        members.put("down", &self.down);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventBtnData {
@@ -9000,11 +11006,19 @@ qapi_enum! {
 /// The members of `InputEvent` when its tag is `mtt`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventMtt {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: InputEventMttData,
+}
+
+impl serde::Serialize for InputEventMtt {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventMtt {
@@ -9017,21 +11031,31 @@ impl InputEventMtt {
 /// The type of `InputEventMtt`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventMttData {
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: InputEventMttDataType,
     /// `slot`. QEMU 7.2: no; 10.0: yes.
     pub slot: i64,
     /// `tracking-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "tracking-id")]
     pub tracking_id: i64,
     /// `axis`. QEMU 7.2: no; 10.0: yes.
     pub axis: InputEventRelDataAxis,
     /// `value`. QEMU 7.2: no; 10.0: yes.
     pub value: i64,
+}
+
+impl serde::Serialize for InputEventMttData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.put("slot", &self.slot);
+        members.put("tracking-id", &self.tracking_id);
+        members.put("axis", &self.axis);
+        members.put("value", &self.value);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventMttData {
@@ -9074,11 +11098,19 @@ qapi_enum! {
 /// The members of `InputEvent` when its tag is `rel`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventRel {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputEventRelData,
+}
+
+impl serde::Serialize for InputEventRel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventRel {
@@ -9091,13 +11123,22 @@ impl InputEventRel {
 /// The type of `InputEventRel`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputEventRelData {
     /// `axis`. QEMU 7.2: yes; 10.0: yes.
     pub axis: InputEventRelDataAxis,
     /// `value`. QEMU 7.2: yes; 10.0: yes.
     pub value: i64,
+}
+
+impl serde::Serialize for InputEventRelData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("axis", &self.axis);
+        members.put("value", &self.value);
+        members.serialize(serializer)
+    }
 }
 
 impl InputEventRelData {
@@ -9140,13 +11181,22 @@ qapi_enum! {
 /// The type of `InputKeyEventWrapper`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputKeyEvent {
     /// `key`. QEMU 7.2: yes; 10.0: yes.
     pub key: KeyValue,
     /// `down`. QEMU 7.2: yes; 10.0: yes.
     pub down: bool,
+}
+
+impl serde::Serialize for InputKeyEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("key", &self.key);
+        members.put("down", &self.down);
+        members.serialize(serializer)
+    }
 }
 
 impl InputKeyEvent {
@@ -9169,11 +11219,19 @@ impl InputKeyEvent {
 /// The members of `InputEvent` when its tag is `key`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputKeyEventWrapper {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputKeyEvent,
+}
+
+impl serde::Serialize for InputKeyEventWrapper {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl InputKeyEventWrapper {
@@ -9196,24 +11254,35 @@ impl InputKeyEventWrapper {
 /// What `query-jobs` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: JobType,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: JobStatus,
     /// `current-progress`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "current-progress")]
     pub current_progress: i64,
     /// `total-progress`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "total-progress")]
     pub total_progress: i64,
     /// `error`, optional. QEMU 7.2: yes; 10.0: yes.
     pub error: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for JobInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            kind: members.required("type")?,
+            status: members.required("status")?,
+            current_progress: members.required("current-progress")?,
+            total_progress: members.required("total-progress")?,
+            error: members.optional("error")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -9294,12 +11363,19 @@ impl KeyValue {
 /// The members of [`KeyValue`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct KeyValueBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: KeyValueType,
+}
+
+impl serde::Serialize for KeyValueBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl KeyValueBase {
@@ -9344,11 +11420,19 @@ impl KeyValue {
 /// The members of `KeyValue` when its tag is `number`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct KeyValueNumber {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: i64,
+}
+
+impl serde::Serialize for KeyValueNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl KeyValueNumber {
@@ -9373,7 +11457,7 @@ qapi_enum! {
 /// What `query-kvm` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct KvmInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
@@ -9382,10 +11466,20 @@ pub struct KvmInfo {
     pub present: bool,
 }
 
+impl<'de> serde::Deserialize<'de> for KvmInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            enabled: members.required("enabled")?,
+            present: members.required("present")?,
+        })
+    }
+}
+
 /// What `query-machines` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MachineInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -9393,40 +11487,51 @@ pub struct MachineInfo {
     /// `alias`, optional. QEMU 7.2: yes; 10.0: yes.
     pub alias: Option<String>,
     /// `is-default`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "is-default")]
     pub is_default: Option<bool>,
     /// `cpu-max`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-max")]
     pub cpu_max: i64,
     /// `hotpluggable-cpus`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "hotpluggable-cpus")]
     pub hotpluggable_cpus: bool,
     /// `numa-mem-supported`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "numa-mem-supported")]
     pub numa_mem_supported: bool,
     /// `deprecated`. QEMU 7.2: yes; 10.0: yes.
     pub deprecated: bool,
     /// `default-cpu-type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "default-cpu-type")]
     pub default_cpu_type: Option<String>,
     /// `default-ram-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "default-ram-id")]
     pub default_ram_id: Option<String>,
     /// `acpi`, optional. QEMU 7.2: no; 10.0: yes.
     pub acpi: Option<bool>,
     /// `compat-props`, optional. QEMU 7.2: no; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "compat-props")]
     pub compat_props: Option<Vec<MachineInfoCompatProps>>,
+}
+
+impl<'de> serde::Deserialize<'de> for MachineInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            alias: members.optional("alias")?,
+            is_default: members.optional("is-default")?,
+            cpu_max: members.required("cpu-max")?,
+            hotpluggable_cpus: members.required("hotpluggable-cpus")?,
+            numa_mem_supported: members.required("numa-mem-supported")?,
+            deprecated: members.required("deprecated")?,
+            default_cpu_type: members.optional("default-cpu-type")?,
+            default_ram_id: members.optional("default-ram-id")?,
+            acpi: members.optional("acpi")?,
+            compat_props: members.optional("compat-props")?,
+        })
+    }
 }
 
 /// The type of `MachineInfo`'s member `compat-props`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MachineInfoCompatProps {
     /// `qom-type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "qom-type")]
     pub qom_type: String,
     /// `property`. QEMU 7.2: no; 10.0: yes.
     pub property: String,
@@ -9434,10 +11539,21 @@ pub struct MachineInfoCompatProps {
     pub value: String,
 }
 
+impl<'de> serde::Deserialize<'de> for MachineInfoCompatProps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            qom_type: members.required("qom-type")?,
+            property: members.required("property")?,
+            value: members.required("value")?,
+        })
+    }
+}
+
 /// What `query-memdev` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Memdev {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -9455,10 +11571,26 @@ pub struct Memdev {
     /// `reserve`, optional. QEMU 7.2: yes; 10.0: yes.
     pub reserve: Option<bool>,
     /// `host-nodes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-nodes")]
     pub host_nodes: Vec<i64>,
     /// `policy`. QEMU 7.2: yes; 10.0: yes.
     pub policy: ObjectAddMemoryBackendEpcPolicy,
+}
+
+impl<'de> serde::Deserialize<'de> for Memdev {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            size: members.required("size")?,
+            merge: members.required("merge")?,
+            dump: members.required("dump")?,
+            prealloc: members.required("prealloc")?,
+            share: members.required("share")?,
+            reserve: members.optional("reserve")?,
+            host_nodes: members.required("host-nodes")?,
+            policy: members.required("policy")?,
+        })
+    }
 }
 
 /// What `query-memory-devices` returns.
@@ -9476,12 +11608,20 @@ pub struct MemoryDeviceInfo {
 /// The members of [`MemoryDeviceInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: MemoryDeviceInfoType,
+}
+
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 /// The variant part of [`MemoryDeviceInfo`], selected by `type`.
@@ -9539,17 +11679,26 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfo {
 /// The members of `MemoryDeviceInfo` when its tag is `dimm`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoDimm {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoDimmData,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `MemoryDeviceInfoDimm`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoDimmData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -9570,20 +11719,45 @@ pub struct MemoryDeviceInfoDimmData {
     pub hotpluggable: bool,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimmData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            addr: members.required("addr")?,
+            size: members.required("size")?,
+            slot: members.required("slot")?,
+            node: members.required("node")?,
+            memdev: members.required("memdev")?,
+            hotplugged: members.required("hotplugged")?,
+            hotpluggable: members.required("hotpluggable")?,
+        })
+    }
+}
+
 /// The members of `MemoryDeviceInfo` when its tag is `hv-balloon`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoHvBalloon {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: MemoryDeviceInfoHvBalloonData,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloon {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `MemoryDeviceInfoHvBalloon`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoHvBalloonData {
     /// `id`, optional. QEMU 7.2: no; 10.0: yes.
@@ -9591,26 +11765,46 @@ pub struct MemoryDeviceInfoHvBalloonData {
     /// `memaddr`, optional. QEMU 7.2: no; 10.0: yes.
     pub memaddr: Option<i64>,
     /// `max-size`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "max-size")]
     pub max_size: i64,
     /// `memdev`, optional. QEMU 7.2: no; 10.0: yes.
     pub memdev: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloonData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            memaddr: members.optional("memaddr")?,
+            max_size: members.required("max-size")?,
+            memdev: members.optional("memdev")?,
+        })
+    }
+}
+
 /// The members of `MemoryDeviceInfo` when its tag is `sgx-epc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoSgxEpc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoSgxEpcData,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpc {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `MemoryDeviceInfoSgxEpc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoSgxEpcData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -9623,6 +11817,19 @@ pub struct MemoryDeviceInfoSgxEpcData {
     pub node: i64,
     /// `memdev`. QEMU 7.2: yes; 10.0: yes.
     pub memdev: String,
+}
+
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpcData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            memaddr: members.required("memaddr")?,
+            size: members.required("size")?,
+            node: members.required("node")?,
+            memdev: members.required("memdev")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -9648,17 +11855,26 @@ qapi_enum! {
 /// The members of `MemoryDeviceInfo` when its tag is `virtio-mem`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoVirtioMem {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoVirtioMemData,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMem {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `MemoryDeviceInfoVirtioMem`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoVirtioMemData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -9666,15 +11882,12 @@ pub struct MemoryDeviceInfoVirtioMemData {
     /// `memaddr`. QEMU 7.2: yes; 10.0: yes.
     pub memaddr: i64,
     /// `requested-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "requested-size")]
     pub requested_size: i64,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `max-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-size")]
     pub max_size: i64,
     /// `block-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "block-size")]
     pub block_size: i64,
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: i64,
@@ -9682,20 +11895,45 @@ pub struct MemoryDeviceInfoVirtioMemData {
     pub memdev: String,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMemData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            memaddr: members.required("memaddr")?,
+            requested_size: members.required("requested-size")?,
+            size: members.required("size")?,
+            max_size: members.required("max-size")?,
+            block_size: members.required("block-size")?,
+            node: members.required("node")?,
+            memdev: members.required("memdev")?,
+        })
+    }
+}
+
 /// The members of `MemoryDeviceInfo` when its tag is `virtio-pmem`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoVirtioPmem {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoVirtioPmemData,
 }
 
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmem {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `MemoryDeviceInfoVirtioPmem`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceInfoVirtioPmemData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -9706,6 +11944,18 @@ pub struct MemoryDeviceInfoVirtioPmemData {
     pub size: i64,
     /// `memdev`. QEMU 7.2: yes; 10.0: yes.
     pub memdev: String,
+}
+
+impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmemData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.optional("id")?,
+            memaddr: members.required("memaddr")?,
+            size: members.required("size")?,
+            memdev: members.required("memdev")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -9727,14 +11977,23 @@ qapi_enum! {
 /// The type of `MemoryFailure`'s member `flags`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryFailureFlags {
     /// `action-required`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "action-required")]
     pub action_required: bool,
     /// `recursive`. QEMU 7.2: yes; 10.0: yes.
     pub recursive: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for MemoryFailureFlags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            action_required: members.required("action-required")?,
+            recursive: members.required("recursive")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -9752,28 +12011,44 @@ qapi_enum! {
 /// What `query-memory-size-summary` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemorySizeSummaryInfo {
     /// `base-memory`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "base-memory")]
     pub base_memory: i64,
     /// `plugged-memory`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "plugged-memory")]
     pub plugged_memory: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for MemorySizeSummaryInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            base_memory: members.required("base-memory")?,
+            plugged_memory: members.optional("plugged-memory")?,
+        })
+    }
 }
 
 /// The type of `Migrate`'s member `channels`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateChannels {
     /// `channel-type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "channel-type")]
     pub channel_type: MigrateChannelsChannelType,
     /// `addr`. QEMU 7.2: no; 10.0: yes.
     pub addr: MigrateChannelsAddr,
+}
+
+impl serde::Serialize for MigrateChannels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("channel-type", &self.channel_type);
+        members.put("addr", &self.addr);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateChannels {
@@ -9805,11 +12080,19 @@ impl MigrateChannelsAddr {
 /// The members of [`MigrateChannelsAddr`] that do not depend on `transport`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateChannelsAddrBase {
     /// `transport`. QEMU 7.2: no; 10.0: yes.
     pub transport: MigrateChannelsAddrTransport,
+}
+
+impl serde::Serialize for MigrateChannelsAddrBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("transport", &self.transport);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateChannelsAddrBase {
@@ -9851,11 +12134,19 @@ impl serde::Serialize for MigrateChannelsAddr {
 /// The members of `MigrateChannelsAddr` when its tag is `exec`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateChannelsAddrExec {
     /// `args`. QEMU 7.2: no; 10.0: yes.
     pub args: Vec<String>,
+}
+
+impl serde::Serialize for MigrateChannelsAddrExec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("args", &self.args);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateChannelsAddrExec {
@@ -9868,13 +12159,22 @@ impl MigrateChannelsAddrExec {
 /// The members of `MigrateChannelsAddr` when its tag is `file`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateChannelsAddrFile {
     /// `filename`. QEMU 7.2: no; 10.0: yes.
     pub filename: String,
     /// `offset`. QEMU 7.2: no; 10.0: yes.
     pub offset: i64,
+}
+
+impl serde::Serialize for MigrateChannelsAddrFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put("offset", &self.offset);
+        members.serialize(serializer)
+    }
 }
 
 impl MigrateChannelsAddrFile {
@@ -9918,16 +12218,36 @@ qapi_enum! {
 /// The type of `MigrateSetParameters`'s member `block-bitmap-mapping`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateSetParametersBlockBitmapMapping {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
     /// `alias`. QEMU 7.2: yes; 10.0: yes.
     pub alias: String,
     /// `bitmaps`. QEMU 7.2: yes; 10.0: yes.
     pub bitmaps: Vec<MigrateSetParametersBlockBitmapMappingBitmaps>,
+}
+
+impl serde::Serialize for MigrateSetParametersBlockBitmapMapping {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-name", &self.node_name);
+        members.put("alias", &self.alias);
+        members.put("bitmaps", &self.bitmaps);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMapping {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            node_name: members.required("node-name")?,
+            alias: members.required("alias")?,
+            bitmaps: members.required("bitmaps")?,
+        })
+    }
 }
 
 impl MigrateSetParametersBlockBitmapMapping {
@@ -9948,7 +12268,7 @@ impl MigrateSetParametersBlockBitmapMapping {
 /// The type of `MigrateSetParametersBlockBitmapMapping`'s member `bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateSetParametersBlockBitmapMappingBitmaps {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -9956,8 +12276,28 @@ pub struct MigrateSetParametersBlockBitmapMappingBitmaps {
     /// `alias`. QEMU 7.2: yes; 10.0: yes.
     pub alias: String,
     /// `transform`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub transform: Option<MigrateSetParametersBlockBitmapMappingBitmapsTransform>,
+}
+
+impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmaps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put("alias", &self.alias);
+        members.put_optional("transform", &self.transform);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmaps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            alias: members.required("alias")?,
+            transform: members.optional("transform")?,
+        })
+    }
 }
 
 impl MigrateSetParametersBlockBitmapMappingBitmaps {
@@ -9974,12 +12314,28 @@ impl MigrateSetParametersBlockBitmapMappingBitmaps {
 /// The type of `MigrateSetParametersBlockBitmapMappingBitmaps`'s member `transform`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     /// `persistent`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub persistent: Option<bool>,
+}
+
+impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("persistent", &self.persistent);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            persistent: members.optional("persistent")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -10084,13 +12440,32 @@ qapi_enum! {
 /// The type of `MigrateSetCapabilities`'s member `capabilities`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationCapabilityStatus {
     /// `capability`. QEMU 7.2: yes; 10.0: yes.
     pub capability: MigrationCapability,
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: bool,
+}
+
+impl serde::Serialize for MigrationCapabilityStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("capability", &self.capability);
+        members.put("state", &self.state);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationCapabilityStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            capability: members.required("capability")?,
+            state: members.required("state")?,
+        })
+    }
 }
 
 impl MigrationCapabilityStatus {
@@ -10113,7 +12488,7 @@ impl MigrationCapabilityStatus {
 /// What `query-migrate` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationInfo {
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -10125,51 +12500,66 @@ pub struct MigrationInfo {
     /// `vfio`, optional. QEMU 7.2: yes; 10.0: yes.
     pub vfio: Option<MigrationInfoVfio>,
     /// `xbzrle-cache`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "xbzrle-cache")]
     pub xbzrle_cache: Option<MigrationInfoXbzrleCache>,
     /// `total-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "total-time")]
     pub total_time: Option<i64>,
     /// `expected-downtime`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "expected-downtime")]
     pub expected_downtime: Option<i64>,
     /// `downtime`, optional. QEMU 7.2: yes; 10.0: yes.
     pub downtime: Option<i64>,
     /// `setup-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "setup-time")]
     pub setup_time: Option<i64>,
     /// `cpu-throttle-percentage`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-throttle-percentage")]
     pub cpu_throttle_percentage: Option<i64>,
     /// `error-desc`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "error-desc")]
     pub error_desc: Option<String>,
     /// `blocked-reasons`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "blocked-reasons")]
     pub blocked_reasons: Option<Vec<String>>,
     /// `postcopy-blocktime`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "postcopy-blocktime")]
     pub postcopy_blocktime: Option<i64>,
     /// `postcopy-vcpu-blocktime`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "postcopy-vcpu-blocktime")]
     pub postcopy_vcpu_blocktime: Option<Vec<i64>>,
     /// `compression`, optional. QEMU 7.2: yes; 10.0: no.
     pub compression: Option<MigrationInfoCompression>,
     /// `socket-address`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "socket-address")]
     pub socket_address: Option<Vec<BlockExportAddVhostUserBlkAddr>>,
     /// `dirty-limit-throttle-time-per-round`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "dirty-limit-throttle-time-per-round")]
     pub dirty_limit_throttle_time_per_round: Option<i64>,
     /// `dirty-limit-ring-full-time`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "dirty-limit-ring-full-time")]
     pub dirty_limit_ring_full_time: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            status: members.optional("status")?,
+            ram: members.optional("ram")?,
+            disk: members.optional("disk")?,
+            vfio: members.optional("vfio")?,
+            xbzrle_cache: members.optional("xbzrle-cache")?,
+            total_time: members.optional("total-time")?,
+            expected_downtime: members.optional("expected-downtime")?,
+            downtime: members.optional("downtime")?,
+            setup_time: members.optional("setup-time")?,
+            cpu_throttle_percentage: members.optional("cpu-throttle-percentage")?,
+            error_desc: members.optional("error-desc")?,
+            blocked_reasons: members.optional("blocked-reasons")?,
+            postcopy_blocktime: members.optional("postcopy-blocktime")?,
+            postcopy_vcpu_blocktime: members.optional("postcopy-vcpu-blocktime")?,
+            compression: members.optional("compression")?,
+            socket_address: members.optional("socket-address")?,
+            dirty_limit_throttle_time_per_round: members
+                .optional("dirty-limit-throttle-time-per-round")?,
+            dirty_limit_ring_full_time: members.optional("dirty-limit-ring-full-time")?,
+        })
+    }
 }
 
 /// The type of `MigrationInfo`'s member `compression`.
 ///
 /// QEMU 7.2: yes; 10.0: no.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationInfoCompression {
     /// `pages`. QEMU 7.2: yes; 10.0: no.
@@ -10177,165 +12567,204 @@ pub struct MigrationInfoCompression {
     /// `busy`. QEMU 7.2: yes; 10.0: no.
     pub busy: i64,
     /// `busy-rate`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "busy-rate")]
     pub busy_rate: f64,
     /// `compressed-size`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compressed-size")]
     pub compressed_size: i64,
     /// `compression-rate`. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compression-rate")]
     pub compression_rate: f64,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationInfoCompression {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            pages: members.required("pages")?,
+            busy: members.required("busy")?,
+            busy_rate: members.required("busy-rate")?,
+            compressed_size: members.required("compressed-size")?,
+            compression_rate: members.required("compression-rate")?,
+        })
+    }
 }
 
 /// The type of `MigrationInfo`'s member `vfio`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationInfoVfio {
     /// `transferred`. QEMU 7.2: yes; 10.0: yes.
     pub transferred: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for MigrationInfoVfio {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            transferred: members.required("transferred")?,
+        })
+    }
+}
+
 /// The type of `MigrationInfo`'s member `xbzrle-cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationInfoXbzrleCache {
     /// `cache-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cache-size")]
     pub cache_size: i64,
     /// `bytes`. QEMU 7.2: yes; 10.0: yes.
     pub bytes: i64,
     /// `pages`. QEMU 7.2: yes; 10.0: yes.
     pub pages: i64,
     /// `cache-miss`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cache-miss")]
     pub cache_miss: i64,
     /// `cache-miss-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cache-miss-rate")]
     pub cache_miss_rate: f64,
     /// `encoding-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "encoding-rate")]
     pub encoding_rate: f64,
     /// `overflow`. QEMU 7.2: yes; 10.0: yes.
     pub overflow: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for MigrationInfoXbzrleCache {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cache_size: members.required("cache-size")?,
+            bytes: members.required("bytes")?,
+            pages: members.required("pages")?,
+            cache_miss: members.required("cache-miss")?,
+            cache_miss_rate: members.required("cache-miss-rate")?,
+            encoding_rate: members.required("encoding-rate")?,
+            overflow: members.required("overflow")?,
+        })
+    }
+}
+
 /// What `query-migrate-parameters` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationParameters {
     /// `announce-initial`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-initial")]
     pub announce_initial: Option<i64>,
     /// `announce-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-max")]
     pub announce_max: Option<i64>,
     /// `announce-rounds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-rounds")]
     pub announce_rounds: Option<i64>,
     /// `announce-step`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "announce-step")]
     pub announce_step: Option<i64>,
     /// `compress-level`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compress-level")]
     pub compress_level: Option<i64>,
     /// `compress-threads`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compress-threads")]
     pub compress_threads: Option<i64>,
     /// `compress-wait-thread`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "compress-wait-thread")]
     pub compress_wait_thread: Option<bool>,
     /// `decompress-threads`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "decompress-threads")]
     pub decompress_threads: Option<i64>,
     /// `throttle-trigger-threshold`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "throttle-trigger-threshold")]
     pub throttle_trigger_threshold: Option<i64>,
     /// `cpu-throttle-initial`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-throttle-initial")]
     pub cpu_throttle_initial: Option<i64>,
     /// `cpu-throttle-increment`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-throttle-increment")]
     pub cpu_throttle_increment: Option<i64>,
     /// `cpu-throttle-tailslow`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-throttle-tailslow")]
     pub cpu_throttle_tailslow: Option<bool>,
     /// `tls-creds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-creds")]
     pub tls_creds: Option<String>,
     /// `tls-hostname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-hostname")]
     pub tls_hostname: Option<String>,
     /// `tls-authz`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-authz")]
     pub tls_authz: Option<String>,
     /// `max-bandwidth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-bandwidth")]
     pub max_bandwidth: Option<i64>,
     /// `downtime-limit`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "downtime-limit")]
     pub downtime_limit: Option<i64>,
     /// `x-checkpoint-delay`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-checkpoint-delay")]
     pub x_checkpoint_delay: Option<i64>,
     /// `block-incremental`, optional. QEMU 7.2: yes; 10.0: no.
-    #[serde(rename = "block-incremental")]
     pub block_incremental: Option<bool>,
     /// `multifd-channels`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-channels")]
     pub multifd_channels: Option<i64>,
     /// `xbzrle-cache-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "xbzrle-cache-size")]
     pub xbzrle_cache_size: Option<i64>,
     /// `max-postcopy-bandwidth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-postcopy-bandwidth")]
     pub max_postcopy_bandwidth: Option<i64>,
     /// `max-cpu-throttle`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-cpu-throttle")]
     pub max_cpu_throttle: Option<i64>,
     /// `multifd-compression`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-compression")]
     pub multifd_compression: Option<MultiFdCompression>,
     /// `multifd-zlib-level`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-zlib-level")]
     pub multifd_zlib_level: Option<i64>,
     /// `multifd-zstd-level`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-zstd-level")]
     pub multifd_zstd_level: Option<i64>,
     /// `block-bitmap-mapping`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "block-bitmap-mapping")]
     pub block_bitmap_mapping: Option<Vec<MigrateSetParametersBlockBitmapMapping>>,
     /// `avail-switchover-bandwidth`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "avail-switchover-bandwidth")]
     pub avail_switchover_bandwidth: Option<i64>,
     /// `multifd-qatzip-level`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "multifd-qatzip-level")]
     pub multifd_qatzip_level: Option<i64>,
     /// `x-vcpu-dirty-limit-period`, optional. QEMU 7.2: no; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-vcpu-dirty-limit-period")]
     pub x_vcpu_dirty_limit_period: Option<i64>,
     /// `vcpu-dirty-limit`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "vcpu-dirty-limit")]
     pub vcpu_dirty_limit: Option<i64>,
     /// `mode`, optional. QEMU 7.2: no; 10.0: yes.
     pub mode: Option<MigrateSetParametersMode>,
     /// `zero-page-detection`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "zero-page-detection")]
     pub zero_page_detection: Option<MigrateSetParametersZeroPageDetection>,
     /// `direct-io`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "direct-io")]
     pub direct_io: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationParameters {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            announce_initial: members.optional("announce-initial")?,
+            announce_max: members.optional("announce-max")?,
+            announce_rounds: members.optional("announce-rounds")?,
+            announce_step: members.optional("announce-step")?,
+            compress_level: members.optional("compress-level")?,
+            compress_threads: members.optional("compress-threads")?,
+            compress_wait_thread: members.optional("compress-wait-thread")?,
+            decompress_threads: members.optional("decompress-threads")?,
+            throttle_trigger_threshold: members.optional("throttle-trigger-threshold")?,
+            cpu_throttle_initial: members.optional("cpu-throttle-initial")?,
+            cpu_throttle_increment: members.optional("cpu-throttle-increment")?,
+            cpu_throttle_tailslow: members.optional("cpu-throttle-tailslow")?,
+            tls_creds: members.optional("tls-creds")?,
+            tls_hostname: members.optional("tls-hostname")?,
+            tls_authz: members.optional("tls-authz")?,
+            max_bandwidth: members.optional("max-bandwidth")?,
+            downtime_limit: members.optional("downtime-limit")?,
+            x_checkpoint_delay: members.optional("x-checkpoint-delay")?,
+            block_incremental: members.optional("block-incremental")?,
+            multifd_channels: members.optional("multifd-channels")?,
+            xbzrle_cache_size: members.optional("xbzrle-cache-size")?,
+            max_postcopy_bandwidth: members.optional("max-postcopy-bandwidth")?,
+            max_cpu_throttle: members.optional("max-cpu-throttle")?,
+            multifd_compression: members.optional("multifd-compression")?,
+            multifd_zlib_level: members.optional("multifd-zlib-level")?,
+            multifd_zstd_level: members.optional("multifd-zstd-level")?,
+            block_bitmap_mapping: members.optional("block-bitmap-mapping")?,
+            avail_switchover_bandwidth: members.optional("avail-switchover-bandwidth")?,
+            multifd_qatzip_level: members.optional("multifd-qatzip-level")?,
+            x_vcpu_dirty_limit_period: members.optional("x-vcpu-dirty-limit-period")?,
+            vcpu_dirty_limit: members.optional("vcpu-dirty-limit")?,
+            mode: members.optional("mode")?,
+            zero_page_detection: members.optional("zero-page-detection")?,
+            direct_io: members.optional("direct-io")?,
+        })
+    }
 }
 
 /// The type of `MigrationInfo`'s member `ram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationStats {
     /// `transferred`. QEMU 7.2: yes; 10.0: yes.
@@ -10351,40 +12780,55 @@ pub struct MigrationStats {
     /// `normal`. QEMU 7.2: yes; 10.0: yes.
     pub normal: i64,
     /// `normal-bytes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "normal-bytes")]
     pub normal_bytes: i64,
     /// `dirty-pages-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-pages-rate")]
     pub dirty_pages_rate: i64,
     /// `mbps`. QEMU 7.2: yes; 10.0: yes.
     pub mbps: f64,
     /// `dirty-sync-count`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-sync-count")]
     pub dirty_sync_count: i64,
     /// `postcopy-requests`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "postcopy-requests")]
     pub postcopy_requests: i64,
     /// `page-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "page-size")]
     pub page_size: i64,
     /// `multifd-bytes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multifd-bytes")]
     pub multifd_bytes: i64,
     /// `pages-per-second`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "pages-per-second")]
     pub pages_per_second: i64,
     /// `precopy-bytes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "precopy-bytes")]
     pub precopy_bytes: i64,
     /// `downtime-bytes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "downtime-bytes")]
     pub downtime_bytes: i64,
     /// `postcopy-bytes`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "postcopy-bytes")]
     pub postcopy_bytes: i64,
     /// `dirty-sync-missed-zero-copy`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dirty-sync-missed-zero-copy")]
     pub dirty_sync_missed_zero_copy: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            transferred: members.required("transferred")?,
+            remaining: members.required("remaining")?,
+            total: members.required("total")?,
+            duplicate: members.required("duplicate")?,
+            skipped: members.optional("skipped")?,
+            normal: members.required("normal")?,
+            normal_bytes: members.required("normal-bytes")?,
+            dirty_pages_rate: members.required("dirty-pages-rate")?,
+            mbps: members.required("mbps")?,
+            dirty_sync_count: members.required("dirty-sync-count")?,
+            postcopy_requests: members.required("postcopy-requests")?,
+            page_size: members.required("page-size")?,
+            multifd_bytes: members.required("multifd-bytes")?,
+            pages_per_second: members.required("pages-per-second")?,
+            precopy_bytes: members.required("precopy-bytes")?,
+            downtime_bytes: members.required("downtime-bytes")?,
+            postcopy_bytes: members.required("postcopy-bytes")?,
+            dirty_sync_missed_zero_copy: members.required("dirty-sync-missed-zero-copy")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -10428,14 +12872,23 @@ qapi_enum! {
 /// What `query-migrationthreads` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationthreadsInfo {
     /// `name`. QEMU 7.2: no; 10.0: yes.
     pub name: String,
     /// `thread-id`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for MigrationthreadsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            thread_id: members.required("thread-id")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -10471,7 +12924,7 @@ qapi_enum! {
 /// What `query-mice` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MouseInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -10482,6 +12935,18 @@ pub struct MouseInfo {
     pub current: bool,
     /// `absolute`. QEMU 7.2: yes; 10.0: yes.
     pub absolute: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for MouseInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            index: members.required("index")?,
+            current: members.required("current")?,
+            absolute: members.required("absolute")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -10501,52 +12966,83 @@ qapi_enum! {
 /// What `query-name` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NameInfo {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for NameInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.optional("name")?,
+        })
+    }
+}
+
 /// The members of `NetdevAdd` when its tag is `bridge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddBridge {
     /// `br`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub br: Option<String>,
     /// `helper`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
+}
+
+impl serde::Serialize for NetdevAddBridge {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("br", &self.br);
+        members.put_optional("helper", &self.helper);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `dgram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddDgram {
     /// `local`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<BlockExportAddVhostUserBlkAddr>,
     /// `remote`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<BlockExportAddVhostUserBlkAddr>,
+}
+
+impl serde::Serialize for NetdevAddDgram {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("local", &self.local);
+        members.put_optional("remote", &self.remote);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `hubport`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddHubport {
     /// `hubid`. QEMU 7.2: yes; 10.0: yes.
     pub hubid: i64,
     /// `netdev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub netdev: Option<String>,
+}
+
+impl serde::Serialize for NetdevAddHubport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("hubid", &self.hubid);
+        members.put_optional("netdev", &self.netdev);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddHubport {
@@ -10562,7 +13058,7 @@ impl NetdevAddHubport {
 /// The members of `NetdevAdd` when its tag is `l2tpv3`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddL2tpv3 {
     /// `src`. QEMU 7.2: yes; 10.0: yes.
@@ -10570,40 +13066,50 @@ pub struct NetdevAddL2tpv3 {
     /// `dst`. QEMU 7.2: yes; 10.0: yes.
     pub dst: String,
     /// `srcport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub srcport: Option<String>,
     /// `dstport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dstport: Option<String>,
     /// `ipv6`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `udp`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp: Option<bool>,
     /// `cookie64`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cookie64: Option<bool>,
     /// `counter`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub counter: Option<bool>,
     /// `pincounter`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pincounter: Option<bool>,
     /// `txcookie`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub txcookie: Option<i64>,
     /// `rxcookie`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rxcookie: Option<i64>,
     /// `txsession`. QEMU 7.2: yes; 10.0: yes.
     pub txsession: i64,
     /// `rxsession`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rxsession: Option<i64>,
     /// `offset`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddL2tpv3 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("src", &self.src);
+        members.put("dst", &self.dst);
+        members.put_optional("srcport", &self.srcport);
+        members.put_optional("dstport", &self.dstport);
+        members.put_optional("ipv6", &self.ipv6);
+        members.put_optional("udp", &self.udp);
+        members.put_optional("cookie64", &self.cookie64);
+        members.put_optional("counter", &self.counter);
+        members.put_optional("pincounter", &self.pincounter);
+        members.put_optional("txcookie", &self.txcookie);
+        members.put_optional("rxcookie", &self.rxcookie);
+        members.put("txsession", &self.txsession);
+        members.put_optional("rxsession", &self.rxsession);
+        members.put_optional("offset", &self.offset);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddL2tpv3 {
@@ -10631,14 +13137,22 @@ impl NetdevAddL2tpv3 {
 /// The members of `NetdevAdd` when its tag is `netmap`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddNetmap {
     /// `ifname`. QEMU 7.2: yes; 10.0: yes.
     pub ifname: String,
     /// `devname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub devname: Option<String>,
+}
+
+impl serde::Serialize for NetdevAddNetmap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("ifname", &self.ifname);
+        members.put_optional("devname", &self.devname);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddNetmap {
@@ -10654,69 +13168,91 @@ impl NetdevAddNetmap {
 /// The members of `NetdevAdd` when its tag is `nic`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddNic {
     /// `netdev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub netdev: Option<String>,
     /// `macaddr`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub macaddr: Option<String>,
     /// `model`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// `addr`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
     /// `vectors`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vectors: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddNic {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("netdev", &self.netdev);
+        members.put_optional("macaddr", &self.macaddr);
+        members.put_optional("model", &self.model);
+        members.put_optional("addr", &self.addr);
+        members.put_optional("vectors", &self.vectors);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `socket`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddSocket {
     /// `fd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
     /// `listen`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// `connect`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connect: Option<String>,
     /// `mcast`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mcast: Option<String>,
     /// `localaddr`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub localaddr: Option<String>,
     /// `udp`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp: Option<String>,
+}
+
+impl serde::Serialize for NetdevAddSocket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("fd", &self.fd);
+        members.put_optional("listen", &self.listen);
+        members.put_optional("connect", &self.connect);
+        members.put_optional("mcast", &self.mcast);
+        members.put_optional("localaddr", &self.localaddr);
+        members.put_optional("udp", &self.udp);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `stream`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddStream {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: BlockExportAddVhostUserBlkAddr,
     /// `server`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<bool>,
     /// `reconnect`, optional. QEMU 7.2: no; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<i64>,
     /// `reconnect-ms`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "reconnect-ms", skip_serializing_if = "Option::is_none")]
     pub reconnect_ms: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddStream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("addr", &self.addr);
+        members.put_optional("server", &self.server);
+        members.put_optional("reconnect", &self.reconnect);
+        members.put_optional("reconnect-ms", &self.reconnect_ms);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddStream {
@@ -10756,54 +13292,61 @@ impl NetdevAddStream {
 /// The members of `NetdevAdd` when its tag is `tap`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddTap {
     /// `ifname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
     /// `fd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
     /// `fds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fds: Option<String>,
     /// `script`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
     /// `downscript`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub downscript: Option<String>,
     /// `br`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub br: Option<String>,
     /// `helper`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
     /// `sndbuf`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sndbuf: Option<i64>,
     /// `vnet_hdr`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vnet_hdr: Option<bool>,
     /// `vhost`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhost: Option<bool>,
     /// `vhostfd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostfd: Option<String>,
     /// `vhostfds`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostfds: Option<String>,
     /// `vhostforce`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostforce: Option<bool>,
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `poll-us`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-us", skip_serializing_if = "Option::is_none")]
     pub poll_us: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddTap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("ifname", &self.ifname);
+        members.put_optional("fd", &self.fd);
+        members.put_optional("fds", &self.fds);
+        members.put_optional("script", &self.script);
+        members.put_optional("downscript", &self.downscript);
+        members.put_optional("br", &self.br);
+        members.put_optional("helper", &self.helper);
+        members.put_optional("sndbuf", &self.sndbuf);
+        members.put_optional("vnet_hdr", &self.vnet_hdr);
+        members.put_optional("vhost", &self.vhost);
+        members.put_optional("vhostfd", &self.vhostfd);
+        members.put_optional("vhostfds", &self.vhostfds);
+        members.put_optional("vhostforce", &self.vhostforce);
+        members.put_optional("queues", &self.queues);
+        members.put_optional("poll-us", &self.poll_us);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -10845,111 +13388,133 @@ qapi_enum! {
 /// The members of `NetdevAdd` when its tag is `user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddUser {
     /// `hostname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// `restrict`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restrict: Option<bool>,
     /// `ipv4`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<bool>,
     /// `ipv6`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
     /// `ip`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     /// `net`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub net: Option<String>,
     /// `host`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// `tftp`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tftp: Option<String>,
     /// `bootfile`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bootfile: Option<String>,
     /// `dhcpstart`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dhcpstart: Option<String>,
     /// `dns`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
     /// `dnssearch`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dnssearch: Option<Vec<BlockExportAddVhostUserBlkAddrFd>>,
     /// `domainname`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub domainname: Option<String>,
     /// `ipv6-prefix`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ipv6-prefix", skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<String>,
     /// `ipv6-prefixlen`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ipv6-prefixlen", skip_serializing_if = "Option::is_none")]
     pub ipv6_prefixlen: Option<i64>,
     /// `ipv6-host`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ipv6-host", skip_serializing_if = "Option::is_none")]
     pub ipv6_host: Option<String>,
     /// `ipv6-dns`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ipv6-dns", skip_serializing_if = "Option::is_none")]
     pub ipv6_dns: Option<String>,
     /// `smb`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub smb: Option<String>,
     /// `smbserver`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub smbserver: Option<String>,
     /// `hostfwd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostfwd: Option<Vec<BlockExportAddVhostUserBlkAddrFd>>,
     /// `guestfwd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub guestfwd: Option<Vec<BlockExportAddVhostUserBlkAddrFd>>,
     /// `tftp-server-name`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tftp-server-name", skip_serializing_if = "Option::is_none")]
     pub tftp_server_name: Option<String>,
+}
+
+impl serde::Serialize for NetdevAddUser {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("hostname", &self.hostname);
+        members.put_optional("restrict", &self.restrict);
+        members.put_optional("ipv4", &self.ipv4);
+        members.put_optional("ipv6", &self.ipv6);
+        members.put_optional("ip", &self.ip);
+        members.put_optional("net", &self.net);
+        members.put_optional("host", &self.host);
+        members.put_optional("tftp", &self.tftp);
+        members.put_optional("bootfile", &self.bootfile);
+        members.put_optional("dhcpstart", &self.dhcpstart);
+        members.put_optional("dns", &self.dns);
+        members.put_optional("dnssearch", &self.dnssearch);
+        members.put_optional("domainname", &self.domainname);
+        members.put_optional("ipv6-prefix", &self.ipv6_prefix);
+        members.put_optional("ipv6-prefixlen", &self.ipv6_prefixlen);
+        members.put_optional("ipv6-host", &self.ipv6_host);
+        members.put_optional("ipv6-dns", &self.ipv6_dns);
+        members.put_optional("smb", &self.smb);
+        members.put_optional("smbserver", &self.smbserver);
+        members.put_optional("hostfwd", &self.hostfwd);
+        members.put_optional("guestfwd", &self.guestfwd);
+        members.put_optional("tftp-server-name", &self.tftp_server_name);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `vde`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddVde {
     /// `sock`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sock: Option<String>,
     /// `port`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     /// `group`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// `mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddVde {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("sock", &self.sock);
+        members.put_optional("port", &self.port);
+        members.put_optional("group", &self.group);
+        members.put_optional("mode", &self.mode);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `NetdevAdd` when its tag is `vhost-user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAddVhostUser {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
     /// `vhostforce`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostforce: Option<bool>,
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
+}
+
+impl serde::Serialize for NetdevAddVhostUser {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("chardev", &self.chardev);
+        members.put_optional("vhostforce", &self.vhostforce);
+        members.put_optional("queues", &self.queues);
+        members.serialize(serializer)
+    }
 }
 
 impl NetdevAddVhostUser {
@@ -10966,34 +13531,49 @@ impl NetdevAddVhostUser {
 /// The members of `NetdevAdd` when its tag is `vhost-vdpa`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevAddVhostVdpa {
     /// `vhostdev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostdev: Option<String>,
     /// `vhostfd`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vhostfd: Option<String>,
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `x-svq`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-svq", skip_serializing_if = "Option::is_none")]
     pub x_svq: Option<bool>,
+}
+
+impl serde::Serialize for NetdevAddVhostVdpa {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("vhostdev", &self.vhostdev);
+        members.put_optional("vhostfd", &self.vhostfd);
+        members.put_optional("queues", &self.queues);
+        members.put_optional("x-svq", &self.x_svq);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `acpi-generic-initiator`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAcpiGenericInitiator {
     /// `pci-dev`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "pci-dev")]
     pub pci_dev: String,
     /// `node`. QEMU 7.2: no; 10.0: yes.
     pub node: i64,
+}
+
+impl serde::Serialize for ObjectAddAcpiGenericInitiator {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("pci-dev", &self.pci_dev);
+        members.put("node", &self.node);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAcpiGenericInitiator {
@@ -11009,14 +13589,22 @@ impl ObjectAddAcpiGenericInitiator {
 /// The members of `ObjectAdd` when its tag is `acpi-generic-port`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAcpiGenericPort {
     /// `pci-bus`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "pci-bus")]
     pub pci_bus: String,
     /// `node`. QEMU 7.2: no; 10.0: yes.
     pub node: i64,
+}
+
+impl serde::Serialize for ObjectAddAcpiGenericPort {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("pci-bus", &self.pci_bus);
+        members.put("node", &self.node);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAcpiGenericPort {
@@ -11032,15 +13620,22 @@ impl ObjectAddAcpiGenericPort {
 /// The members of `ObjectAdd` when its tag is `authz-list`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddAuthzList {
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddAuthzListPolicy>,
     /// `rules`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<ObjectAddAuthzListRules>>,
+}
+
+impl serde::Serialize for ObjectAddAuthzList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("policy", &self.policy);
+        members.put_optional("rules", &self.rules);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -11058,7 +13653,7 @@ qapi_enum! {
 /// The type of `ObjectAddAuthzList`'s member `rules`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAuthzListRules {
     /// `match`. QEMU 7.2: yes; 10.0: yes.
@@ -11066,8 +13661,17 @@ pub struct ObjectAddAuthzListRules {
     /// `policy`. QEMU 7.2: yes; 10.0: yes.
     pub policy: ObjectAddAuthzListPolicy,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<ObjectAddAuthzListRulesFormat>,
+}
+
+impl serde::Serialize for ObjectAddAuthzListRules {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("match", &self.r#match);
+        members.put("policy", &self.policy);
+        members.put_optional("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAuthzListRules {
@@ -11096,14 +13700,22 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `authz-listfile`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAuthzListfile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
     /// `refresh`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddAuthzListfile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("filename", &self.filename);
+        members.put_optional("refresh", &self.refresh);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAuthzListfile {
@@ -11119,11 +13731,19 @@ impl ObjectAddAuthzListfile {
 /// The members of `ObjectAdd` when its tag is `authz-pam`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAuthzPam {
     /// `service`. QEMU 7.2: yes; 10.0: yes.
     pub service: String,
+}
+
+impl serde::Serialize for ObjectAddAuthzPam {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("service", &self.service);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAuthzPam {
@@ -11138,11 +13758,19 @@ impl ObjectAddAuthzPam {
 /// The members of `ObjectAdd` when its tag is `authz-simple`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddAuthzSimple {
     /// `identity`. QEMU 7.2: yes; 10.0: yes.
     pub identity: String,
+}
+
+impl serde::Serialize for ObjectAddAuthzSimple {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("identity", &self.identity);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddAuthzSimple {
@@ -11157,13 +13785,22 @@ impl ObjectAddAuthzSimple {
 /// The members of `ObjectAdd` when its tag is `can-host-socketcan`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddCanHostSocketcan {
     /// `if`. QEMU 7.2: yes; 10.0: yes.
     pub r#if: String,
     /// `canbus`. QEMU 7.2: yes; 10.0: yes.
     pub canbus: String,
+}
+
+impl serde::Serialize for ObjectAddCanHostSocketcan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("if", &self.r#if);
+        members.put("canbus", &self.canbus);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddCanHostSocketcan {
@@ -11179,7 +13816,7 @@ impl ObjectAddCanHostSocketcan {
 /// The members of `ObjectAdd` when its tag is `colo-compare`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddColoCompare {
     /// `primary_in`. QEMU 7.2: yes; 10.0: yes.
@@ -11191,20 +13828,31 @@ pub struct ObjectAddColoCompare {
     /// `iothread`. QEMU 7.2: yes; 10.0: yes.
     pub iothread: String,
     /// `notify_dev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notify_dev: Option<String>,
     /// `compare_timeout`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compare_timeout: Option<i64>,
     /// `expired_scan_cycle`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expired_scan_cycle: Option<i64>,
     /// `max_queue_size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_queue_size: Option<i64>,
     /// `vnet_hdr_support`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddColoCompare {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("primary_in", &self.primary_in);
+        members.put("secondary_in", &self.secondary_in);
+        members.put("outdev", &self.outdev);
+        members.put("iothread", &self.iothread);
+        members.put_optional("notify_dev", &self.notify_dev);
+        members.put_optional("compare_timeout", &self.compare_timeout);
+        members.put_optional("expired_scan_cycle", &self.expired_scan_cycle);
+        members.put_optional("max_queue_size", &self.max_queue_size);
+        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddColoCompare {
@@ -11232,18 +13880,25 @@ impl ObjectAddColoCompare {
 /// The members of `ObjectAdd` when its tag is `cryptodev-backend`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddCryptodevBackend {
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `throttle-bps`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "throttle-bps", skip_serializing_if = "Option::is_none")]
     pub throttle_bps: Option<i64>,
     /// `throttle-ops`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "throttle-ops", skip_serializing_if = "Option::is_none")]
     pub throttle_ops: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddCryptodevBackend {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("queues", &self.queues);
+        members.put_optional("throttle-bps", &self.throttle_bps);
+        members.put_optional("throttle-ops", &self.throttle_ops);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddCryptodevBackend {
@@ -11271,20 +13926,28 @@ impl ObjectAddCryptodevBackend {
 /// The members of `ObjectAdd` when its tag is `cryptodev-vhost-user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddCryptodevVhostUser {
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
     /// `throttle-bps`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "throttle-bps", skip_serializing_if = "Option::is_none")]
     pub throttle_bps: Option<i64>,
     /// `throttle-ops`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "throttle-ops", skip_serializing_if = "Option::is_none")]
     pub throttle_ops: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddCryptodevVhostUser {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("queues", &self.queues);
+        members.put("chardev", &self.chardev);
+        members.put_optional("throttle-bps", &self.throttle_bps);
+        members.put_optional("throttle-ops", &self.throttle_ops);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddCryptodevVhostUser {
@@ -11324,14 +13987,22 @@ impl ObjectAddCryptodevVhostUser {
 /// The members of `ObjectAdd` when its tag is `dbus-vmstate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddDbusVmstate {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: String,
     /// `id-list`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "id-list", skip_serializing_if = "Option::is_none")]
     pub id_list: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddDbusVmstate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("addr", &self.addr);
+        members.put_optional("id-list", &self.id_list);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddDbusVmstate {
@@ -11347,25 +14018,34 @@ impl ObjectAddDbusVmstate {
 /// The members of `ObjectAdd` when its tag is `filter-buffer`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterBuffer {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
     /// `interval`. QEMU 7.2: yes; 10.0: yes.
     pub interval: i64,
+}
+
+impl serde::Serialize for ObjectAddFilterBuffer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.put("interval", &self.interval);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterBuffer {
@@ -11411,28 +14091,37 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `filter-dump`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterDump {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: String,
     /// `maxlen`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub maxlen: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddFilterDump {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.put("file", &self.file);
+        members.put_optional("maxlen", &self.maxlen);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterDump {
@@ -11453,28 +14142,37 @@ impl ObjectAddFilterDump {
 /// The members of `ObjectAdd` when its tag is `filter-mirror`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterMirror {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
     /// `outdev`. QEMU 7.2: yes; 10.0: yes.
     pub outdev: String,
     /// `vnet_hdr_support`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddFilterMirror {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.put("outdev", &self.outdev);
+        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterMirror {
@@ -11495,32 +14193,40 @@ impl ObjectAddFilterMirror {
 /// The members of `ObjectAdd` when its tag is `filter-redirector`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterRedirector {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
     /// `indev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub indev: Option<String>,
     /// `outdev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outdev: Option<String>,
     /// `vnet_hdr_support`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddFilterRedirector {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.put_optional("indev", &self.indev);
+        members.put_optional("outdev", &self.outdev);
+        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterRedirector {
@@ -11542,23 +14248,31 @@ impl ObjectAddFilterRedirector {
 /// The members of `ObjectAdd` when its tag is `filter-replay`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterReplay {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
+}
+
+impl serde::Serialize for ObjectAddFilterReplay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterReplay {
@@ -11577,26 +14291,34 @@ impl ObjectAddFilterReplay {
 /// The members of `ObjectAdd` when its tag is `filter-rewriter`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddFilterRewriter {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
     /// `queue`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<ObjectAddFilterBufferQueue>,
     /// `status`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// `position`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
     /// `insert`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert: Option<ObjectAddFilterBufferInsert>,
     /// `vnet_hdr_support`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vnet_hdr_support: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddFilterRewriter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("netdev", &self.netdev);
+        members.put_optional("queue", &self.queue);
+        members.put_optional("status", &self.status);
+        members.put_optional("position", &self.position);
+        members.put_optional("insert", &self.insert);
+        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddFilterRewriter {
@@ -11616,29 +14338,37 @@ impl ObjectAddFilterRewriter {
 /// The members of `ObjectAdd` when its tag is `input-barrier`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddInputBarrier {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `server`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// `port`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
     /// `x-origin`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "x-origin", skip_serializing_if = "Option::is_none")]
     pub x_origin: Option<String>,
     /// `y-origin`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "y-origin", skip_serializing_if = "Option::is_none")]
     pub y_origin: Option<String>,
     /// `width`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<String>,
     /// `height`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddInputBarrier {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("name", &self.name);
+        members.put_optional("server", &self.server);
+        members.put_optional("port", &self.port);
+        members.put_optional("x-origin", &self.x_origin);
+        members.put_optional("y-origin", &self.y_origin);
+        members.put_optional("width", &self.width);
+        members.put_optional("height", &self.height);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddInputBarrier {
@@ -11659,20 +14389,28 @@ impl ObjectAddInputBarrier {
 /// The members of `ObjectAdd` when its tag is `input-linux`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddInputLinux {
     /// `evdev`. QEMU 7.2: yes; 10.0: yes.
     pub evdev: String,
     /// `grab_all`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub grab_all: Option<bool>,
     /// `repeat`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat: Option<bool>,
     /// `grab-toggle`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "grab-toggle", skip_serializing_if = "Option::is_none")]
     pub grab_toggle: Option<ObjectAddInputLinuxGrabToggle>,
+}
+
+impl serde::Serialize for ObjectAddInputLinux {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("evdev", &self.evdev);
+        members.put_optional("grab_all", &self.grab_all);
+        members.put_optional("repeat", &self.repeat);
+        members.put_optional("grab-toggle", &self.grab_toggle);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddInputLinux {
@@ -11710,98 +14448,127 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `iommufd`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddIommufd {
     /// `fd`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddIommufd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("fd", &self.fd);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `iothread`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddIothread {
     /// `aio-max-batch`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "aio-max-batch", skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `thread-pool-min`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-pool-min", skip_serializing_if = "Option::is_none")]
     pub thread_pool_min: Option<i64>,
     /// `thread-pool-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-pool-max", skip_serializing_if = "Option::is_none")]
     pub thread_pool_max: Option<i64>,
     /// `poll-max-ns`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-max-ns", skip_serializing_if = "Option::is_none")]
     pub poll_max_ns: Option<i64>,
     /// `poll-grow`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-grow", skip_serializing_if = "Option::is_none")]
     pub poll_grow: Option<i64>,
     /// `poll-shrink`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "poll-shrink", skip_serializing_if = "Option::is_none")]
     pub poll_shrink: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddIothread {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("aio-max-batch", &self.aio_max_batch);
+        members.put_optional("thread-pool-min", &self.thread_pool_min);
+        members.put_optional("thread-pool-max", &self.thread_pool_max);
+        members.put_optional("poll-max-ns", &self.poll_max_ns);
+        members.put_optional("poll-grow", &self.poll_grow);
+        members.put_optional("poll-shrink", &self.poll_shrink);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `main-loop`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddMainLoop {
     /// `aio-max-batch`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "aio-max-batch", skip_serializing_if = "Option::is_none")]
     pub aio_max_batch: Option<i64>,
     /// `thread-pool-min`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-pool-min", skip_serializing_if = "Option::is_none")]
     pub thread_pool_min: Option<i64>,
     /// `thread-pool-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-pool-max", skip_serializing_if = "Option::is_none")]
     pub thread_pool_max: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddMainLoop {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("aio-max-batch", &self.aio_max_batch);
+        members.put_optional("thread-pool-min", &self.thread_pool_min);
+        members.put_optional("thread-pool-max", &self.thread_pool_max);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `memory-backend-epc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddMemoryBackendEpc {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-nodes", skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<i64>>,
     /// `merge`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddMemoryBackendEpcPolicy>,
     /// `prealloc`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-threads", skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<i64>,
     /// `prealloc-context`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-context", skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `x-use-canonical-path-for-ramblock-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddMemoryBackendEpc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("dump", &self.dump);
+        members.put_optional("host-nodes", &self.host_nodes);
+        members.put_optional("merge", &self.merge);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("prealloc", &self.prealloc);
+        members.put_optional("prealloc-threads", &self.prealloc_threads);
+        members.put_optional("prealloc-context", &self.prealloc_context);
+        members.put_optional("share", &self.share);
+        members.put_optional("reserve", &self.reserve);
+        members.put("size", &self.size);
+        members.put_optional(
+            "x-use-canonical-path-for-ramblock-id",
+            &self.x_use_canonical_path_for_ramblock_id,
+        );
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddMemoryBackendEpc {
@@ -11842,65 +14609,73 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `memory-backend-file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddMemoryBackendFile {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-nodes", skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<i64>>,
     /// `merge`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddMemoryBackendEpcPolicy>,
     /// `prealloc`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-threads", skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<i64>,
     /// `prealloc-context`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-context", skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `x-use-canonical-path-for-ramblock-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// `align`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub align: Option<i64>,
     /// `discard-data`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "discard-data", skip_serializing_if = "Option::is_none")]
     pub discard_data: Option<bool>,
     /// `mem-path`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "mem-path")]
     pub mem_path: String,
     /// `pmem`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pmem: Option<bool>,
     /// `readonly`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readonly: Option<bool>,
     /// `offset`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
     /// `rom`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rom: Option<BlockdevOptionsFileLocking>,
+}
+
+impl serde::Serialize for ObjectAddMemoryBackendFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("dump", &self.dump);
+        members.put_optional("host-nodes", &self.host_nodes);
+        members.put_optional("merge", &self.merge);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("prealloc", &self.prealloc);
+        members.put_optional("prealloc-threads", &self.prealloc_threads);
+        members.put_optional("prealloc-context", &self.prealloc_context);
+        members.put_optional("share", &self.share);
+        members.put_optional("reserve", &self.reserve);
+        members.put("size", &self.size);
+        members.put_optional(
+            "x-use-canonical-path-for-ramblock-id",
+            &self.x_use_canonical_path_for_ramblock_id,
+        );
+        members.put_optional("align", &self.align);
+        members.put_optional("discard-data", &self.discard_data);
+        members.put("mem-path", &self.mem_path);
+        members.put_optional("pmem", &self.pmem);
+        members.put_optional("readonly", &self.readonly);
+        members.put_optional("offset", &self.offset);
+        members.put_optional("rom", &self.rom);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddMemoryBackendFile {
@@ -11954,53 +14729,61 @@ impl ObjectAddMemoryBackendFile {
 /// The members of `ObjectAdd` when its tag is `memory-backend-memfd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddMemoryBackendMemfd {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-nodes", skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<i64>>,
     /// `merge`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddMemoryBackendEpcPolicy>,
     /// `prealloc`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-threads", skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<i64>,
     /// `prealloc-context`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-context", skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `x-use-canonical-path-for-ramblock-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
     /// `hugetlb`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hugetlb: Option<bool>,
     /// `hugetlbsize`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hugetlbsize: Option<i64>,
     /// `seal`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seal: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddMemoryBackendMemfd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("dump", &self.dump);
+        members.put_optional("host-nodes", &self.host_nodes);
+        members.put_optional("merge", &self.merge);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("prealloc", &self.prealloc);
+        members.put_optional("prealloc-threads", &self.prealloc_threads);
+        members.put_optional("prealloc-context", &self.prealloc_context);
+        members.put_optional("share", &self.share);
+        members.put_optional("reserve", &self.reserve);
+        members.put("size", &self.size);
+        members.put_optional(
+            "x-use-canonical-path-for-ramblock-id",
+            &self.x_use_canonical_path_for_ramblock_id,
+        );
+        members.put_optional("hugetlb", &self.hugetlb);
+        members.put_optional("hugetlbsize", &self.hugetlbsize);
+        members.put_optional("seal", &self.seal);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddMemoryBackendMemfd {
@@ -12028,44 +14811,52 @@ impl ObjectAddMemoryBackendMemfd {
 /// The members of `ObjectAdd` when its tag is `memory-backend-ram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddMemoryBackendRam {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-nodes", skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<i64>>,
     /// `merge`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddMemoryBackendEpcPolicy>,
     /// `prealloc`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-threads", skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<i64>,
     /// `prealloc-context`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "prealloc-context", skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
     /// `x-use-canonical-path-for-ramblock-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddMemoryBackendRam {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("dump", &self.dump);
+        members.put_optional("host-nodes", &self.host_nodes);
+        members.put_optional("merge", &self.merge);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("prealloc", &self.prealloc);
+        members.put_optional("prealloc-threads", &self.prealloc_threads);
+        members.put_optional("prealloc-context", &self.prealloc_context);
+        members.put_optional("share", &self.share);
+        members.put_optional("reserve", &self.reserve);
+        members.put("size", &self.size);
+        members.put_optional(
+            "x-use-canonical-path-for-ramblock-id",
+            &self.x_use_canonical_path_for_ramblock_id,
+        );
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddMemoryBackendRam {
@@ -12090,44 +14881,52 @@ impl ObjectAddMemoryBackendRam {
 /// The members of `ObjectAdd` when its tag is `memory-backend-shm`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddMemoryBackendShm {
     /// `dump`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dump: Option<bool>,
     /// `host-nodes`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "host-nodes", skip_serializing_if = "Option::is_none")]
     pub host_nodes: Option<Vec<i64>>,
     /// `merge`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<bool>,
     /// `policy`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<ObjectAddMemoryBackendEpcPolicy>,
     /// `prealloc`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prealloc: Option<bool>,
     /// `prealloc-threads`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "prealloc-threads", skip_serializing_if = "Option::is_none")]
     pub prealloc_threads: Option<i64>,
     /// `prealloc-context`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "prealloc-context", skip_serializing_if = "Option::is_none")]
     pub prealloc_context: Option<String>,
     /// `share`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub share: Option<bool>,
     /// `reserve`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserve: Option<bool>,
     /// `size`. QEMU 7.2: no; 10.0: yes.
     pub size: i64,
     /// `x-use-canonical-path-for-ramblock-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddMemoryBackendShm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("dump", &self.dump);
+        members.put_optional("host-nodes", &self.host_nodes);
+        members.put_optional("merge", &self.merge);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("prealloc", &self.prealloc);
+        members.put_optional("prealloc-threads", &self.prealloc_threads);
+        members.put_optional("prealloc-context", &self.prealloc_context);
+        members.put_optional("share", &self.share);
+        members.put_optional("reserve", &self.reserve);
+        members.put("size", &self.size);
+        members.put_optional(
+            "x-use-canonical-path-for-ramblock-id",
+            &self.x_use_canonical_path_for_ramblock_id,
+        );
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddMemoryBackendShm {
@@ -12152,11 +14951,19 @@ impl ObjectAddMemoryBackendShm {
 /// The members of `ObjectAdd` when its tag is `pr-manager-helper`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddPrManagerHelper {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
+}
+
+impl serde::Serialize for ObjectAddPrManagerHelper {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("path", &self.path);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddPrManagerHelper {
@@ -12275,14 +15082,22 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `qtest`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddQtest {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
     /// `log`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddQtest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("chardev", &self.chardev);
+        members.put_optional("log", &self.log);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddQtest {
@@ -12298,25 +15113,40 @@ impl ObjectAddQtest {
 /// The members of `ObjectAdd` when its tag is `rng-builtin`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddRngBuiltin {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddRngBuiltin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("opened", &self.opened);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `rng-egd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddRngEgd {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
+}
+
+impl serde::Serialize for ObjectAddRngEgd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("opened", &self.opened);
+        members.put("chardev", &self.chardev);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddRngEgd {
@@ -12332,41 +15162,55 @@ impl ObjectAddRngEgd {
 /// The members of `ObjectAdd` when its tag is `rng-random`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddRngRandom {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub opened: Option<bool>,
     /// `filename`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddRngRandom {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("opened", &self.opened);
+        members.put_optional("filename", &self.filename);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `secret`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddSecret {
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<ObjectAddSecretFormat>,
     /// `keyid`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// `iv`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iv: Option<String>,
     /// `data`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// `file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("loaded", &self.loaded);
+        members.put_optional("format", &self.format);
+        members.put_optional("keyid", &self.keyid);
+        members.put_optional("iv", &self.iv);
+        members.put_optional("data", &self.data);
+        members.put_optional("file", &self.file);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddSecret {
@@ -12398,23 +15242,31 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `secret_keyring`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddSecretKeyring {
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `format`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<ObjectAddSecretFormat>,
     /// `keyid`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// `iv`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iv: Option<String>,
     /// `serial`. QEMU 7.2: yes; 10.0: yes.
     pub serial: i64,
+}
+
+impl serde::Serialize for ObjectAddSecretKeyring {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("loaded", &self.loaded);
+        members.put_optional("format", &self.format);
+        members.put_optional("keyid", &self.keyid);
+        members.put_optional("iv", &self.iv);
+        members.put("serial", &self.serial);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddSecretKeyring {
@@ -12447,36 +15299,43 @@ impl ObjectAddSecretKeyring {
 /// The members of `ObjectAdd` when its tag is `sev-guest`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddSevGuest {
     /// `sev-device`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sev-device", skip_serializing_if = "Option::is_none")]
     pub sev_device: Option<String>,
     /// `dh-cert-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dh-cert-file", skip_serializing_if = "Option::is_none")]
     pub dh_cert_file: Option<String>,
     /// `session-file`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "session-file", skip_serializing_if = "Option::is_none")]
     pub session_file: Option<String>,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<i64>,
     /// `handle`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<i64>,
     /// `cbitpos`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cbitpos: Option<i64>,
     /// `reduced-phys-bits`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: i64,
     /// `kernel-hashes`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "kernel-hashes", skip_serializing_if = "Option::is_none")]
     pub kernel_hashes: Option<bool>,
     /// `legacy-vm-type`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "legacy-vm-type", skip_serializing_if = "Option::is_none")]
     pub legacy_vm_type: Option<BlockdevOptionsFileLocking>,
+}
+
+impl serde::Serialize for ObjectAddSevGuest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("sev-device", &self.sev_device);
+        members.put_optional("dh-cert-file", &self.dh_cert_file);
+        members.put_optional("session-file", &self.session_file);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("handle", &self.handle);
+        members.put_optional("cbitpos", &self.cbitpos);
+        members.put("reduced-phys-bits", &self.reduced_phys_bits);
+        members.put_optional("kernel-hashes", &self.kernel_hashes);
+        members.put_optional("legacy-vm-type", &self.legacy_vm_type);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddSevGuest {
@@ -12513,45 +15372,49 @@ impl ObjectAddSevGuest {
 /// The members of `ObjectAdd` when its tag is `sev-snp-guest`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddSevSnpGuest {
     /// `sev-device`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "sev-device", skip_serializing_if = "Option::is_none")]
     pub sev_device: Option<String>,
     /// `cbitpos`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cbitpos: Option<i64>,
     /// `reduced-phys-bits`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: i64,
     /// `kernel-hashes`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "kernel-hashes", skip_serializing_if = "Option::is_none")]
     pub kernel_hashes: Option<bool>,
     /// `policy`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<i64>,
     /// `guest-visible-workarounds`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(
-        rename = "guest-visible-workarounds",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub guest_visible_workarounds: Option<String>,
     /// `id-block`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "id-block", skip_serializing_if = "Option::is_none")]
     pub id_block: Option<String>,
     /// `id-auth`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "id-auth", skip_serializing_if = "Option::is_none")]
     pub id_auth: Option<String>,
     /// `author-key-enabled`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "author-key-enabled", skip_serializing_if = "Option::is_none")]
     pub author_key_enabled: Option<bool>,
     /// `host-data`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "host-data", skip_serializing_if = "Option::is_none")]
     pub host_data: Option<String>,
     /// `vcek-disabled`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "vcek-disabled", skip_serializing_if = "Option::is_none")]
     pub vcek_disabled: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddSevSnpGuest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("sev-device", &self.sev_device);
+        members.put_optional("cbitpos", &self.cbitpos);
+        members.put("reduced-phys-bits", &self.reduced_phys_bits);
+        members.put_optional("kernel-hashes", &self.kernel_hashes);
+        members.put_optional("policy", &self.policy);
+        members.put_optional("guest-visible-workarounds", &self.guest_visible_workarounds);
+        members.put_optional("id-block", &self.id_block);
+        members.put_optional("id-auth", &self.id_auth);
+        members.put_optional("author-key-enabled", &self.author_key_enabled);
+        members.put_optional("host-data", &self.host_data);
+        members.put_optional("vcek-disabled", &self.vcek_disabled);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddSevSnpGuest {
@@ -12576,227 +15439,226 @@ impl ObjectAddSevSnpGuest {
 /// The members of `ObjectAdd` when its tag is `thread-context`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddThreadContext {
     /// `cpu-affinity`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-affinity", skip_serializing_if = "Option::is_none")]
     pub cpu_affinity: Option<Vec<i64>>,
     /// `node-affinity`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-affinity", skip_serializing_if = "Option::is_none")]
     pub node_affinity: Option<Vec<i64>>,
+}
+
+impl serde::Serialize for ObjectAddThreadContext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("cpu-affinity", &self.cpu_affinity);
+        members.put_optional("node-affinity", &self.node_affinity);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `throttle-group`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddThrottleGroup {
     /// `limits`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<ObjectAddThrottleGroupLimits>,
     /// `x-iops-total`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-total", skip_serializing_if = "Option::is_none")]
     pub x_iops_total: Option<i64>,
     /// `x-iops-total-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-total-max", skip_serializing_if = "Option::is_none")]
     pub x_iops_total_max: Option<i64>,
     /// `x-iops-total-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-iops-total-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_iops_total_max_length: Option<i64>,
     /// `x-iops-read`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-read", skip_serializing_if = "Option::is_none")]
     pub x_iops_read: Option<i64>,
     /// `x-iops-read-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-read-max", skip_serializing_if = "Option::is_none")]
     pub x_iops_read_max: Option<i64>,
     /// `x-iops-read-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-iops-read-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_iops_read_max_length: Option<i64>,
     /// `x-iops-write`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-write", skip_serializing_if = "Option::is_none")]
     pub x_iops_write: Option<i64>,
     /// `x-iops-write-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-write-max", skip_serializing_if = "Option::is_none")]
     pub x_iops_write_max: Option<i64>,
     /// `x-iops-write-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-iops-write-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_iops_write_max_length: Option<i64>,
     /// `x-bps-total`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-total", skip_serializing_if = "Option::is_none")]
     pub x_bps_total: Option<i64>,
     /// `x-bps-total-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-total-max", skip_serializing_if = "Option::is_none")]
     pub x_bps_total_max: Option<i64>,
     /// `x-bps-total-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-bps-total-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_bps_total_max_length: Option<i64>,
     /// `x-bps-read`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-read", skip_serializing_if = "Option::is_none")]
     pub x_bps_read: Option<i64>,
     /// `x-bps-read-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-read-max", skip_serializing_if = "Option::is_none")]
     pub x_bps_read_max: Option<i64>,
     /// `x-bps-read-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-bps-read-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_bps_read_max_length: Option<i64>,
     /// `x-bps-write`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-write", skip_serializing_if = "Option::is_none")]
     pub x_bps_write: Option<i64>,
     /// `x-bps-write-max`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-bps-write-max", skip_serializing_if = "Option::is_none")]
     pub x_bps_write_max: Option<i64>,
     /// `x-bps-write-max-length`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(
-        rename = "x-bps-write-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub x_bps_write_max_length: Option<i64>,
     /// `x-iops-size`, optional. QEMU 7.2: yes; 10.0: yes. Unstable (QEMU may change or drop it).
-    #[serde(rename = "x-iops-size", skip_serializing_if = "Option::is_none")]
     pub x_iops_size: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddThrottleGroup {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("limits", &self.limits);
+        members.put_optional("x-iops-total", &self.x_iops_total);
+        members.put_optional("x-iops-total-max", &self.x_iops_total_max);
+        members.put_optional("x-iops-total-max-length", &self.x_iops_total_max_length);
+        members.put_optional("x-iops-read", &self.x_iops_read);
+        members.put_optional("x-iops-read-max", &self.x_iops_read_max);
+        members.put_optional("x-iops-read-max-length", &self.x_iops_read_max_length);
+        members.put_optional("x-iops-write", &self.x_iops_write);
+        members.put_optional("x-iops-write-max", &self.x_iops_write_max);
+        members.put_optional("x-iops-write-max-length", &self.x_iops_write_max_length);
+        members.put_optional("x-bps-total", &self.x_bps_total);
+        members.put_optional("x-bps-total-max", &self.x_bps_total_max);
+        members.put_optional("x-bps-total-max-length", &self.x_bps_total_max_length);
+        members.put_optional("x-bps-read", &self.x_bps_read);
+        members.put_optional("x-bps-read-max", &self.x_bps_read_max);
+        members.put_optional("x-bps-read-max-length", &self.x_bps_read_max_length);
+        members.put_optional("x-bps-write", &self.x_bps_write);
+        members.put_optional("x-bps-write-max", &self.x_bps_write_max);
+        members.put_optional("x-bps-write-max-length", &self.x_bps_write_max_length);
+        members.put_optional("x-iops-size", &self.x_iops_size);
+        members.serialize(serializer)
+    }
 }
 
 /// The type of `ObjectAddThrottleGroup`'s member `limits`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddThrottleGroupLimits {
     /// `iops-total`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-total", skip_serializing_if = "Option::is_none")]
     pub iops_total: Option<i64>,
     /// `iops-total-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-total-max", skip_serializing_if = "Option::is_none")]
     pub iops_total_max: Option<i64>,
     /// `iops-total-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "iops-total-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub iops_total_max_length: Option<i64>,
     /// `iops-read`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-read", skip_serializing_if = "Option::is_none")]
     pub iops_read: Option<i64>,
     /// `iops-read-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-read-max", skip_serializing_if = "Option::is_none")]
     pub iops_read_max: Option<i64>,
     /// `iops-read-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "iops-read-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub iops_read_max_length: Option<i64>,
     /// `iops-write`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-write", skip_serializing_if = "Option::is_none")]
     pub iops_write: Option<i64>,
     /// `iops-write-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-write-max", skip_serializing_if = "Option::is_none")]
     pub iops_write_max: Option<i64>,
     /// `iops-write-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "iops-write-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub iops_write_max_length: Option<i64>,
     /// `bps-total`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-total", skip_serializing_if = "Option::is_none")]
     pub bps_total: Option<i64>,
     /// `bps-total-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-total-max", skip_serializing_if = "Option::is_none")]
     pub bps_total_max: Option<i64>,
     /// `bps-total-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "bps-total-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub bps_total_max_length: Option<i64>,
     /// `bps-read`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-read", skip_serializing_if = "Option::is_none")]
     pub bps_read: Option<i64>,
     /// `bps-read-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-read-max", skip_serializing_if = "Option::is_none")]
     pub bps_read_max: Option<i64>,
     /// `bps-read-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "bps-read-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub bps_read_max_length: Option<i64>,
     /// `bps-write`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-write", skip_serializing_if = "Option::is_none")]
     pub bps_write: Option<i64>,
     /// `bps-write-max`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bps-write-max", skip_serializing_if = "Option::is_none")]
     pub bps_write_max: Option<i64>,
     /// `bps-write-max-length`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(
-        rename = "bps-write-max-length",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub bps_write_max_length: Option<i64>,
     /// `iops-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iops-size", skip_serializing_if = "Option::is_none")]
     pub iops_size: Option<i64>,
+}
+
+impl serde::Serialize for ObjectAddThrottleGroupLimits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("iops-total", &self.iops_total);
+        members.put_optional("iops-total-max", &self.iops_total_max);
+        members.put_optional("iops-total-max-length", &self.iops_total_max_length);
+        members.put_optional("iops-read", &self.iops_read);
+        members.put_optional("iops-read-max", &self.iops_read_max);
+        members.put_optional("iops-read-max-length", &self.iops_read_max_length);
+        members.put_optional("iops-write", &self.iops_write);
+        members.put_optional("iops-write-max", &self.iops_write_max);
+        members.put_optional("iops-write-max-length", &self.iops_write_max_length);
+        members.put_optional("bps-total", &self.bps_total);
+        members.put_optional("bps-total-max", &self.bps_total_max);
+        members.put_optional("bps-total-max-length", &self.bps_total_max_length);
+        members.put_optional("bps-read", &self.bps_read);
+        members.put_optional("bps-read-max", &self.bps_read_max);
+        members.put_optional("bps-read-max-length", &self.bps_read_max_length);
+        members.put_optional("bps-write", &self.bps_write);
+        members.put_optional("bps-write-max", &self.bps_write_max);
+        members.put_optional("bps-write-max-length", &self.bps_write_max_length);
+        members.put_optional("iops-size", &self.iops_size);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `tls-cipher-suites`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddTlsCipherSuites {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "verify-peer", skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<ObjectAddTlsCredsAnonEndpoint>,
     /// `priority`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddTlsCipherSuites {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("verify-peer", &self.verify_peer);
+        members.put_optional("dir", &self.dir);
+        members.put_optional("endpoint", &self.endpoint);
+        members.put_optional("priority", &self.priority);
+        members.serialize(serializer)
+    }
 }
 
 /// The members of `ObjectAdd` when its tag is `tls-creds-anon`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddTlsCredsAnon {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "verify-peer", skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<ObjectAddTlsCredsAnonEndpoint>,
     /// `priority`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
+}
+
+impl serde::Serialize for ObjectAddTlsCredsAnon {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("verify-peer", &self.verify_peer);
+        members.put_optional("dir", &self.dir);
+        members.put_optional("endpoint", &self.endpoint);
+        members.put_optional("priority", &self.priority);
+        members.put_optional("loaded", &self.loaded);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddTlsCredsAnon {
@@ -12828,27 +15690,34 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `tls-creds-psk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddTlsCredsPsk {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "verify-peer", skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<ObjectAddTlsCredsAnonEndpoint>,
     /// `priority`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `username`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddTlsCredsPsk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("verify-peer", &self.verify_peer);
+        members.put_optional("dir", &self.dir);
+        members.put_optional("endpoint", &self.endpoint);
+        members.put_optional("priority", &self.priority);
+        members.put_optional("loaded", &self.loaded);
+        members.put_optional("username", &self.username);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddTlsCredsPsk {
@@ -12868,30 +15737,37 @@ impl ObjectAddTlsCredsPsk {
 /// The members of `ObjectAdd` when its tag is `tls-creds-x509`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ObjectAddTlsCredsX509 {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "verify-peer", skip_serializing_if = "Option::is_none")]
     pub verify_peer: Option<bool>,
     /// `dir`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `endpoint`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<ObjectAddTlsCredsAnonEndpoint>,
     /// `priority`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
     /// `sanity-check`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "sanity-check", skip_serializing_if = "Option::is_none")]
     pub sanity_check: Option<bool>,
     /// `passwordid`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub passwordid: Option<String>,
+}
+
+impl serde::Serialize for ObjectAddTlsCredsX509 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("verify-peer", &self.verify_peer);
+        members.put_optional("dir", &self.dir);
+        members.put_optional("endpoint", &self.endpoint);
+        members.put_optional("priority", &self.priority);
+        members.put_optional("loaded", &self.loaded);
+        members.put_optional("sanity-check", &self.sanity_check);
+        members.put_optional("passwordid", &self.passwordid);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddTlsCredsX509 {
@@ -12911,13 +15787,22 @@ impl ObjectAddTlsCredsX509 {
 /// The members of `ObjectAdd` when its tag is `x-remote-object`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddXRemoteObject {
     /// `fd`. QEMU 7.2: yes; 10.0: yes.
     pub fd: String,
     /// `devid`. QEMU 7.2: yes; 10.0: yes.
     pub devid: String,
+}
+
+impl serde::Serialize for ObjectAddXRemoteObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("fd", &self.fd);
+        members.put("devid", &self.devid);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddXRemoteObject {
@@ -12933,13 +15818,22 @@ impl ObjectAddXRemoteObject {
 /// The members of `ObjectAdd` when its tag is `x-vfio-user-server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectAddXVfioUserServer {
     /// `socket`. QEMU 7.2: yes; 10.0: yes.
     pub socket: BlockExportAddVhostUserBlkAddr,
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
+}
+
+impl serde::Serialize for ObjectAddXVfioUserServer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("socket", &self.socket);
+        members.put("device", &self.device);
+        members.serialize(serializer)
+    }
 }
 
 impl ObjectAddXVfioUserServer {
@@ -12955,25 +15849,35 @@ impl ObjectAddXVfioUserServer {
 /// What `device-list-properties` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectPropertyInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
     /// `description`, optional. QEMU 7.2: yes; 10.0: yes.
     pub description: Option<String>,
     /// `default-value`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "default-value")]
     pub default_value: Option<serde_json::Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for ObjectPropertyInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            kind: members.required("type")?,
+            description: members.optional("description")?,
+            default_value: members.optional("default-value")?,
+        })
+    }
 }
 
 /// What `qom-list-types` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectTypeInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -12984,10 +15888,21 @@ pub struct ObjectTypeInfo {
     pub parent: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for ObjectTypeInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            r#abstract: members.optional("abstract")?,
+            parent: members.optional("parent")?,
+        })
+    }
+}
+
 /// What `query-pci` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfo {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
@@ -12996,10 +15911,20 @@ pub struct PciInfo {
     pub devices: Vec<PciInfoDevices>,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            bus: members.required("bus")?,
+            devices: members.required("devices")?,
+        })
+    }
+}
+
 /// The type of `PciInfo`'s member `devices`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevices {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
@@ -13024,10 +15949,28 @@ pub struct PciInfoDevices {
     pub regions: Vec<PciInfoDevicesRegions>,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevices {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            bus: members.required("bus")?,
+            slot: members.required("slot")?,
+            function: members.required("function")?,
+            class_info: members.required("class_info")?,
+            id: members.required("id")?,
+            irq: members.optional("irq")?,
+            irq_pin: members.required("irq_pin")?,
+            qdev_id: members.required("qdev_id")?,
+            pci_bridge: members.optional("pci_bridge")?,
+            regions: members.required("regions")?,
+        })
+    }
+}
+
 /// The type of `PciInfoDevices`'s member `class_info`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesClassInfo {
     /// `desc`, optional. QEMU 7.2: yes; 10.0: yes.
@@ -13036,10 +15979,20 @@ pub struct PciInfoDevicesClassInfo {
     pub class: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesClassInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            desc: members.optional("desc")?,
+            class: members.required("class")?,
+        })
+    }
+}
+
 /// The type of `PciInfoDevices`'s member `id`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesId {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
@@ -13049,14 +16002,25 @@ pub struct PciInfoDevicesId {
     /// `subsystem`, optional. QEMU 7.2: yes; 10.0: yes.
     pub subsystem: Option<i64>,
     /// `subsystem-vendor`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "subsystem-vendor")]
     pub subsystem_vendor: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            device: members.required("device")?,
+            vendor: members.required("vendor")?,
+            subsystem: members.optional("subsystem")?,
+            subsystem_vendor: members.optional("subsystem-vendor")?,
+        })
+    }
 }
 
 /// The type of `PciInfoDevices`'s member `pci_bridge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesPciBridge {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
@@ -13065,10 +16029,20 @@ pub struct PciInfoDevicesPciBridge {
     pub devices: Option<Vec<PciInfoDevices>>,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridge {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            bus: members.required("bus")?,
+            devices: members.optional("devices")?,
+        })
+    }
+}
+
 /// The type of `PciInfoDevicesPciBridge`'s member `bus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesPciBridgeBus {
     /// `number`. QEMU 7.2: yes; 10.0: yes.
@@ -13085,10 +16059,24 @@ pub struct PciInfoDevicesPciBridgeBus {
     pub prefetchable_range: PciInfoDevicesPciBridgeBusIoRange,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            number: members.required("number")?,
+            secondary: members.required("secondary")?,
+            subordinate: members.required("subordinate")?,
+            io_range: members.required("io_range")?,
+            memory_range: members.required("memory_range")?,
+            prefetchable_range: members.required("prefetchable_range")?,
+        })
+    }
+}
+
 /// The type of `PciInfoDevicesPciBridgeBus`'s member `io_range`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesPciBridgeBusIoRange {
     /// `base`. QEMU 7.2: yes; 10.0: yes.
@@ -13097,16 +16085,25 @@ pub struct PciInfoDevicesPciBridgeBusIoRange {
     pub limit: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBusIoRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            base: members.required("base")?,
+            limit: members.required("limit")?,
+        })
+    }
+}
+
 /// The type of `PciInfoDevices`'s member `regions`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfoDevicesRegions {
     /// `bar`. QEMU 7.2: yes; 10.0: yes.
     pub bar: i64,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
     /// `address`. QEMU 7.2: yes; 10.0: yes.
     pub address: i64,
@@ -13118,16 +16115,40 @@ pub struct PciInfoDevicesRegions {
     pub mem_type_64: Option<bool>,
 }
 
+impl<'de> serde::Deserialize<'de> for PciInfoDevicesRegions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            bar: members.required("bar")?,
+            kind: members.required("type")?,
+            address: members.required("address")?,
+            size: members.required("size")?,
+            prefetch: members.optional("prefetch")?,
+            mem_type_64: members.optional("mem_type_64")?,
+        })
+    }
+}
+
 /// What `query-pr-managers` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrManagersInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
     /// `connected`. QEMU 7.2: yes; 10.0: yes.
     pub connected: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for PrManagersInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            connected: members.required("connected")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13465,11 +16486,19 @@ qapi_enum! {
 /// The members of `KeyValue` when its tag is `qcode`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QKeyCodeWrapper {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: QKeyCode,
+}
+
+impl serde::Serialize for QKeyCodeWrapper {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl QKeyCodeWrapper {
@@ -13502,14 +16531,22 @@ qapi_enum! {
 /// The type of `QueryStats`'s member `providers`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryStatsProviders {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
     pub provider: QueryStatsProvidersProvider,
     /// `names`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
+}
+
+impl serde::Serialize for QueryStatsProviders {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("provider", &self.provider);
+        members.put_optional("names", &self.names);
+        members.serialize(serializer)
+    }
 }
 
 impl QueryStatsProviders {
@@ -13561,12 +16598,19 @@ qapi_enum! {
 /// The members of `QueryStats` when its tag is `vcpu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryStatsVcpu {
     /// `vcpus`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vcpus: Option<Vec<String>>,
+}
+
+impl serde::Serialize for QueryStatsVcpu {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("vcpus", &self.vcpus);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -13586,7 +16630,7 @@ qapi_enum! {
 /// What `query-replay` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplayInfo {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
@@ -13595,6 +16639,17 @@ pub struct ReplayInfo {
     pub filename: Option<String>,
     /// `icount`. QEMU 7.2: yes; 10.0: yes.
     pub icount: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for ReplayInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            mode: members.required("mode")?,
+            filename: members.optional("filename")?,
+            icount: members.required("icount")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13624,11 +16679,20 @@ qapi_enum! {
 /// What `request-ebpf` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RequestEbpfOutput {
     /// `object`. QEMU 7.2: no; 10.0: yes.
     pub object: String,
+}
+
+impl<'de> serde::Deserialize<'de> for RequestEbpfOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            object: members.required("object")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13646,7 +16710,7 @@ qapi_enum! {
 /// What `query-rocker-of-dpa-flows` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowsInfo {
     /// `cookie`. QEMU 7.2: yes; 10.0: yes.
@@ -13661,149 +16725,198 @@ pub struct RockerOfDpaFlowsInfo {
     pub action: RockerOfDpaFlowsInfoAction,
 }
 
+impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cookie: members.required("cookie")?,
+            hits: members.required("hits")?,
+            key: members.required("key")?,
+            mask: members.required("mask")?,
+            action: members.required("action")?,
+        })
+    }
+}
+
 /// The type of `RockerOfDpaFlowsInfo`'s member `action`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowsInfoAction {
     /// `goto-tbl`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "goto-tbl")]
     pub goto_tbl: Option<i64>,
     /// `group-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "group-id")]
     pub group_id: Option<i64>,
     /// `tunnel-lport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tunnel-lport")]
     pub tunnel_lport: Option<i64>,
     /// `vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vlan-id")]
     pub vlan_id: Option<i64>,
     /// `new-vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "new-vlan-id")]
     pub new_vlan_id: Option<i64>,
     /// `out-pport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "out-pport")]
     pub out_pport: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            goto_tbl: members.optional("goto-tbl")?,
+            group_id: members.optional("group-id")?,
+            tunnel_lport: members.optional("tunnel-lport")?,
+            vlan_id: members.optional("vlan-id")?,
+            new_vlan_id: members.optional("new-vlan-id")?,
+            out_pport: members.optional("out-pport")?,
+        })
+    }
 }
 
 /// The type of `RockerOfDpaFlowsInfo`'s member `key`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowsInfoKey {
     /// `priority`. QEMU 7.2: yes; 10.0: yes.
     pub priority: i64,
     /// `tbl-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tbl-id")]
     pub tbl_id: i64,
     /// `in-pport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "in-pport")]
     pub in_pport: Option<i64>,
     /// `tunnel-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tunnel-id")]
     pub tunnel_id: Option<i64>,
     /// `vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vlan-id")]
     pub vlan_id: Option<i64>,
     /// `eth-type`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "eth-type")]
     pub eth_type: Option<i64>,
     /// `eth-src`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "eth-src")]
     pub eth_src: Option<String>,
     /// `eth-dst`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "eth-dst")]
     pub eth_dst: Option<String>,
     /// `ip-proto`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ip-proto")]
     pub ip_proto: Option<i64>,
     /// `ip-tos`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ip-tos")]
     pub ip_tos: Option<i64>,
     /// `ip-dst`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ip-dst")]
     pub ip_dst: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            priority: members.required("priority")?,
+            tbl_id: members.required("tbl-id")?,
+            in_pport: members.optional("in-pport")?,
+            tunnel_id: members.optional("tunnel-id")?,
+            vlan_id: members.optional("vlan-id")?,
+            eth_type: members.optional("eth-type")?,
+            eth_src: members.optional("eth-src")?,
+            eth_dst: members.optional("eth-dst")?,
+            ip_proto: members.optional("ip-proto")?,
+            ip_tos: members.optional("ip-tos")?,
+            ip_dst: members.optional("ip-dst")?,
+        })
+    }
 }
 
 /// The type of `RockerOfDpaFlowsInfo`'s member `mask`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowsInfoMask {
     /// `in-pport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "in-pport")]
     pub in_pport: Option<i64>,
     /// `tunnel-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tunnel-id")]
     pub tunnel_id: Option<i64>,
     /// `vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vlan-id")]
     pub vlan_id: Option<i64>,
     /// `eth-src`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "eth-src")]
     pub eth_src: Option<String>,
     /// `eth-dst`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "eth-dst")]
     pub eth_dst: Option<String>,
     /// `ip-proto`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ip-proto")]
     pub ip_proto: Option<i64>,
     /// `ip-tos`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ip-tos")]
     pub ip_tos: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoMask {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            in_pport: members.optional("in-pport")?,
+            tunnel_id: members.optional("tunnel-id")?,
+            vlan_id: members.optional("vlan-id")?,
+            eth_src: members.optional("eth-src")?,
+            eth_dst: members.optional("eth-dst")?,
+            ip_proto: members.optional("ip-proto")?,
+            ip_tos: members.optional("ip-tos")?,
+        })
+    }
 }
 
 /// What `query-rocker-of-dpa-groups` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaGroupsInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: i64,
     /// `vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vlan-id")]
     pub vlan_id: Option<i64>,
     /// `pport`, optional. QEMU 7.2: yes; 10.0: yes.
     pub pport: Option<i64>,
     /// `index`, optional. QEMU 7.2: yes; 10.0: yes.
     pub index: Option<i64>,
     /// `out-pport`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "out-pport")]
     pub out_pport: Option<i64>,
     /// `group-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "group-id")]
     pub group_id: Option<i64>,
     /// `set-vlan-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "set-vlan-id")]
     pub set_vlan_id: Option<i64>,
     /// `pop-vlan`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "pop-vlan")]
     pub pop_vlan: Option<i64>,
     /// `group-ids`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "group-ids")]
     pub group_ids: Option<Vec<i64>>,
     /// `set-eth-src`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "set-eth-src")]
     pub set_eth_src: Option<String>,
     /// `set-eth-dst`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "set-eth-dst")]
     pub set_eth_dst: Option<String>,
     /// `ttl-check`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ttl-check")]
     pub ttl_check: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerOfDpaGroupsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            kind: members.required("type")?,
+            vlan_id: members.optional("vlan-id")?,
+            pport: members.optional("pport")?,
+            index: members.optional("index")?,
+            out_pport: members.optional("out-pport")?,
+            group_id: members.optional("group-id")?,
+            set_vlan_id: members.optional("set-vlan-id")?,
+            pop_vlan: members.optional("pop-vlan")?,
+            group_ids: members.optional("group-ids")?,
+            set_eth_src: members.optional("set-eth-src")?,
+            set_eth_dst: members.optional("set-eth-dst")?,
+            ttl_check: members.optional("ttl-check")?,
+        })
+    }
 }
 
 /// What `query-rocker-ports` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerPortsInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -13811,7 +16924,6 @@ pub struct RockerPortsInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
     pub enabled: bool,
     /// `link-up`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "link-up")]
     pub link_up: bool,
     /// `speed`. QEMU 7.2: yes; 10.0: yes.
     pub speed: i64,
@@ -13819,6 +16931,20 @@ pub struct RockerPortsInfo {
     pub duplex: RockerPortsInfoDuplex,
     /// `autoneg`. QEMU 7.2: yes; 10.0: yes.
     pub autoneg: RockerPortsInfoAutoneg,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerPortsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            enabled: members.required("enabled")?,
+            link_up: members.required("link-up")?,
+            speed: members.required("speed")?,
+            duplex: members.required("duplex")?,
+            autoneg: members.required("autoneg")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13848,7 +16974,7 @@ qapi_enum! {
 /// What `query-rocker` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerSwitch {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -13857,6 +16983,17 @@ pub struct RockerSwitch {
     pub id: i64,
     /// `ports`. QEMU 7.2: yes; 10.0: yes.
     pub ports: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for RockerSwitch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            id: members.required("id")?,
+            ports: members.required("ports")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13902,7 +17039,7 @@ qapi_enum! {
 /// What `query-rx-filter` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RxFilterInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -13916,26 +17053,39 @@ pub struct RxFilterInfo {
     /// `vlan`. QEMU 7.2: yes; 10.0: yes.
     pub vlan: RxFilterInfoMulticast,
     /// `broadcast-allowed`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "broadcast-allowed")]
     pub broadcast_allowed: bool,
     /// `multicast-overflow`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multicast-overflow")]
     pub multicast_overflow: bool,
     /// `unicast-overflow`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unicast-overflow")]
     pub unicast_overflow: bool,
     /// `main-mac`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "main-mac")]
     pub main_mac: String,
     /// `vlan-table`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vlan-table")]
     pub vlan_table: Vec<i64>,
     /// `unicast-table`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unicast-table")]
     pub unicast_table: Vec<String>,
     /// `multicast-table`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "multicast-table")]
     pub multicast_table: Vec<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for RxFilterInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            promiscuous: members.required("promiscuous")?,
+            multicast: members.required("multicast")?,
+            unicast: members.required("unicast")?,
+            vlan: members.required("vlan")?,
+            broadcast_allowed: members.required("broadcast-allowed")?,
+            multicast_overflow: members.required("multicast-overflow")?,
+            unicast_overflow: members.required("unicast-overflow")?,
+            main_mac: members.required("main-mac")?,
+            vlan_table: members.required("vlan-table")?,
+            unicast_table: members.required("unicast-table")?,
+            multicast_table: members.required("multicast-table")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -13967,16 +17117,26 @@ pub struct SchemaInfo {
 /// The members of [`SchemaInfo`] that do not depend on `meta-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoBase {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `meta-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "meta-type")]
     pub meta_type: SchemaMetaType,
     /// `features`, optional. QEMU 7.2: yes; 10.0: yes.
     pub features: Option<Vec<String>>,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            meta_type: members.required("meta-type")?,
+            features: members.optional("features")?,
+        })
+    }
 }
 
 /// The variant part of [`SchemaInfo`], selected by `meta-type`.
@@ -14030,44 +17190,77 @@ impl<'de> serde::Deserialize<'de> for SchemaInfo {
 /// The members of `SchemaInfo` when its tag is `alternate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternate {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
     pub members: Vec<SchemaInfoAlternateMembers>,
 }
 
+impl<'de> serde::Deserialize<'de> for SchemaInfoAlternate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            members: members.required("members")?,
+        })
+    }
+}
+
 /// The type of `SchemaInfoAlternate`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternateMembers {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoAlternateMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 /// The members of `SchemaInfo` when its tag is `array`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoArray {
     /// `element-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "element-type")]
     pub element_type: String,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoArray {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            element_type: members.required("element-type")?,
+        })
+    }
 }
 
 /// The members of `SchemaInfo` when its tag is `builtin`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoBuiltin {
     /// `json-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "json-type")]
     pub json_type: SchemaInfoBuiltinJsonType,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoBuiltin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            json_type: members.required("json-type")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -14097,24 +17290,32 @@ qapi_enum! {
 /// The members of `SchemaInfo` when its tag is `command`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoCommand {
     /// `arg-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "arg-type")]
     pub arg_type: String,
     /// `ret-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "ret-type")]
     pub ret_type: String,
     /// `allow-oob`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "allow-oob")]
     pub allow_oob: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoCommand {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            arg_type: members.required("arg-type")?,
+            ret_type: members.required("ret-type")?,
+            allow_oob: members.optional("allow-oob")?,
+        })
+    }
 }
 
 /// The members of `SchemaInfo` when its tag is `enum`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEnum {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
@@ -14123,10 +17324,20 @@ pub struct SchemaInfoEnum {
     pub values: Vec<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for SchemaInfoEnum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            members: members.required("members")?,
+            values: members.required("values")?,
+        })
+    }
+}
+
 /// The type of `SchemaInfoEnum`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEnumMembers {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -14135,21 +17346,39 @@ pub struct SchemaInfoEnumMembers {
     pub features: Option<Vec<String>>,
 }
 
+impl<'de> serde::Deserialize<'de> for SchemaInfoEnumMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            features: members.optional("features")?,
+        })
+    }
+}
+
 /// The members of `SchemaInfo` when its tag is `event`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEvent {
     /// `arg-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "arg-type")]
     pub arg_type: String,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            arg_type: members.required("arg-type")?,
+        })
+    }
 }
 
 /// The members of `SchemaInfo` when its tag is `object`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObject {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
@@ -14160,16 +17389,26 @@ pub struct SchemaInfoObject {
     pub variants: Option<Vec<SchemaInfoObjectVariants>>,
 }
 
+impl<'de> serde::Deserialize<'de> for SchemaInfoObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            members: members.required("members")?,
+            tag: members.optional("tag")?,
+            variants: members.optional("variants")?,
+        })
+    }
+}
+
 /// The type of `SchemaInfoObject`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectMembers {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
     /// `default`, optional. QEMU 7.2: yes; 10.0: yes.
     pub default: Option<serde_json::Value>,
@@ -14177,17 +17416,38 @@ pub struct SchemaInfoObjectMembers {
     pub features: Option<Vec<String>>,
 }
 
+impl<'de> serde::Deserialize<'de> for SchemaInfoObjectMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            kind: members.required("type")?,
+            default: members.optional("default")?,
+            features: members.optional("features")?,
+        })
+    }
+}
+
 /// The type of `SchemaInfoObject`'s member `variants`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectVariants {
     /// `case`. QEMU 7.2: yes; 10.0: yes.
     pub case: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl<'de> serde::Deserialize<'de> for SchemaInfoObjectVariants {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            case: members.required("case")?,
+            kind: members.required("type")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -14277,36 +17537,43 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `cpu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetNumaNodeCpu {
     /// `node-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-id", skip_serializing_if = "Option::is_none")]
     pub node_id: Option<i64>,
     /// `socket-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "socket-id", skip_serializing_if = "Option::is_none")]
     pub socket_id: Option<i64>,
     /// `die-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "die-id", skip_serializing_if = "Option::is_none")]
     pub die_id: Option<i64>,
     /// `cluster-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cluster-id", skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<i64>,
     /// `core-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "core-id", skip_serializing_if = "Option::is_none")]
     pub core_id: Option<i64>,
     /// `thread-id`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "thread-id", skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<i64>,
     /// `drawer-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "drawer-id", skip_serializing_if = "Option::is_none")]
     pub drawer_id: Option<i64>,
     /// `book-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "book-id", skip_serializing_if = "Option::is_none")]
     pub book_id: Option<i64>,
     /// `module-id`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "module-id", skip_serializing_if = "Option::is_none")]
     pub module_id: Option<i64>,
+}
+
+impl serde::Serialize for SetNumaNodeCpu {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("node-id", &self.node_id);
+        members.put_optional("socket-id", &self.socket_id);
+        members.put_optional("die-id", &self.die_id);
+        members.put_optional("cluster-id", &self.cluster_id);
+        members.put_optional("core-id", &self.core_id);
+        members.put_optional("thread-id", &self.thread_id);
+        members.put_optional("drawer-id", &self.drawer_id);
+        members.put_optional("book-id", &self.book_id);
+        members.put_optional("module-id", &self.module_id);
+        members.serialize(serializer)
+    }
 }
 
 impl SetNumaNodeCpu {
@@ -14342,7 +17609,7 @@ impl SetNumaNodeCpu {
 /// The members of `SetNumaNode` when its tag is `dist`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetNumaNodeDist {
     /// `src`. QEMU 7.2: yes; 10.0: yes.
@@ -14351,6 +17618,16 @@ pub struct SetNumaNodeDist {
     pub dst: i64,
     /// `val`. QEMU 7.2: yes; 10.0: yes.
     pub val: i64,
+}
+
+impl serde::Serialize for SetNumaNodeDist {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("src", &self.src);
+        members.put("dst", &self.dst);
+        members.put("val", &self.val);
+        members.serialize(serializer)
+    }
 }
 
 impl SetNumaNodeDist {
@@ -14363,11 +17640,10 @@ impl SetNumaNodeDist {
 /// The members of `SetNumaNode` when its tag is `hmat-cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetNumaNodeHmatCache {
     /// `node-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-id")]
     pub node_id: i64,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
@@ -14379,6 +17655,19 @@ pub struct SetNumaNodeHmatCache {
     pub policy: SetNumaNodeHmatCachePolicy,
     /// `line`. QEMU 7.2: yes; 10.0: yes.
     pub line: i64,
+}
+
+impl serde::Serialize for SetNumaNodeHmatCache {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-id", &self.node_id);
+        members.put("size", &self.size);
+        members.put("level", &self.level);
+        members.put("associativity", &self.associativity);
+        members.put("policy", &self.policy);
+        members.put("line", &self.line);
+        members.serialize(serializer)
+    }
 }
 
 impl SetNumaNodeHmatCache {
@@ -14433,7 +17722,7 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `hmat-lb`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetNumaNodeHmatLb {
     /// `initiator`. QEMU 7.2: yes; 10.0: yes.
@@ -14443,14 +17732,24 @@ pub struct SetNumaNodeHmatLb {
     /// `hierarchy`. QEMU 7.2: yes; 10.0: yes.
     pub hierarchy: SetNumaNodeHmatLbHierarchy,
     /// `data-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "data-type")]
     pub data_type: SetNumaNodeHmatLbDataType,
     /// `latency`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<i64>,
     /// `bandwidth`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<i64>,
+}
+
+impl serde::Serialize for SetNumaNodeHmatLb {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("initiator", &self.initiator);
+        members.put("target", &self.target);
+        members.put("hierarchy", &self.hierarchy);
+        members.put("data-type", &self.data_type);
+        members.put_optional("latency", &self.latency);
+        members.put_optional("bandwidth", &self.bandwidth);
+        members.serialize(serializer)
+    }
 }
 
 impl SetNumaNodeHmatLb {
@@ -14511,24 +17810,31 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `node`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetNumaNodeNode {
     /// `nodeid`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nodeid: Option<i64>,
     /// `cpus`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<Vec<i64>>,
     /// `mem`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mem: Option<i64>,
     /// `memdev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub memdev: Option<String>,
     /// `initiator`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub initiator: Option<i64>,
+}
+
+impl serde::Serialize for SetNumaNodeNode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("nodeid", &self.nodeid);
+        members.put_optional("cpus", &self.cpus);
+        members.put_optional("mem", &self.mem);
+        members.put_optional("memdev", &self.memdev);
+        members.put_optional("initiator", &self.initiator);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -14566,43 +17872,69 @@ qapi_enum! {
 /// The members of `SetPassword` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetPasswordVnc {
     /// `display`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+}
+
+impl serde::Serialize for SetPasswordVnc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("display", &self.display);
+        members.serialize(serializer)
+    }
 }
 
 /// What `query-sev-attestation-report` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevAttestationReportInfo {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: String,
 }
 
+impl<'de> serde::Deserialize<'de> for SevAttestationReportInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// What `query-sev-capabilities` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevCapabilitiesInfo {
     /// `pdh`. QEMU 7.2: yes; 10.0: yes.
     pub pdh: String,
     /// `cert-chain`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cert-chain")]
     pub cert_chain: String,
     /// `cpu0-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu0-id")]
     pub cpu0_id: String,
     /// `cbitpos`. QEMU 7.2: yes; 10.0: yes.
     pub cbitpos: i64,
     /// `reduced-phys-bits`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for SevCapabilitiesInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            pdh: members.required("pdh")?,
+            cert_chain: members.required("cert-chain")?,
+            cpu0_id: members.required("cpu0-id")?,
+            cbitpos: members.required("cbitpos")?,
+            reduced_phys_bits: members.required("reduced-phys-bits")?,
+        })
+    }
 }
 
 /// What `query-sev` returns.
@@ -14620,19 +17952,16 @@ pub struct SevInfo {
 /// The members of [`SevInfo`] that do not depend on `sev-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInfoBase {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
     pub enabled: bool,
     /// `api-major`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "api-major")]
     pub api_major: i64,
     /// `api-minor`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "api-minor")]
     pub api_minor: i64,
     /// `build-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "build-id")]
     pub build_id: i64,
     /// `policy`, optional. QEMU 7.2: yes; 10.0: no.
     pub policy: Option<i64>,
@@ -14641,8 +17970,23 @@ pub struct SevInfoBase {
     /// `handle`, optional. QEMU 7.2: yes; 10.0: no.
     pub handle: Option<i64>,
     /// `sev-type`, optional. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "sev-type")]
     pub sev_type: Option<SevInfoSevType>,
+}
+
+impl<'de> serde::Deserialize<'de> for SevInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            enabled: members.required("enabled")?,
+            api_major: members.required("api-major")?,
+            api_minor: members.required("api-minor")?,
+            build_id: members.required("build-id")?,
+            policy: members.optional("policy")?,
+            state: members.required("state")?,
+            handle: members.optional("handle")?,
+            sev_type: members.optional("sev-type")?,
+        })
+    }
 }
 
 /// The variant part of [`SevInfo`], selected by `sev-type`.
@@ -14673,7 +18017,7 @@ impl<'de> serde::Deserialize<'de> for SevInfo {
 /// The members of `SevInfo` when its tag is `sev`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInfoSev {
     /// `policy`. QEMU 7.2: no; 10.0: yes.
@@ -14682,15 +18026,33 @@ pub struct SevInfoSev {
     pub handle: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for SevInfoSev {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            policy: members.required("policy")?,
+            handle: members.required("handle")?,
+        })
+    }
+}
+
 /// The members of `SevInfo` when its tag is `sev-snp`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInfoSevSnp {
     /// `snp-policy`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "snp-policy")]
     pub snp_policy: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for SevInfoSevSnp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            snp_policy: members.required("snp-policy")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -14728,17 +18090,26 @@ qapi_enum! {
 /// What `query-sev-launch-measure` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevLaunchMeasureInfo {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: String,
 }
 
+impl<'de> serde::Deserialize<'de> for SevLaunchMeasureInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// What `query-sgx` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxInfo {
     /// `sgx`. QEMU 7.2: yes; 10.0: yes.
@@ -14750,22 +18121,45 @@ pub struct SgxInfo {
     /// `flc`. QEMU 7.2: yes; 10.0: yes.
     pub flc: bool,
     /// `section-size`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
-    #[serde(rename = "section-size")]
     pub section_size: Option<i64>,
     /// `sections`. QEMU 7.2: yes; 10.0: yes.
     pub sections: Vec<SgxInfoSections>,
 }
 
+impl<'de> serde::Deserialize<'de> for SgxInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            sgx: members.required("sgx")?,
+            sgx1: members.required("sgx1")?,
+            sgx2: members.required("sgx2")?,
+            flc: members.required("flc")?,
+            section_size: members.optional("section-size")?,
+            sections: members.required("sections")?,
+        })
+    }
+}
+
 /// The type of `SgxInfo`'s member `sections`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxInfoSections {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: i64,
     /// `size`. QEMU 7.2: yes; 10.0: yes.
     pub size: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for SgxInfoSections {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            node: members.required("node")?,
+            size: members.required("size")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -14801,7 +18195,7 @@ qapi_enum! {
 /// The type of `SpiceConnected`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceConnectedServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -14812,10 +18206,21 @@ pub struct SpiceConnectedServer {
     pub family: SpiceInfoChannelsFamily,
 }
 
+impl<'de> serde::Deserialize<'de> for SpiceConnectedServer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            port: members.required("port")?,
+            family: members.required("family")?,
+        })
+    }
+}
+
 /// What `query-spice` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
@@ -14827,24 +18232,38 @@ pub struct SpiceInfo {
     /// `port`, optional. QEMU 7.2: yes; 10.0: yes.
     pub port: Option<i64>,
     /// `tls-port`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "tls-port")]
     pub tls_port: Option<i64>,
     /// `auth`, optional. QEMU 7.2: yes; 10.0: yes.
     pub auth: Option<String>,
     /// `compiled-version`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "compiled-version")]
     pub compiled_version: Option<String>,
     /// `mouse-mode`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "mouse-mode")]
     pub mouse_mode: SpiceInfoMouseMode,
     /// `channels`, optional. QEMU 7.2: yes; 10.0: yes.
     pub channels: Option<Vec<SpiceInfoChannels>>,
 }
 
+impl<'de> serde::Deserialize<'de> for SpiceInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            enabled: members.required("enabled")?,
+            migrated: members.required("migrated")?,
+            host: members.optional("host")?,
+            port: members.optional("port")?,
+            tls_port: members.optional("tls-port")?,
+            auth: members.optional("auth")?,
+            compiled_version: members.optional("compiled-version")?,
+            mouse_mode: members.required("mouse-mode")?,
+            channels: members.optional("channels")?,
+        })
+    }
+}
+
 /// The type of `SpiceInfo`'s member `channels`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInfoChannels {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -14854,16 +18273,28 @@ pub struct SpiceInfoChannels {
     /// `family`. QEMU 7.2: yes; 10.0: yes.
     pub family: SpiceInfoChannelsFamily,
     /// `connection-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "connection-id")]
     pub connection_id: i64,
     /// `channel-type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "channel-type")]
     pub channel_type: i64,
     /// `channel-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "channel-id")]
     pub channel_id: i64,
     /// `tls`. QEMU 7.2: yes; 10.0: yes.
     pub tls: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for SpiceInfoChannels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            port: members.required("port")?,
+            family: members.required("family")?,
+            connection_id: members.required("connection-id")?,
+            channel_type: members.required("channel-type")?,
+            channel_id: members.required("channel-id")?,
+            tls: members.required("tls")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -14901,7 +18332,7 @@ qapi_enum! {
 /// The type of `SpiceInitialized`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInitializedServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -14914,31 +18345,63 @@ pub struct SpiceInitializedServer {
     pub auth: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for SpiceInitializedServer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            port: members.required("port")?,
+            family: members.required("family")?,
+            auth: members.optional("auth")?,
+        })
+    }
+}
+
 /// What `query-stats` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsInfo {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
     pub provider: QueryStatsProvidersProvider,
     /// `qom-path`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "qom-path")]
     pub qom_path: Option<String>,
     /// `stats`. QEMU 7.2: yes; 10.0: yes.
     pub stats: Vec<StatsInfoStats>,
 }
 
+impl<'de> serde::Deserialize<'de> for StatsInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            provider: members.required("provider")?,
+            qom_path: members.optional("qom-path")?,
+            stats: members.required("stats")?,
+        })
+    }
+}
+
 /// The type of `StatsInfo`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsInfoStats {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `value`. QEMU 7.2: yes; 10.0: yes.
     pub value: StatsInfoStatsValue,
+}
+
+impl<'de> serde::Deserialize<'de> for StatsInfoStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            value: members.required("value")?,
+        })
+    }
 }
 
 /// The type of `StatsInfoStats`'s member `value`.
@@ -14961,7 +18424,7 @@ pub enum StatsInfoStatsValue {
 /// What `query-stats-schemas` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsSchemasInfo {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
@@ -14972,16 +18435,26 @@ pub struct StatsSchemasInfo {
     pub stats: Vec<StatsSchemasInfoStats>,
 }
 
+impl<'de> serde::Deserialize<'de> for StatsSchemasInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            provider: members.required("provider")?,
+            target: members.required("target")?,
+            stats: members.required("stats")?,
+        })
+    }
+}
+
 /// The type of `StatsSchemasInfo`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsSchemasInfoStats {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: StatsSchemasInfoStatsType,
     /// `unit`, optional. QEMU 7.2: yes; 10.0: yes.
     pub unit: Option<StatsSchemasInfoStatsUnit>,
@@ -14990,8 +18463,21 @@ pub struct StatsSchemasInfoStats {
     /// `exponent`. QEMU 7.2: yes; 10.0: yes.
     pub exponent: i64,
     /// `bucket-size`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bucket-size")]
     pub bucket_size: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for StatsSchemasInfoStats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            kind: members.required("type")?,
+            unit: members.optional("unit")?,
+            base: members.optional("base")?,
+            exponent: members.required("exponent")?,
+            bucket_size: members.optional("bucket-size")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15031,7 +18517,7 @@ qapi_enum! {
 /// What `query-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatusInfo {
     /// `running`. QEMU 7.2: yes; 10.0: yes.
@@ -15042,20 +18528,40 @@ pub struct StatusInfo {
     pub status: RunState,
 }
 
+impl<'de> serde::Deserialize<'de> for StatusInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            running: members.required("running")?,
+            singlestep: members.optional("singlestep")?,
+            status: members.required("status")?,
+        })
+    }
+}
+
 /// What `query-target` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TargetInfo {
     /// `arch`. QEMU 7.2: yes; 10.0: yes.
     pub arch: CpuInfoFastTarget,
 }
 
+impl<'de> serde::Deserialize<'de> for TargetInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            arch: members.required("arch")?,
+        })
+    }
+}
+
 /// What `query-tpm` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
@@ -15064,6 +18570,17 @@ pub struct TpmInfo {
     pub model: TpmInfoModel,
     /// `options`. QEMU 7.2: yes; 10.0: yes.
     pub options: TpmInfoOptions,
+}
+
+impl<'de> serde::Deserialize<'de> for TpmInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            model: members.required("model")?,
+            options: members.required("options")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15095,12 +18612,20 @@ pub struct TpmInfoOptions {
 /// The members of [`TpmInfoOptions`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfoOptionsBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: TpmInfoOptionsType,
+}
+
+impl<'de> serde::Deserialize<'de> for TpmInfoOptionsBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 /// The variant part of [`TpmInfoOptions`], selected by `type`.
@@ -15136,44 +18661,80 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptions {
 /// The members of `TpmInfoOptions` when its tag is `emulator`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfoOptionsEmulator {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: TpmInfoOptionsEmulatorData,
 }
 
+impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulator {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `TpmInfoOptionsEmulator`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfoOptionsEmulatorData {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
 }
 
+impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulatorData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            chardev: members.required("chardev")?,
+        })
+    }
+}
+
 /// The members of `TpmInfoOptions` when its tag is `passthrough`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfoOptionsPassthrough {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: TpmInfoOptionsPassthroughData,
 }
 
+impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthrough {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            data: members.required("data")?,
+        })
+    }
+}
+
 /// The type of `TpmInfoOptionsPassthrough`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TpmInfoOptionsPassthroughData {
     /// `path`, optional. QEMU 7.2: yes; 10.0: yes.
     pub path: Option<String>,
     /// `cancel-path`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cancel-path")]
     pub cancel_path: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthroughData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            path: members.optional("path")?,
+            cancel_path: members.optional("cancel-path")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15191,7 +18752,7 @@ qapi_enum! {
 /// What `trace-event-get-state` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventGetStateOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -15200,6 +18761,17 @@ pub struct TraceEventGetStateOutput {
     pub state: TraceEventGetStateOutputState,
     /// `vcpu`, optional. QEMU 7.2: yes; 10.0: no.
     pub vcpu: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for TraceEventGetStateOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            state: members.required("state")?,
+            vcpu: members.optional("vcpu")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15238,12 +18810,19 @@ impl TransactionAction {
 /// The members of [`TransactionAction`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: TransactionActionType,
+}
+
+impl serde::Serialize for TransactionActionBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBase {
@@ -15331,11 +18910,19 @@ impl TransactionAction {
 /// The members of `TransactionAction` when its tag is `abort`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionAbort {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: crate::Empty,
+}
+
+impl serde::Serialize for TransactionActionAbort {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionAbort {
@@ -15348,11 +18935,19 @@ impl TransactionActionAbort {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-add`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockDirtyBitmapAdd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmapAddArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockDirtyBitmapAdd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockDirtyBitmapAdd {
@@ -15365,11 +18960,19 @@ impl TransactionActionBlockDirtyBitmapAdd {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-merge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockDirtyBitmapMerge {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmapMergeArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockDirtyBitmapMerge {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockDirtyBitmapMerge {
@@ -15382,11 +18985,19 @@ impl TransactionActionBlockDirtyBitmapMerge {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-remove`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockDirtyBitmapRemove {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmap,
+}
+
+impl serde::Serialize for TransactionActionBlockDirtyBitmapRemove {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockDirtyBitmapRemove {
@@ -15399,11 +19010,19 @@ impl TransactionActionBlockDirtyBitmapRemove {
 /// The members of `TransactionAction` when its tag is `blockdev-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockdevBackup {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevBackupArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockdevBackup {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockdevBackup {
@@ -15426,11 +19045,19 @@ impl TransactionActionBlockdevBackup {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockdevSnapshot {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockdevSnapshot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockdevSnapshot {
@@ -15443,11 +19070,19 @@ impl TransactionActionBlockdevSnapshot {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot-internal-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockdevSnapshotInternalSync {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotInternalSyncArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockdevSnapshotInternalSync {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockdevSnapshotInternalSync {
@@ -15460,11 +19095,19 @@ impl TransactionActionBlockdevSnapshotInternalSync {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionBlockdevSnapshotSync {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotSyncArguments,
+}
+
+impl serde::Serialize for TransactionActionBlockdevSnapshotSync {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionBlockdevSnapshotSync {
@@ -15477,11 +19120,19 @@ impl TransactionActionBlockdevSnapshotSync {
 /// The members of `TransactionAction` when its tag is `drive-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransactionActionDriveBackup {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: DriveBackupArguments,
+}
+
+impl serde::Serialize for TransactionActionDriveBackup {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("data", &self.data);
+        members.serialize(serializer)
+    }
 }
 
 impl TransactionActionDriveBackup {
@@ -15536,12 +19187,19 @@ qapi_enum! {
 /// The type of `Transaction`'s member `properties`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TransactionProperties {
     /// `completion-mode`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "completion-mode", skip_serializing_if = "Option::is_none")]
     pub completion_mode: Option<TransactionPropertiesCompletionMode>,
+}
+
+impl serde::Serialize for TransactionProperties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("completion-mode", &self.completion_mode);
+        members.serialize(serializer)
+    }
 }
 
 qapi_enum! {
@@ -15559,35 +19217,51 @@ qapi_enum! {
 /// What `query-uuid` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UuidInfo {
     /// `UUID`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "UUID")]
     pub uuid: String,
+}
+
+impl<'de> serde::Deserialize<'de> for UuidInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            uuid: members.required("UUID")?,
+        })
+    }
 }
 
 /// What `query-vcpu-dirty-limit` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VcpuDirtyLimitInfo {
     /// `cpu-index`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "cpu-index")]
     pub cpu_index: i64,
     /// `limit-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "limit-rate")]
     pub limit_rate: i64,
     /// `current-rate`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "current-rate")]
     pub current_rate: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for VcpuDirtyLimitInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            cpu_index: members.required("cpu-index")?,
+            limit_rate: members.required("limit-rate")?,
+            current_rate: members.required("current-rate")?,
+        })
+    }
 }
 
 /// What `query-version` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VersionInfo {
     /// `qemu`. QEMU 7.2: yes; 10.0: yes.
@@ -15596,10 +19270,20 @@ pub struct VersionInfo {
     pub package: String,
 }
 
+impl<'de> serde::Deserialize<'de> for VersionInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            qemu: members.required("qemu")?,
+            package: members.required("package")?,
+        })
+    }
+}
+
 /// The type of `VersionInfo`'s member `qemu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VersionInfoQemu {
     /// `major`. QEMU 7.2: yes; 10.0: yes.
@@ -15608,6 +19292,17 @@ pub struct VersionInfoQemu {
     pub minor: i64,
     /// `micro`. QEMU 7.2: yes; 10.0: yes.
     pub micro: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for VersionInfoQemu {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            major: members.required("major")?,
+            minor: members.required("minor")?,
+            micro: members.required("micro")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15635,17 +19330,26 @@ qapi_enum! {
 /// What `query-vm-generation-id` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VmGenerationIdInfo {
     /// `guid`. QEMU 7.2: yes; 10.0: yes.
     pub guid: String,
 }
 
+impl<'de> serde::Deserialize<'de> for VmGenerationIdInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            guid: members.required("guid")?,
+        })
+    }
+}
+
 /// The type of `VncConnected`'s member `client`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncConnectedClient {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -15658,10 +19362,22 @@ pub struct VncConnectedClient {
     pub websocket: bool,
 }
 
+impl<'de> serde::Deserialize<'de> for VncConnectedClient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            service: members.required("service")?,
+            family: members.required("family")?,
+            websocket: members.required("websocket")?,
+        })
+    }
+}
+
 /// The type of `VncConnected`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncConnectedServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -15676,10 +19392,23 @@ pub struct VncConnectedServer {
     pub auth: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for VncConnectedServer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            service: members.required("service")?,
+            family: members.required("family")?,
+            websocket: members.required("websocket")?,
+            auth: members.optional("auth")?,
+        })
+    }
+}
+
 /// What `query-vnc` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
@@ -15696,10 +19425,24 @@ pub struct VncInfo {
     pub clients: Option<Vec<VncInfoClients>>,
 }
 
+impl<'de> serde::Deserialize<'de> for VncInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            enabled: members.required("enabled")?,
+            host: members.optional("host")?,
+            family: members.optional("family")?,
+            service: members.optional("service")?,
+            auth: members.optional("auth")?,
+            clients: members.optional("clients")?,
+        })
+    }
+}
+
 /// The type of `VncInfo`'s member `clients`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInfoClients {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -15716,10 +19459,24 @@ pub struct VncInfoClients {
     pub sasl_username: Option<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for VncInfoClients {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            service: members.required("service")?,
+            family: members.required("family")?,
+            websocket: members.required("websocket")?,
+            x509_dname: members.optional("x509_dname")?,
+            sasl_username: members.optional("sasl_username")?,
+        })
+    }
+}
+
 /// What `query-vnc-servers` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncServersInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
@@ -15734,6 +19491,20 @@ pub struct VncServersInfo {
     pub vencrypt: Option<VncServersInfoVencrypt>,
     /// `display`, optional. QEMU 7.2: yes; 10.0: yes.
     pub display: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for VncServersInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            server: members.required("server")?,
+            clients: members.required("clients")?,
+            auth: members.required("auth")?,
+            vencrypt: members.optional("vencrypt")?,
+            display: members.optional("display")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15765,7 +19536,7 @@ qapi_enum! {
 /// The type of `VncServersInfo`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncServersInfoServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
@@ -15780,6 +19551,20 @@ pub struct VncServersInfoServer {
     pub auth: VncServersInfoAuth,
     /// `vencrypt`, optional. QEMU 7.2: yes; 10.0: yes.
     pub vencrypt: Option<VncServersInfoVencrypt>,
+}
+
+impl<'de> serde::Deserialize<'de> for VncServersInfoServer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            host: members.required("host")?,
+            service: members.required("service")?,
+            family: members.required("family")?,
+            websocket: members.required("websocket")?,
+            auth: members.required("auth")?,
+            vencrypt: members.optional("vencrypt")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -15830,11 +19615,19 @@ impl XBlockdevAmendOptions {
 /// The members of [`XBlockdevAmendOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmendOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
+}
+
+impl serde::Serialize for XBlockdevAmendOptionsBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("driver", &self.driver);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevAmendOptionsBase {
@@ -15951,26 +19744,34 @@ impl serde::Serialize for XBlockdevAmendOptions {
 /// The members of `XBlockdevAmendOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmendOptionsLuks {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: XBlockdevAmendOptionsLuksState,
     /// `new-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "new-secret", skip_serializing_if = "Option::is_none")]
     pub new_secret: Option<String>,
     /// `old-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "old-secret", skip_serializing_if = "Option::is_none")]
     pub old_secret: Option<String>,
     /// `keyslot`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyslot: Option<i64>,
     /// `iter-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iter-time", skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+impl serde::Serialize for XBlockdevAmendOptionsLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("state", &self.state);
+        members.put_optional("new-secret", &self.new_secret);
+        members.put_optional("old-secret", &self.old_secret);
+        members.put_optional("keyslot", &self.keyslot);
+        members.put_optional("iter-time", &self.iter_time);
+        members.put_optional("secret", &self.secret);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevAmendOptionsLuks {
@@ -16002,12 +19803,19 @@ qapi_enum! {
 /// The members of `XBlockdevAmendOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XBlockdevAmendOptionsQcow2 {
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt: Option<XBlockdevAmendOptionsQcow2Encrypt>,
+}
+
+impl serde::Serialize for XBlockdevAmendOptionsQcow2 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put_optional("encrypt", &self.encrypt);
+        members.serialize(serializer)
+    }
 }
 
 /// The type of `XBlockdevAmendOptionsQcow2`'s member `encrypt`.
@@ -16035,11 +19843,19 @@ impl XBlockdevAmendOptionsQcow2Encrypt {
 /// The members of [`XBlockdevAmendOptionsQcow2Encrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmendOptionsQcow2EncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevCreateOptionsQcowEncryptFormat,
+}
+
+impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("format", &self.format);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevAmendOptionsQcow2EncryptBase {
@@ -16075,26 +19891,34 @@ impl serde::Serialize for XBlockdevAmendOptionsQcow2Encrypt {
 /// The members of `XBlockdevAmendOptionsQcow2Encrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmendOptionsQcow2EncryptLuks {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: XBlockdevAmendOptionsLuksState,
     /// `new-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "new-secret", skip_serializing_if = "Option::is_none")]
     pub new_secret: Option<String>,
     /// `old-secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "old-secret", skip_serializing_if = "Option::is_none")]
     pub old_secret: Option<String>,
     /// `keyslot`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyslot: Option<i64>,
     /// `iter-time`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "iter-time", skip_serializing_if = "Option::is_none")]
     pub iter_time: Option<i64>,
     /// `secret`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptLuks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("state", &self.state);
+        members.put_optional("new-secret", &self.new_secret);
+        members.put_optional("old-secret", &self.old_secret);
+        members.put_optional("keyslot", &self.keyslot);
+        members.put_optional("iter-time", &self.iter_time);
+        members.put_optional("secret", &self.secret);
+        members.serialize(serializer)
+    }
 }
 
 impl XBlockdevAmendOptionsQcow2EncryptLuks {
@@ -16114,17 +19938,26 @@ impl XBlockdevAmendOptionsQcow2EncryptLuks {
 /// What `x-debug-block-dirty-bitmap-sha256` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDebugBlockDirtyBitmapSha256Output {
     /// `sha256`. QEMU 7.2: yes; 10.0: yes.
     pub sha256: String,
 }
 
+impl<'de> serde::Deserialize<'de> for XDebugBlockDirtyBitmapSha256Output {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            sha256: members.required("sha256")?,
+        })
+    }
+}
+
 /// What `x-debug-query-block-graph` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDebugQueryBlockGraphOutput {
     /// `nodes`. QEMU 7.2: yes; 10.0: yes.
@@ -16133,10 +19966,20 @@ pub struct XDebugQueryBlockGraphOutput {
     pub edges: Vec<XDebugQueryBlockGraphOutputEdges>,
 }
 
+impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            nodes: members.required("nodes")?,
+            edges: members.required("edges")?,
+        })
+    }
+}
+
 /// The type of `XDebugQueryBlockGraphOutput`'s member `edges`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDebugQueryBlockGraphOutputEdges {
     /// `parent`. QEMU 7.2: yes; 10.0: yes.
@@ -16148,23 +19991,45 @@ pub struct XDebugQueryBlockGraphOutputEdges {
     /// `perm`. QEMU 7.2: yes; 10.0: yes.
     pub perm: Vec<BlockdevOptionsBlkdebugTakeChildPerms>,
     /// `shared-perm`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "shared-perm")]
     pub shared_perm: Vec<BlockdevOptionsBlkdebugTakeChildPerms>,
+}
+
+impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputEdges {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            parent: members.required("parent")?,
+            child: members.required("child")?,
+            name: members.required("name")?,
+            perm: members.required("perm")?,
+            shared_perm: members.required("shared-perm")?,
+        })
+    }
 }
 
 /// The type of `XDebugQueryBlockGraphOutput`'s member `nodes`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDebugQueryBlockGraphOutputNodes {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: XDebugQueryBlockGraphOutputNodesType,
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
+}
+
+impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputNodes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+            kind: members.required("type")?,
+            name: members.required("name")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -16184,7 +20049,7 @@ qapi_enum! {
 /// What `x-query-virtio` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioOutput {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
@@ -16193,10 +20058,20 @@ pub struct XQueryVirtioOutput {
     pub name: String,
 }
 
+impl<'de> serde::Deserialize<'de> for XQueryVirtioOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            path: members.required("path")?,
+            name: members.required("name")?,
+        })
+    }
+}
+
 /// What `x-query-virtio-queue-element` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElementOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -16211,10 +20086,23 @@ pub struct XQueryVirtioQueueElementOutput {
     pub used: XQueryVirtioQueueElementOutputUsed,
 }
 
+impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            index: members.required("index")?,
+            descs: members.required("descs")?,
+            avail: members.required("avail")?,
+            used: members.required("used")?,
+        })
+    }
+}
+
 /// The type of `XQueryVirtioQueueElementOutput`'s member `avail`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElementOutputAvail {
     /// `flags`. QEMU 7.2: yes; 10.0: yes.
@@ -16225,10 +20113,21 @@ pub struct XQueryVirtioQueueElementOutputAvail {
     pub ring: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputAvail {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            flags: members.required("flags")?,
+            idx: members.required("idx")?,
+            ring: members.required("ring")?,
+        })
+    }
+}
+
 /// The type of `XQueryVirtioQueueElementOutput`'s member `descs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElementOutputDescs {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
@@ -16239,10 +20138,21 @@ pub struct XQueryVirtioQueueElementOutputDescs {
     pub flags: Vec<String>,
 }
 
+impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputDescs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            addr: members.required("addr")?,
+            len: members.required("len")?,
+            flags: members.required("flags")?,
+        })
+    }
+}
+
 /// The type of `XQueryVirtioQueueElementOutput`'s member `used`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElementOutputUsed {
     /// `flags`. QEMU 7.2: yes; 10.0: yes.
@@ -16251,207 +20161,278 @@ pub struct XQueryVirtioQueueElementOutputUsed {
     pub idx: i64,
 }
 
+impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputUsed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            flags: members.required("flags")?,
+            idx: members.required("idx")?,
+        })
+    }
+}
+
 /// What `x-query-virtio-queue-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `queue-index`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "queue-index")]
     pub queue_index: i64,
     /// `inuse`. QEMU 7.2: yes; 10.0: yes.
     pub inuse: i64,
     /// `vring-num`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-num")]
     pub vring_num: i64,
     /// `vring-num-default`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-num-default")]
     pub vring_num_default: i64,
     /// `vring-align`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-align")]
     pub vring_align: i64,
     /// `vring-desc`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-desc")]
     pub vring_desc: i64,
     /// `vring-avail`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-avail")]
     pub vring_avail: i64,
     /// `vring-used`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vring-used")]
     pub vring_used: i64,
     /// `last-avail-idx`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "last-avail-idx")]
     pub last_avail_idx: Option<i64>,
     /// `shadow-avail-idx`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "shadow-avail-idx")]
     pub shadow_avail_idx: Option<i64>,
     /// `used-idx`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "used-idx")]
     pub used_idx: i64,
     /// `signalled-used`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "signalled-used")]
     pub signalled_used: i64,
     /// `signalled-used-valid`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "signalled-used-valid")]
     pub signalled_used_valid: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueStatusOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            queue_index: members.required("queue-index")?,
+            inuse: members.required("inuse")?,
+            vring_num: members.required("vring-num")?,
+            vring_num_default: members.required("vring-num-default")?,
+            vring_align: members.required("vring-align")?,
+            vring_desc: members.required("vring-desc")?,
+            vring_avail: members.required("vring-avail")?,
+            vring_used: members.required("vring-used")?,
+            last_avail_idx: members.optional("last-avail-idx")?,
+            shadow_avail_idx: members.optional("shadow-avail-idx")?,
+            used_idx: members.required("used-idx")?,
+            signalled_used: members.required("signalled-used")?,
+            signalled_used_valid: members.required("signalled-used-valid")?,
+        })
+    }
 }
 
 /// What `x-query-virtio-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
     /// `device-id`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "device-id")]
     pub device_id: i64,
     /// `vhost-started`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vhost-started")]
     pub vhost_started: bool,
     /// `device-endian`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "device-endian")]
     pub device_endian: String,
     /// `guest-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "guest-features")]
     pub guest_features: XQueryVirtioStatusOutputGuestFeatures,
     /// `host-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "host-features")]
     pub host_features: XQueryVirtioStatusOutputGuestFeatures,
     /// `backend-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backend-features")]
     pub backend_features: XQueryVirtioStatusOutputGuestFeatures,
     /// `num-vqs`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "num-vqs")]
     pub num_vqs: i64,
     /// `status`. QEMU 7.2: yes; 10.0: yes.
     pub status: XQueryVirtioStatusOutputStatus,
     /// `isr`. QEMU 7.2: yes; 10.0: yes.
     pub isr: i64,
     /// `queue-sel`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "queue-sel")]
     pub queue_sel: i64,
     /// `vm-running`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vm-running")]
     pub vm_running: bool,
     /// `broken`. QEMU 7.2: yes; 10.0: yes.
     pub broken: bool,
     /// `disabled`. QEMU 7.2: yes; 10.0: yes.
     pub disabled: bool,
     /// `use-started`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "use-started")]
     pub use_started: bool,
     /// `started`. QEMU 7.2: yes; 10.0: yes.
     pub started: bool,
     /// `start-on-kick`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "start-on-kick")]
     pub start_on_kick: bool,
     /// `disable-legacy-check`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "disable-legacy-check")]
     pub disable_legacy_check: bool,
     /// `bus-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "bus-name")]
     pub bus_name: String,
     /// `use-guest-notifier-mask`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "use-guest-notifier-mask")]
     pub use_guest_notifier_mask: bool,
     /// `vhost-dev`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vhost-dev")]
     pub vhost_dev: Option<XQueryVirtioStatusOutputVhostDev>,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            device_id: members.required("device-id")?,
+            vhost_started: members.required("vhost-started")?,
+            device_endian: members.required("device-endian")?,
+            guest_features: members.required("guest-features")?,
+            host_features: members.required("host-features")?,
+            backend_features: members.required("backend-features")?,
+            num_vqs: members.required("num-vqs")?,
+            status: members.required("status")?,
+            isr: members.required("isr")?,
+            queue_sel: members.required("queue-sel")?,
+            vm_running: members.required("vm-running")?,
+            broken: members.required("broken")?,
+            disabled: members.required("disabled")?,
+            use_started: members.required("use-started")?,
+            started: members.required("started")?,
+            start_on_kick: members.required("start-on-kick")?,
+            disable_legacy_check: members.required("disable-legacy-check")?,
+            bus_name: members.required("bus-name")?,
+            use_guest_notifier_mask: members.required("use-guest-notifier-mask")?,
+            vhost_dev: members.optional("vhost-dev")?,
+        })
+    }
 }
 
 /// The type of `XQueryVirtioStatusOutput`'s member `guest-features`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatusOutputGuestFeatures {
     /// `transports`. QEMU 7.2: yes; 10.0: yes.
     pub transports: Vec<String>,
     /// `dev-features`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "dev-features")]
     pub dev_features: Option<Vec<String>>,
     /// `unknown-dev-features`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unknown-dev-features")]
     pub unknown_dev_features: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputGuestFeatures {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            transports: members.required("transports")?,
+            dev_features: members.optional("dev-features")?,
+            unknown_dev_features: members.optional("unknown-dev-features")?,
+        })
+    }
 }
 
 /// The type of `XQueryVirtioStatusOutput`'s member `status`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatusOutputStatus {
     /// `statuses`. QEMU 7.2: yes; 10.0: yes.
     pub statuses: Vec<String>,
     /// `unknown-statuses`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unknown-statuses")]
     pub unknown_statuses: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            statuses: members.required("statuses")?,
+            unknown_statuses: members.optional("unknown-statuses")?,
+        })
+    }
 }
 
 /// The type of `XQueryVirtioStatusOutput`'s member `vhost-dev`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatusOutputVhostDev {
     /// `n-mem-sections`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "n-mem-sections")]
     pub n_mem_sections: i64,
     /// `n-tmp-sections`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "n-tmp-sections")]
     pub n_tmp_sections: i64,
     /// `nvqs`. QEMU 7.2: yes; 10.0: yes.
     pub nvqs: i64,
     /// `vq-index`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "vq-index")]
     pub vq_index: i64,
     /// `features`. QEMU 7.2: yes; 10.0: yes.
     pub features: XQueryVirtioStatusOutputGuestFeatures,
     /// `acked-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "acked-features")]
     pub acked_features: XQueryVirtioStatusOutputGuestFeatures,
     /// `backend-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backend-features")]
     pub backend_features: XQueryVirtioStatusOutputGuestFeatures,
     /// `protocol-features`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "protocol-features")]
     pub protocol_features: XQueryVirtioStatusOutputVhostDevProtocolFeatures,
     /// `max-queues`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "max-queues")]
     pub max_queues: i64,
     /// `backend-cap`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "backend-cap")]
     pub backend_cap: i64,
     /// `log-enabled`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "log-enabled")]
     pub log_enabled: bool,
     /// `log-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "log-size")]
     pub log_size: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDev {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            n_mem_sections: members.required("n-mem-sections")?,
+            n_tmp_sections: members.required("n-tmp-sections")?,
+            nvqs: members.required("nvqs")?,
+            vq_index: members.required("vq-index")?,
+            features: members.required("features")?,
+            acked_features: members.required("acked-features")?,
+            backend_features: members.required("backend-features")?,
+            protocol_features: members.required("protocol-features")?,
+            max_queues: members.required("max-queues")?,
+            backend_cap: members.required("backend-cap")?,
+            log_enabled: members.required("log-enabled")?,
+            log_size: members.required("log-size")?,
+        })
+    }
 }
 
 /// The type of `XQueryVirtioStatusOutputVhostDev`'s member `protocol-features`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatusOutputVhostDevProtocolFeatures {
     /// `protocols`. QEMU 7.2: yes; 10.0: yes.
     pub protocols: Vec<String>,
     /// `unknown-protocols`, optional. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "unknown-protocols")]
     pub unknown_protocols: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDevProtocolFeatures {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            protocols: members.required("protocols")?,
+            unknown_protocols: members.optional("unknown-protocols")?,
+        })
+    }
 }
 
 /// What `x-query-virtio-vhost-queue-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioVhostQueueStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
@@ -16469,29 +20450,44 @@ pub struct XQueryVirtioVhostQueueStatusOutput {
     /// `num`. QEMU 7.2: yes; 10.0: yes.
     pub num: i64,
     /// `desc-phys`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "desc-phys")]
     pub desc_phys: i64,
     /// `desc-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "desc-size")]
     pub desc_size: i64,
     /// `avail-phys`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "avail-phys")]
     pub avail_phys: i64,
     /// `avail-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "avail-size")]
     pub avail_size: i64,
     /// `used-phys`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "used-phys")]
     pub used_phys: i64,
     /// `used-size`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "used-size")]
     pub used_size: i64,
+}
+
+impl<'de> serde::Deserialize<'de> for XQueryVirtioVhostQueueStatusOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            name: members.required("name")?,
+            kick: members.required("kick")?,
+            call: members.required("call")?,
+            desc: members.required("desc")?,
+            avail: members.required("avail")?,
+            used: members.required("used")?,
+            num: members.required("num")?,
+            desc_phys: members.required("desc-phys")?,
+            desc_size: members.required("desc-size")?,
+            avail_phys: members.required("avail-phys")?,
+            avail_size: members.required("avail-size")?,
+            used_phys: members.required("used-phys")?,
+            used_size: members.required("used-size")?,
+        })
+    }
 }
 
 /// What `xen-event-list` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenEventListOutput {
     /// `port`. QEMU 7.2: no; 10.0: yes.
@@ -16499,10 +20495,8 @@ pub struct XenEventListOutput {
     /// `vcpu`. QEMU 7.2: no; 10.0: yes.
     pub vcpu: i64,
     /// `type`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: XenEventListOutputType,
     /// `remote-domain`. QEMU 7.2: no; 10.0: yes.
-    #[serde(rename = "remote-domain")]
     pub remote_domain: String,
     /// `target`. QEMU 7.2: no; 10.0: yes.
     pub target: i64,
@@ -16510,6 +20504,21 @@ pub struct XenEventListOutput {
     pub pending: bool,
     /// `masked`. QEMU 7.2: no; 10.0: yes.
     pub masked: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for XenEventListOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            port: members.required("port")?,
+            vcpu: members.required("vcpu")?,
+            kind: members.required("type")?,
+            remote_domain: members.required("remote-domain")?,
+            target: members.required("target")?,
+            pending: members.required("pending")?,
+            masked: members.required("masked")?,
+        })
+    }
 }
 
 qapi_enum! {
@@ -16535,13 +20544,23 @@ qapi_enum! {
 /// What `query-xen-replication-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenReplicationStatusInfo {
     /// `error`. QEMU 7.2: yes; 10.0: yes.
     pub error: bool,
     /// `desc`, optional. QEMU 7.2: yes; 10.0: yes.
     pub desc: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for XenReplicationStatusInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            error: members.required("error")?,
+            desc: members.optional("desc")?,
+        })
+    }
 }
 
 /// What `query-yank` returns.
@@ -16566,12 +20585,28 @@ impl YankInfo {
 /// The members of [`YankInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct YankInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "type")]
     pub kind: YankInfoType,
+}
+
+impl serde::Serialize for YankInfoBase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("type", &self.kind);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for YankInfoBase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            kind: members.required("type")?,
+        })
+    }
 }
 
 impl YankInfoBase {
@@ -16628,12 +20663,28 @@ impl<'de> serde::Deserialize<'de> for YankInfo {
 /// The members of `YankInfo` when its tag is `block-node`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct YankInfoBlockNode {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
-    #[serde(rename = "node-name")]
     pub node_name: String,
+}
+
+impl serde::Serialize for YankInfoBlockNode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("node-name", &self.node_name);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for YankInfoBlockNode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            node_name: members.required("node-name")?,
+        })
+    }
 }
 
 impl YankInfoBlockNode {
@@ -16648,11 +20699,28 @@ impl YankInfoBlockNode {
 /// The members of `YankInfo` when its tag is `chardev`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct YankInfoChardev {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
+}
+
+impl serde::Serialize for YankInfoChardev {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members = super::support::Members::default();
+        members.put("id", &self.id);
+        members.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for YankInfoChardev {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut members = super::support::Members::deserialize(deserializer)?;
+        Ok(Self {
+            id: members.required("id")?,
+        })
+    }
 }
 
 impl YankInfoChardev {

@@ -389,12 +389,9 @@ impl<'a> Emitter<'a> {
         if all_required.is_empty() && def.sent {
             derives.push("Default");
         }
-        if def.sent {
-            derives.push("serde::Serialize");
-        }
-        if def.received {
-            derives.push("serde::Deserialize");
-        }
+        // `Serialize` and `Deserialize` are written below in a few lines
+        // per struct over `support::Members`: serde's derives are most of
+        // what this crate costs to compile.
         let _ = writeln!(
             out,
             "#[derive({})]\n#[non_exhaustive]\npub struct {name} {{",
@@ -421,22 +418,63 @@ impl<'a> Emitter<'a> {
                 self.presence(f.present),
                 self.features(&f.features)
             );
-            let mut attrs = Vec::new();
-            if ident.trim_start_matches("r#") != f.wire {
-                attrs.push(format!("rename = \"{}\"", f.wire));
-            }
-            if !required && def.sent {
-                attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
-            }
-            if !required && def.received && f.ty == Ty::Null {
-                attrs.push("default".to_owned());
-            }
-            if !attrs.is_empty() {
-                let _ = writeln!(out, "#[serde({})]", attrs.join(", "));
-            }
             let _ = writeln!(out, "pub {ident}: {ty},");
         }
         out.push_str("}\n");
+        if def.sent {
+            let puts: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let put = if f.required == def.present {
+                        "put"
+                    } else {
+                        "put_optional"
+                    };
+                    format!(
+                        "members.{put}(\"{}\", &self.{});",
+                        f.wire,
+                        names[f.wire.as_str()]
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "impl serde::Serialize for {name} {{\n\
+                 fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {{\n\
+                 let {}members = super::support::Members::default();\n{}\n\
+                 members.serialize(serializer)\n}}\n}}",
+                if fields.is_empty() { "" } else { "mut " },
+                puts.join("\n")
+            );
+        }
+        if def.received {
+            let reads: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let read = if f.required == def.present {
+                        "required"
+                    } else {
+                        "optional"
+                    };
+                    format!(
+                        "{}: members.{read}(\"{}\")?,",
+                        names[f.wire.as_str()],
+                        f.wire
+                    )
+                })
+                .collect();
+            // Generic all through, so nothing is compiled until a caller
+            // decodes the type.
+            let _ = writeln!(
+                out,
+                "impl<'de> serde::Deserialize<'de> for {name} {{\n\
+                 fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n\
+                 let {}members = super::support::Members::deserialize(deserializer)?;\n\
+                 Ok(Self {{ {} }})\n}}\n}}",
+                if fields.is_empty() { "_" } else { "mut " },
+                reads.join("\n")
+            );
+        }
         if def.sent && !all_required.is_empty() {
             let params: Vec<String> = all_required
                 .iter()
