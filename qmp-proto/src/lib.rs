@@ -70,6 +70,9 @@
 //! - **The whole QMP interface** — [`qapi`]: every command, event and type
 //!   of QEMU 7.2 and 10.0, generated from their recorded `query-qmp-schema`
 //!   (`cargo xtask codegen`), tolerant of drift and checked per version.
+//!   Each command is behind the cargo feature of its QAPI module
+//!   (`block-core`, `migration`, `ui`, …; `full` for all of them), so a
+//!   build compiles only the commands it asks for.
 //! - **Session** — [`Session`], a sans-IO client session: greeting,
 //!   capability negotiation, id allocation, the pending-request table and
 //!   the event queue.

@@ -33,8 +33,11 @@ impl crate::Command for AddFd {
 /// `add_client`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc")]
 pub struct AddClient {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: String,
@@ -46,6 +49,7 @@ pub struct AddClient {
     pub tls: Option<bool>,
 }
 
+#[cfg(feature = "misc")]
 impl serde::Serialize for AddClient {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -57,6 +61,7 @@ impl serde::Serialize for AddClient {
     }
 }
 
+#[cfg(feature = "misc")]
 impl AddClient {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(protocol: impl Into<String>, fdname: impl Into<String>) -> Self {
@@ -69,6 +74,7 @@ impl AddClient {
     }
 }
 
+#[cfg(feature = "misc")]
 impl crate::Command for AddClient {
     const NAME: &'static str = "add_client";
     type Output = crate::Empty;
@@ -77,8 +83,11 @@ impl crate::Command for AddClient {
 /// `announce-self`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct AnnounceSelf {
     /// `initial`. QEMU 7.2: yes; 10.0: yes.
     pub initial: i64,
@@ -94,6 +103,7 @@ pub struct AnnounceSelf {
     pub id: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for AnnounceSelf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -107,6 +117,7 @@ impl serde::Serialize for AnnounceSelf {
     }
 }
 
+#[cfg(feature = "net")]
 impl AnnounceSelf {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(initial: i64, max: i64, rounds: i64, step: i64) -> Self {
@@ -121,6 +132,7 @@ impl AnnounceSelf {
     }
 }
 
+#[cfg(feature = "net")]
 impl crate::Command for AnnounceSelf {
     const NAME: &'static str = "announce-self";
     type Output = crate::Empty;
@@ -129,13 +141,17 @@ impl crate::Command for AnnounceSelf {
 /// `balloon`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct Balloon {
     /// `value`. QEMU 7.2: yes; 10.0: yes.
     pub value: i64,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for Balloon {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -144,6 +160,7 @@ impl serde::Serialize for Balloon {
     }
 }
 
+#[cfg(feature = "machine")]
 impl Balloon {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(value: i64) -> Self {
@@ -151,6 +168,7 @@ impl Balloon {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for Balloon {
     const NAME: &'static str = "balloon";
     type Output = crate::Empty;
@@ -159,8 +177,11 @@ impl crate::Command for Balloon {
 /// `block-commit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockCommit {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub job_id: Option<String>,
@@ -190,6 +211,7 @@ pub struct BlockCommit {
     pub backing_mask_protocol: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockCommit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -210,6 +232,7 @@ impl serde::Serialize for BlockCommit {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockCommit {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -231,6 +254,7 @@ impl BlockCommit {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockCommit {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.backing_mask_protocol.is_some() {
@@ -245,6 +269,7 @@ impl BlockCommit {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockCommit {
     const NAME: &'static str = "block-commit";
     type Output = crate::Empty;
@@ -262,10 +287,14 @@ impl crate::Command for BlockCommit {
 /// `block-dirty-bitmap-add`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapAdd(pub BlockDirtyBitmapAddArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapAdd {
     const NAME: &'static str = "block-dirty-bitmap-add";
     type Output = crate::Empty;
@@ -274,10 +303,14 @@ impl crate::Command for BlockDirtyBitmapAdd {
 /// `block-dirty-bitmap-clear`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapClear(pub BlockDirtyBitmap);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapClear {
     const NAME: &'static str = "block-dirty-bitmap-clear";
     type Output = crate::Empty;
@@ -286,10 +319,14 @@ impl crate::Command for BlockDirtyBitmapClear {
 /// `block-dirty-bitmap-disable`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapDisable(pub BlockDirtyBitmap);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapDisable {
     const NAME: &'static str = "block-dirty-bitmap-disable";
     type Output = crate::Empty;
@@ -298,10 +335,14 @@ impl crate::Command for BlockDirtyBitmapDisable {
 /// `block-dirty-bitmap-enable`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapEnable(pub BlockDirtyBitmap);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapEnable {
     const NAME: &'static str = "block-dirty-bitmap-enable";
     type Output = crate::Empty;
@@ -310,10 +351,14 @@ impl crate::Command for BlockDirtyBitmapEnable {
 /// `block-dirty-bitmap-merge`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapMerge(pub BlockDirtyBitmapMergeArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapMerge {
     const NAME: &'static str = "block-dirty-bitmap-merge";
     type Output = crate::Empty;
@@ -322,10 +367,14 @@ impl crate::Command for BlockDirtyBitmapMerge {
 /// `block-dirty-bitmap-remove`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockDirtyBitmapRemove(pub BlockDirtyBitmap);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockDirtyBitmapRemove {
     const NAME: &'static str = "block-dirty-bitmap-remove";
     type Output = crate::Empty;
@@ -334,8 +383,11 @@ impl crate::Command for BlockDirtyBitmapRemove {
 /// `block-export-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAdd {
     /// The members every variant has, `type` among them.
     pub base: BlockExportAddBase,
@@ -343,6 +395,7 @@ pub struct BlockExportAdd {
     pub variant: BlockExportAddVariant,
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAdd {
     /// The value of `base` and `variant`.
     pub fn new(base: BlockExportAddBase, variant: BlockExportAddVariant) -> Self {
@@ -353,8 +406,11 @@ impl BlockExportAdd {
 /// The members of [`BlockExportAdd`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAddBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: BlockExportAddType,
@@ -374,6 +430,7 @@ pub struct BlockExportAddBase {
     pub allow_inactive: Option<bool>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -389,6 +446,7 @@ impl serde::Serialize for BlockExportAddBase {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAddBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -409,6 +467,7 @@ impl BlockExportAddBase {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAddBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.allow_inactive.is_some() {
@@ -424,8 +483,11 @@ impl BlockExportAddBase {
 }
 
 /// The variant part of [`BlockExportAdd`], selected by `type`.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub enum BlockExportAddVariant {
     /// `type` is `nbd`. QEMU 7.2: yes; 10.0: yes.
     Nbd(BlockExportAddNbd),
@@ -439,6 +501,7 @@ pub enum BlockExportAddVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -452,6 +515,7 @@ impl serde::Serialize for BlockExportAdd {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAdd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -459,6 +523,7 @@ impl BlockExportAdd {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl crate::Command for BlockExportAdd {
     const NAME: &'static str = "block-export-add";
     type Output = crate::Empty;
@@ -476,8 +541,11 @@ impl crate::Command for BlockExportAdd {
 /// `block-export-del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -485,6 +553,7 @@ pub struct BlockExportDel {
     pub mode: Option<BlockExportDelMode>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -494,6 +563,7 @@ impl serde::Serialize for BlockExportDel {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportDel {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -504,6 +574,7 @@ impl BlockExportDel {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl crate::Command for BlockExportDel {
     const NAME: &'static str = "block-export-del";
     type Output = crate::Empty;
@@ -512,8 +583,11 @@ impl crate::Command for BlockExportDel {
 /// `block-job-cancel`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobCancel {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -521,6 +595,7 @@ pub struct BlockJobCancel {
     pub force: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobCancel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -530,6 +605,7 @@ impl serde::Serialize for BlockJobCancel {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobCancel {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -540,6 +616,7 @@ impl BlockJobCancel {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobCancel {
     const NAME: &'static str = "block-job-cancel";
     type Output = crate::Empty;
@@ -548,8 +625,11 @@ impl crate::Command for BlockJobCancel {
 /// `block-job-change`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobChange {
     /// The members every variant has, `type` among them.
     pub base: BlockJobChangeBase,
@@ -557,6 +637,7 @@ pub struct BlockJobChange {
     pub variant: BlockJobChangeVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobChange {
     /// The value of `base` and `variant`.
     pub fn new(base: BlockJobChangeBase, variant: BlockJobChangeVariant) -> Self {
@@ -567,8 +648,11 @@ impl BlockJobChange {
 /// The members of [`BlockJobChange`] that do not depend on `type`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobChangeBase {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
@@ -576,6 +660,7 @@ pub struct BlockJobChangeBase {
     pub kind: JobType,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobChangeBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -585,6 +670,7 @@ impl serde::Serialize for BlockJobChangeBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobChangeBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>, kind: JobType) -> Self {
@@ -596,8 +682,11 @@ impl BlockJobChangeBase {
 }
 
 /// The variant part of [`BlockJobChange`], selected by `type`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockJobChangeVariant {
     /// `type` is `mirror`. QEMU 7.2: no; 10.0: yes.
     Mirror(BlockJobChangeMirror),
@@ -621,6 +710,7 @@ pub enum BlockJobChangeVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobChange {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -632,6 +722,7 @@ impl serde::Serialize for BlockJobChange {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobChange {
     const NAME: &'static str = "block-job-change";
     type Output = crate::Empty;
@@ -641,13 +732,17 @@ impl crate::Command for BlockJobChange {
 /// `block-job-complete`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobComplete {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobComplete {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -656,6 +751,7 @@ impl serde::Serialize for BlockJobComplete {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobComplete {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -665,6 +761,7 @@ impl BlockJobComplete {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobComplete {
     const NAME: &'static str = "block-job-complete";
     type Output = crate::Empty;
@@ -673,13 +770,17 @@ impl crate::Command for BlockJobComplete {
 /// `block-job-dismiss`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobDismiss {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobDismiss {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -688,6 +789,7 @@ impl serde::Serialize for BlockJobDismiss {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobDismiss {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -695,6 +797,7 @@ impl BlockJobDismiss {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobDismiss {
     const NAME: &'static str = "block-job-dismiss";
     type Output = crate::Empty;
@@ -703,13 +806,17 @@ impl crate::Command for BlockJobDismiss {
 /// `block-job-finalize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobFinalize {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobFinalize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -718,6 +825,7 @@ impl serde::Serialize for BlockJobFinalize {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobFinalize {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -725,6 +833,7 @@ impl BlockJobFinalize {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobFinalize {
     const NAME: &'static str = "block-job-finalize";
     type Output = crate::Empty;
@@ -733,13 +842,17 @@ impl crate::Command for BlockJobFinalize {
 /// `block-job-pause`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobPause {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobPause {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -748,6 +861,7 @@ impl serde::Serialize for BlockJobPause {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobPause {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -757,6 +871,7 @@ impl BlockJobPause {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobPause {
     const NAME: &'static str = "block-job-pause";
     type Output = crate::Empty;
@@ -765,13 +880,17 @@ impl crate::Command for BlockJobPause {
 /// `block-job-resume`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobResume {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobResume {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -780,6 +899,7 @@ impl serde::Serialize for BlockJobResume {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobResume {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -789,6 +909,7 @@ impl BlockJobResume {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobResume {
     const NAME: &'static str = "block-job-resume";
     type Output = crate::Empty;
@@ -797,8 +918,11 @@ impl crate::Command for BlockJobResume {
 /// `block-job-set-speed`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobSetSpeed {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -806,6 +930,7 @@ pub struct BlockJobSetSpeed {
     pub speed: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobSetSpeed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -815,6 +940,7 @@ impl serde::Serialize for BlockJobSetSpeed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobSetSpeed {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, speed: i64) -> Self {
@@ -825,6 +951,7 @@ impl BlockJobSetSpeed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockJobSetSpeed {
     const NAME: &'static str = "block-job-set-speed";
     type Output = crate::Empty;
@@ -833,8 +960,11 @@ impl crate::Command for BlockJobSetSpeed {
 /// `block-latency-histogram-set`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockLatencyHistogramSet {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -850,6 +980,7 @@ pub struct BlockLatencyHistogramSet {
     pub boundaries_zap: Option<Vec<i64>>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockLatencyHistogramSet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -863,6 +994,7 @@ impl serde::Serialize for BlockLatencyHistogramSet {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockLatencyHistogramSet {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -877,6 +1009,7 @@ impl BlockLatencyHistogramSet {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockLatencyHistogramSet {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.boundaries_zap.is_some() {
@@ -891,6 +1024,7 @@ impl BlockLatencyHistogramSet {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockLatencyHistogramSet {
     const NAME: &'static str = "block-latency-histogram-set";
     type Output = crate::Empty;
@@ -908,8 +1042,11 @@ impl crate::Command for BlockLatencyHistogramSet {
 /// `block-set-write-threshold`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockSetWriteThreshold {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
     pub node_name: String,
@@ -917,6 +1054,7 @@ pub struct BlockSetWriteThreshold {
     pub write_threshold: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockSetWriteThreshold {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -926,6 +1064,7 @@ impl serde::Serialize for BlockSetWriteThreshold {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockSetWriteThreshold {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node_name: impl Into<String>, write_threshold: i64) -> Self {
@@ -936,6 +1075,7 @@ impl BlockSetWriteThreshold {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockSetWriteThreshold {
     const NAME: &'static str = "block-set-write-threshold";
     type Output = crate::Empty;
@@ -944,8 +1084,11 @@ impl crate::Command for BlockSetWriteThreshold {
 /// `block-stream`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStream {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub job_id: Option<String>,
@@ -973,6 +1116,7 @@ pub struct BlockStream {
     pub backing_mask_protocol: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockStream {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -992,6 +1136,7 @@ impl serde::Serialize for BlockStream {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockStream {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -1012,6 +1157,7 @@ impl BlockStream {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockStream {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.backing_mask_protocol.is_some() {
@@ -1026,6 +1172,7 @@ impl BlockStream {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockStream {
     const NAME: &'static str = "block-stream";
     type Output = crate::Empty;
@@ -1043,8 +1190,11 @@ impl crate::Command for BlockStream {
 /// `block_resize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockResize {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
@@ -1054,6 +1204,7 @@ pub struct BlockResize {
     pub size: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockResize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1064,6 +1215,7 @@ impl serde::Serialize for BlockResize {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockResize {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -1075,6 +1227,7 @@ impl BlockResize {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockResize {
     const NAME: &'static str = "block_resize";
     type Output = crate::Empty;
@@ -1083,8 +1236,11 @@ impl crate::Command for BlockResize {
 /// `block_set_io_throttle`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockSetIoThrottle {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub device: Option<String>,
@@ -1132,6 +1288,7 @@ pub struct BlockSetIoThrottle {
     pub group: Option<String>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockSetIoThrottle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1161,6 +1318,7 @@ impl serde::Serialize for BlockSetIoThrottle {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockSetIoThrottle {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(bps: i64, bps_rd: i64, bps_wr: i64, iops: i64, iops_rd: i64, iops_wr: i64) -> Self {
@@ -1191,6 +1349,7 @@ impl BlockSetIoThrottle {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockSetIoThrottle {
     const NAME: &'static str = "block_set_io_throttle";
     type Output = crate::Empty;
@@ -1199,10 +1358,14 @@ impl crate::Command for BlockSetIoThrottle {
 /// `blockdev-add`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockdevAdd(pub BlockdevOptions);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevAdd {
     const NAME: &'static str = "blockdev-add";
     type Output = crate::Empty;
@@ -1220,10 +1383,14 @@ impl crate::Command for BlockdevAdd {
 /// `blockdev-backup`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockdevBackup(pub BlockdevBackupArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevBackup {
     const NAME: &'static str = "blockdev-backup";
     type Output = crate::Empty;
@@ -1241,8 +1408,11 @@ impl crate::Command for BlockdevBackup {
 /// `blockdev-change-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockdevChangeMedium {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub device: Option<String>,
@@ -1258,6 +1428,7 @@ pub struct BlockdevChangeMedium {
     pub read_only_mode: Option<BlockdevChangeMediumReadOnlyMode>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockdevChangeMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1271,6 +1442,7 @@ impl serde::Serialize for BlockdevChangeMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockdevChangeMedium {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -1285,6 +1457,7 @@ impl BlockdevChangeMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockdevChangeMedium {
     const NAME: &'static str = "blockdev-change-medium";
     type Output = crate::Empty;
@@ -1293,8 +1466,11 @@ impl crate::Command for BlockdevChangeMedium {
 /// `blockdev-close-tray`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockdevCloseTray {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub device: Option<String>,
@@ -1302,6 +1478,7 @@ pub struct BlockdevCloseTray {
     pub id: Option<String>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockdevCloseTray {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1311,6 +1488,7 @@ impl serde::Serialize for BlockdevCloseTray {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockdevCloseTray {
     const NAME: &'static str = "blockdev-close-tray";
     type Output = crate::Empty;
@@ -1319,8 +1497,11 @@ impl crate::Command for BlockdevCloseTray {
 /// `blockdev-create`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreate {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
     pub job_id: String,
@@ -1328,6 +1509,7 @@ pub struct BlockdevCreate {
     pub options: BlockdevCreateOptions,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1337,6 +1519,7 @@ impl serde::Serialize for BlockdevCreate {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreate {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(job_id: impl Into<String>, options: BlockdevCreateOptions) -> Self {
@@ -1347,6 +1530,7 @@ impl BlockdevCreate {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -1357,6 +1541,7 @@ impl BlockdevCreate {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevCreate {
     const NAME: &'static str = "blockdev-create";
     type Output = crate::Empty;
@@ -1406,8 +1591,11 @@ impl crate::Command for BlockdevDel {
 /// `blockdev-insert-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockdevInsertMedium {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -1415,6 +1603,7 @@ pub struct BlockdevInsertMedium {
     pub node_name: String,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockdevInsertMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1424,6 +1613,7 @@ impl serde::Serialize for BlockdevInsertMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockdevInsertMedium {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>, node_name: impl Into<String>) -> Self {
@@ -1434,6 +1624,7 @@ impl BlockdevInsertMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockdevInsertMedium {
     const NAME: &'static str = "blockdev-insert-medium";
     type Output = crate::Empty;
@@ -1526,8 +1717,11 @@ impl crate::Command for BlockdevMirror {
 /// `blockdev-open-tray`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockdevOpenTray {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub device: Option<String>,
@@ -1537,6 +1731,7 @@ pub struct BlockdevOpenTray {
     pub force: Option<bool>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockdevOpenTray {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1547,6 +1742,7 @@ impl serde::Serialize for BlockdevOpenTray {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockdevOpenTray {
     const NAME: &'static str = "blockdev-open-tray";
     type Output = crate::Empty;
@@ -1555,13 +1751,17 @@ impl crate::Command for BlockdevOpenTray {
 /// `blockdev-remove-medium`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct BlockdevRemoveMedium {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for BlockdevRemoveMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1570,6 +1770,7 @@ impl serde::Serialize for BlockdevRemoveMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl BlockdevRemoveMedium {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -1577,6 +1778,7 @@ impl BlockdevRemoveMedium {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for BlockdevRemoveMedium {
     const NAME: &'static str = "blockdev-remove-medium";
     type Output = crate::Empty;
@@ -1585,13 +1787,17 @@ impl crate::Command for BlockdevRemoveMedium {
 /// `blockdev-reopen`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevReopen {
     /// `options`. QEMU 7.2: yes; 10.0: yes.
     pub options: Vec<BlockdevOptions>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevReopen {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1600,6 +1806,7 @@ impl serde::Serialize for BlockdevReopen {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevReopen {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(options: Vec<BlockdevOptions>) -> Self {
@@ -1607,6 +1814,7 @@ impl BlockdevReopen {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevReopen {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -1619,6 +1827,7 @@ impl BlockdevReopen {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevReopen {
     const NAME: &'static str = "blockdev-reopen";
     type Output = crate::Empty;
@@ -1636,8 +1845,11 @@ impl crate::Command for BlockdevReopen {
 /// `blockdev-set-active`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSetActive {
     /// `node-name`, optional. QEMU 7.2: no; 10.0: yes.
     pub node_name: Option<String>,
@@ -1645,6 +1857,7 @@ pub struct BlockdevSetActive {
     pub active: bool,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevSetActive {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1654,6 +1867,7 @@ impl serde::Serialize for BlockdevSetActive {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevSetActive {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(active: bool) -> Self {
@@ -1664,6 +1878,7 @@ impl BlockdevSetActive {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevSetActive {
     const NAME: &'static str = "blockdev-set-active";
     type Output = crate::Empty;
@@ -1673,10 +1888,14 @@ impl crate::Command for BlockdevSetActive {
 /// `blockdev-snapshot`: a QMP command. Feature `allow-write-only-overlay`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSnapshot(pub BlockdevSnapshotArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevSnapshot {
     const NAME: &'static str = "blockdev-snapshot";
     type Output = crate::Empty;
@@ -1685,8 +1904,11 @@ impl crate::Command for BlockdevSnapshot {
 /// `blockdev-snapshot-delete-internal-sync`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSnapshotDeleteInternalSync {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -1696,6 +1918,7 @@ pub struct BlockdevSnapshotDeleteInternalSync {
     pub name: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevSnapshotDeleteInternalSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1706,6 +1929,7 @@ impl serde::Serialize for BlockdevSnapshotDeleteInternalSync {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevSnapshotDeleteInternalSync {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -1717,6 +1941,7 @@ impl BlockdevSnapshotDeleteInternalSync {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevSnapshotDeleteInternalSync {
     const NAME: &'static str = "blockdev-snapshot-delete-internal-sync";
     type Output = BlockdevSnapshotDeleteInternalSyncOutput;
@@ -1725,10 +1950,14 @@ impl crate::Command for BlockdevSnapshotDeleteInternalSync {
 /// `blockdev-snapshot-internal-sync`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSnapshotInternalSync(pub BlockdevSnapshotInternalSyncArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevSnapshotInternalSync {
     const NAME: &'static str = "blockdev-snapshot-internal-sync";
     type Output = crate::Empty;
@@ -1737,10 +1966,14 @@ impl crate::Command for BlockdevSnapshotInternalSync {
 /// `blockdev-snapshot-sync`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSnapshotSync(pub BlockdevSnapshotSyncArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for BlockdevSnapshotSync {
     const NAME: &'static str = "blockdev-snapshot-sync";
     type Output = crate::Empty;
@@ -1749,8 +1982,11 @@ impl crate::Command for BlockdevSnapshotSync {
 /// `calc-dirty-rate`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct CalcDirtyRate {
     /// `calc-time`. QEMU 7.2: yes; 10.0: yes.
     pub calc_time: i64,
@@ -1762,6 +1998,7 @@ pub struct CalcDirtyRate {
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for CalcDirtyRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1773,6 +2010,7 @@ impl serde::Serialize for CalcDirtyRate {
     }
 }
 
+#[cfg(feature = "migration")]
 impl CalcDirtyRate {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(calc_time: i64) -> Self {
@@ -1785,6 +2023,7 @@ impl CalcDirtyRate {
     }
 }
 
+#[cfg(feature = "migration")]
 impl CalcDirtyRate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.calc_time_unit.is_some() {
@@ -1799,6 +2038,7 @@ impl CalcDirtyRate {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for CalcDirtyRate {
     const NAME: &'static str = "calc-dirty-rate";
     type Output = crate::Empty;
@@ -1816,13 +2056,17 @@ impl crate::Command for CalcDirtyRate {
 /// `cancel-vcpu-dirty-limit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct CancelVcpuDirtyLimit {
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
     pub cpu_index: Option<i64>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for CancelVcpuDirtyLimit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1831,6 +2075,7 @@ impl serde::Serialize for CancelVcpuDirtyLimit {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for CancelVcpuDirtyLimit {
     const NAME: &'static str = "cancel-vcpu-dirty-limit";
     type Output = crate::Empty;
@@ -1839,8 +2084,11 @@ impl crate::Command for CancelVcpuDirtyLimit {
 /// `change-backing-file`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ChangeBackingFile {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -1850,6 +2098,7 @@ pub struct ChangeBackingFile {
     pub backing_file: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for ChangeBackingFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1860,6 +2109,7 @@ impl serde::Serialize for ChangeBackingFile {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl ChangeBackingFile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -1875,6 +2125,7 @@ impl ChangeBackingFile {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for ChangeBackingFile {
     const NAME: &'static str = "change-backing-file";
     type Output = crate::Empty;
@@ -1883,13 +2134,17 @@ impl crate::Command for ChangeBackingFile {
 /// `change-vnc-password`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct ChangeVncPassword {
     /// `password`. QEMU 7.2: yes; 10.0: yes.
     pub password: String,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for ChangeVncPassword {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1898,6 +2153,7 @@ impl serde::Serialize for ChangeVncPassword {
     }
 }
 
+#[cfg(feature = "ui")]
 impl ChangeVncPassword {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(password: impl Into<String>) -> Self {
@@ -1907,6 +2163,7 @@ impl ChangeVncPassword {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for ChangeVncPassword {
     const NAME: &'static str = "change-vnc-password";
     type Output = crate::Empty;
@@ -1915,8 +2172,11 @@ impl crate::Command for ChangeVncPassword {
 /// `chardev-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevAdd {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -1924,6 +2184,7 @@ pub struct ChardevAdd {
     pub backend: ChardevBackend,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1933,6 +2194,7 @@ impl serde::Serialize for ChardevAdd {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevAdd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>, backend: ChardevBackend) -> Self {
@@ -1943,6 +2205,7 @@ impl ChardevAdd {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevAdd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -1953,6 +2216,7 @@ impl ChardevAdd {
     }
 }
 
+#[cfg(feature = "char")]
 impl crate::Command for ChardevAdd {
     const NAME: &'static str = "chardev-add";
     type Output = ChardevReturn;
@@ -1970,8 +2234,11 @@ impl crate::Command for ChardevAdd {
 /// `chardev-change`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevChange {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -1979,6 +2246,7 @@ pub struct ChardevChange {
     pub backend: ChardevBackend,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevChange {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1988,6 +2256,7 @@ impl serde::Serialize for ChardevChange {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevChange {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>, backend: ChardevBackend) -> Self {
@@ -1998,6 +2267,7 @@ impl ChardevChange {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevChange {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -2008,6 +2278,7 @@ impl ChardevChange {
     }
 }
 
+#[cfg(feature = "char")]
 impl crate::Command for ChardevChange {
     const NAME: &'static str = "chardev-change";
     type Output = ChardevReturn;
@@ -2055,13 +2326,17 @@ impl crate::Command for ChardevRemove {
 /// `chardev-send-break`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevSendBreak {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevSendBreak {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2070,6 +2345,7 @@ impl serde::Serialize for ChardevSendBreak {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevSendBreak {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -2077,6 +2353,7 @@ impl ChardevSendBreak {
     }
 }
 
+#[cfg(feature = "char")]
 impl crate::Command for ChardevSendBreak {
     const NAME: &'static str = "chardev-send-break";
     type Output = crate::Empty;
@@ -2085,8 +2362,11 @@ impl crate::Command for ChardevSendBreak {
 /// `client_migrate_info`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct ClientMigrateInfo {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: String,
@@ -2100,6 +2380,7 @@ pub struct ClientMigrateInfo {
     pub cert_subject: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for ClientMigrateInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2112,6 +2393,7 @@ impl serde::Serialize for ClientMigrateInfo {
     }
 }
 
+#[cfg(feature = "ui")]
 impl ClientMigrateInfo {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(protocol: impl Into<String>, hostname: impl Into<String>) -> Self {
@@ -2125,6 +2407,7 @@ impl ClientMigrateInfo {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for ClientMigrateInfo {
     const NAME: &'static str = "client_migrate_info";
     type Output = crate::Empty;
@@ -2176,8 +2459,11 @@ impl crate::Command for Cont {
 /// `cxl-add-dynamic-capacity`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlAddDynamicCapacity {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2193,6 +2479,7 @@ pub struct CxlAddDynamicCapacity {
     pub extents: Vec<CxlAddDynamicCapacityExtents>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlAddDynamicCapacity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2206,6 +2493,7 @@ impl serde::Serialize for CxlAddDynamicCapacity {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlAddDynamicCapacity {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -2226,6 +2514,7 @@ impl CxlAddDynamicCapacity {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlAddDynamicCapacity {
     const NAME: &'static str = "cxl-add-dynamic-capacity";
     type Output = crate::Empty;
@@ -2235,8 +2524,11 @@ impl crate::Command for CxlAddDynamicCapacity {
 /// `cxl-inject-correctable-error`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectCorrectableError {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2244,6 +2536,7 @@ pub struct CxlInjectCorrectableError {
     pub kind: CxlInjectCorrectableErrorType,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectCorrectableError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2253,6 +2546,7 @@ impl serde::Serialize for CxlInjectCorrectableError {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectCorrectableError {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, kind: CxlInjectCorrectableErrorType) -> Self {
@@ -2263,6 +2557,7 @@ impl CxlInjectCorrectableError {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectCorrectableError {
     const NAME: &'static str = "cxl-inject-correctable-error";
     type Output = crate::Empty;
@@ -2272,8 +2567,11 @@ impl crate::Command for CxlInjectCorrectableError {
 /// `cxl-inject-dram-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectDramEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2307,6 +2605,7 @@ pub struct CxlInjectDramEvent {
     pub correction_mask: Option<Vec<i64>>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectDramEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2329,6 +2628,7 @@ impl serde::Serialize for CxlInjectDramEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectDramEvent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -2360,6 +2660,7 @@ impl CxlInjectDramEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectDramEvent {
     const NAME: &'static str = "cxl-inject-dram-event";
     type Output = crate::Empty;
@@ -2369,8 +2670,11 @@ impl crate::Command for CxlInjectDramEvent {
 /// `cxl-inject-general-media-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectGeneralMediaEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2396,6 +2700,7 @@ pub struct CxlInjectGeneralMediaEvent {
     pub component_id: Option<String>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectGeneralMediaEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2414,6 +2719,7 @@ impl serde::Serialize for CxlInjectGeneralMediaEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectGeneralMediaEvent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -2441,6 +2747,7 @@ impl CxlInjectGeneralMediaEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectGeneralMediaEvent {
     const NAME: &'static str = "cxl-inject-general-media-event";
     type Output = crate::Empty;
@@ -2450,8 +2757,11 @@ impl crate::Command for CxlInjectGeneralMediaEvent {
 /// `cxl-inject-memory-module-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectMemoryModuleEvent {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2479,6 +2789,7 @@ pub struct CxlInjectMemoryModuleEvent {
     pub corrected_persistent_error_count: i64,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectMemoryModuleEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2504,6 +2815,7 @@ impl serde::Serialize for CxlInjectMemoryModuleEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectMemoryModuleEvent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -2537,6 +2849,7 @@ impl CxlInjectMemoryModuleEvent {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectMemoryModuleEvent {
     const NAME: &'static str = "cxl-inject-memory-module-event";
     type Output = crate::Empty;
@@ -2546,8 +2859,11 @@ impl crate::Command for CxlInjectMemoryModuleEvent {
 /// `cxl-inject-poison`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectPoison {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2557,6 +2873,7 @@ pub struct CxlInjectPoison {
     pub length: i64,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectPoison {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2567,6 +2884,7 @@ impl serde::Serialize for CxlInjectPoison {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectPoison {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, start: i64, length: i64) -> Self {
@@ -2578,6 +2896,7 @@ impl CxlInjectPoison {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectPoison {
     const NAME: &'static str = "cxl-inject-poison";
     type Output = crate::Empty;
@@ -2587,8 +2906,11 @@ impl crate::Command for CxlInjectPoison {
 /// `cxl-inject-uncorrectable-errors`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectUncorrectableErrors {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2596,6 +2918,7 @@ pub struct CxlInjectUncorrectableErrors {
     pub errors: Vec<CxlInjectUncorrectableErrorsErrors>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectUncorrectableErrors {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2605,6 +2928,7 @@ impl serde::Serialize for CxlInjectUncorrectableErrors {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectUncorrectableErrors {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, errors: Vec<CxlInjectUncorrectableErrorsErrors>) -> Self {
@@ -2615,6 +2939,7 @@ impl CxlInjectUncorrectableErrors {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlInjectUncorrectableErrors {
     const NAME: &'static str = "cxl-inject-uncorrectable-errors";
     type Output = crate::Empty;
@@ -2624,8 +2949,11 @@ impl crate::Command for CxlInjectUncorrectableErrors {
 /// `cxl-release-dynamic-capacity`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlReleaseDynamicCapacity {
     /// `path`. QEMU 7.2: no; 10.0: yes.
     pub path: String,
@@ -2645,6 +2973,7 @@ pub struct CxlReleaseDynamicCapacity {
     pub extents: Vec<CxlAddDynamicCapacityExtents>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlReleaseDynamicCapacity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2660,6 +2989,7 @@ impl serde::Serialize for CxlReleaseDynamicCapacity {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlReleaseDynamicCapacity {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -2682,6 +3012,7 @@ impl CxlReleaseDynamicCapacity {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl crate::Command for CxlReleaseDynamicCapacity {
     const NAME: &'static str = "cxl-release-dynamic-capacity";
     type Output = crate::Empty;
@@ -2691,13 +3022,17 @@ impl crate::Command for CxlReleaseDynamicCapacity {
 /// `device-list-properties`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qdev` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qdev")]
 pub struct DeviceListProperties {
     /// `typename`. QEMU 7.2: yes; 10.0: yes.
     pub typename: String,
 }
 
+#[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceListProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2706,6 +3041,7 @@ impl serde::Serialize for DeviceListProperties {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl DeviceListProperties {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(typename: impl Into<String>) -> Self {
@@ -2715,6 +3051,7 @@ impl DeviceListProperties {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl crate::Command for DeviceListProperties {
     const NAME: &'static str = "device-list-properties";
     type Output = Vec<ObjectPropertyInfo>;
@@ -2723,13 +3060,17 @@ impl crate::Command for DeviceListProperties {
 /// `device-sync-config`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qdev` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qdev")]
 pub struct DeviceSyncConfig {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceSyncConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2738,6 +3079,7 @@ impl serde::Serialize for DeviceSyncConfig {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl DeviceSyncConfig {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -2745,6 +3087,7 @@ impl DeviceSyncConfig {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl crate::Command for DeviceSyncConfig {
     const NAME: &'static str = "device-sync-config";
     type Output = crate::Empty;
@@ -2754,8 +3097,11 @@ impl crate::Command for DeviceSyncConfig {
 /// `device_add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qdev` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qdev")]
 pub struct DeviceAdd {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: String,
@@ -2765,6 +3111,7 @@ pub struct DeviceAdd {
     pub id: Option<String>,
 }
 
+#[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2775,6 +3122,7 @@ impl serde::Serialize for DeviceAdd {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl DeviceAdd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(driver: impl Into<String>) -> Self {
@@ -2786,6 +3134,7 @@ impl DeviceAdd {
     }
 }
 
+#[cfg(feature = "qdev")]
 impl crate::Command for DeviceAdd {
     const NAME: &'static str = "device_add";
     type Output = crate::Empty;
@@ -2824,8 +3173,11 @@ impl crate::Command for DeviceDel {
 /// `display-reload`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayReload {
     /// The members every variant has, `type` among them.
     pub base: DisplayReloadBase,
@@ -2833,6 +3185,7 @@ pub struct DisplayReload {
     pub variant: DisplayReloadVariant,
 }
 
+#[cfg(feature = "ui")]
 impl DisplayReload {
     /// The value of `base` and `variant`.
     pub fn new(base: DisplayReloadBase, variant: DisplayReloadVariant) -> Self {
@@ -2843,13 +3196,17 @@ impl DisplayReload {
 /// The members of [`DisplayReload`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayReloadBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: DisplayReloadType,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayReloadBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2858,6 +3215,7 @@ impl serde::Serialize for DisplayReloadBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl DisplayReloadBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: DisplayReloadType) -> Self {
@@ -2866,8 +3224,11 @@ impl DisplayReloadBase {
 }
 
 /// The variant part of [`DisplayReload`], selected by `type`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum DisplayReloadVariant {
     /// `type` is `vnc`. QEMU 7.2: yes; 10.0: yes.
     Vnc(DisplayReloadVnc),
@@ -2875,6 +3236,7 @@ pub enum DisplayReloadVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayReload {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -2885,6 +3247,7 @@ impl serde::Serialize for DisplayReload {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for DisplayReload {
     const NAME: &'static str = "display-reload";
     type Output = crate::Empty;
@@ -2893,8 +3256,11 @@ impl crate::Command for DisplayReload {
 /// `display-update`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayUpdate {
     /// The members every variant has, `type` among them.
     pub base: DisplayUpdateBase,
@@ -2902,6 +3268,7 @@ pub struct DisplayUpdate {
     pub variant: DisplayUpdateVariant,
 }
 
+#[cfg(feature = "ui")]
 impl DisplayUpdate {
     /// The value of `base` and `variant`.
     pub fn new(base: DisplayUpdateBase, variant: DisplayUpdateVariant) -> Self {
@@ -2912,13 +3279,17 @@ impl DisplayUpdate {
 /// The members of [`DisplayUpdate`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayUpdateBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: DisplayUpdateType,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayUpdateBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2927,6 +3298,7 @@ impl serde::Serialize for DisplayUpdateBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl DisplayUpdateBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: DisplayUpdateType) -> Self {
@@ -2935,8 +3307,11 @@ impl DisplayUpdateBase {
 }
 
 /// The variant part of [`DisplayUpdate`], selected by `type`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum DisplayUpdateVariant {
     /// `type` is `vnc`. QEMU 7.2: yes; 10.0: yes.
     Vnc(DisplayUpdateVnc),
@@ -2944,6 +3319,7 @@ pub enum DisplayUpdateVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayUpdate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -2954,6 +3330,7 @@ impl serde::Serialize for DisplayUpdate {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for DisplayUpdate {
     const NAME: &'static str = "display-update";
     type Output = crate::Empty;
@@ -2962,10 +3339,14 @@ impl crate::Command for DisplayUpdate {
 /// `drive-backup`: a QMP command. Deprecated by QEMU.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct DriveBackup(pub DriveBackupArguments);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for DriveBackup {
     const NAME: &'static str = "drive-backup";
     type Output = crate::Empty;
@@ -2983,8 +3364,11 @@ impl crate::Command for DriveBackup {
 /// `drive-mirror`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct DriveMirror {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub job_id: Option<String>,
@@ -3022,6 +3406,7 @@ pub struct DriveMirror {
     pub auto_dismiss: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for DriveMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3046,6 +3431,7 @@ impl serde::Serialize for DriveMirror {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl DriveMirror {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, target: impl Into<String>, sync: MirrorSyncMode) -> Self {
@@ -3071,6 +3457,7 @@ impl DriveMirror {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for DriveMirror {
     const NAME: &'static str = "drive-mirror";
     type Output = crate::Empty;
@@ -3079,8 +3466,11 @@ impl crate::Command for DriveMirror {
 /// `dump-guest-memory`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `dump` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "dump")]
 pub struct DumpGuestMemory {
     /// `paging`. QEMU 7.2: yes; 10.0: yes.
     pub paging: bool,
@@ -3096,6 +3486,7 @@ pub struct DumpGuestMemory {
     pub format: Option<DumpGuestMemoryFormat>,
 }
 
+#[cfg(feature = "dump")]
 impl serde::Serialize for DumpGuestMemory {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3109,6 +3500,7 @@ impl serde::Serialize for DumpGuestMemory {
     }
 }
 
+#[cfg(feature = "dump")]
 impl DumpGuestMemory {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(paging: bool, protocol: impl Into<String>) -> Self {
@@ -3123,6 +3515,7 @@ impl DumpGuestMemory {
     }
 }
 
+#[cfg(feature = "dump")]
 impl DumpGuestMemory {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.format {
@@ -3132,6 +3525,7 @@ impl DumpGuestMemory {
     }
 }
 
+#[cfg(feature = "dump")]
 impl crate::Command for DumpGuestMemory {
     const NAME: &'static str = "dump-guest-memory";
     type Output = crate::Empty;
@@ -3149,13 +3543,17 @@ impl crate::Command for DumpGuestMemory {
 /// `dumpdtb`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct Dumpdtb {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for Dumpdtb {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3164,6 +3562,7 @@ impl serde::Serialize for Dumpdtb {
     }
 }
 
+#[cfg(feature = "machine")]
 impl Dumpdtb {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -3173,6 +3572,7 @@ impl Dumpdtb {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for Dumpdtb {
     const NAME: &'static str = "dumpdtb";
     type Output = crate::Empty;
@@ -3181,8 +3581,11 @@ impl crate::Command for Dumpdtb {
 /// `eject`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct Eject {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub device: Option<String>,
@@ -3192,6 +3595,7 @@ pub struct Eject {
     pub force: Option<bool>,
 }
 
+#[cfg(feature = "block")]
 impl serde::Serialize for Eject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3202,6 +3606,7 @@ impl serde::Serialize for Eject {
     }
 }
 
+#[cfg(feature = "block")]
 impl crate::Command for Eject {
     const NAME: &'static str = "eject";
     type Output = crate::Empty;
@@ -3210,8 +3615,11 @@ impl crate::Command for Eject {
 /// `expire_password`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct ExpirePassword {
     /// The members every variant has, `protocol` among them.
     pub base: ExpirePasswordBase,
@@ -3219,6 +3627,7 @@ pub struct ExpirePassword {
     pub variant: ExpirePasswordVariant,
 }
 
+#[cfg(feature = "ui")]
 impl ExpirePassword {
     /// The value of `base` and `variant`.
     pub fn new(base: ExpirePasswordBase, variant: ExpirePasswordVariant) -> Self {
@@ -3229,8 +3638,11 @@ impl ExpirePassword {
 /// The members of [`ExpirePassword`] that do not depend on `protocol`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct ExpirePasswordBase {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: ExpirePasswordProtocol,
@@ -3238,6 +3650,7 @@ pub struct ExpirePasswordBase {
     pub time: String,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for ExpirePasswordBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3247,6 +3660,7 @@ impl serde::Serialize for ExpirePasswordBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl ExpirePasswordBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(protocol: ExpirePasswordProtocol, time: impl Into<String>) -> Self {
@@ -3258,8 +3672,11 @@ impl ExpirePasswordBase {
 }
 
 /// The variant part of [`ExpirePassword`], selected by `protocol`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum ExpirePasswordVariant {
     /// `protocol` is `vnc`. QEMU 7.2: yes; 10.0: yes.
     Vnc(ExpirePasswordVnc),
@@ -3269,6 +3686,7 @@ pub enum ExpirePasswordVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for ExpirePassword {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -3280,6 +3698,7 @@ impl serde::Serialize for ExpirePassword {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for ExpirePassword {
     const NAME: &'static str = "expire_password";
     type Output = crate::Empty;
@@ -3356,9 +3775,13 @@ impl crate::Command for HumanMonitorCommand {
 /// `inject-nmi`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct InjectNmi;
 
+#[cfg(feature = "machine")]
 impl crate::Command for InjectNmi {
     const NAME: &'static str = "inject-nmi";
     type Output = crate::Empty;
@@ -3367,8 +3790,11 @@ impl crate::Command for InjectNmi {
 /// `input-send-event`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputSendEvent {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
@@ -3378,6 +3804,7 @@ pub struct InputSendEvent {
     pub events: Vec<InputEvent>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputSendEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3388,6 +3815,7 @@ impl serde::Serialize for InputSendEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputSendEvent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(events: Vec<InputEvent>) -> Self {
@@ -3399,6 +3827,7 @@ impl InputSendEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputSendEvent {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3411,6 +3840,7 @@ impl InputSendEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for InputSendEvent {
     const NAME: &'static str = "input-send-event";
     type Output = crate::Empty;
@@ -3518,13 +3948,17 @@ impl crate::Command for JobDismiss {
 /// `job-finalize`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `job` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "job")]
 pub struct JobFinalize {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "job")]
 impl serde::Serialize for JobFinalize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3533,6 +3967,7 @@ impl serde::Serialize for JobFinalize {
     }
 }
 
+#[cfg(feature = "job")]
 impl JobFinalize {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -3540,6 +3975,7 @@ impl JobFinalize {
     }
 }
 
+#[cfg(feature = "job")]
 impl crate::Command for JobFinalize {
     const NAME: &'static str = "job-finalize";
     type Output = crate::Empty;
@@ -3548,13 +3984,17 @@ impl crate::Command for JobFinalize {
 /// `job-pause`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `job` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "job")]
 pub struct JobPause {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "job")]
 impl serde::Serialize for JobPause {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3563,6 +4003,7 @@ impl serde::Serialize for JobPause {
     }
 }
 
+#[cfg(feature = "job")]
 impl JobPause {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -3570,6 +4011,7 @@ impl JobPause {
     }
 }
 
+#[cfg(feature = "job")]
 impl crate::Command for JobPause {
     const NAME: &'static str = "job-pause";
     type Output = crate::Empty;
@@ -3578,13 +4020,17 @@ impl crate::Command for JobPause {
 /// `job-resume`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `job` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "job")]
 pub struct JobResume {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "job")]
 impl serde::Serialize for JobResume {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3593,6 +4039,7 @@ impl serde::Serialize for JobResume {
     }
 }
 
+#[cfg(feature = "job")]
 impl JobResume {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -3600,6 +4047,7 @@ impl JobResume {
     }
 }
 
+#[cfg(feature = "job")]
 impl crate::Command for JobResume {
     const NAME: &'static str = "job-resume";
     type Output = crate::Empty;
@@ -3608,8 +4056,11 @@ impl crate::Command for JobResume {
 /// `memsave`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct Memsave {
     /// `val`. QEMU 7.2: yes; 10.0: yes.
     pub val: i64,
@@ -3621,6 +4072,7 @@ pub struct Memsave {
     pub cpu_index: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for Memsave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3632,6 +4084,7 @@ impl serde::Serialize for Memsave {
     }
 }
 
+#[cfg(feature = "machine")]
 impl Memsave {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(val: i64, size: i64, filename: impl Into<String>) -> Self {
@@ -3644,6 +4097,7 @@ impl Memsave {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for Memsave {
     const NAME: &'static str = "memsave";
     type Output = crate::Empty;
@@ -3719,13 +4173,17 @@ impl crate::Command for Migrate {
 /// `migrate-continue`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateContinue {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: MigrationStatus,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateContinue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3734,6 +4192,7 @@ impl serde::Serialize for MigrateContinue {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateContinue {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(state: MigrationStatus) -> Self {
@@ -3741,6 +4200,7 @@ impl MigrateContinue {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateContinue {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3751,6 +4211,7 @@ impl MigrateContinue {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateContinue {
     const NAME: &'static str = "migrate-continue";
     type Output = crate::Empty;
@@ -3828,9 +4289,13 @@ impl crate::Command for MigrateIncoming {
 /// `migrate-pause`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct MigratePause;
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigratePause {
     const NAME: &'static str = "migrate-pause";
     type Output = crate::Empty;
@@ -3839,13 +4304,17 @@ impl crate::Command for MigratePause {
 /// `migrate-recover`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateRecover {
     /// `uri`. QEMU 7.2: yes; 10.0: yes.
     pub uri: String,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateRecover {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3854,6 +4323,7 @@ impl serde::Serialize for MigrateRecover {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateRecover {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(uri: impl Into<String>) -> Self {
@@ -3861,6 +4331,7 @@ impl MigrateRecover {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateRecover {
     const NAME: &'static str = "migrate-recover";
     type Output = crate::Empty;
@@ -3869,13 +4340,17 @@ impl crate::Command for MigrateRecover {
 /// `migrate-set-capabilities`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateSetCapabilities {
     /// `capabilities`. QEMU 7.2: yes; 10.0: yes.
     pub capabilities: Vec<MigrationCapabilityStatus>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetCapabilities {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3884,6 +4359,7 @@ impl serde::Serialize for MigrateSetCapabilities {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateSetCapabilities {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(capabilities: Vec<MigrationCapabilityStatus>) -> Self {
@@ -3891,6 +4367,7 @@ impl MigrateSetCapabilities {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateSetCapabilities {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3903,6 +4380,7 @@ impl MigrateSetCapabilities {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateSetCapabilities {
     const NAME: &'static str = "migrate-set-capabilities";
     type Output = crate::Empty;
@@ -3920,8 +4398,11 @@ impl crate::Command for MigrateSetCapabilities {
 /// `migrate-set-parameters`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateSetParameters {
     /// `announce-initial`, optional. QEMU 7.2: yes; 10.0: yes.
     pub announce_initial: Option<i64>,
@@ -3993,6 +4474,7 @@ pub struct MigrateSetParameters {
     pub direct_io: Option<bool>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParameters {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4040,6 +4522,7 @@ impl serde::Serialize for MigrateSetParameters {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateSetParameters {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.compress_level.is_some() {
@@ -4142,6 +4625,7 @@ impl MigrateSetParameters {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateSetParameters {
     const NAME: &'static str = "migrate-set-parameters";
     type Output = crate::Empty;
@@ -4159,9 +4643,13 @@ impl crate::Command for MigrateSetParameters {
 /// `migrate-start-postcopy`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct MigrateStartPostcopy;
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateStartPostcopy {
     const NAME: &'static str = "migrate-start-postcopy";
     type Output = crate::Empty;
@@ -4170,9 +4658,13 @@ impl crate::Command for MigrateStartPostcopy {
 /// `migrate_cancel`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct MigrateCancel;
 
+#[cfg(feature = "migration")]
 impl crate::Command for MigrateCancel {
     const NAME: &'static str = "migrate_cancel";
     type Output = crate::Empty;
@@ -4181,8 +4673,11 @@ impl crate::Command for MigrateCancel {
 /// `nbd-server-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct NbdServerAdd {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
@@ -4196,6 +4691,7 @@ pub struct NbdServerAdd {
     pub bitmap: Option<String>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4208,6 +4704,7 @@ impl serde::Serialize for NbdServerAdd {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl NbdServerAdd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -4221,6 +4718,7 @@ impl NbdServerAdd {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl crate::Command for NbdServerAdd {
     const NAME: &'static str = "nbd-server-add";
     type Output = crate::Empty;
@@ -4229,8 +4727,11 @@ impl crate::Command for NbdServerAdd {
 /// `nbd-server-remove`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct NbdServerRemove {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -4238,6 +4739,7 @@ pub struct NbdServerRemove {
     pub mode: Option<BlockExportDelMode>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerRemove {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4247,6 +4749,7 @@ impl serde::Serialize for NbdServerRemove {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl NbdServerRemove {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -4257,6 +4760,7 @@ impl NbdServerRemove {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl crate::Command for NbdServerRemove {
     const NAME: &'static str = "nbd-server-remove";
     type Output = crate::Empty;
@@ -4265,8 +4769,11 @@ impl crate::Command for NbdServerRemove {
 /// `nbd-server-start`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct NbdServerStart {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: ChardevBackendSocketDataAddr,
@@ -4280,6 +4787,7 @@ pub struct NbdServerStart {
     pub handshake_max_seconds: Option<i64>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerStart {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4292,6 +4800,7 @@ impl serde::Serialize for NbdServerStart {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl NbdServerStart {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(addr: ChardevBackendSocketDataAddr) -> Self {
@@ -4305,6 +4814,7 @@ impl NbdServerStart {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl NbdServerStart {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.handshake_max_seconds.is_some() {
@@ -4319,6 +4829,7 @@ impl NbdServerStart {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl crate::Command for NbdServerStart {
     const NAME: &'static str = "nbd-server-start";
     type Output = crate::Empty;
@@ -4336,9 +4847,13 @@ impl crate::Command for NbdServerStart {
 /// `nbd-server-stop`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block-export")]
 pub struct NbdServerStop;
 
+#[cfg(feature = "block-export")]
 impl crate::Command for NbdServerStop {
     const NAME: &'static str = "nbd-server-stop";
     type Output = crate::Empty;
@@ -4347,8 +4862,11 @@ impl crate::Command for NbdServerStop {
 /// `netdev_add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAdd {
     /// The members every variant has, `type` among them.
     pub base: NetdevAddBase,
@@ -4356,6 +4874,7 @@ pub struct NetdevAdd {
     pub variant: NetdevAddVariant,
 }
 
+#[cfg(feature = "net")]
 impl NetdevAdd {
     /// The value of `base` and `variant`.
     pub fn new(base: NetdevAddBase, variant: NetdevAddVariant) -> Self {
@@ -4366,8 +4885,11 @@ impl NetdevAdd {
 /// The members of [`NetdevAdd`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddBase {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -4375,6 +4897,7 @@ pub struct NetdevAddBase {
     pub kind: NetdevAddType,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4384,6 +4907,7 @@ impl serde::Serialize for NetdevAddBase {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>, kind: NetdevAddType) -> Self {
@@ -4395,8 +4919,11 @@ impl NetdevAddBase {
 }
 
 /// The variant part of [`NetdevAdd`], selected by `type`.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub enum NetdevAddVariant {
     /// `type` is `nic`. QEMU 7.2: yes; 10.0: yes.
     Nic(NetdevAddNic),
@@ -4430,6 +4957,7 @@ pub enum NetdevAddVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -4453,6 +4981,7 @@ impl serde::Serialize for NetdevAdd {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAdd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -4462,6 +4991,7 @@ impl NetdevAdd {
     }
 }
 
+#[cfg(feature = "net")]
 impl crate::Command for NetdevAdd {
     const NAME: &'static str = "netdev_add";
     type Output = crate::Empty;
@@ -4509,8 +5039,11 @@ impl crate::Command for NetdevDel {
 /// `object-add`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAdd {
     /// The members every variant has, `qom-type` among them.
     pub base: ObjectAddBase,
@@ -4518,6 +5051,7 @@ pub struct ObjectAdd {
     pub variant: ObjectAddVariant,
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAdd {
     /// The value of `base` and `variant`.
     pub fn new(base: ObjectAddBase, variant: ObjectAddVariant) -> Self {
@@ -4528,8 +5062,11 @@ impl ObjectAdd {
 /// The members of [`ObjectAdd`] that do not depend on `qom-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddBase {
     /// `qom-type`. QEMU 7.2: yes; 10.0: yes.
     pub qom_type: ObjectAddQomType,
@@ -4537,6 +5074,7 @@ pub struct ObjectAddBase {
     pub id: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4546,6 +5084,7 @@ impl serde::Serialize for ObjectAddBase {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(qom_type: ObjectAddQomType, id: impl Into<String>) -> Self {
@@ -4556,6 +5095,7 @@ impl ObjectAddBase {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4567,8 +5107,11 @@ impl ObjectAddBase {
 }
 
 /// The variant part of [`ObjectAdd`], selected by `qom-type`.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub enum ObjectAddVariant {
     /// `qom-type` is `authz-list`. QEMU 7.2: yes; 10.0: yes.
     AuthzList(ObjectAddAuthzList),
@@ -4672,6 +5215,7 @@ pub enum ObjectAddVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -4728,6 +5272,7 @@ impl serde::Serialize for ObjectAdd {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAdd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -4748,6 +5293,7 @@ impl ObjectAdd {
     }
 }
 
+#[cfg(feature = "qom")]
 impl crate::Command for ObjectAdd {
     const NAME: &'static str = "object-add";
     type Output = crate::Empty;
@@ -4765,13 +5311,17 @@ impl crate::Command for ObjectAdd {
 /// `object-del`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectDel {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4780,6 +5330,7 @@ impl serde::Serialize for ObjectDel {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectDel {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -4787,6 +5338,7 @@ impl ObjectDel {
     }
 }
 
+#[cfg(feature = "qom")]
 impl crate::Command for ObjectDel {
     const NAME: &'static str = "object-del";
     type Output = crate::Empty;
@@ -4795,8 +5347,11 @@ impl crate::Command for ObjectDel {
 /// `pmemsave`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct Pmemsave {
     /// `val`. QEMU 7.2: yes; 10.0: yes.
     pub val: i64,
@@ -4806,6 +5361,7 @@ pub struct Pmemsave {
     pub filename: String,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for Pmemsave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4816,6 +5372,7 @@ impl serde::Serialize for Pmemsave {
     }
 }
 
+#[cfg(feature = "machine")]
 impl Pmemsave {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(val: i64, size: i64, filename: impl Into<String>) -> Self {
@@ -4827,6 +5384,7 @@ impl Pmemsave {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for Pmemsave {
     const NAME: &'static str = "pmemsave";
     type Output = crate::Empty;
@@ -4835,13 +5393,17 @@ impl crate::Command for Pmemsave {
 /// `qmp_capabilities`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `control` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "control")]
 pub struct QmpCapabilities {
     /// `enable`, optional. QEMU 7.2: yes; 10.0: yes.
     pub enable: Option<Vec<QmpCapability>>,
 }
 
+#[cfg(feature = "control")]
 impl serde::Serialize for QmpCapabilities {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4850,6 +5412,7 @@ impl serde::Serialize for QmpCapabilities {
     }
 }
 
+#[cfg(feature = "control")]
 impl crate::Command for QmpCapabilities {
     const NAME: &'static str = "qmp_capabilities";
     type Output = crate::Empty;
@@ -4924,13 +5487,17 @@ impl crate::Command for QomList {
 /// `qom-list-properties`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct QomListProperties {
     /// `typename`. QEMU 7.2: yes; 10.0: yes.
     pub typename: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for QomListProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4939,6 +5506,7 @@ impl serde::Serialize for QomListProperties {
     }
 }
 
+#[cfg(feature = "qom")]
 impl QomListProperties {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(typename: impl Into<String>) -> Self {
@@ -4948,6 +5516,7 @@ impl QomListProperties {
     }
 }
 
+#[cfg(feature = "qom")]
 impl crate::Command for QomListProperties {
     const NAME: &'static str = "qom-list-properties";
     type Output = Vec<ObjectPropertyInfo>;
@@ -4956,8 +5525,11 @@ impl crate::Command for QomListProperties {
 /// `qom-list-types`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct QomListTypes {
     /// `implements`, optional. QEMU 7.2: yes; 10.0: yes.
     pub implements: Option<String>,
@@ -4965,6 +5537,7 @@ pub struct QomListTypes {
     pub r#abstract: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for QomListTypes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4974,6 +5547,7 @@ impl serde::Serialize for QomListTypes {
     }
 }
 
+#[cfg(feature = "qom")]
 impl crate::Command for QomListTypes {
     const NAME: &'static str = "qom-list-types";
     type Output = Vec<ObjectTypeInfo>;
@@ -5026,9 +5600,13 @@ impl crate::Command for QomSet {
 /// `query-acpi-ospm-status`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `acpi` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "acpi")]
 pub struct QueryAcpiOspmStatus;
 
+#[cfg(feature = "acpi")]
 impl crate::Command for QueryAcpiOspmStatus {
     const NAME: &'static str = "query-acpi-ospm-status";
     type Output = Vec<AcpiOstInfo>;
@@ -5037,9 +5615,13 @@ impl crate::Command for QueryAcpiOspmStatus {
 /// `query-audiodevs`: a QMP command.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "audio")]
 pub struct QueryAudiodevs;
 
+#[cfg(feature = "audio")]
 impl crate::Command for QueryAudiodevs {
     const NAME: &'static str = "query-audiodevs";
     type Output = Vec<AudiodevsInfo>;
@@ -5049,9 +5631,13 @@ impl crate::Command for QueryAudiodevs {
 /// `query-balloon`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryBalloon;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryBalloon {
     const NAME: &'static str = "query-balloon";
     type Output = BalloonInfo;
@@ -5060,9 +5646,13 @@ impl crate::Command for QueryBalloon {
 /// `query-block`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block-core")]
 pub struct QueryBlock;
 
+#[cfg(feature = "block-core")]
 impl crate::Command for QueryBlock {
     const NAME: &'static str = "query-block";
     type Output = Vec<BlockInfo>;
@@ -5071,9 +5661,13 @@ impl crate::Command for QueryBlock {
 /// `query-block-exports`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block-export")]
 pub struct QueryBlockExports;
 
+#[cfg(feature = "block-export")]
 impl crate::Command for QueryBlockExports {
     const NAME: &'static str = "query-block-exports";
     type Output = Vec<BlockExportsInfo>;
@@ -5082,9 +5676,13 @@ impl crate::Command for QueryBlockExports {
 /// `query-block-jobs`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block-core")]
 pub struct QueryBlockJobs;
 
+#[cfg(feature = "block-core")]
 impl crate::Command for QueryBlockJobs {
     const NAME: &'static str = "query-block-jobs";
     type Output = Vec<BlockJobInfo>;
@@ -5093,13 +5691,17 @@ impl crate::Command for QueryBlockJobs {
 /// `query-blockstats`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct QueryBlockstats {
     /// `query-nodes`, optional. QEMU 7.2: yes; 10.0: yes.
     pub query_nodes: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for QueryBlockstats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5108,6 +5710,7 @@ impl serde::Serialize for QueryBlockstats {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for QueryBlockstats {
     const NAME: &'static str = "query-blockstats";
     type Output = Vec<BlockStats>;
@@ -5116,9 +5719,13 @@ impl crate::Command for QueryBlockstats {
 /// `query-chardev`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "char")]
 pub struct QueryChardev;
 
+#[cfg(feature = "char")]
 impl crate::Command for QueryChardev {
     const NAME: &'static str = "query-chardev";
     type Output = Vec<ChardevInfo>;
@@ -5127,9 +5734,13 @@ impl crate::Command for QueryChardev {
 /// `query-chardev-backends`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "char")]
 pub struct QueryChardevBackends;
 
+#[cfg(feature = "char")]
 impl crate::Command for QueryChardevBackends {
     const NAME: &'static str = "query-chardev-backends";
     type Output = Vec<ChardevBackendsInfo>;
@@ -5138,9 +5749,13 @@ impl crate::Command for QueryChardevBackends {
 /// `query-colo-status`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryColoStatus;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryColoStatus {
     const NAME: &'static str = "query-colo-status";
     type Output = ColoStatusInfo;
@@ -5149,13 +5764,17 @@ impl crate::Command for QueryColoStatus {
 /// `query-command-line-options`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "misc")]
 pub struct QueryCommandLineOptions {
     /// `option`, optional. QEMU 7.2: yes; 10.0: yes.
     pub option: Option<String>,
 }
 
+#[cfg(feature = "misc")]
 impl serde::Serialize for QueryCommandLineOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5164,6 +5783,7 @@ impl serde::Serialize for QueryCommandLineOptions {
     }
 }
 
+#[cfg(feature = "misc")]
 impl crate::Command for QueryCommandLineOptions {
     const NAME: &'static str = "query-command-line-options";
     type Output = Vec<CommandLineOptionsInfo>;
@@ -5183,9 +5803,13 @@ impl crate::Command for QueryCommands {
 /// `query-cpu-definitions`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine-target")]
 pub struct QueryCpuDefinitions;
 
+#[cfg(feature = "machine-target")]
 impl crate::Command for QueryCpuDefinitions {
     const NAME: &'static str = "query-cpu-definitions";
     type Output = Vec<CpuDefinitionInfo>;
@@ -5194,8 +5818,11 @@ impl crate::Command for QueryCpuDefinitions {
 /// `query-cpu-model-expansion`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine-target")]
 pub struct QueryCpuModelExpansion {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: CpuModelExpansionType,
@@ -5203,6 +5830,7 @@ pub struct QueryCpuModelExpansion {
     pub model: CpuModelInfo,
 }
 
+#[cfg(feature = "machine-target")]
 impl serde::Serialize for QueryCpuModelExpansion {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5212,6 +5840,7 @@ impl serde::Serialize for QueryCpuModelExpansion {
     }
 }
 
+#[cfg(feature = "machine-target")]
 impl QueryCpuModelExpansion {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: CpuModelExpansionType, model: CpuModelInfo) -> Self {
@@ -5219,6 +5848,7 @@ impl QueryCpuModelExpansion {
     }
 }
 
+#[cfg(feature = "machine-target")]
 impl crate::Command for QueryCpuModelExpansion {
     const NAME: &'static str = "query-cpu-model-expansion";
     type Output = CpuModelExpansionInfo;
@@ -5227,9 +5857,13 @@ impl crate::Command for QueryCpuModelExpansion {
 /// `query-cpus-fast`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryCpusFast;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryCpusFast {
     const NAME: &'static str = "query-cpus-fast";
     type Output = Vec<CpuInfoFast>;
@@ -5238,9 +5872,13 @@ impl crate::Command for QueryCpusFast {
 /// `query-cryptodev`: a QMP command.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cryptodev` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "cryptodev")]
 pub struct QueryCryptodev;
 
+#[cfg(feature = "cryptodev")]
 impl crate::Command for QueryCryptodev {
     const NAME: &'static str = "query-cryptodev";
     type Output = Vec<CryptodevInfo>;
@@ -5250,9 +5888,13 @@ impl crate::Command for QueryCryptodev {
 /// `query-current-machine`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryCurrentMachine;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryCurrentMachine {
     const NAME: &'static str = "query-current-machine";
     type Output = CurrentMachineInfo;
@@ -5261,13 +5903,17 @@ impl crate::Command for QueryCurrentMachine {
 /// `query-dirty-rate`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct QueryDirtyRate {
     /// `calc-time-unit`, optional. QEMU 7.2: no; 10.0: yes.
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for QueryDirtyRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5276,6 +5922,7 @@ impl serde::Serialize for QueryDirtyRate {
     }
 }
 
+#[cfg(feature = "migration")]
 impl QueryDirtyRate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.calc_time_unit.is_some() {
@@ -5290,6 +5937,7 @@ impl QueryDirtyRate {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryDirtyRate {
     const NAME: &'static str = "query-dirty-rate";
     type Output = DirtyRateInfo;
@@ -5307,9 +5955,13 @@ impl crate::Command for QueryDirtyRate {
 /// `query-display-options`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "ui")]
 pub struct QueryDisplayOptions;
 
+#[cfg(feature = "ui")]
 impl crate::Command for QueryDisplayOptions {
     const NAME: &'static str = "query-display-options";
     type Output = DisplayOptions;
@@ -5318,9 +5970,13 @@ impl crate::Command for QueryDisplayOptions {
 /// `query-dump`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `dump` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "dump")]
 pub struct QueryDump;
 
+#[cfg(feature = "dump")]
 impl crate::Command for QueryDump {
     const NAME: &'static str = "query-dump";
     type Output = DumpInfo;
@@ -5329,9 +5985,13 @@ impl crate::Command for QueryDump {
 /// `query-dump-guest-memory-capability`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `dump` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "dump")]
 pub struct QueryDumpGuestMemoryCapability;
 
+#[cfg(feature = "dump")]
 impl crate::Command for QueryDumpGuestMemoryCapability {
     const NAME: &'static str = "query-dump-guest-memory-capability";
     type Output = DumpGuestMemoryCapabilityInfo;
@@ -5351,9 +6011,13 @@ impl crate::Command for QueryFdsets {
 /// `query-hotpluggable-cpus`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryHotpluggableCpus;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryHotpluggableCpus {
     const NAME: &'static str = "query-hotpluggable-cpus";
     type Output = Vec<HotpluggableCpu>;
@@ -5362,9 +6026,13 @@ impl crate::Command for QueryHotpluggableCpus {
 /// `query-hv-balloon-status-report`: a QMP command.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryHvBalloonStatusReport;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryHvBalloonStatusReport {
     const NAME: &'static str = "query-hv-balloon-status-report";
     type Output = HvBalloonStatusReportInfo;
@@ -5374,9 +6042,13 @@ impl crate::Command for QueryHvBalloonStatusReport {
 /// `query-iothreads`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc")]
 pub struct QueryIothreads;
 
+#[cfg(feature = "misc")]
 impl crate::Command for QueryIothreads {
     const NAME: &'static str = "query-iothreads";
     type Output = Vec<IOThreadInfo>;
@@ -5407,13 +6079,17 @@ impl crate::Command for QueryKvm {
 /// `query-machines`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct QueryMachines {
     /// `compat-props`, optional. QEMU 7.2: no; 10.0: yes. Unstable (QEMU may change or drop it).
     pub compat_props: Option<bool>,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for QueryMachines {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5422,6 +6098,7 @@ impl serde::Serialize for QueryMachines {
     }
 }
 
+#[cfg(feature = "machine")]
 impl QueryMachines {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.compat_props.is_some() {
@@ -5436,6 +6113,7 @@ impl QueryMachines {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryMachines {
     const NAME: &'static str = "query-machines";
     type Output = Vec<MachineInfo>;
@@ -5453,9 +6131,13 @@ impl crate::Command for QueryMachines {
 /// `query-memdev`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryMemdev;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryMemdev {
     const NAME: &'static str = "query-memdev";
     type Output = Vec<Memdev>;
@@ -5464,9 +6146,13 @@ impl crate::Command for QueryMemdev {
 /// `query-memory-devices`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryMemoryDevices;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryMemoryDevices {
     const NAME: &'static str = "query-memory-devices";
     type Output = Vec<MemoryDeviceInfo>;
@@ -5475,9 +6161,13 @@ impl crate::Command for QueryMemoryDevices {
 /// `query-memory-size-summary`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryMemorySizeSummary;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryMemorySizeSummary {
     const NAME: &'static str = "query-memory-size-summary";
     type Output = MemorySizeSummaryInfo;
@@ -5486,9 +6176,13 @@ impl crate::Command for QueryMemorySizeSummary {
 /// `query-mice`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "ui")]
 pub struct QueryMice;
 
+#[cfg(feature = "ui")]
 impl crate::Command for QueryMice {
     const NAME: &'static str = "query-mice";
     type Output = Vec<MouseInfo>;
@@ -5508,9 +6202,13 @@ impl crate::Command for QueryMigrate {
 /// `query-migrate-capabilities`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryMigrateCapabilities;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryMigrateCapabilities {
     const NAME: &'static str = "query-migrate-capabilities";
     type Output = Vec<MigrationCapabilityStatus>;
@@ -5519,9 +6217,13 @@ impl crate::Command for QueryMigrateCapabilities {
 /// `query-migrate-parameters`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryMigrateParameters;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryMigrateParameters {
     const NAME: &'static str = "query-migrate-parameters";
     type Output = MigrationParameters;
@@ -5530,9 +6232,13 @@ impl crate::Command for QueryMigrateParameters {
 /// `query-migrationthreads`: a QMP command. Deprecated by QEMU.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryMigrationthreads;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryMigrationthreads {
     const NAME: &'static str = "query-migrationthreads";
     type Output = Vec<MigrationthreadsInfo>;
@@ -5553,13 +6259,17 @@ impl crate::Command for QueryName {
 /// `query-named-block-nodes`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct QueryNamedBlockNodes {
     /// `flat`, optional. QEMU 7.2: yes; 10.0: yes.
     pub flat: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for QueryNamedBlockNodes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5568,6 +6278,7 @@ impl serde::Serialize for QueryNamedBlockNodes {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for QueryNamedBlockNodes {
     const NAME: &'static str = "query-named-block-nodes";
     type Output = Vec<BlockDeviceInfo>;
@@ -5576,9 +6287,13 @@ impl crate::Command for QueryNamedBlockNodes {
 /// `query-pci`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "pci")]
 pub struct QueryPci;
 
+#[cfg(feature = "pci")]
 impl crate::Command for QueryPci {
     const NAME: &'static str = "query-pci";
     type Output = Vec<PciInfo>;
@@ -5587,9 +6302,13 @@ impl crate::Command for QueryPci {
 /// `query-pr-managers`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block")]
 pub struct QueryPrManagers;
 
+#[cfg(feature = "block")]
 impl crate::Command for QueryPrManagers {
     const NAME: &'static str = "query-pr-managers";
     type Output = Vec<PrManagersInfo>;
@@ -5598,9 +6317,13 @@ impl crate::Command for QueryPrManagers {
 /// `query-qmp-schema`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "introspect")]
 pub struct QueryQmpSchema;
 
+#[cfg(feature = "introspect")]
 impl crate::Command for QueryQmpSchema {
     const NAME: &'static str = "query-qmp-schema";
     type Output = Vec<SchemaInfo>;
@@ -5609,9 +6332,13 @@ impl crate::Command for QueryQmpSchema {
 /// `query-replay`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `replay` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "replay")]
 pub struct QueryReplay;
 
+#[cfg(feature = "replay")]
 impl crate::Command for QueryReplay {
     const NAME: &'static str = "query-replay";
     type Output = ReplayInfo;
@@ -5620,13 +6347,17 @@ impl crate::Command for QueryReplay {
 /// `query-rocker`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct QueryRocker {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
 }
 
+#[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRocker {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5635,6 +6366,7 @@ impl serde::Serialize for QueryRocker {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl QueryRocker {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -5642,6 +6374,7 @@ impl QueryRocker {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl crate::Command for QueryRocker {
     const NAME: &'static str = "query-rocker";
     type Output = RockerSwitch;
@@ -5650,8 +6383,11 @@ impl crate::Command for QueryRocker {
 /// `query-rocker-of-dpa-flows`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct QueryRockerOfDpaFlows {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -5659,6 +6395,7 @@ pub struct QueryRockerOfDpaFlows {
     pub tbl_id: Option<i64>,
 }
 
+#[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerOfDpaFlows {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5668,6 +6405,7 @@ impl serde::Serialize for QueryRockerOfDpaFlows {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl QueryRockerOfDpaFlows {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -5678,6 +6416,7 @@ impl QueryRockerOfDpaFlows {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl crate::Command for QueryRockerOfDpaFlows {
     const NAME: &'static str = "query-rocker-of-dpa-flows";
     type Output = Vec<RockerOfDpaFlowsInfo>;
@@ -5686,8 +6425,11 @@ impl crate::Command for QueryRockerOfDpaFlows {
 /// `query-rocker-of-dpa-groups`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct QueryRockerOfDpaGroups {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -5695,6 +6437,7 @@ pub struct QueryRockerOfDpaGroups {
     pub kind: Option<i64>,
 }
 
+#[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerOfDpaGroups {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5704,6 +6447,7 @@ impl serde::Serialize for QueryRockerOfDpaGroups {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl QueryRockerOfDpaGroups {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -5714,6 +6458,7 @@ impl QueryRockerOfDpaGroups {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl crate::Command for QueryRockerOfDpaGroups {
     const NAME: &'static str = "query-rocker-of-dpa-groups";
     type Output = Vec<RockerOfDpaGroupsInfo>;
@@ -5722,13 +6467,17 @@ impl crate::Command for QueryRockerOfDpaGroups {
 /// `query-rocker-ports`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct QueryRockerPorts {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
 }
 
+#[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerPorts {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5737,6 +6486,7 @@ impl serde::Serialize for QueryRockerPorts {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl QueryRockerPorts {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -5744,6 +6494,7 @@ impl QueryRockerPorts {
     }
 }
 
+#[cfg(feature = "rocker")]
 impl crate::Command for QueryRockerPorts {
     const NAME: &'static str = "query-rocker-ports";
     type Output = Vec<RockerPortsInfo>;
@@ -5752,13 +6503,17 @@ impl crate::Command for QueryRockerPorts {
 /// `query-rx-filter`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct QueryRxFilter {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for QueryRxFilter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5767,6 +6522,7 @@ impl serde::Serialize for QueryRxFilter {
     }
 }
 
+#[cfg(feature = "net")]
 impl crate::Command for QueryRxFilter {
     const NAME: &'static str = "query-rx-filter";
     type Output = Vec<RxFilterInfo>;
@@ -5775,9 +6531,13 @@ impl crate::Command for QueryRxFilter {
 /// `query-sev`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct QuerySev;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySev {
     const NAME: &'static str = "query-sev";
     type Output = SevInfo;
@@ -5786,13 +6546,17 @@ impl crate::Command for QuerySev {
 /// `query-sev-attestation-report`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct QuerySevAttestationReport {
     /// `mnonce`. QEMU 7.2: yes; 10.0: yes.
     pub mnonce: String,
 }
 
+#[cfg(feature = "misc-target")]
 impl serde::Serialize for QuerySevAttestationReport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5801,6 +6565,7 @@ impl serde::Serialize for QuerySevAttestationReport {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl QuerySevAttestationReport {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(mnonce: impl Into<String>) -> Self {
@@ -5810,6 +6575,7 @@ impl QuerySevAttestationReport {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySevAttestationReport {
     const NAME: &'static str = "query-sev-attestation-report";
     type Output = SevAttestationReportInfo;
@@ -5818,9 +6584,13 @@ impl crate::Command for QuerySevAttestationReport {
 /// `query-sev-capabilities`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct QuerySevCapabilities;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySevCapabilities {
     const NAME: &'static str = "query-sev-capabilities";
     type Output = SevCapabilitiesInfo;
@@ -5829,9 +6599,13 @@ impl crate::Command for QuerySevCapabilities {
 /// `query-sev-launch-measure`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct QuerySevLaunchMeasure;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySevLaunchMeasure {
     const NAME: &'static str = "query-sev-launch-measure";
     type Output = SevLaunchMeasureInfo;
@@ -5840,9 +6614,13 @@ impl crate::Command for QuerySevLaunchMeasure {
 /// `query-sgx`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct QuerySgx;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySgx {
     const NAME: &'static str = "query-sgx";
     type Output = SgxInfo;
@@ -5851,9 +6629,13 @@ impl crate::Command for QuerySgx {
 /// `query-sgx-capabilities`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct QuerySgxCapabilities;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for QuerySgxCapabilities {
     const NAME: &'static str = "query-sgx-capabilities";
     type Output = SgxInfo;
@@ -5862,9 +6644,13 @@ impl crate::Command for QuerySgxCapabilities {
 /// `query-spice`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "ui")]
 pub struct QuerySpice;
 
+#[cfg(feature = "ui")]
 impl crate::Command for QuerySpice {
     const NAME: &'static str = "query-spice";
     type Output = SpiceInfo;
@@ -5873,8 +6659,11 @@ impl crate::Command for QuerySpice {
 /// `query-stats`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct QueryStats {
     /// The members every variant has, `target` among them.
     pub base: QueryStatsBase,
@@ -5882,6 +6671,7 @@ pub struct QueryStats {
     pub variant: QueryStatsVariant,
 }
 
+#[cfg(feature = "stats")]
 impl QueryStats {
     /// The value of `base` and `variant`.
     pub fn new(base: QueryStatsBase, variant: QueryStatsVariant) -> Self {
@@ -5892,8 +6682,11 @@ impl QueryStats {
 /// The members of [`QueryStats`] that do not depend on `target`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct QueryStatsBase {
     /// `target`. QEMU 7.2: yes; 10.0: yes.
     pub target: QueryStatsTarget,
@@ -5901,6 +6694,7 @@ pub struct QueryStatsBase {
     pub providers: Option<Vec<QueryStatsProviders>>,
 }
 
+#[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5910,6 +6704,7 @@ impl serde::Serialize for QueryStatsBase {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStatsBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(target: QueryStatsTarget) -> Self {
@@ -5920,6 +6715,7 @@ impl QueryStatsBase {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStatsBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -5936,8 +6732,11 @@ impl QueryStatsBase {
 }
 
 /// The variant part of [`QueryStats`], selected by `target`.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub enum QueryStatsVariant {
     /// `target` is `vcpu`. QEMU 7.2: yes; 10.0: yes.
     Vcpu(QueryStatsVcpu),
@@ -5949,6 +6748,7 @@ pub enum QueryStatsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "stats")]
 impl serde::Serialize for QueryStats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -5960,6 +6760,7 @@ impl serde::Serialize for QueryStats {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStats {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -5967,6 +6768,7 @@ impl QueryStats {
     }
 }
 
+#[cfg(feature = "stats")]
 impl crate::Command for QueryStats {
     const NAME: &'static str = "query-stats";
     type Output = Vec<StatsInfo>;
@@ -5984,13 +6786,17 @@ impl crate::Command for QueryStats {
 /// `query-stats-schemas`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct QueryStatsSchemas {
     /// `provider`, optional. QEMU 7.2: yes; 10.0: yes.
     pub provider: Option<QueryStatsProvidersProvider>,
 }
 
+#[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsSchemas {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5999,6 +6805,7 @@ impl serde::Serialize for QueryStatsSchemas {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStatsSchemas {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.provider {
@@ -6008,6 +6815,7 @@ impl QueryStatsSchemas {
     }
 }
 
+#[cfg(feature = "stats")]
 impl crate::Command for QueryStatsSchemas {
     const NAME: &'static str = "query-stats-schemas";
     type Output = Vec<StatsSchemasInfo>;
@@ -6036,9 +6844,13 @@ impl crate::Command for QueryStatus {
 /// `query-target`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryTarget;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryTarget {
     const NAME: &'static str = "query-target";
     type Output = TargetInfo;
@@ -6047,9 +6859,13 @@ impl crate::Command for QueryTarget {
 /// `query-tpm`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "tpm")]
 pub struct QueryTpm;
 
+#[cfg(feature = "tpm")]
 impl crate::Command for QueryTpm {
     const NAME: &'static str = "query-tpm";
     type Output = Vec<TpmInfo>;
@@ -6058,9 +6874,13 @@ impl crate::Command for QueryTpm {
 /// `query-tpm-models`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "tpm")]
 pub struct QueryTpmModels;
 
+#[cfg(feature = "tpm")]
 impl crate::Command for QueryTpmModels {
     const NAME: &'static str = "query-tpm-models";
     type Output = Vec<TpmInfoModel>;
@@ -6069,9 +6889,13 @@ impl crate::Command for QueryTpmModels {
 /// `query-tpm-types`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "tpm")]
 pub struct QueryTpmTypes;
 
+#[cfg(feature = "tpm")]
 impl crate::Command for QueryTpmTypes {
     const NAME: &'static str = "query-tpm-types";
     type Output = Vec<TpmInfoOptionsType>;
@@ -6080,9 +6904,13 @@ impl crate::Command for QueryTpmTypes {
 /// `query-uuid`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryUuid;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryUuid {
     const NAME: &'static str = "query-uuid";
     type Output = UuidInfo;
@@ -6091,9 +6919,13 @@ impl crate::Command for QueryUuid {
 /// `query-vcpu-dirty-limit`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryVcpuDirtyLimit;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryVcpuDirtyLimit {
     const NAME: &'static str = "query-vcpu-dirty-limit";
     type Output = Vec<VcpuDirtyLimitInfo>;
@@ -6102,9 +6934,13 @@ impl crate::Command for QueryVcpuDirtyLimit {
 /// `query-version`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `control` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "control")]
 pub struct QueryVersion;
 
+#[cfg(feature = "control")]
 impl crate::Command for QueryVersion {
     const NAME: &'static str = "query-version";
     type Output = VersionInfo;
@@ -6113,9 +6949,13 @@ impl crate::Command for QueryVersion {
 /// `query-vm-generation-id`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct QueryVmGenerationId;
 
+#[cfg(feature = "machine")]
 impl crate::Command for QueryVmGenerationId {
     const NAME: &'static str = "query-vm-generation-id";
     type Output = VmGenerationIdInfo;
@@ -6124,9 +6964,13 @@ impl crate::Command for QueryVmGenerationId {
 /// `query-vnc`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "ui")]
 pub struct QueryVnc;
 
+#[cfg(feature = "ui")]
 impl crate::Command for QueryVnc {
     const NAME: &'static str = "query-vnc";
     type Output = VncInfo;
@@ -6135,9 +6979,13 @@ impl crate::Command for QueryVnc {
 /// `query-vnc-servers`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "ui")]
 pub struct QueryVncServers;
 
+#[cfg(feature = "ui")]
 impl crate::Command for QueryVncServers {
     const NAME: &'static str = "query-vnc-servers";
     type Output = Vec<VncServersInfo>;
@@ -6146,9 +6994,13 @@ impl crate::Command for QueryVncServers {
 /// `query-xen-replication-status`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct QueryXenReplicationStatus;
 
+#[cfg(feature = "migration")]
 impl crate::Command for QueryXenReplicationStatus {
     const NAME: &'static str = "query-xen-replication-status";
     type Output = XenReplicationStatusInfo;
@@ -6157,9 +7009,13 @@ impl crate::Command for QueryXenReplicationStatus {
 /// `query-yank`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "yank")]
 pub struct QueryYank;
 
+#[cfg(feature = "yank")]
 impl crate::Command for QueryYank {
     const NAME: &'static str = "query-yank";
     type Output = Vec<YankInfo>;
@@ -6212,13 +7068,17 @@ impl crate::Command for RemoveFd {
 /// `replay-break`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `replay` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "replay")]
 pub struct ReplayBreak {
     /// `icount`. QEMU 7.2: yes; 10.0: yes.
     pub icount: i64,
 }
 
+#[cfg(feature = "replay")]
 impl serde::Serialize for ReplayBreak {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6227,6 +7087,7 @@ impl serde::Serialize for ReplayBreak {
     }
 }
 
+#[cfg(feature = "replay")]
 impl ReplayBreak {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(icount: i64) -> Self {
@@ -6234,6 +7095,7 @@ impl ReplayBreak {
     }
 }
 
+#[cfg(feature = "replay")]
 impl crate::Command for ReplayBreak {
     const NAME: &'static str = "replay-break";
     type Output = crate::Empty;
@@ -6242,9 +7104,13 @@ impl crate::Command for ReplayBreak {
 /// `replay-delete-break`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `replay` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "replay")]
 pub struct ReplayDeleteBreak;
 
+#[cfg(feature = "replay")]
 impl crate::Command for ReplayDeleteBreak {
     const NAME: &'static str = "replay-delete-break";
     type Output = crate::Empty;
@@ -6253,13 +7119,17 @@ impl crate::Command for ReplayDeleteBreak {
 /// `replay-seek`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `replay` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "replay")]
 pub struct ReplaySeek {
     /// `icount`. QEMU 7.2: yes; 10.0: yes.
     pub icount: i64,
 }
 
+#[cfg(feature = "replay")]
 impl serde::Serialize for ReplaySeek {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6268,6 +7138,7 @@ impl serde::Serialize for ReplaySeek {
     }
 }
 
+#[cfg(feature = "replay")]
 impl ReplaySeek {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(icount: i64) -> Self {
@@ -6275,6 +7146,7 @@ impl ReplaySeek {
     }
 }
 
+#[cfg(feature = "replay")]
 impl crate::Command for ReplaySeek {
     const NAME: &'static str = "replay-seek";
     type Output = crate::Empty;
@@ -6283,13 +7155,17 @@ impl crate::Command for ReplaySeek {
 /// `request-ebpf`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `ebpf` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ebpf")]
 pub struct RequestEbpf {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: RequestEbpfId,
 }
 
+#[cfg(feature = "ebpf")]
 impl serde::Serialize for RequestEbpf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6298,6 +7174,7 @@ impl serde::Serialize for RequestEbpf {
     }
 }
 
+#[cfg(feature = "ebpf")]
 impl RequestEbpf {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: RequestEbpfId) -> Self {
@@ -6305,6 +7182,7 @@ impl RequestEbpf {
     }
 }
 
+#[cfg(feature = "ebpf")]
 impl crate::Command for RequestEbpf {
     const NAME: &'static str = "request-ebpf";
     type Output = RequestEbpfOutput;
@@ -6314,8 +7192,11 @@ impl crate::Command for RequestEbpf {
 /// `ringbuf-read`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct RingbufRead {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -6325,6 +7206,7 @@ pub struct RingbufRead {
     pub format: Option<RingbufReadFormat>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for RingbufRead {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6335,6 +7217,7 @@ impl serde::Serialize for RingbufRead {
     }
 }
 
+#[cfg(feature = "char")]
 impl RingbufRead {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, size: i64) -> Self {
@@ -6346,6 +7229,7 @@ impl RingbufRead {
     }
 }
 
+#[cfg(feature = "char")]
 impl crate::Command for RingbufRead {
     const NAME: &'static str = "ringbuf-read";
     type Output = String;
@@ -6354,8 +7238,11 @@ impl crate::Command for RingbufRead {
 /// `ringbuf-write`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct RingbufWrite {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -6365,6 +7252,7 @@ pub struct RingbufWrite {
     pub format: Option<RingbufReadFormat>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for RingbufWrite {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6375,6 +7263,7 @@ impl serde::Serialize for RingbufWrite {
     }
 }
 
+#[cfg(feature = "char")]
 impl RingbufWrite {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, data: impl Into<String>) -> Self {
@@ -6386,6 +7275,7 @@ impl RingbufWrite {
     }
 }
 
+#[cfg(feature = "char")]
 impl crate::Command for RingbufWrite {
     const NAME: &'static str = "ringbuf-write";
     type Output = crate::Empty;
@@ -6394,9 +7284,13 @@ impl crate::Command for RingbufWrite {
 /// `rtc-reset-reinjection`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct RtcResetReinjection;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for RtcResetReinjection {
     const NAME: &'static str = "rtc-reset-reinjection";
     type Output = crate::Empty;
@@ -6449,8 +7343,11 @@ impl crate::Command for Screendump {
 /// `send-key`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct SendKey {
     /// `keys`. QEMU 7.2: yes; 10.0: yes.
     pub keys: Vec<KeyValue>,
@@ -6458,6 +7355,7 @@ pub struct SendKey {
     pub hold_time: Option<i64>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for SendKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6467,6 +7365,7 @@ impl serde::Serialize for SendKey {
     }
 }
 
+#[cfg(feature = "ui")]
 impl SendKey {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(keys: Vec<KeyValue>) -> Self {
@@ -6477,6 +7376,7 @@ impl SendKey {
     }
 }
 
+#[cfg(feature = "ui")]
 impl SendKey {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6489,6 +7389,7 @@ impl SendKey {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for SendKey {
     const NAME: &'static str = "send-key";
     type Output = crate::Empty;
@@ -6506,8 +7407,11 @@ impl crate::Command for SendKey {
 /// `set-action`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `run-state` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "run-state")]
 pub struct SetAction {
     /// `reboot`, optional. QEMU 7.2: yes; 10.0: yes.
     pub reboot: Option<SetActionReboot>,
@@ -6519,6 +7423,7 @@ pub struct SetAction {
     pub watchdog: Option<SetActionWatchdog>,
 }
 
+#[cfg(feature = "run-state")]
 impl serde::Serialize for SetAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6530,6 +7435,7 @@ impl serde::Serialize for SetAction {
     }
 }
 
+#[cfg(feature = "run-state")]
 impl crate::Command for SetAction {
     const NAME: &'static str = "set-action";
     type Output = crate::Empty;
@@ -6538,8 +7444,11 @@ impl crate::Command for SetAction {
 /// `set-numa-node`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNode {
     /// The members every variant has, `type` among them.
     pub base: SetNumaNodeBase,
@@ -6547,6 +7456,7 @@ pub struct SetNumaNode {
     pub variant: SetNumaNodeVariant,
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNode {
     /// The value of `base` and `variant`.
     pub fn new(base: SetNumaNodeBase, variant: SetNumaNodeVariant) -> Self {
@@ -6557,13 +7467,17 @@ impl SetNumaNode {
 /// The members of [`SetNumaNode`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: SetNumaNodeType,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6572,6 +7486,7 @@ impl serde::Serialize for SetNumaNodeBase {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNodeBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: SetNumaNodeType) -> Self {
@@ -6580,8 +7495,11 @@ impl SetNumaNodeBase {
 }
 
 /// The variant part of [`SetNumaNode`], selected by `type`.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub enum SetNumaNodeVariant {
     /// `type` is `node`. QEMU 7.2: yes; 10.0: yes.
     Node(SetNumaNodeNode),
@@ -6597,6 +7515,7 @@ pub enum SetNumaNodeVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -6611,6 +7530,7 @@ impl serde::Serialize for SetNumaNode {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNode {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -6620,6 +7540,7 @@ impl SetNumaNode {
     }
 }
 
+#[cfg(feature = "machine")]
 impl crate::Command for SetNumaNode {
     const NAME: &'static str = "set-numa-node";
     type Output = crate::Empty;
@@ -6637,8 +7558,11 @@ impl crate::Command for SetNumaNode {
 /// `set-vcpu-dirty-limit`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct SetVcpuDirtyLimit {
     /// `cpu-index`, optional. QEMU 7.2: yes; 10.0: yes.
     pub cpu_index: Option<i64>,
@@ -6646,6 +7570,7 @@ pub struct SetVcpuDirtyLimit {
     pub dirty_rate: i64,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for SetVcpuDirtyLimit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6655,6 +7580,7 @@ impl serde::Serialize for SetVcpuDirtyLimit {
     }
 }
 
+#[cfg(feature = "migration")]
 impl SetVcpuDirtyLimit {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(dirty_rate: i64) -> Self {
@@ -6665,6 +7591,7 @@ impl SetVcpuDirtyLimit {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for SetVcpuDirtyLimit {
     const NAME: &'static str = "set-vcpu-dirty-limit";
     type Output = crate::Empty;
@@ -6673,8 +7600,11 @@ impl crate::Command for SetVcpuDirtyLimit {
 /// `set_link`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct SetLink {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -6682,6 +7612,7 @@ pub struct SetLink {
     pub up: bool,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for SetLink {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6691,6 +7622,7 @@ impl serde::Serialize for SetLink {
     }
 }
 
+#[cfg(feature = "net")]
 impl SetLink {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>, up: bool) -> Self {
@@ -6701,6 +7633,7 @@ impl SetLink {
     }
 }
 
+#[cfg(feature = "net")]
 impl crate::Command for SetLink {
     const NAME: &'static str = "set_link";
     type Output = crate::Empty;
@@ -6709,8 +7642,11 @@ impl crate::Command for SetLink {
 /// `set_password`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct SetPassword {
     /// The members every variant has, `protocol` among them.
     pub base: SetPasswordBase,
@@ -6718,6 +7654,7 @@ pub struct SetPassword {
     pub variant: SetPasswordVariant,
 }
 
+#[cfg(feature = "ui")]
 impl SetPassword {
     /// The value of `base` and `variant`.
     pub fn new(base: SetPasswordBase, variant: SetPasswordVariant) -> Self {
@@ -6728,8 +7665,11 @@ impl SetPassword {
 /// The members of [`SetPassword`] that do not depend on `protocol`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct SetPasswordBase {
     /// `protocol`. QEMU 7.2: yes; 10.0: yes.
     pub protocol: ExpirePasswordProtocol,
@@ -6739,6 +7679,7 @@ pub struct SetPasswordBase {
     pub connected: Option<SetPasswordConnected>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for SetPasswordBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6749,6 +7690,7 @@ impl serde::Serialize for SetPasswordBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl SetPasswordBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(protocol: ExpirePasswordProtocol, password: impl Into<String>) -> Self {
@@ -6761,8 +7703,11 @@ impl SetPasswordBase {
 }
 
 /// The variant part of [`SetPassword`], selected by `protocol`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum SetPasswordVariant {
     /// `protocol` is `vnc`. QEMU 7.2: yes; 10.0: yes.
     Vnc(SetPasswordVnc),
@@ -6772,6 +7717,7 @@ pub enum SetPasswordVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for SetPassword {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -6783,6 +7729,7 @@ impl serde::Serialize for SetPassword {
     }
 }
 
+#[cfg(feature = "ui")]
 impl crate::Command for SetPassword {
     const NAME: &'static str = "set_password";
     type Output = crate::Empty;
@@ -6791,8 +7738,11 @@ impl crate::Command for SetPassword {
 /// `sev-inject-launch-secret`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevInjectLaunchSecret {
     /// `packet-header`. QEMU 7.2: yes; 10.0: yes.
     pub packet_header: String,
@@ -6802,6 +7752,7 @@ pub struct SevInjectLaunchSecret {
     pub gpa: Option<i64>,
 }
 
+#[cfg(feature = "misc-target")]
 impl serde::Serialize for SevInjectLaunchSecret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6812,6 +7763,7 @@ impl serde::Serialize for SevInjectLaunchSecret {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl SevInjectLaunchSecret {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(packet_header: impl Into<String>, secret: impl Into<String>) -> Self {
@@ -6823,6 +7775,7 @@ impl SevInjectLaunchSecret {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for SevInjectLaunchSecret {
     const NAME: &'static str = "sev-inject-launch-secret";
     type Output = crate::Empty;
@@ -6831,8 +7784,11 @@ impl crate::Command for SevInjectLaunchSecret {
 /// `snapshot-delete`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct SnapshotDelete {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
     pub job_id: String,
@@ -6842,6 +7798,7 @@ pub struct SnapshotDelete {
     pub devices: Vec<String>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotDelete {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6852,6 +7809,7 @@ impl serde::Serialize for SnapshotDelete {
     }
 }
 
+#[cfg(feature = "migration")]
 impl SnapshotDelete {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(job_id: impl Into<String>, tag: impl Into<String>, devices: Vec<String>) -> Self {
@@ -6863,6 +7821,7 @@ impl SnapshotDelete {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for SnapshotDelete {
     const NAME: &'static str = "snapshot-delete";
     type Output = crate::Empty;
@@ -6871,8 +7830,11 @@ impl crate::Command for SnapshotDelete {
 /// `snapshot-load`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct SnapshotLoad {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
     pub job_id: String,
@@ -6884,6 +7846,7 @@ pub struct SnapshotLoad {
     pub devices: Vec<String>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotLoad {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6895,6 +7858,7 @@ impl serde::Serialize for SnapshotLoad {
     }
 }
 
+#[cfg(feature = "migration")]
 impl SnapshotLoad {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -6912,6 +7876,7 @@ impl SnapshotLoad {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for SnapshotLoad {
     const NAME: &'static str = "snapshot-load";
     type Output = crate::Empty;
@@ -6920,8 +7885,11 @@ impl crate::Command for SnapshotLoad {
 /// `snapshot-save`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct SnapshotSave {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
     pub job_id: String,
@@ -6933,6 +7901,7 @@ pub struct SnapshotSave {
     pub devices: Vec<String>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotSave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6944,6 +7913,7 @@ impl serde::Serialize for SnapshotSave {
     }
 }
 
+#[cfg(feature = "migration")]
 impl SnapshotSave {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -6961,6 +7931,7 @@ impl SnapshotSave {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for SnapshotSave {
     const NAME: &'static str = "snapshot-save";
     type Output = crate::Empty;
@@ -7002,9 +7973,13 @@ impl crate::Command for SystemReset {
 /// `system_wakeup`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct SystemWakeup;
 
+#[cfg(feature = "machine")]
 impl crate::Command for SystemWakeup {
     const NAME: &'static str = "system_wakeup";
     type Output = crate::Empty;
@@ -7013,8 +7988,11 @@ impl crate::Command for SystemWakeup {
 /// `trace-event-get-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `trace` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "trace")]
 pub struct TraceEventGetState {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -7022,6 +8000,7 @@ pub struct TraceEventGetState {
     pub vcpu: Option<i64>,
 }
 
+#[cfg(feature = "trace")]
 impl serde::Serialize for TraceEventGetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7031,6 +8010,7 @@ impl serde::Serialize for TraceEventGetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl TraceEventGetState {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -7041,6 +8021,7 @@ impl TraceEventGetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl TraceEventGetState {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.vcpu.is_some() {
@@ -7055,6 +8036,7 @@ impl TraceEventGetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl crate::Command for TraceEventGetState {
     const NAME: &'static str = "trace-event-get-state";
     type Output = Vec<TraceEventGetStateOutput>;
@@ -7072,8 +8054,11 @@ impl crate::Command for TraceEventGetState {
 /// `trace-event-set-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `trace` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "trace")]
 pub struct TraceEventSetState {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -7085,6 +8070,7 @@ pub struct TraceEventSetState {
     pub vcpu: Option<i64>,
 }
 
+#[cfg(feature = "trace")]
 impl serde::Serialize for TraceEventSetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7096,6 +8082,7 @@ impl serde::Serialize for TraceEventSetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl TraceEventSetState {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>, enable: bool) -> Self {
@@ -7108,6 +8095,7 @@ impl TraceEventSetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl TraceEventSetState {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.vcpu.is_some() {
@@ -7122,6 +8110,7 @@ impl TraceEventSetState {
     }
 }
 
+#[cfg(feature = "trace")]
 impl crate::Command for TraceEventSetState {
     const NAME: &'static str = "trace-event-set-state";
     type Output = crate::Empty;
@@ -7139,8 +8128,11 @@ impl crate::Command for TraceEventSetState {
 /// `transaction`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct Transaction {
     /// `actions`. QEMU 7.2: yes; 10.0: yes.
     pub actions: Vec<TransactionAction>,
@@ -7148,6 +8140,7 @@ pub struct Transaction {
     pub properties: Option<TransactionProperties>,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for Transaction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7157,6 +8150,7 @@ impl serde::Serialize for Transaction {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl Transaction {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(actions: Vec<TransactionAction>) -> Self {
@@ -7167,6 +8161,7 @@ impl Transaction {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl Transaction {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -7179,6 +8174,7 @@ impl Transaction {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl crate::Command for Transaction {
     const NAME: &'static str = "transaction";
     type Output = crate::Empty;
@@ -7196,13 +8192,17 @@ impl crate::Command for Transaction {
 /// `watchdog-set-action`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `run-state` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "run-state")]
 pub struct WatchdogSetAction {
     /// `action`. QEMU 7.2: yes; 10.0: yes.
     pub action: SetActionWatchdog,
 }
 
+#[cfg(feature = "run-state")]
 impl serde::Serialize for WatchdogSetAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7211,6 +8211,7 @@ impl serde::Serialize for WatchdogSetAction {
     }
 }
 
+#[cfg(feature = "run-state")]
 impl WatchdogSetAction {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(action: SetActionWatchdog) -> Self {
@@ -7218,6 +8219,7 @@ impl WatchdogSetAction {
     }
 }
 
+#[cfg(feature = "run-state")]
 impl crate::Command for WatchdogSetAction {
     const NAME: &'static str = "watchdog-set-action";
     type Output = crate::Empty;
@@ -7226,8 +8228,11 @@ impl crate::Command for WatchdogSetAction {
 /// `x-blockdev-amend`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmend {
     /// `job-id`. QEMU 7.2: yes; 10.0: yes.
     pub job_id: String,
@@ -7239,6 +8244,7 @@ pub struct XBlockdevAmend {
     pub force: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmend {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7250,6 +8256,7 @@ impl serde::Serialize for XBlockdevAmend {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmend {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -7266,6 +8273,7 @@ impl XBlockdevAmend {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for XBlockdevAmend {
     const NAME: &'static str = "x-blockdev-amend";
     type Output = crate::Empty;
@@ -7274,8 +8282,11 @@ impl crate::Command for XBlockdevAmend {
 /// `x-blockdev-change`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevChange {
     /// `parent`. QEMU 7.2: yes; 10.0: yes.
     pub parent: String,
@@ -7285,6 +8296,7 @@ pub struct XBlockdevChange {
     pub node: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevChange {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7295,6 +8307,7 @@ impl serde::Serialize for XBlockdevChange {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevChange {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(parent: impl Into<String>) -> Self {
@@ -7306,6 +8319,7 @@ impl XBlockdevChange {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for XBlockdevChange {
     const NAME: &'static str = "x-blockdev-change";
     type Output = crate::Empty;
@@ -7314,8 +8328,11 @@ impl crate::Command for XBlockdevChange {
 /// `x-blockdev-set-iothread`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevSetIothread {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
     pub node_name: String,
@@ -7325,6 +8342,7 @@ pub struct XBlockdevSetIothread {
     pub force: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevSetIothread {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7335,6 +8353,7 @@ impl serde::Serialize for XBlockdevSetIothread {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevSetIothread {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node_name: impl Into<String>, iothread: MigrateSetParametersTlsCreds) -> Self {
@@ -7346,6 +8365,7 @@ impl XBlockdevSetIothread {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl crate::Command for XBlockdevSetIothread {
     const NAME: &'static str = "x-blockdev-set-iothread";
     type Output = crate::Empty;
@@ -7354,9 +8374,13 @@ impl crate::Command for XBlockdevSetIothread {
 /// `x-colo-lost-heartbeat`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct XColoLostHeartbeat;
 
+#[cfg(feature = "migration")]
 impl crate::Command for XColoLostHeartbeat {
     const NAME: &'static str = "x-colo-lost-heartbeat";
     type Output = crate::Empty;
@@ -7365,10 +8389,14 @@ impl crate::Command for XColoLostHeartbeat {
 /// `x-debug-block-dirty-bitmap-sha256`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(transparent)]
+#[cfg(feature = "block-core")]
 pub struct XDebugBlockDirtyBitmapSha256(pub BlockDirtyBitmap);
 
+#[cfg(feature = "block-core")]
 impl crate::Command for XDebugBlockDirtyBitmapSha256 {
     const NAME: &'static str = "x-debug-block-dirty-bitmap-sha256";
     type Output = XDebugBlockDirtyBitmapSha256Output;
@@ -7377,9 +8405,13 @@ impl crate::Command for XDebugBlockDirtyBitmapSha256 {
 /// `x-debug-query-block-graph`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "block-core")]
 pub struct XDebugQueryBlockGraph;
 
+#[cfg(feature = "block-core")]
 impl crate::Command for XDebugQueryBlockGraph {
     const NAME: &'static str = "x-debug-query-block-graph";
     type Output = XDebugQueryBlockGraphOutput;
@@ -7388,9 +8420,13 @@ impl crate::Command for XDebugQueryBlockGraph {
 /// `x-exit-preconfig`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc")]
 pub struct XExitPreconfig;
 
+#[cfg(feature = "misc")]
 impl crate::Command for XExitPreconfig {
     const NAME: &'static str = "x-exit-preconfig";
     type Output = crate::Empty;
@@ -7399,9 +8435,13 @@ impl crate::Command for XExitPreconfig {
 /// `x-query-interrupt-controllers`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryInterruptControllers;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryInterruptControllers {
     const NAME: &'static str = "x-query-interrupt-controllers";
     type Output = HumanReadableText;
@@ -7411,9 +8451,13 @@ impl crate::Command for XQueryInterruptControllers {
 /// `x-query-irq`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryIrq;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryIrq {
     const NAME: &'static str = "x-query-irq";
     type Output = HumanReadableText;
@@ -7422,9 +8466,13 @@ impl crate::Command for XQueryIrq {
 /// `x-query-jit`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryJit;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryJit {
     const NAME: &'static str = "x-query-jit";
     type Output = HumanReadableText;
@@ -7433,9 +8481,13 @@ impl crate::Command for XQueryJit {
 /// `x-query-numa`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryNuma;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryNuma {
     const NAME: &'static str = "x-query-numa";
     type Output = HumanReadableText;
@@ -7444,9 +8496,13 @@ impl crate::Command for XQueryNuma {
 /// `x-query-opcount`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryOpcount;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryOpcount {
     const NAME: &'static str = "x-query-opcount";
     type Output = HumanReadableText;
@@ -7455,9 +8511,13 @@ impl crate::Command for XQueryOpcount {
 /// `x-query-profile`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: no.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryProfile;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryProfile {
     const NAME: &'static str = "x-query-profile";
     type Output = HumanReadableText;
@@ -7467,9 +8527,13 @@ impl crate::Command for XQueryProfile {
 /// `x-query-ramblock`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryRamblock;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryRamblock {
     const NAME: &'static str = "x-query-ramblock";
     type Output = HumanReadableText;
@@ -7478,9 +8542,13 @@ impl crate::Command for XQueryRamblock {
 /// `x-query-rdma`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: no.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryRdma;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryRdma {
     const NAME: &'static str = "x-query-rdma";
     type Output = HumanReadableText;
@@ -7490,9 +8558,13 @@ impl crate::Command for XQueryRdma {
 /// `x-query-roms`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryRoms;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryRoms {
     const NAME: &'static str = "x-query-roms";
     type Output = HumanReadableText;
@@ -7501,9 +8573,13 @@ impl crate::Command for XQueryRoms {
 /// `x-query-usb`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "machine")]
 pub struct XQueryUsb;
 
+#[cfg(feature = "machine")]
 impl crate::Command for XQueryUsb {
     const NAME: &'static str = "x-query-usb";
     type Output = HumanReadableText;
@@ -7512,9 +8588,13 @@ impl crate::Command for XQueryUsb {
 /// `x-query-virtio`: a QMP command. Unstable (QEMU may change or drop it).
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtio;
 
+#[cfg(feature = "virtio")]
 impl crate::Command for XQueryVirtio {
     const NAME: &'static str = "x-query-virtio";
     type Output = Vec<XQueryVirtioOutput>;
@@ -7523,8 +8603,11 @@ impl crate::Command for XQueryVirtio {
 /// `x-query-virtio-queue-element`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueElement {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
@@ -7534,6 +8617,7 @@ pub struct XQueryVirtioQueueElement {
     pub index: Option<i64>,
 }
 
+#[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioQueueElement {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7544,6 +8628,7 @@ impl serde::Serialize for XQueryVirtioQueueElement {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl XQueryVirtioQueueElement {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, queue: i64) -> Self {
@@ -7555,6 +8640,7 @@ impl XQueryVirtioQueueElement {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl crate::Command for XQueryVirtioQueueElement {
     const NAME: &'static str = "x-query-virtio-queue-element";
     type Output = XQueryVirtioQueueElementOutput;
@@ -7563,8 +8649,11 @@ impl crate::Command for XQueryVirtioQueueElement {
 /// `x-query-virtio-queue-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
@@ -7572,6 +8661,7 @@ pub struct XQueryVirtioQueueStatus {
     pub queue: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioQueueStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7581,6 +8671,7 @@ impl serde::Serialize for XQueryVirtioQueueStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl XQueryVirtioQueueStatus {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, queue: i64) -> Self {
@@ -7591,6 +8682,7 @@ impl XQueryVirtioQueueStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl crate::Command for XQueryVirtioQueueStatus {
     const NAME: &'static str = "x-query-virtio-queue-status";
     type Output = XQueryVirtioQueueStatusOutput;
@@ -7599,13 +8691,17 @@ impl crate::Command for XQueryVirtioQueueStatus {
 /// `x-query-virtio-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
 }
 
+#[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7614,6 +8710,7 @@ impl serde::Serialize for XQueryVirtioStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl XQueryVirtioStatus {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>) -> Self {
@@ -7621,6 +8718,7 @@ impl XQueryVirtioStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl crate::Command for XQueryVirtioStatus {
     const NAME: &'static str = "x-query-virtio-status";
     type Output = XQueryVirtioStatusOutput;
@@ -7629,8 +8727,11 @@ impl crate::Command for XQueryVirtioStatus {
 /// `x-query-virtio-vhost-queue-status`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioVhostQueueStatus {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
@@ -7638,6 +8739,7 @@ pub struct XQueryVirtioVhostQueueStatus {
     pub queue: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioVhostQueueStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7647,6 +8749,7 @@ impl serde::Serialize for XQueryVirtioVhostQueueStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl XQueryVirtioVhostQueueStatus {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>, queue: i64) -> Self {
@@ -7657,6 +8760,7 @@ impl XQueryVirtioVhostQueueStatus {
     }
 }
 
+#[cfg(feature = "virtio")]
 impl crate::Command for XQueryVirtioVhostQueueStatus {
     const NAME: &'static str = "x-query-virtio-vhost-queue-status";
     type Output = XQueryVirtioVhostQueueStatusOutput;
@@ -7665,9 +8769,13 @@ impl crate::Command for XQueryVirtioVhostQueueStatus {
 /// `xen-colo-do-checkpoint`: a QMP command.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "migration")]
 pub struct XenColoDoCheckpoint;
 
+#[cfg(feature = "migration")]
 impl crate::Command for XenColoDoCheckpoint {
     const NAME: &'static str = "xen-colo-do-checkpoint";
     type Output = crate::Empty;
@@ -7676,13 +8784,17 @@ impl crate::Command for XenColoDoCheckpoint {
 /// `xen-event-inject`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct XenEventInject {
     /// `port`. QEMU 7.2: no; 10.0: yes.
     pub port: i64,
 }
 
+#[cfg(feature = "misc-target")]
 impl serde::Serialize for XenEventInject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7691,6 +8803,7 @@ impl serde::Serialize for XenEventInject {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl XenEventInject {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(port: i64) -> Self {
@@ -7698,6 +8811,7 @@ impl XenEventInject {
     }
 }
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for XenEventInject {
     const NAME: &'static str = "xen-event-inject";
     type Output = crate::Empty;
@@ -7707,9 +8821,13 @@ impl crate::Command for XenEventInject {
 /// `xen-event-list`: a QMP command.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[cfg(feature = "misc-target")]
 pub struct XenEventList;
 
+#[cfg(feature = "misc-target")]
 impl crate::Command for XenEventList {
     const NAME: &'static str = "xen-event-list";
     type Output = Vec<XenEventListOutput>;
@@ -7719,13 +8837,17 @@ impl crate::Command for XenEventList {
 /// `xen-load-devices-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct XenLoadDevicesState {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for XenLoadDevicesState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7734,6 +8856,7 @@ impl serde::Serialize for XenLoadDevicesState {
     }
 }
 
+#[cfg(feature = "migration")]
 impl XenLoadDevicesState {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -7743,6 +8866,7 @@ impl XenLoadDevicesState {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for XenLoadDevicesState {
     const NAME: &'static str = "xen-load-devices-state";
     type Output = crate::Empty;
@@ -7751,8 +8875,11 @@ impl crate::Command for XenLoadDevicesState {
 /// `xen-save-devices-state`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct XenSaveDevicesState {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
@@ -7760,6 +8887,7 @@ pub struct XenSaveDevicesState {
     pub live: Option<bool>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for XenSaveDevicesState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7769,6 +8897,7 @@ impl serde::Serialize for XenSaveDevicesState {
     }
 }
 
+#[cfg(feature = "migration")]
 impl XenSaveDevicesState {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -7779,6 +8908,7 @@ impl XenSaveDevicesState {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for XenSaveDevicesState {
     const NAME: &'static str = "xen-save-devices-state";
     type Output = crate::Empty;
@@ -7787,13 +8917,17 @@ impl crate::Command for XenSaveDevicesState {
 /// `xen-set-global-dirty-log`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct XenSetGlobalDirtyLog {
     /// `enable`. QEMU 7.2: yes; 10.0: yes.
     pub enable: bool,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for XenSetGlobalDirtyLog {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7802,6 +8936,7 @@ impl serde::Serialize for XenSetGlobalDirtyLog {
     }
 }
 
+#[cfg(feature = "migration")]
 impl XenSetGlobalDirtyLog {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(enable: bool) -> Self {
@@ -7809,6 +8944,7 @@ impl XenSetGlobalDirtyLog {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for XenSetGlobalDirtyLog {
     const NAME: &'static str = "xen-set-global-dirty-log";
     type Output = crate::Empty;
@@ -7817,8 +8953,11 @@ impl crate::Command for XenSetGlobalDirtyLog {
 /// `xen-set-replication`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct XenSetReplication {
     /// `enable`. QEMU 7.2: yes; 10.0: yes.
     pub enable: bool,
@@ -7828,6 +8967,7 @@ pub struct XenSetReplication {
     pub failover: Option<bool>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for XenSetReplication {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7838,6 +8978,7 @@ impl serde::Serialize for XenSetReplication {
     }
 }
 
+#[cfg(feature = "migration")]
 impl XenSetReplication {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(enable: bool, primary: bool) -> Self {
@@ -7849,6 +8990,7 @@ impl XenSetReplication {
     }
 }
 
+#[cfg(feature = "migration")]
 impl crate::Command for XenSetReplication {
     const NAME: &'static str = "xen-set-replication";
     type Output = crate::Empty;
@@ -7857,13 +8999,17 @@ impl crate::Command for XenSetReplication {
 /// `yank`: a QMP command; the fields are its arguments.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub struct Yank {
     /// `instances`. QEMU 7.2: yes; 10.0: yes.
     pub instances: Vec<YankInfo>,
 }
 
+#[cfg(feature = "yank")]
 impl serde::Serialize for Yank {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7872,6 +9018,7 @@ impl serde::Serialize for Yank {
     }
 }
 
+#[cfg(feature = "yank")]
 impl Yank {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(instances: Vec<YankInfo>) -> Self {
@@ -7879,6 +9026,7 @@ impl Yank {
     }
 }
 
+#[cfg(feature = "yank")]
 impl crate::Command for Yank {
     const NAME: &'static str = "yank";
     type Output = crate::Empty;
@@ -7888,1178 +9036,1178 @@ impl crate::Command for Yank {
 /// it and the first that no longer has it (`Command::SINCE`, `UNTIL`).
 pub const ALL: &[super::Availability] = &[
     super::Availability {
-        name: <AddFd as crate::Command>::NAME,
-        since: <AddFd as crate::Command>::SINCE,
-        until: <AddFd as crate::Command>::UNTIL,
+        name: "add-fd",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <AddClient as crate::Command>::NAME,
-        since: <AddClient as crate::Command>::SINCE,
-        until: <AddClient as crate::Command>::UNTIL,
+        name: "add_client",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <AnnounceSelf as crate::Command>::NAME,
-        since: <AnnounceSelf as crate::Command>::SINCE,
-        until: <AnnounceSelf as crate::Command>::UNTIL,
+        name: "announce-self",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Balloon as crate::Command>::NAME,
-        since: <Balloon as crate::Command>::SINCE,
-        until: <Balloon as crate::Command>::UNTIL,
+        name: "balloon",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockCommit as crate::Command>::NAME,
-        since: <BlockCommit as crate::Command>::SINCE,
-        until: <BlockCommit as crate::Command>::UNTIL,
+        name: "block-commit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapAdd as crate::Command>::NAME,
-        since: <BlockDirtyBitmapAdd as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapAdd as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapClear as crate::Command>::NAME,
-        since: <BlockDirtyBitmapClear as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapClear as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-clear",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapDisable as crate::Command>::NAME,
-        since: <BlockDirtyBitmapDisable as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapDisable as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-disable",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapEnable as crate::Command>::NAME,
-        since: <BlockDirtyBitmapEnable as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapEnable as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-enable",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapMerge as crate::Command>::NAME,
-        since: <BlockDirtyBitmapMerge as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapMerge as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-merge",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockDirtyBitmapRemove as crate::Command>::NAME,
-        since: <BlockDirtyBitmapRemove as crate::Command>::SINCE,
-        until: <BlockDirtyBitmapRemove as crate::Command>::UNTIL,
+        name: "block-dirty-bitmap-remove",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockExportAdd as crate::Command>::NAME,
-        since: <BlockExportAdd as crate::Command>::SINCE,
-        until: <BlockExportAdd as crate::Command>::UNTIL,
+        name: "block-export-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockExportDel as crate::Command>::NAME,
-        since: <BlockExportDel as crate::Command>::SINCE,
-        until: <BlockExportDel as crate::Command>::UNTIL,
+        name: "block-export-del",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobCancel as crate::Command>::NAME,
-        since: <BlockJobCancel as crate::Command>::SINCE,
-        until: <BlockJobCancel as crate::Command>::UNTIL,
+        name: "block-job-cancel",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobChange as crate::Command>::NAME,
-        since: <BlockJobChange as crate::Command>::SINCE,
-        until: <BlockJobChange as crate::Command>::UNTIL,
+        name: "block-job-change",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <BlockJobComplete as crate::Command>::NAME,
-        since: <BlockJobComplete as crate::Command>::SINCE,
-        until: <BlockJobComplete as crate::Command>::UNTIL,
+        name: "block-job-complete",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobDismiss as crate::Command>::NAME,
-        since: <BlockJobDismiss as crate::Command>::SINCE,
-        until: <BlockJobDismiss as crate::Command>::UNTIL,
+        name: "block-job-dismiss",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobFinalize as crate::Command>::NAME,
-        since: <BlockJobFinalize as crate::Command>::SINCE,
-        until: <BlockJobFinalize as crate::Command>::UNTIL,
+        name: "block-job-finalize",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobPause as crate::Command>::NAME,
-        since: <BlockJobPause as crate::Command>::SINCE,
-        until: <BlockJobPause as crate::Command>::UNTIL,
+        name: "block-job-pause",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobResume as crate::Command>::NAME,
-        since: <BlockJobResume as crate::Command>::SINCE,
-        until: <BlockJobResume as crate::Command>::UNTIL,
+        name: "block-job-resume",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockJobSetSpeed as crate::Command>::NAME,
-        since: <BlockJobSetSpeed as crate::Command>::SINCE,
-        until: <BlockJobSetSpeed as crate::Command>::UNTIL,
+        name: "block-job-set-speed",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockLatencyHistogramSet as crate::Command>::NAME,
-        since: <BlockLatencyHistogramSet as crate::Command>::SINCE,
-        until: <BlockLatencyHistogramSet as crate::Command>::UNTIL,
+        name: "block-latency-histogram-set",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockSetWriteThreshold as crate::Command>::NAME,
-        since: <BlockSetWriteThreshold as crate::Command>::SINCE,
-        until: <BlockSetWriteThreshold as crate::Command>::UNTIL,
+        name: "block-set-write-threshold",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockStream as crate::Command>::NAME,
-        since: <BlockStream as crate::Command>::SINCE,
-        until: <BlockStream as crate::Command>::UNTIL,
+        name: "block-stream",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockResize as crate::Command>::NAME,
-        since: <BlockResize as crate::Command>::SINCE,
-        until: <BlockResize as crate::Command>::UNTIL,
+        name: "block_resize",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockSetIoThrottle as crate::Command>::NAME,
-        since: <BlockSetIoThrottle as crate::Command>::SINCE,
-        until: <BlockSetIoThrottle as crate::Command>::UNTIL,
+        name: "block_set_io_throttle",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevAdd as crate::Command>::NAME,
-        since: <BlockdevAdd as crate::Command>::SINCE,
-        until: <BlockdevAdd as crate::Command>::UNTIL,
+        name: "blockdev-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevBackup as crate::Command>::NAME,
-        since: <BlockdevBackup as crate::Command>::SINCE,
-        until: <BlockdevBackup as crate::Command>::UNTIL,
+        name: "blockdev-backup",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevChangeMedium as crate::Command>::NAME,
-        since: <BlockdevChangeMedium as crate::Command>::SINCE,
-        until: <BlockdevChangeMedium as crate::Command>::UNTIL,
+        name: "blockdev-change-medium",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevCloseTray as crate::Command>::NAME,
-        since: <BlockdevCloseTray as crate::Command>::SINCE,
-        until: <BlockdevCloseTray as crate::Command>::UNTIL,
+        name: "blockdev-close-tray",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevCreate as crate::Command>::NAME,
-        since: <BlockdevCreate as crate::Command>::SINCE,
-        until: <BlockdevCreate as crate::Command>::UNTIL,
+        name: "blockdev-create",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevDel as crate::Command>::NAME,
-        since: <BlockdevDel as crate::Command>::SINCE,
-        until: <BlockdevDel as crate::Command>::UNTIL,
+        name: "blockdev-del",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevInsertMedium as crate::Command>::NAME,
-        since: <BlockdevInsertMedium as crate::Command>::SINCE,
-        until: <BlockdevInsertMedium as crate::Command>::UNTIL,
+        name: "blockdev-insert-medium",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevMirror as crate::Command>::NAME,
-        since: <BlockdevMirror as crate::Command>::SINCE,
-        until: <BlockdevMirror as crate::Command>::UNTIL,
+        name: "blockdev-mirror",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevOpenTray as crate::Command>::NAME,
-        since: <BlockdevOpenTray as crate::Command>::SINCE,
-        until: <BlockdevOpenTray as crate::Command>::UNTIL,
+        name: "blockdev-open-tray",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevRemoveMedium as crate::Command>::NAME,
-        since: <BlockdevRemoveMedium as crate::Command>::SINCE,
-        until: <BlockdevRemoveMedium as crate::Command>::UNTIL,
+        name: "blockdev-remove-medium",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevReopen as crate::Command>::NAME,
-        since: <BlockdevReopen as crate::Command>::SINCE,
-        until: <BlockdevReopen as crate::Command>::UNTIL,
+        name: "blockdev-reopen",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevSetActive as crate::Command>::NAME,
-        since: <BlockdevSetActive as crate::Command>::SINCE,
-        until: <BlockdevSetActive as crate::Command>::UNTIL,
+        name: "blockdev-set-active",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <BlockdevSnapshot as crate::Command>::NAME,
-        since: <BlockdevSnapshot as crate::Command>::SINCE,
-        until: <BlockdevSnapshot as crate::Command>::UNTIL,
+        name: "blockdev-snapshot",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevSnapshotDeleteInternalSync as crate::Command>::NAME,
-        since: <BlockdevSnapshotDeleteInternalSync as crate::Command>::SINCE,
-        until: <BlockdevSnapshotDeleteInternalSync as crate::Command>::UNTIL,
+        name: "blockdev-snapshot-delete-internal-sync",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevSnapshotInternalSync as crate::Command>::NAME,
-        since: <BlockdevSnapshotInternalSync as crate::Command>::SINCE,
-        until: <BlockdevSnapshotInternalSync as crate::Command>::UNTIL,
+        name: "blockdev-snapshot-internal-sync",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <BlockdevSnapshotSync as crate::Command>::NAME,
-        since: <BlockdevSnapshotSync as crate::Command>::SINCE,
-        until: <BlockdevSnapshotSync as crate::Command>::UNTIL,
+        name: "blockdev-snapshot-sync",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <CalcDirtyRate as crate::Command>::NAME,
-        since: <CalcDirtyRate as crate::Command>::SINCE,
-        until: <CalcDirtyRate as crate::Command>::UNTIL,
+        name: "calc-dirty-rate",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <CancelVcpuDirtyLimit as crate::Command>::NAME,
-        since: <CancelVcpuDirtyLimit as crate::Command>::SINCE,
-        until: <CancelVcpuDirtyLimit as crate::Command>::UNTIL,
+        name: "cancel-vcpu-dirty-limit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChangeBackingFile as crate::Command>::NAME,
-        since: <ChangeBackingFile as crate::Command>::SINCE,
-        until: <ChangeBackingFile as crate::Command>::UNTIL,
+        name: "change-backing-file",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChangeVncPassword as crate::Command>::NAME,
-        since: <ChangeVncPassword as crate::Command>::SINCE,
-        until: <ChangeVncPassword as crate::Command>::UNTIL,
+        name: "change-vnc-password",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChardevAdd as crate::Command>::NAME,
-        since: <ChardevAdd as crate::Command>::SINCE,
-        until: <ChardevAdd as crate::Command>::UNTIL,
+        name: "chardev-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChardevChange as crate::Command>::NAME,
-        since: <ChardevChange as crate::Command>::SINCE,
-        until: <ChardevChange as crate::Command>::UNTIL,
+        name: "chardev-change",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChardevRemove as crate::Command>::NAME,
-        since: <ChardevRemove as crate::Command>::SINCE,
-        until: <ChardevRemove as crate::Command>::UNTIL,
+        name: "chardev-remove",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ChardevSendBreak as crate::Command>::NAME,
-        since: <ChardevSendBreak as crate::Command>::SINCE,
-        until: <ChardevSendBreak as crate::Command>::UNTIL,
+        name: "chardev-send-break",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ClientMigrateInfo as crate::Command>::NAME,
-        since: <ClientMigrateInfo as crate::Command>::SINCE,
-        until: <ClientMigrateInfo as crate::Command>::UNTIL,
+        name: "client_migrate_info",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Closefd as crate::Command>::NAME,
-        since: <Closefd as crate::Command>::SINCE,
-        until: <Closefd as crate::Command>::UNTIL,
+        name: "closefd",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Cont as crate::Command>::NAME,
-        since: <Cont as crate::Command>::SINCE,
-        until: <Cont as crate::Command>::UNTIL,
+        name: "cont",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <CxlAddDynamicCapacity as crate::Command>::NAME,
-        since: <CxlAddDynamicCapacity as crate::Command>::SINCE,
-        until: <CxlAddDynamicCapacity as crate::Command>::UNTIL,
+        name: "cxl-add-dynamic-capacity",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectCorrectableError as crate::Command>::NAME,
-        since: <CxlInjectCorrectableError as crate::Command>::SINCE,
-        until: <CxlInjectCorrectableError as crate::Command>::UNTIL,
+        name: "cxl-inject-correctable-error",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectDramEvent as crate::Command>::NAME,
-        since: <CxlInjectDramEvent as crate::Command>::SINCE,
-        until: <CxlInjectDramEvent as crate::Command>::UNTIL,
+        name: "cxl-inject-dram-event",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectGeneralMediaEvent as crate::Command>::NAME,
-        since: <CxlInjectGeneralMediaEvent as crate::Command>::SINCE,
-        until: <CxlInjectGeneralMediaEvent as crate::Command>::UNTIL,
+        name: "cxl-inject-general-media-event",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectMemoryModuleEvent as crate::Command>::NAME,
-        since: <CxlInjectMemoryModuleEvent as crate::Command>::SINCE,
-        until: <CxlInjectMemoryModuleEvent as crate::Command>::UNTIL,
+        name: "cxl-inject-memory-module-event",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectPoison as crate::Command>::NAME,
-        since: <CxlInjectPoison as crate::Command>::SINCE,
-        until: <CxlInjectPoison as crate::Command>::UNTIL,
+        name: "cxl-inject-poison",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlInjectUncorrectableErrors as crate::Command>::NAME,
-        since: <CxlInjectUncorrectableErrors as crate::Command>::SINCE,
-        until: <CxlInjectUncorrectableErrors as crate::Command>::UNTIL,
+        name: "cxl-inject-uncorrectable-errors",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <CxlReleaseDynamicCapacity as crate::Command>::NAME,
-        since: <CxlReleaseDynamicCapacity as crate::Command>::SINCE,
-        until: <CxlReleaseDynamicCapacity as crate::Command>::UNTIL,
+        name: "cxl-release-dynamic-capacity",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <DeviceListProperties as crate::Command>::NAME,
-        since: <DeviceListProperties as crate::Command>::SINCE,
-        until: <DeviceListProperties as crate::Command>::UNTIL,
+        name: "device-list-properties",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DeviceSyncConfig as crate::Command>::NAME,
-        since: <DeviceSyncConfig as crate::Command>::SINCE,
-        until: <DeviceSyncConfig as crate::Command>::UNTIL,
+        name: "device-sync-config",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <DeviceAdd as crate::Command>::NAME,
-        since: <DeviceAdd as crate::Command>::SINCE,
-        until: <DeviceAdd as crate::Command>::UNTIL,
+        name: "device_add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DeviceDel as crate::Command>::NAME,
-        since: <DeviceDel as crate::Command>::SINCE,
-        until: <DeviceDel as crate::Command>::UNTIL,
+        name: "device_del",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DisplayReload as crate::Command>::NAME,
-        since: <DisplayReload as crate::Command>::SINCE,
-        until: <DisplayReload as crate::Command>::UNTIL,
+        name: "display-reload",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DisplayUpdate as crate::Command>::NAME,
-        since: <DisplayUpdate as crate::Command>::SINCE,
-        until: <DisplayUpdate as crate::Command>::UNTIL,
+        name: "display-update",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DriveBackup as crate::Command>::NAME,
-        since: <DriveBackup as crate::Command>::SINCE,
-        until: <DriveBackup as crate::Command>::UNTIL,
+        name: "drive-backup",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DriveMirror as crate::Command>::NAME,
-        since: <DriveMirror as crate::Command>::SINCE,
-        until: <DriveMirror as crate::Command>::UNTIL,
+        name: "drive-mirror",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <DumpGuestMemory as crate::Command>::NAME,
-        since: <DumpGuestMemory as crate::Command>::SINCE,
-        until: <DumpGuestMemory as crate::Command>::UNTIL,
+        name: "dump-guest-memory",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Dumpdtb as crate::Command>::NAME,
-        since: <Dumpdtb as crate::Command>::SINCE,
-        until: <Dumpdtb as crate::Command>::UNTIL,
+        name: "dumpdtb",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Eject as crate::Command>::NAME,
-        since: <Eject as crate::Command>::SINCE,
-        until: <Eject as crate::Command>::UNTIL,
+        name: "eject",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ExpirePassword as crate::Command>::NAME,
-        since: <ExpirePassword as crate::Command>::SINCE,
-        until: <ExpirePassword as crate::Command>::UNTIL,
+        name: "expire_password",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Getfd as crate::Command>::NAME,
-        since: <Getfd as crate::Command>::SINCE,
-        until: <Getfd as crate::Command>::UNTIL,
+        name: "getfd",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <HumanMonitorCommand as crate::Command>::NAME,
-        since: <HumanMonitorCommand as crate::Command>::SINCE,
-        until: <HumanMonitorCommand as crate::Command>::UNTIL,
+        name: "human-monitor-command",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <InjectNmi as crate::Command>::NAME,
-        since: <InjectNmi as crate::Command>::SINCE,
-        until: <InjectNmi as crate::Command>::UNTIL,
+        name: "inject-nmi",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <InputSendEvent as crate::Command>::NAME,
-        since: <InputSendEvent as crate::Command>::SINCE,
-        until: <InputSendEvent as crate::Command>::UNTIL,
+        name: "input-send-event",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobCancel as crate::Command>::NAME,
-        since: <JobCancel as crate::Command>::SINCE,
-        until: <JobCancel as crate::Command>::UNTIL,
+        name: "job-cancel",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobComplete as crate::Command>::NAME,
-        since: <JobComplete as crate::Command>::SINCE,
-        until: <JobComplete as crate::Command>::UNTIL,
+        name: "job-complete",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobDismiss as crate::Command>::NAME,
-        since: <JobDismiss as crate::Command>::SINCE,
-        until: <JobDismiss as crate::Command>::UNTIL,
+        name: "job-dismiss",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobFinalize as crate::Command>::NAME,
-        since: <JobFinalize as crate::Command>::SINCE,
-        until: <JobFinalize as crate::Command>::UNTIL,
+        name: "job-finalize",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobPause as crate::Command>::NAME,
-        since: <JobPause as crate::Command>::SINCE,
-        until: <JobPause as crate::Command>::UNTIL,
+        name: "job-pause",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <JobResume as crate::Command>::NAME,
-        since: <JobResume as crate::Command>::SINCE,
-        until: <JobResume as crate::Command>::UNTIL,
+        name: "job-resume",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Memsave as crate::Command>::NAME,
-        since: <Memsave as crate::Command>::SINCE,
-        until: <Memsave as crate::Command>::UNTIL,
+        name: "memsave",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Migrate as crate::Command>::NAME,
-        since: <Migrate as crate::Command>::SINCE,
-        until: <Migrate as crate::Command>::UNTIL,
+        name: "migrate",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateContinue as crate::Command>::NAME,
-        since: <MigrateContinue as crate::Command>::SINCE,
-        until: <MigrateContinue as crate::Command>::UNTIL,
+        name: "migrate-continue",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateIncoming as crate::Command>::NAME,
-        since: <MigrateIncoming as crate::Command>::SINCE,
-        until: <MigrateIncoming as crate::Command>::UNTIL,
+        name: "migrate-incoming",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigratePause as crate::Command>::NAME,
-        since: <MigratePause as crate::Command>::SINCE,
-        until: <MigratePause as crate::Command>::UNTIL,
+        name: "migrate-pause",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateRecover as crate::Command>::NAME,
-        since: <MigrateRecover as crate::Command>::SINCE,
-        until: <MigrateRecover as crate::Command>::UNTIL,
+        name: "migrate-recover",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateSetCapabilities as crate::Command>::NAME,
-        since: <MigrateSetCapabilities as crate::Command>::SINCE,
-        until: <MigrateSetCapabilities as crate::Command>::UNTIL,
+        name: "migrate-set-capabilities",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateSetParameters as crate::Command>::NAME,
-        since: <MigrateSetParameters as crate::Command>::SINCE,
-        until: <MigrateSetParameters as crate::Command>::UNTIL,
+        name: "migrate-set-parameters",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateStartPostcopy as crate::Command>::NAME,
-        since: <MigrateStartPostcopy as crate::Command>::SINCE,
-        until: <MigrateStartPostcopy as crate::Command>::UNTIL,
+        name: "migrate-start-postcopy",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <MigrateCancel as crate::Command>::NAME,
-        since: <MigrateCancel as crate::Command>::SINCE,
-        until: <MigrateCancel as crate::Command>::UNTIL,
+        name: "migrate_cancel",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NbdServerAdd as crate::Command>::NAME,
-        since: <NbdServerAdd as crate::Command>::SINCE,
-        until: <NbdServerAdd as crate::Command>::UNTIL,
+        name: "nbd-server-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NbdServerRemove as crate::Command>::NAME,
-        since: <NbdServerRemove as crate::Command>::SINCE,
-        until: <NbdServerRemove as crate::Command>::UNTIL,
+        name: "nbd-server-remove",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NbdServerStart as crate::Command>::NAME,
-        since: <NbdServerStart as crate::Command>::SINCE,
-        until: <NbdServerStart as crate::Command>::UNTIL,
+        name: "nbd-server-start",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NbdServerStop as crate::Command>::NAME,
-        since: <NbdServerStop as crate::Command>::SINCE,
-        until: <NbdServerStop as crate::Command>::UNTIL,
+        name: "nbd-server-stop",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NetdevAdd as crate::Command>::NAME,
-        since: <NetdevAdd as crate::Command>::SINCE,
-        until: <NetdevAdd as crate::Command>::UNTIL,
+        name: "netdev_add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <NetdevDel as crate::Command>::NAME,
-        since: <NetdevDel as crate::Command>::SINCE,
-        until: <NetdevDel as crate::Command>::UNTIL,
+        name: "netdev_del",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ObjectAdd as crate::Command>::NAME,
-        since: <ObjectAdd as crate::Command>::SINCE,
-        until: <ObjectAdd as crate::Command>::UNTIL,
+        name: "object-add",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ObjectDel as crate::Command>::NAME,
-        since: <ObjectDel as crate::Command>::SINCE,
-        until: <ObjectDel as crate::Command>::UNTIL,
+        name: "object-del",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Pmemsave as crate::Command>::NAME,
-        since: <Pmemsave as crate::Command>::SINCE,
-        until: <Pmemsave as crate::Command>::UNTIL,
+        name: "pmemsave",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QmpCapabilities as crate::Command>::NAME,
-        since: <QmpCapabilities as crate::Command>::SINCE,
-        until: <QmpCapabilities as crate::Command>::UNTIL,
+        name: "qmp_capabilities",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QomGet as crate::Command>::NAME,
-        since: <QomGet as crate::Command>::SINCE,
-        until: <QomGet as crate::Command>::UNTIL,
+        name: "qom-get",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QomList as crate::Command>::NAME,
-        since: <QomList as crate::Command>::SINCE,
-        until: <QomList as crate::Command>::UNTIL,
+        name: "qom-list",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QomListProperties as crate::Command>::NAME,
-        since: <QomListProperties as crate::Command>::SINCE,
-        until: <QomListProperties as crate::Command>::UNTIL,
+        name: "qom-list-properties",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QomListTypes as crate::Command>::NAME,
-        since: <QomListTypes as crate::Command>::SINCE,
-        until: <QomListTypes as crate::Command>::UNTIL,
+        name: "qom-list-types",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QomSet as crate::Command>::NAME,
-        since: <QomSet as crate::Command>::SINCE,
-        until: <QomSet as crate::Command>::UNTIL,
+        name: "qom-set",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryAcpiOspmStatus as crate::Command>::NAME,
-        since: <QueryAcpiOspmStatus as crate::Command>::SINCE,
-        until: <QueryAcpiOspmStatus as crate::Command>::UNTIL,
+        name: "query-acpi-ospm-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryAudiodevs as crate::Command>::NAME,
-        since: <QueryAudiodevs as crate::Command>::SINCE,
-        until: <QueryAudiodevs as crate::Command>::UNTIL,
+        name: "query-audiodevs",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <QueryBalloon as crate::Command>::NAME,
-        since: <QueryBalloon as crate::Command>::SINCE,
-        until: <QueryBalloon as crate::Command>::UNTIL,
+        name: "query-balloon",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryBlock as crate::Command>::NAME,
-        since: <QueryBlock as crate::Command>::SINCE,
-        until: <QueryBlock as crate::Command>::UNTIL,
+        name: "query-block",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryBlockExports as crate::Command>::NAME,
-        since: <QueryBlockExports as crate::Command>::SINCE,
-        until: <QueryBlockExports as crate::Command>::UNTIL,
+        name: "query-block-exports",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryBlockJobs as crate::Command>::NAME,
-        since: <QueryBlockJobs as crate::Command>::SINCE,
-        until: <QueryBlockJobs as crate::Command>::UNTIL,
+        name: "query-block-jobs",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryBlockstats as crate::Command>::NAME,
-        since: <QueryBlockstats as crate::Command>::SINCE,
-        until: <QueryBlockstats as crate::Command>::UNTIL,
+        name: "query-blockstats",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryChardev as crate::Command>::NAME,
-        since: <QueryChardev as crate::Command>::SINCE,
-        until: <QueryChardev as crate::Command>::UNTIL,
+        name: "query-chardev",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryChardevBackends as crate::Command>::NAME,
-        since: <QueryChardevBackends as crate::Command>::SINCE,
-        until: <QueryChardevBackends as crate::Command>::UNTIL,
+        name: "query-chardev-backends",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryColoStatus as crate::Command>::NAME,
-        since: <QueryColoStatus as crate::Command>::SINCE,
-        until: <QueryColoStatus as crate::Command>::UNTIL,
+        name: "query-colo-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCommandLineOptions as crate::Command>::NAME,
-        since: <QueryCommandLineOptions as crate::Command>::SINCE,
-        until: <QueryCommandLineOptions as crate::Command>::UNTIL,
+        name: "query-command-line-options",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCommands as crate::Command>::NAME,
-        since: <QueryCommands as crate::Command>::SINCE,
-        until: <QueryCommands as crate::Command>::UNTIL,
+        name: "query-commands",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCpuDefinitions as crate::Command>::NAME,
-        since: <QueryCpuDefinitions as crate::Command>::SINCE,
-        until: <QueryCpuDefinitions as crate::Command>::UNTIL,
+        name: "query-cpu-definitions",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCpuModelExpansion as crate::Command>::NAME,
-        since: <QueryCpuModelExpansion as crate::Command>::SINCE,
-        until: <QueryCpuModelExpansion as crate::Command>::UNTIL,
+        name: "query-cpu-model-expansion",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCpusFast as crate::Command>::NAME,
-        since: <QueryCpusFast as crate::Command>::SINCE,
-        until: <QueryCpusFast as crate::Command>::UNTIL,
+        name: "query-cpus-fast",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryCryptodev as crate::Command>::NAME,
-        since: <QueryCryptodev as crate::Command>::SINCE,
-        until: <QueryCryptodev as crate::Command>::UNTIL,
+        name: "query-cryptodev",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <QueryCurrentMachine as crate::Command>::NAME,
-        since: <QueryCurrentMachine as crate::Command>::SINCE,
-        until: <QueryCurrentMachine as crate::Command>::UNTIL,
+        name: "query-current-machine",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryDirtyRate as crate::Command>::NAME,
-        since: <QueryDirtyRate as crate::Command>::SINCE,
-        until: <QueryDirtyRate as crate::Command>::UNTIL,
+        name: "query-dirty-rate",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryDisplayOptions as crate::Command>::NAME,
-        since: <QueryDisplayOptions as crate::Command>::SINCE,
-        until: <QueryDisplayOptions as crate::Command>::UNTIL,
+        name: "query-display-options",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryDump as crate::Command>::NAME,
-        since: <QueryDump as crate::Command>::SINCE,
-        until: <QueryDump as crate::Command>::UNTIL,
+        name: "query-dump",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryDumpGuestMemoryCapability as crate::Command>::NAME,
-        since: <QueryDumpGuestMemoryCapability as crate::Command>::SINCE,
-        until: <QueryDumpGuestMemoryCapability as crate::Command>::UNTIL,
+        name: "query-dump-guest-memory-capability",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryFdsets as crate::Command>::NAME,
-        since: <QueryFdsets as crate::Command>::SINCE,
-        until: <QueryFdsets as crate::Command>::UNTIL,
+        name: "query-fdsets",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryHotpluggableCpus as crate::Command>::NAME,
-        since: <QueryHotpluggableCpus as crate::Command>::SINCE,
-        until: <QueryHotpluggableCpus as crate::Command>::UNTIL,
+        name: "query-hotpluggable-cpus",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryHvBalloonStatusReport as crate::Command>::NAME,
-        since: <QueryHvBalloonStatusReport as crate::Command>::SINCE,
-        until: <QueryHvBalloonStatusReport as crate::Command>::UNTIL,
+        name: "query-hv-balloon-status-report",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <QueryIothreads as crate::Command>::NAME,
-        since: <QueryIothreads as crate::Command>::SINCE,
-        until: <QueryIothreads as crate::Command>::UNTIL,
+        name: "query-iothreads",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryJobs as crate::Command>::NAME,
-        since: <QueryJobs as crate::Command>::SINCE,
-        until: <QueryJobs as crate::Command>::UNTIL,
+        name: "query-jobs",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryKvm as crate::Command>::NAME,
-        since: <QueryKvm as crate::Command>::SINCE,
-        until: <QueryKvm as crate::Command>::UNTIL,
+        name: "query-kvm",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMachines as crate::Command>::NAME,
-        since: <QueryMachines as crate::Command>::SINCE,
-        until: <QueryMachines as crate::Command>::UNTIL,
+        name: "query-machines",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMemdev as crate::Command>::NAME,
-        since: <QueryMemdev as crate::Command>::SINCE,
-        until: <QueryMemdev as crate::Command>::UNTIL,
+        name: "query-memdev",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMemoryDevices as crate::Command>::NAME,
-        since: <QueryMemoryDevices as crate::Command>::SINCE,
-        until: <QueryMemoryDevices as crate::Command>::UNTIL,
+        name: "query-memory-devices",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMemorySizeSummary as crate::Command>::NAME,
-        since: <QueryMemorySizeSummary as crate::Command>::SINCE,
-        until: <QueryMemorySizeSummary as crate::Command>::UNTIL,
+        name: "query-memory-size-summary",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMice as crate::Command>::NAME,
-        since: <QueryMice as crate::Command>::SINCE,
-        until: <QueryMice as crate::Command>::UNTIL,
+        name: "query-mice",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMigrate as crate::Command>::NAME,
-        since: <QueryMigrate as crate::Command>::SINCE,
-        until: <QueryMigrate as crate::Command>::UNTIL,
+        name: "query-migrate",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMigrateCapabilities as crate::Command>::NAME,
-        since: <QueryMigrateCapabilities as crate::Command>::SINCE,
-        until: <QueryMigrateCapabilities as crate::Command>::UNTIL,
+        name: "query-migrate-capabilities",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMigrateParameters as crate::Command>::NAME,
-        since: <QueryMigrateParameters as crate::Command>::SINCE,
-        until: <QueryMigrateParameters as crate::Command>::UNTIL,
+        name: "query-migrate-parameters",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryMigrationthreads as crate::Command>::NAME,
-        since: <QueryMigrationthreads as crate::Command>::SINCE,
-        until: <QueryMigrationthreads as crate::Command>::UNTIL,
+        name: "query-migrationthreads",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <QueryName as crate::Command>::NAME,
-        since: <QueryName as crate::Command>::SINCE,
-        until: <QueryName as crate::Command>::UNTIL,
+        name: "query-name",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryNamedBlockNodes as crate::Command>::NAME,
-        since: <QueryNamedBlockNodes as crate::Command>::SINCE,
-        until: <QueryNamedBlockNodes as crate::Command>::UNTIL,
+        name: "query-named-block-nodes",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryPci as crate::Command>::NAME,
-        since: <QueryPci as crate::Command>::SINCE,
-        until: <QueryPci as crate::Command>::UNTIL,
+        name: "query-pci",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryPrManagers as crate::Command>::NAME,
-        since: <QueryPrManagers as crate::Command>::SINCE,
-        until: <QueryPrManagers as crate::Command>::UNTIL,
+        name: "query-pr-managers",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryQmpSchema as crate::Command>::NAME,
-        since: <QueryQmpSchema as crate::Command>::SINCE,
-        until: <QueryQmpSchema as crate::Command>::UNTIL,
+        name: "query-qmp-schema",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryReplay as crate::Command>::NAME,
-        since: <QueryReplay as crate::Command>::SINCE,
-        until: <QueryReplay as crate::Command>::UNTIL,
+        name: "query-replay",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryRocker as crate::Command>::NAME,
-        since: <QueryRocker as crate::Command>::SINCE,
-        until: <QueryRocker as crate::Command>::UNTIL,
+        name: "query-rocker",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryRockerOfDpaFlows as crate::Command>::NAME,
-        since: <QueryRockerOfDpaFlows as crate::Command>::SINCE,
-        until: <QueryRockerOfDpaFlows as crate::Command>::UNTIL,
+        name: "query-rocker-of-dpa-flows",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryRockerOfDpaGroups as crate::Command>::NAME,
-        since: <QueryRockerOfDpaGroups as crate::Command>::SINCE,
-        until: <QueryRockerOfDpaGroups as crate::Command>::UNTIL,
+        name: "query-rocker-of-dpa-groups",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryRockerPorts as crate::Command>::NAME,
-        since: <QueryRockerPorts as crate::Command>::SINCE,
-        until: <QueryRockerPorts as crate::Command>::UNTIL,
+        name: "query-rocker-ports",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryRxFilter as crate::Command>::NAME,
-        since: <QueryRxFilter as crate::Command>::SINCE,
-        until: <QueryRxFilter as crate::Command>::UNTIL,
+        name: "query-rx-filter",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySev as crate::Command>::NAME,
-        since: <QuerySev as crate::Command>::SINCE,
-        until: <QuerySev as crate::Command>::UNTIL,
+        name: "query-sev",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySevAttestationReport as crate::Command>::NAME,
-        since: <QuerySevAttestationReport as crate::Command>::SINCE,
-        until: <QuerySevAttestationReport as crate::Command>::UNTIL,
+        name: "query-sev-attestation-report",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySevCapabilities as crate::Command>::NAME,
-        since: <QuerySevCapabilities as crate::Command>::SINCE,
-        until: <QuerySevCapabilities as crate::Command>::UNTIL,
+        name: "query-sev-capabilities",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySevLaunchMeasure as crate::Command>::NAME,
-        since: <QuerySevLaunchMeasure as crate::Command>::SINCE,
-        until: <QuerySevLaunchMeasure as crate::Command>::UNTIL,
+        name: "query-sev-launch-measure",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySgx as crate::Command>::NAME,
-        since: <QuerySgx as crate::Command>::SINCE,
-        until: <QuerySgx as crate::Command>::UNTIL,
+        name: "query-sgx",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySgxCapabilities as crate::Command>::NAME,
-        since: <QuerySgxCapabilities as crate::Command>::SINCE,
-        until: <QuerySgxCapabilities as crate::Command>::UNTIL,
+        name: "query-sgx-capabilities",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QuerySpice as crate::Command>::NAME,
-        since: <QuerySpice as crate::Command>::SINCE,
-        until: <QuerySpice as crate::Command>::UNTIL,
+        name: "query-spice",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryStats as crate::Command>::NAME,
-        since: <QueryStats as crate::Command>::SINCE,
-        until: <QueryStats as crate::Command>::UNTIL,
+        name: "query-stats",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryStatsSchemas as crate::Command>::NAME,
-        since: <QueryStatsSchemas as crate::Command>::SINCE,
-        until: <QueryStatsSchemas as crate::Command>::UNTIL,
+        name: "query-stats-schemas",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryStatus as crate::Command>::NAME,
-        since: <QueryStatus as crate::Command>::SINCE,
-        until: <QueryStatus as crate::Command>::UNTIL,
+        name: "query-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryTarget as crate::Command>::NAME,
-        since: <QueryTarget as crate::Command>::SINCE,
-        until: <QueryTarget as crate::Command>::UNTIL,
+        name: "query-target",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryTpm as crate::Command>::NAME,
-        since: <QueryTpm as crate::Command>::SINCE,
-        until: <QueryTpm as crate::Command>::UNTIL,
+        name: "query-tpm",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryTpmModels as crate::Command>::NAME,
-        since: <QueryTpmModels as crate::Command>::SINCE,
-        until: <QueryTpmModels as crate::Command>::UNTIL,
+        name: "query-tpm-models",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryTpmTypes as crate::Command>::NAME,
-        since: <QueryTpmTypes as crate::Command>::SINCE,
-        until: <QueryTpmTypes as crate::Command>::UNTIL,
+        name: "query-tpm-types",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryUuid as crate::Command>::NAME,
-        since: <QueryUuid as crate::Command>::SINCE,
-        until: <QueryUuid as crate::Command>::UNTIL,
+        name: "query-uuid",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryVcpuDirtyLimit as crate::Command>::NAME,
-        since: <QueryVcpuDirtyLimit as crate::Command>::SINCE,
-        until: <QueryVcpuDirtyLimit as crate::Command>::UNTIL,
+        name: "query-vcpu-dirty-limit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryVersion as crate::Command>::NAME,
-        since: <QueryVersion as crate::Command>::SINCE,
-        until: <QueryVersion as crate::Command>::UNTIL,
+        name: "query-version",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryVmGenerationId as crate::Command>::NAME,
-        since: <QueryVmGenerationId as crate::Command>::SINCE,
-        until: <QueryVmGenerationId as crate::Command>::UNTIL,
+        name: "query-vm-generation-id",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryVnc as crate::Command>::NAME,
-        since: <QueryVnc as crate::Command>::SINCE,
-        until: <QueryVnc as crate::Command>::UNTIL,
+        name: "query-vnc",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryVncServers as crate::Command>::NAME,
-        since: <QueryVncServers as crate::Command>::SINCE,
-        until: <QueryVncServers as crate::Command>::UNTIL,
+        name: "query-vnc-servers",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryXenReplicationStatus as crate::Command>::NAME,
-        since: <QueryXenReplicationStatus as crate::Command>::SINCE,
-        until: <QueryXenReplicationStatus as crate::Command>::UNTIL,
+        name: "query-xen-replication-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <QueryYank as crate::Command>::NAME,
-        since: <QueryYank as crate::Command>::SINCE,
-        until: <QueryYank as crate::Command>::UNTIL,
+        name: "query-yank",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Quit as crate::Command>::NAME,
-        since: <Quit as crate::Command>::SINCE,
-        until: <Quit as crate::Command>::UNTIL,
+        name: "quit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <RemoveFd as crate::Command>::NAME,
-        since: <RemoveFd as crate::Command>::SINCE,
-        until: <RemoveFd as crate::Command>::UNTIL,
+        name: "remove-fd",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ReplayBreak as crate::Command>::NAME,
-        since: <ReplayBreak as crate::Command>::SINCE,
-        until: <ReplayBreak as crate::Command>::UNTIL,
+        name: "replay-break",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ReplayDeleteBreak as crate::Command>::NAME,
-        since: <ReplayDeleteBreak as crate::Command>::SINCE,
-        until: <ReplayDeleteBreak as crate::Command>::UNTIL,
+        name: "replay-delete-break",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <ReplaySeek as crate::Command>::NAME,
-        since: <ReplaySeek as crate::Command>::SINCE,
-        until: <ReplaySeek as crate::Command>::UNTIL,
+        name: "replay-seek",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <RequestEbpf as crate::Command>::NAME,
-        since: <RequestEbpf as crate::Command>::SINCE,
-        until: <RequestEbpf as crate::Command>::UNTIL,
+        name: "request-ebpf",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <RingbufRead as crate::Command>::NAME,
-        since: <RingbufRead as crate::Command>::SINCE,
-        until: <RingbufRead as crate::Command>::UNTIL,
+        name: "ringbuf-read",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <RingbufWrite as crate::Command>::NAME,
-        since: <RingbufWrite as crate::Command>::SINCE,
-        until: <RingbufWrite as crate::Command>::UNTIL,
+        name: "ringbuf-write",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <RtcResetReinjection as crate::Command>::NAME,
-        since: <RtcResetReinjection as crate::Command>::SINCE,
-        until: <RtcResetReinjection as crate::Command>::UNTIL,
+        name: "rtc-reset-reinjection",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Screendump as crate::Command>::NAME,
-        since: <Screendump as crate::Command>::SINCE,
-        until: <Screendump as crate::Command>::UNTIL,
+        name: "screendump",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SendKey as crate::Command>::NAME,
-        since: <SendKey as crate::Command>::SINCE,
-        until: <SendKey as crate::Command>::UNTIL,
+        name: "send-key",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SetAction as crate::Command>::NAME,
-        since: <SetAction as crate::Command>::SINCE,
-        until: <SetAction as crate::Command>::UNTIL,
+        name: "set-action",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SetNumaNode as crate::Command>::NAME,
-        since: <SetNumaNode as crate::Command>::SINCE,
-        until: <SetNumaNode as crate::Command>::UNTIL,
+        name: "set-numa-node",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SetVcpuDirtyLimit as crate::Command>::NAME,
-        since: <SetVcpuDirtyLimit as crate::Command>::SINCE,
-        until: <SetVcpuDirtyLimit as crate::Command>::UNTIL,
+        name: "set-vcpu-dirty-limit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SetLink as crate::Command>::NAME,
-        since: <SetLink as crate::Command>::SINCE,
-        until: <SetLink as crate::Command>::UNTIL,
+        name: "set_link",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SetPassword as crate::Command>::NAME,
-        since: <SetPassword as crate::Command>::SINCE,
-        until: <SetPassword as crate::Command>::UNTIL,
+        name: "set_password",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SevInjectLaunchSecret as crate::Command>::NAME,
-        since: <SevInjectLaunchSecret as crate::Command>::SINCE,
-        until: <SevInjectLaunchSecret as crate::Command>::UNTIL,
+        name: "sev-inject-launch-secret",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SnapshotDelete as crate::Command>::NAME,
-        since: <SnapshotDelete as crate::Command>::SINCE,
-        until: <SnapshotDelete as crate::Command>::UNTIL,
+        name: "snapshot-delete",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SnapshotLoad as crate::Command>::NAME,
-        since: <SnapshotLoad as crate::Command>::SINCE,
-        until: <SnapshotLoad as crate::Command>::UNTIL,
+        name: "snapshot-load",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SnapshotSave as crate::Command>::NAME,
-        since: <SnapshotSave as crate::Command>::SINCE,
-        until: <SnapshotSave as crate::Command>::UNTIL,
+        name: "snapshot-save",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Stop as crate::Command>::NAME,
-        since: <Stop as crate::Command>::SINCE,
-        until: <Stop as crate::Command>::UNTIL,
+        name: "stop",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SystemPowerdown as crate::Command>::NAME,
-        since: <SystemPowerdown as crate::Command>::SINCE,
-        until: <SystemPowerdown as crate::Command>::UNTIL,
+        name: "system_powerdown",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SystemReset as crate::Command>::NAME,
-        since: <SystemReset as crate::Command>::SINCE,
-        until: <SystemReset as crate::Command>::UNTIL,
+        name: "system_reset",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <SystemWakeup as crate::Command>::NAME,
-        since: <SystemWakeup as crate::Command>::SINCE,
-        until: <SystemWakeup as crate::Command>::UNTIL,
+        name: "system_wakeup",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <TraceEventGetState as crate::Command>::NAME,
-        since: <TraceEventGetState as crate::Command>::SINCE,
-        until: <TraceEventGetState as crate::Command>::UNTIL,
+        name: "trace-event-get-state",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <TraceEventSetState as crate::Command>::NAME,
-        since: <TraceEventSetState as crate::Command>::SINCE,
-        until: <TraceEventSetState as crate::Command>::UNTIL,
+        name: "trace-event-set-state",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Transaction as crate::Command>::NAME,
-        since: <Transaction as crate::Command>::SINCE,
-        until: <Transaction as crate::Command>::UNTIL,
+        name: "transaction",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <WatchdogSetAction as crate::Command>::NAME,
-        since: <WatchdogSetAction as crate::Command>::SINCE,
-        until: <WatchdogSetAction as crate::Command>::UNTIL,
+        name: "watchdog-set-action",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XBlockdevAmend as crate::Command>::NAME,
-        since: <XBlockdevAmend as crate::Command>::SINCE,
-        until: <XBlockdevAmend as crate::Command>::UNTIL,
+        name: "x-blockdev-amend",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XBlockdevChange as crate::Command>::NAME,
-        since: <XBlockdevChange as crate::Command>::SINCE,
-        until: <XBlockdevChange as crate::Command>::UNTIL,
+        name: "x-blockdev-change",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XBlockdevSetIothread as crate::Command>::NAME,
-        since: <XBlockdevSetIothread as crate::Command>::SINCE,
-        until: <XBlockdevSetIothread as crate::Command>::UNTIL,
+        name: "x-blockdev-set-iothread",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XColoLostHeartbeat as crate::Command>::NAME,
-        since: <XColoLostHeartbeat as crate::Command>::SINCE,
-        until: <XColoLostHeartbeat as crate::Command>::UNTIL,
+        name: "x-colo-lost-heartbeat",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XDebugBlockDirtyBitmapSha256 as crate::Command>::NAME,
-        since: <XDebugBlockDirtyBitmapSha256 as crate::Command>::SINCE,
-        until: <XDebugBlockDirtyBitmapSha256 as crate::Command>::UNTIL,
+        name: "x-debug-block-dirty-bitmap-sha256",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XDebugQueryBlockGraph as crate::Command>::NAME,
-        since: <XDebugQueryBlockGraph as crate::Command>::SINCE,
-        until: <XDebugQueryBlockGraph as crate::Command>::UNTIL,
+        name: "x-debug-query-block-graph",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XExitPreconfig as crate::Command>::NAME,
-        since: <XExitPreconfig as crate::Command>::SINCE,
-        until: <XExitPreconfig as crate::Command>::UNTIL,
+        name: "x-exit-preconfig",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryInterruptControllers as crate::Command>::NAME,
-        since: <XQueryInterruptControllers as crate::Command>::SINCE,
-        until: <XQueryInterruptControllers as crate::Command>::UNTIL,
+        name: "x-query-interrupt-controllers",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <XQueryIrq as crate::Command>::NAME,
-        since: <XQueryIrq as crate::Command>::SINCE,
-        until: <XQueryIrq as crate::Command>::UNTIL,
+        name: "x-query-irq",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryJit as crate::Command>::NAME,
-        since: <XQueryJit as crate::Command>::SINCE,
-        until: <XQueryJit as crate::Command>::UNTIL,
+        name: "x-query-jit",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryNuma as crate::Command>::NAME,
-        since: <XQueryNuma as crate::Command>::SINCE,
-        until: <XQueryNuma as crate::Command>::UNTIL,
+        name: "x-query-numa",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryOpcount as crate::Command>::NAME,
-        since: <XQueryOpcount as crate::Command>::SINCE,
-        until: <XQueryOpcount as crate::Command>::UNTIL,
+        name: "x-query-opcount",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryProfile as crate::Command>::NAME,
-        since: <XQueryProfile as crate::Command>::SINCE,
-        until: <XQueryProfile as crate::Command>::UNTIL,
+        name: "x-query-profile",
+        since: None,
+        until: Some((10, 0)),
     },
     super::Availability {
-        name: <XQueryRamblock as crate::Command>::NAME,
-        since: <XQueryRamblock as crate::Command>::SINCE,
-        until: <XQueryRamblock as crate::Command>::UNTIL,
+        name: "x-query-ramblock",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryRdma as crate::Command>::NAME,
-        since: <XQueryRdma as crate::Command>::SINCE,
-        until: <XQueryRdma as crate::Command>::UNTIL,
+        name: "x-query-rdma",
+        since: None,
+        until: Some((10, 0)),
     },
     super::Availability {
-        name: <XQueryRoms as crate::Command>::NAME,
-        since: <XQueryRoms as crate::Command>::SINCE,
-        until: <XQueryRoms as crate::Command>::UNTIL,
+        name: "x-query-roms",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryUsb as crate::Command>::NAME,
-        since: <XQueryUsb as crate::Command>::SINCE,
-        until: <XQueryUsb as crate::Command>::UNTIL,
+        name: "x-query-usb",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryVirtio as crate::Command>::NAME,
-        since: <XQueryVirtio as crate::Command>::SINCE,
-        until: <XQueryVirtio as crate::Command>::UNTIL,
+        name: "x-query-virtio",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryVirtioQueueElement as crate::Command>::NAME,
-        since: <XQueryVirtioQueueElement as crate::Command>::SINCE,
-        until: <XQueryVirtioQueueElement as crate::Command>::UNTIL,
+        name: "x-query-virtio-queue-element",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryVirtioQueueStatus as crate::Command>::NAME,
-        since: <XQueryVirtioQueueStatus as crate::Command>::SINCE,
-        until: <XQueryVirtioQueueStatus as crate::Command>::UNTIL,
+        name: "x-query-virtio-queue-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryVirtioStatus as crate::Command>::NAME,
-        since: <XQueryVirtioStatus as crate::Command>::SINCE,
-        until: <XQueryVirtioStatus as crate::Command>::UNTIL,
+        name: "x-query-virtio-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XQueryVirtioVhostQueueStatus as crate::Command>::NAME,
-        since: <XQueryVirtioVhostQueueStatus as crate::Command>::SINCE,
-        until: <XQueryVirtioVhostQueueStatus as crate::Command>::UNTIL,
+        name: "x-query-virtio-vhost-queue-status",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XenColoDoCheckpoint as crate::Command>::NAME,
-        since: <XenColoDoCheckpoint as crate::Command>::SINCE,
-        until: <XenColoDoCheckpoint as crate::Command>::UNTIL,
+        name: "xen-colo-do-checkpoint",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XenEventInject as crate::Command>::NAME,
-        since: <XenEventInject as crate::Command>::SINCE,
-        until: <XenEventInject as crate::Command>::UNTIL,
+        name: "xen-event-inject",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <XenEventList as crate::Command>::NAME,
-        since: <XenEventList as crate::Command>::SINCE,
-        until: <XenEventList as crate::Command>::UNTIL,
+        name: "xen-event-list",
+        since: Some((8, 0)),
+        until: None,
     },
     super::Availability {
-        name: <XenLoadDevicesState as crate::Command>::NAME,
-        since: <XenLoadDevicesState as crate::Command>::SINCE,
-        until: <XenLoadDevicesState as crate::Command>::UNTIL,
+        name: "xen-load-devices-state",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XenSaveDevicesState as crate::Command>::NAME,
-        since: <XenSaveDevicesState as crate::Command>::SINCE,
-        until: <XenSaveDevicesState as crate::Command>::UNTIL,
+        name: "xen-save-devices-state",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XenSetGlobalDirtyLog as crate::Command>::NAME,
-        since: <XenSetGlobalDirtyLog as crate::Command>::SINCE,
-        until: <XenSetGlobalDirtyLog as crate::Command>::UNTIL,
+        name: "xen-set-global-dirty-log",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <XenSetReplication as crate::Command>::NAME,
-        since: <XenSetReplication as crate::Command>::SINCE,
-        until: <XenSetReplication as crate::Command>::UNTIL,
+        name: "xen-set-replication",
+        since: None,
+        until: None,
     },
     super::Availability {
-        name: <Yank as crate::Command>::NAME,
-        since: <Yank as crate::Command>::SINCE,
-        until: <Yank as crate::Command>::UNTIL,
+        name: "yank",
+        since: None,
+        until: None,
     },
 ];

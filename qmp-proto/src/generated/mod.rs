@@ -14,6 +14,22 @@
 //! returns, `BlockdevMirrorOnTargetError` for a member's enumeration), a
 //! few by hand; the names do not change between versions.
 //!
+//! # Cargo features
+//!
+//! Compiling all of it takes several times what the rest of the crate
+//! does, so each command is behind the cargo feature of its QAPI module —
+//! the QEMU schema file that defines it: `block-core`, `machine-target`,
+//! `migration`, `ui`, … (the list is in the crate's `Cargo.toml`) — and
+//! each type behind the features of the commands that use it; `full`
+//! turns on every module. Always compiled, whatever the features: the
+//! commands [`crate::commands`] re-exports, every event, and the types
+//! they use. Each gated item's docs name its features. For example,
+//! `blockdev-set-active` (below) needs `block-core`:
+//!
+//! ```toml
+//! qmp-proto = { version = "0.1", features = ["block-core"] }
+//! ```
+//!
 //! # Integers
 //!
 //! Every integer is an `i64`. QEMU's schema has `int8` … `uint64` and

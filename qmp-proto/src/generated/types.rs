@@ -70,8 +70,11 @@ impl<'de> serde::Deserialize<'de> for AddFdInfo {
 /// What `query-audiodevs` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfo {
     /// The members every variant has, `driver` among them.
     pub base: AudiodevsInfoBase,
@@ -82,8 +85,11 @@ pub struct AudiodevsInfo {
 /// The members of [`AudiodevsInfo`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoBase {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
@@ -93,6 +99,7 @@ pub struct AudiodevsInfoBase {
     pub timer_period: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -105,8 +112,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoBase {
 }
 
 /// The variant part of [`AudiodevsInfo`], selected by `driver`.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub enum AudiodevsInfoVariant {
     /// `driver` is `none`. QEMU 7.2: no; 10.0: yes.
     None(AudiodevsInfoNone),
@@ -132,6 +142,7 @@ pub enum AudiodevsInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -168,8 +179,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfo {
 /// The members of `AudiodevsInfo` when its tag is `alsa`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoAlsa {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoAlsaIn>,
@@ -179,6 +193,7 @@ pub struct AudiodevsInfoAlsa {
     pub threshold: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsa {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -193,8 +208,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsa {
 /// The type of `AudiodevsInfoAlsa`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoAlsaIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -218,6 +236,7 @@ pub struct AudiodevsInfoAlsaIn {
     pub try_poll: Option<bool>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsaIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -239,8 +258,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsaIn {
 /// The members of `AudiodevsInfo` when its tag is `dbus`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoDbus {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoNoneIn>,
@@ -250,6 +272,7 @@ pub struct AudiodevsInfoDbus {
     pub nsamples: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoDbus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -261,10 +284,13 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoDbus {
     }
 }
 
+#[cfg(feature = "audio")]
 qapi_enum! {
     /// The type of `AudiodevsInfo`'s member `driver`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `audio` (or `full`).
     pub enum AudiodevsInfoDriver {
         /// `none`. QEMU 7.2: no; 10.0: yes.
         None = "none" (None, None),
@@ -292,8 +318,11 @@ qapi_enum! {
 /// The members of `AudiodevsInfo` when its tag is `jack`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoJack {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoJackIn>,
@@ -301,6 +330,7 @@ pub struct AudiodevsInfoJack {
     pub out: Option<AudiodevsInfoJackIn>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoJack {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -314,8 +344,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoJack {
 /// The type of `AudiodevsInfoJack`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoJackIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -343,6 +376,7 @@ pub struct AudiodevsInfoJackIn {
     pub exact_name: Option<bool>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoJackIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -366,8 +400,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoJackIn {
 /// The members of `AudiodevsInfo` when its tag is `none`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoNone {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoNoneIn>,
@@ -375,6 +412,7 @@ pub struct AudiodevsInfoNone {
     pub out: Option<AudiodevsInfoNoneIn>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoNone {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -388,8 +426,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoNone {
 /// The type of `AudiodevsInfoNone`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoNoneIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -407,6 +448,7 @@ pub struct AudiodevsInfoNoneIn {
     pub buffer_length: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoNoneIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -422,10 +464,13 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoNoneIn {
     }
 }
 
+#[cfg(feature = "audio")]
 qapi_enum! {
     /// The type of `AudiodevsInfoNoneIn`'s member `format`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `audio` (or `full`).
     pub enum AudiodevsInfoNoneInFormat {
         /// `u8`. QEMU 7.2: no; 10.0: yes.
         U8 = "u8" (None, None),
@@ -447,8 +492,11 @@ qapi_enum! {
 /// The members of `AudiodevsInfo` when its tag is `oss`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoOss {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoOssIn>,
@@ -462,6 +510,7 @@ pub struct AudiodevsInfoOss {
     pub dsp_policy: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoOss {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -478,8 +527,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoOss {
 /// The type of `AudiodevsInfoOss`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoOssIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -503,6 +555,7 @@ pub struct AudiodevsInfoOssIn {
     pub try_poll: Option<bool>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoOssIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -524,8 +577,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoOssIn {
 /// The members of `AudiodevsInfo` when its tag is `pa`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoPa {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoPaIn>,
@@ -535,6 +591,7 @@ pub struct AudiodevsInfoPa {
     pub server: Option<String>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPa {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -549,8 +606,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoPa {
 /// The type of `AudiodevsInfoPa`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoPaIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -574,6 +634,7 @@ pub struct AudiodevsInfoPaIn {
     pub latency: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPaIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -595,8 +656,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoPaIn {
 /// The members of `AudiodevsInfo` when its tag is `pipewire`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoPipewire {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoPipewireIn>,
@@ -604,6 +668,7 @@ pub struct AudiodevsInfoPipewire {
     pub out: Option<AudiodevsInfoPipewireIn>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewire {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -617,8 +682,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewire {
 /// The type of `AudiodevsInfoPipewire`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoPipewireIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -642,6 +710,7 @@ pub struct AudiodevsInfoPipewireIn {
     pub latency: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewireIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -663,8 +732,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewireIn {
 /// The members of `AudiodevsInfo` when its tag is `sdl`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoSdl {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoSdlIn>,
@@ -672,6 +744,7 @@ pub struct AudiodevsInfoSdl {
     pub out: Option<AudiodevsInfoSdlIn>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -685,8 +758,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdl {
 /// The type of `AudiodevsInfoSdl`'s member `in`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoSdlIn {
     /// `mixing-engine`, optional. QEMU 7.2: no; 10.0: yes.
     pub mixing_engine: Option<bool>,
@@ -706,6 +782,7 @@ pub struct AudiodevsInfoSdlIn {
     pub buffer_count: Option<i64>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdlIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -725,8 +802,11 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdlIn {
 /// The members of `AudiodevsInfo` when its tag is `wav`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `audio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "audio")]
 pub struct AudiodevsInfoWav {
     /// `in`, optional. QEMU 7.2: no; 10.0: yes.
     pub r#in: Option<AudiodevsInfoNoneIn>,
@@ -736,6 +816,7 @@ pub struct AudiodevsInfoWav {
     pub path: Option<String>,
 }
 
+#[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoWav {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -750,13 +831,17 @@ impl<'de> serde::Deserialize<'de> for AudiodevsInfoWav {
 /// What `query-balloon` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct BalloonInfo {
     /// `actual`. QEMU 7.2: yes; 10.0: yes.
     pub actual: i64,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for BalloonInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -769,8 +854,11 @@ impl<'de> serde::Deserialize<'de> for BalloonInfo {
 /// The type of `BlockInfo`'s member `inserted`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockDeviceInfo {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: String,
@@ -840,6 +928,7 @@ pub struct BlockDeviceInfo {
     pub active: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockDeviceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -884,8 +973,11 @@ impl<'de> serde::Deserialize<'de> for BlockDeviceInfo {
 /// The type of `BlockDeviceInfo`'s member `dirty-bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockDeviceInfoDirtyBitmaps {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
@@ -903,6 +995,7 @@ pub struct BlockDeviceInfoDirtyBitmaps {
     pub inconsistent: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockDeviceInfoDirtyBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -921,8 +1014,15 @@ impl<'de> serde::Deserialize<'de> for BlockDeviceInfoDirtyBitmaps {
 /// The arguments of `block-dirty-bitmap-clear`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `block-export`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(
+    feature = "block-core",
+    feature = "block-export",
+    feature = "transaction"
+))]
 pub struct BlockDirtyBitmap {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
@@ -930,6 +1030,11 @@ pub struct BlockDirtyBitmap {
     pub name: String,
 }
 
+#[cfg(any(
+    feature = "block-core",
+    feature = "block-export",
+    feature = "transaction"
+))]
 impl serde::Serialize for BlockDirtyBitmap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -939,6 +1044,11 @@ impl serde::Serialize for BlockDirtyBitmap {
     }
 }
 
+#[cfg(any(
+    feature = "block-core",
+    feature = "block-export",
+    feature = "transaction"
+))]
 impl BlockDirtyBitmap {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node: impl Into<String>, name: impl Into<String>) -> Self {
@@ -952,8 +1062,11 @@ impl BlockDirtyBitmap {
 /// The arguments of `block-dirty-bitmap-add`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockDirtyBitmapAddArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
@@ -967,6 +1080,7 @@ pub struct BlockDirtyBitmapAddArguments {
     pub disabled: Option<bool>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockDirtyBitmapAddArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -979,6 +1093,7 @@ impl serde::Serialize for BlockDirtyBitmapAddArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockDirtyBitmapAddArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node: impl Into<String>, name: impl Into<String>) -> Self {
@@ -995,8 +1110,11 @@ impl BlockDirtyBitmapAddArguments {
 /// The arguments of `block-dirty-bitmap-merge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockDirtyBitmapMergeArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
@@ -1006,6 +1124,7 @@ pub struct BlockDirtyBitmapMergeArguments {
     pub bitmaps: Vec<BlockDirtyBitmapMergeArgumentsBitmaps>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockDirtyBitmapMergeArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1016,6 +1135,7 @@ impl serde::Serialize for BlockDirtyBitmapMergeArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockDirtyBitmapMergeArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -1034,9 +1154,16 @@ impl BlockDirtyBitmapMergeArguments {
 /// The type of `BlockDirtyBitmapMergeArguments`'s member `bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `block-export`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(any(
+    feature = "block-core",
+    feature = "block-export",
+    feature = "transaction"
+))]
 pub enum BlockDirtyBitmapMergeArgumentsBitmaps {
     /// A string. QEMU 7.2: yes; 10.0: yes.
     Str(String),
@@ -1049,8 +1176,11 @@ pub enum BlockDirtyBitmapMergeArgumentsBitmaps {
 /// The members of `BlockExportAdd` when its tag is `fuse`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAddFuse {
     /// `mountpoint`. QEMU 7.2: yes; 10.0: yes.
     pub mountpoint: String,
@@ -1060,6 +1190,7 @@ pub struct BlockExportAddFuse {
     pub allow_other: Option<BlockExportAddFuseAllowOther>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddFuse {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1070,6 +1201,7 @@ impl serde::Serialize for BlockExportAddFuse {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAddFuse {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(mountpoint: impl Into<String>) -> Self {
@@ -1081,10 +1213,13 @@ impl BlockExportAddFuse {
     }
 }
 
+#[cfg(feature = "block-export")]
 qapi_enum! {
     /// The type of `BlockExportAddFuse`'s member `allow-other`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-export` (or `full`).
     pub enum BlockExportAddFuseAllowOther {
         /// `off`. QEMU 7.2: yes; 10.0: yes.
         Off = "off" (None, None),
@@ -1098,8 +1233,11 @@ qapi_enum! {
 /// The members of `BlockExportAdd` when its tag is `nbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAddNbd {
     /// `name`, optional. QEMU 7.2: yes; 10.0: yes.
     pub name: Option<String>,
@@ -1111,6 +1249,7 @@ pub struct BlockExportAddNbd {
     pub allocation_depth: Option<bool>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddNbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1122,10 +1261,13 @@ impl serde::Serialize for BlockExportAddNbd {
     }
 }
 
+#[cfg(feature = "block-export")]
 qapi_enum! {
     /// The type of `BlockExportAdd`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-export` (or `full`).
     pub enum BlockExportAddType {
         /// `nbd`. QEMU 7.2: yes; 10.0: yes.
         Nbd = "nbd" (None, None),
@@ -1141,8 +1283,11 @@ qapi_enum! {
 /// The members of `BlockExportAdd` when its tag is `vduse-blk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAddVduseBlk {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -1156,6 +1301,7 @@ pub struct BlockExportAddVduseBlk {
     pub serial: Option<String>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddVduseBlk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1168,6 +1314,7 @@ impl serde::Serialize for BlockExportAddVduseBlk {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAddVduseBlk {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -1184,8 +1331,11 @@ impl BlockExportAddVduseBlk {
 /// The members of `BlockExportAdd` when its tag is `vhost-user-blk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportAddVhostUserBlk {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: BlockExportAddVhostUserBlkAddr,
@@ -1195,6 +1345,7 @@ pub struct BlockExportAddVhostUserBlk {
     pub num_queues: Option<i64>,
 }
 
+#[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddVhostUserBlk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1205,6 +1356,7 @@ impl serde::Serialize for BlockExportAddVhostUserBlk {
     }
 }
 
+#[cfg(feature = "block-export")]
 impl BlockExportAddVhostUserBlk {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(addr: BlockExportAddVhostUserBlkAddr) -> Self {
@@ -1538,10 +1690,13 @@ impl BlockExportAddVhostUserBlkAddrVsock {
     }
 }
 
+#[cfg(feature = "block-export")]
 qapi_enum! {
     /// The type of `BlockExportDel`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-export` (or `full`).
     pub enum BlockExportDelMode {
         /// `safe`. QEMU 7.2: yes; 10.0: yes.
         Safe = "safe" (None, None),
@@ -1553,8 +1708,11 @@ qapi_enum! {
 /// What `query-block-exports` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-export` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-export")]
 pub struct BlockExportsInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -1566,6 +1724,7 @@ pub struct BlockExportsInfo {
     pub shutting_down: bool,
 }
 
+#[cfg(feature = "block-export")]
 impl<'de> serde::Deserialize<'de> for BlockExportsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1581,8 +1740,11 @@ impl<'de> serde::Deserialize<'de> for BlockExportsInfo {
 /// What `query-block` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockInfo {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -1602,6 +1764,7 @@ pub struct BlockInfo {
     pub io_status: Option<BlockInfoIoStatus>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1618,10 +1781,13 @@ impl<'de> serde::Deserialize<'de> for BlockInfo {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockInfo`'s member `io-status`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockInfoIoStatus {
         /// `ok`. QEMU 7.2: yes; 10.0: yes.
         Ok = "ok" (None, None),
@@ -1661,13 +1827,17 @@ qapi_enum! {
 /// The members of `BlockJobChange` when its tag is `mirror`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobChangeMirror {
     /// `copy-mode`. QEMU 7.2: no; 10.0: yes.
     pub copy_mode: MirrorCopyMode,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobChangeMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -1676,6 +1846,7 @@ impl serde::Serialize for BlockJobChangeMirror {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockJobChangeMirror {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(copy_mode: MirrorCopyMode) -> Self {
@@ -1686,8 +1857,11 @@ impl BlockJobChangeMirror {
 /// What `query-block-jobs` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobInfo {
     /// The members every variant has, `type` among them.
     pub base: BlockJobInfoBase,
@@ -1698,8 +1872,11 @@ pub struct BlockJobInfo {
 /// The members of [`BlockJobInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: JobType,
@@ -1729,6 +1906,7 @@ pub struct BlockJobInfoBase {
     pub error: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1751,8 +1929,11 @@ impl<'de> serde::Deserialize<'de> for BlockJobInfoBase {
 }
 
 /// The variant part of [`BlockJobInfo`], selected by `type`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockJobInfoVariant {
     /// `type` is `mirror`. QEMU 7.2: no; 10.0: yes.
     Mirror(BlockJobInfoMirror),
@@ -1776,6 +1957,7 @@ pub enum BlockJobInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -1801,13 +1983,17 @@ impl<'de> serde::Deserialize<'de> for BlockJobInfo {
 /// The members of `BlockJobInfo` when its tag is `mirror`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockJobInfoMirror {
     /// `actively-synced`. QEMU 7.2: no; 10.0: yes.
     pub actively_synced: bool,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfoMirror {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1820,8 +2006,11 @@ impl<'de> serde::Deserialize<'de> for BlockJobInfoMirror {
 /// What `query-blockstats` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStats {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
@@ -1839,6 +2028,7 @@ pub struct BlockStats {
     pub backing: Option<Box<BlockStats>>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1857,8 +2047,11 @@ impl<'de> serde::Deserialize<'de> for BlockStats {
 /// The type of `BlockStats`'s member `driver-specific`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsDriverSpecific {
     /// The members every variant has, `driver` among them.
     pub base: BlockStatsDriverSpecificBase,
@@ -1869,13 +2062,17 @@ pub struct BlockStatsDriverSpecific {
 /// The members of [`BlockStatsDriverSpecific`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsDriverSpecificBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -1886,8 +2083,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificBase {
 }
 
 /// The variant part of [`BlockStatsDriverSpecific`], selected by `driver`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockStatsDriverSpecificVariant {
     /// `driver` is `file`. QEMU 7.2: yes; 10.0: yes.
     File(BlockStatsDriverSpecificFile),
@@ -1977,6 +2177,7 @@ pub enum BlockStatsDriverSpecificVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecific {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) = super::support::deserialize_union::<BlockStatsDriverSpecificBase, D>(
@@ -2046,8 +2247,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecific {
 /// The members of `BlockStatsDriverSpecific` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsDriverSpecificFile {
     /// `discard-nb-ok`. QEMU 7.2: yes; 10.0: yes.
     pub discard_nb_ok: i64,
@@ -2057,6 +2261,7 @@ pub struct BlockStatsDriverSpecificFile {
     pub discard_bytes_ok: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificFile {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2071,8 +2276,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificFile {
 /// The members of `BlockStatsDriverSpecific` when its tag is `nvme`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsDriverSpecificNvme {
     /// `completion-errors`. QEMU 7.2: yes; 10.0: yes.
     pub completion_errors: i64,
@@ -2082,6 +2290,7 @@ pub struct BlockStatsDriverSpecificNvme {
     pub unaligned_accesses: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificNvme {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2096,8 +2305,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificNvme {
 /// The type of `BlockStats`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsStats {
     /// `rd_bytes`. QEMU 7.2: yes; 10.0: yes.
     pub rd_bytes: i64,
@@ -2175,6 +2387,7 @@ pub struct BlockStatsStats {
     pub zone_append_latency_histogram: Option<BlockStatsStatsRdLatencyHistogram>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2223,8 +2436,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsStats {
 /// The type of `BlockStatsStats`'s member `rd_latency_histogram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsStatsRdLatencyHistogram {
     /// `boundaries`. QEMU 7.2: yes; 10.0: yes.
     pub boundaries: Vec<i64>,
@@ -2232,6 +2448,7 @@ pub struct BlockStatsStatsRdLatencyHistogram {
     pub bins: Vec<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStatsRdLatencyHistogram {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2245,8 +2462,11 @@ impl<'de> serde::Deserialize<'de> for BlockStatsStatsRdLatencyHistogram {
 /// The type of `BlockStatsStats`'s member `timed_stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockStatsStatsTimedStats {
     /// `interval_length`. QEMU 7.2: yes; 10.0: yes.
     pub interval_length: i64,
@@ -2282,6 +2502,7 @@ pub struct BlockStatsStatsTimedStats {
     pub avg_zone_append_queue_depth: Option<f64>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStatsTimedStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2306,10 +2527,13 @@ impl<'de> serde::Deserialize<'de> for BlockStatsStatsTimedStats {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsFile`'s member `aio`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevAioOptions {
         /// `threads`. QEMU 7.2: yes; 10.0: yes.
         Threads = "threads" (None, None),
@@ -2323,8 +2547,11 @@ qapi_enum! {
 /// The arguments of `blockdev-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockdevBackupArguments {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub job_id: Option<String>,
@@ -2358,6 +2585,7 @@ pub struct BlockdevBackupArguments {
     pub discard_source: Option<bool>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevBackupArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2380,6 +2608,7 @@ impl serde::Serialize for BlockdevBackupArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevBackupArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, sync: MirrorSyncMode, target: impl Into<String>) -> Self {
@@ -2403,6 +2632,7 @@ impl BlockdevBackupArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevBackupArguments {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.x_perf {
@@ -2420,10 +2650,13 @@ impl BlockdevBackupArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 qapi_enum! {
     /// The type of `BlockdevBackupArguments`'s member `bitmap-mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs one of the cargo features `block-core`, `transaction` (or `full`).
     pub enum BlockdevBackupArgumentsBitmapMode {
         /// `on-success`. QEMU 7.2: yes; 10.0: yes.
         OnSuccess = "on-success" (None, None),
@@ -2437,8 +2670,11 @@ qapi_enum! {
 /// The type of `BlockdevBackupArguments`'s member `x-perf`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockdevBackupArgumentsXPerf {
     /// `use-copy-range`, optional. QEMU 7.2: yes; 10.0: yes.
     pub use_copy_range: Option<bool>,
@@ -2450,6 +2686,7 @@ pub struct BlockdevBackupArgumentsXPerf {
     pub min_cluster_size: Option<i64>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevBackupArgumentsXPerf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2461,6 +2698,7 @@ impl serde::Serialize for BlockdevBackupArgumentsXPerf {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevBackupArgumentsXPerf {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.min_cluster_size.is_some() {
@@ -2478,8 +2716,11 @@ impl BlockdevBackupArgumentsXPerf {
 /// The type of `BlockDeviceInfo`'s member `cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCacheInfo {
     /// `writeback`. QEMU 7.2: yes; 10.0: yes.
     pub writeback: bool,
@@ -2489,6 +2730,7 @@ pub struct BlockdevCacheInfo {
     pub no_flush: bool,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockdevCacheInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -2503,8 +2745,11 @@ impl<'de> serde::Deserialize<'de> for BlockdevCacheInfo {
 /// The type of `BlockdevOptions`'s member `cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCacheOptions {
     /// `direct`, optional. QEMU 7.2: yes; 10.0: yes.
     pub direct: Option<bool>,
@@ -2512,6 +2757,7 @@ pub struct BlockdevCacheOptions {
     pub no_flush: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCacheOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2521,10 +2767,13 @@ impl serde::Serialize for BlockdevCacheOptions {
     }
 }
 
+#[cfg(feature = "block")]
 qapi_enum! {
     /// The type of `BlockdevChangeMedium`'s member `read-only-mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block` (or `full`).
     pub enum BlockdevChangeMediumReadOnlyMode {
         /// `retain`. QEMU 7.2: yes; 10.0: yes.
         Retain = "retain" (None, None),
@@ -2538,8 +2787,11 @@ qapi_enum! {
 /// The type of `BlockdevCreate`'s member `options`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptions {
     /// The members every variant has, `driver` among them.
     pub base: BlockdevCreateOptionsBase,
@@ -2547,6 +2799,7 @@ pub struct BlockdevCreateOptions {
     pub variant: BlockdevCreateOptionsVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptions {
     /// The value of `base` and `variant`.
     pub fn new(base: BlockdevCreateOptionsBase, variant: BlockdevCreateOptionsVariant) -> Self {
@@ -2557,13 +2810,17 @@ impl BlockdevCreateOptions {
 /// The members of [`BlockdevCreateOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2572,6 +2829,7 @@ impl serde::Serialize for BlockdevCreateOptionsBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(driver: BlockdevDriver) -> Self {
@@ -2580,8 +2838,11 @@ impl BlockdevCreateOptionsBase {
 }
 
 /// The variant part of [`BlockdevCreateOptions`], selected by `driver`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevCreateOptionsVariant {
     /// `driver` is `file`. QEMU 7.2: yes; 10.0: yes.
     File(BlockdevCreateOptionsFile),
@@ -2671,6 +2932,7 @@ pub enum BlockdevCreateOptionsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -2695,6 +2957,7 @@ impl serde::Serialize for BlockdevCreateOptions {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptions {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -2716,8 +2979,11 @@ impl BlockdevCreateOptions {
 /// The members of `BlockdevCreateOptions` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsFile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
@@ -2731,6 +2997,7 @@ pub struct BlockdevCreateOptionsFile {
     pub extent_size_hint: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2743,6 +3010,7 @@ impl serde::Serialize for BlockdevCreateOptionsFile {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsFile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>, size: i64) -> Self {
@@ -2756,10 +3024,13 @@ impl BlockdevCreateOptionsFile {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsFile`'s member `preallocation`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsFilePreallocation {
         /// `off`. QEMU 7.2: yes; 10.0: yes.
         Off = "off" (None, None),
@@ -2775,8 +3046,11 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `gluster`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsGluster {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsGluster,
@@ -2786,6 +3060,7 @@ pub struct BlockdevCreateOptionsGluster {
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsGluster {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2796,6 +3071,7 @@ impl serde::Serialize for BlockdevCreateOptionsGluster {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsGluster {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(location: BlockdevOptionsGluster, size: i64) -> Self {
@@ -2810,8 +3086,11 @@ impl BlockdevCreateOptionsGluster {
 /// The members of `BlockdevCreateOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: Option<String>,
@@ -2837,6 +3116,7 @@ pub struct BlockdevCreateOptionsLuks {
     pub header: Option<BlockdevRef>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -2855,6 +3135,7 @@ impl serde::Serialize for BlockdevCreateOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -2874,6 +3155,7 @@ impl BlockdevCreateOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
@@ -2903,10 +3185,13 @@ impl BlockdevCreateOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsLuks`'s member `cipher-alg`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsLuksCipherAlg {
         /// `aes-128`. QEMU 7.2: yes; 10.0: yes.
         Aes128 = "aes-128" (None, None),
@@ -2937,10 +3222,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsLuks`'s member `cipher-mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsLuksCipherMode {
         /// `ecb`. QEMU 7.2: yes; 10.0: yes.
         Ecb = "ecb" (None, None),
@@ -2953,10 +3241,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-alg`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsLuksIvgenAlg {
         /// `plain`. QEMU 7.2: yes; 10.0: yes.
         Plain = "plain" (None, None),
@@ -2967,10 +3258,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsLuks`'s member `ivgen-hash-alg`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsLuksIvgenHashAlg {
         /// `md5`. QEMU 7.2: yes; 10.0: yes.
         Md5 = "md5" (None, None),
@@ -2994,8 +3288,11 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `nfs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsNfs {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsNfs,
@@ -3003,6 +3300,7 @@ pub struct BlockdevCreateOptionsNfs {
     pub size: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsNfs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3012,6 +3310,7 @@ impl serde::Serialize for BlockdevCreateOptionsNfs {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsNfs {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(location: BlockdevOptionsNfs, size: i64) -> Self {
@@ -3022,8 +3321,11 @@ impl BlockdevCreateOptionsNfs {
 /// The members of `BlockdevCreateOptions` when its tag is `parallels`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsParallels {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3033,6 +3335,7 @@ pub struct BlockdevCreateOptionsParallels {
     pub cluster_size: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsParallels {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3043,6 +3346,7 @@ impl serde::Serialize for BlockdevCreateOptionsParallels {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsParallels {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3054,6 +3358,7 @@ impl BlockdevCreateOptionsParallels {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsParallels {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3067,8 +3372,11 @@ impl BlockdevCreateOptionsParallels {
 /// The members of `BlockdevCreateOptions` when its tag is `qcow`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQcow {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3080,6 +3388,7 @@ pub struct BlockdevCreateOptionsQcow {
     pub encrypt: Option<BlockdevCreateOptionsQcowEncrypt>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3091,6 +3400,7 @@ impl serde::Serialize for BlockdevCreateOptionsQcow {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcow {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3103,6 +3413,7 @@ impl BlockdevCreateOptionsQcow {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcow {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3119,8 +3430,11 @@ impl BlockdevCreateOptionsQcow {
 /// The members of `BlockdevCreateOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQcow2 {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3152,6 +3466,7 @@ pub struct BlockdevCreateOptionsQcow2 {
     pub compression_type: Option<BlockdevCreateOptionsQcow2CompressionType>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3173,6 +3488,7 @@ impl serde::Serialize for BlockdevCreateOptionsQcow2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcow2 {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3195,6 +3511,7 @@ impl BlockdevCreateOptionsQcow2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcow2 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3211,10 +3528,13 @@ impl BlockdevCreateOptionsQcow2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsQcow2`'s member `compression-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsQcow2CompressionType {
         /// `zlib`. QEMU 7.2: yes; 10.0: yes.
         Zlib = "zlib" (None, None),
@@ -3223,10 +3543,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsQcow2`'s member `version`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsQcow2Version {
         /// `v2`. QEMU 7.2: yes; 10.0: yes.
         V2 = "v2" (None, None),
@@ -3238,8 +3561,11 @@ qapi_enum! {
 /// The type of `BlockdevCreateOptionsQcow`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQcowEncrypt {
     /// The members every variant has, `format` among them.
     pub base: BlockdevCreateOptionsQcowEncryptBase,
@@ -3247,6 +3573,7 @@ pub struct BlockdevCreateOptionsQcowEncrypt {
     pub variant: BlockdevCreateOptionsQcowEncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcowEncrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -3260,13 +3587,17 @@ impl BlockdevCreateOptionsQcowEncrypt {
 /// The members of [`BlockdevCreateOptionsQcowEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQcowEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevCreateOptionsQcowEncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcowEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3275,6 +3606,7 @@ impl serde::Serialize for BlockdevCreateOptionsQcowEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcowEncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevCreateOptionsQcowEncryptFormat) -> Self {
@@ -3283,8 +3615,11 @@ impl BlockdevCreateOptionsQcowEncryptBase {
 }
 
 /// The variant part of [`BlockdevCreateOptionsQcowEncrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevCreateOptionsQcowEncryptVariant {
     /// `format` is `qcow`. QEMU 7.2: yes; 10.0: yes.
     Qcow(BlockdevOptionsQcow2EncryptAes),
@@ -3294,6 +3629,7 @@ pub enum BlockdevCreateOptionsQcowEncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcowEncrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -3305,6 +3641,7 @@ impl serde::Serialize for BlockdevCreateOptionsQcowEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcowEncrypt {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -3314,10 +3651,13 @@ impl BlockdevCreateOptionsQcowEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsQcowEncrypt`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsQcowEncryptFormat {
         /// `qcow`. QEMU 7.2: yes; 10.0: yes.
         Qcow = "qcow" (None, None),
@@ -3329,8 +3669,11 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptionsQcowEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQcowEncryptLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: Option<String>,
@@ -3348,6 +3691,7 @@ pub struct BlockdevCreateOptionsQcowEncryptLuks {
     pub iter_time: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcowEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3362,6 +3706,7 @@ impl serde::Serialize for BlockdevCreateOptionsQcowEncryptLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQcowEncryptLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
@@ -3380,8 +3725,11 @@ impl BlockdevCreateOptionsQcowEncryptLuks {
 /// The members of `BlockdevCreateOptions` when its tag is `qed`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsQed {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3397,6 +3745,7 @@ pub struct BlockdevCreateOptionsQed {
     pub table_size: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3410,6 +3759,7 @@ impl serde::Serialize for BlockdevCreateOptionsQed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQed {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3424,6 +3774,7 @@ impl BlockdevCreateOptionsQed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsQed {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3437,8 +3788,11 @@ impl BlockdevCreateOptionsQed {
 /// The members of `BlockdevCreateOptions` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsRbd {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsRbd,
@@ -3450,6 +3804,7 @@ pub struct BlockdevCreateOptionsRbd {
     pub encrypt: Option<BlockdevCreateOptionsRbdEncrypt>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3461,6 +3816,7 @@ impl serde::Serialize for BlockdevCreateOptionsRbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(location: BlockdevOptionsRbd, size: i64) -> Self {
@@ -3473,6 +3829,7 @@ impl BlockdevCreateOptionsRbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3489,8 +3846,11 @@ impl BlockdevCreateOptionsRbd {
 /// The type of `BlockdevCreateOptionsRbd`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsRbdEncrypt {
     /// The members every variant has, `format` among them.
     pub base: BlockdevCreateOptionsRbdEncryptBase,
@@ -3498,6 +3858,7 @@ pub struct BlockdevCreateOptionsRbdEncrypt {
     pub variant: BlockdevCreateOptionsRbdEncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -3511,13 +3872,17 @@ impl BlockdevCreateOptionsRbdEncrypt {
 /// The members of [`BlockdevCreateOptionsRbdEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsRbdEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsRbdEncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3526,6 +3891,7 @@ impl serde::Serialize for BlockdevCreateOptionsRbdEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevOptionsRbdEncryptFormat) -> Self {
@@ -3533,6 +3899,7 @@ impl BlockdevCreateOptionsRbdEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3544,8 +3911,11 @@ impl BlockdevCreateOptionsRbdEncryptBase {
 }
 
 /// The variant part of [`BlockdevCreateOptionsRbdEncrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevCreateOptionsRbdEncryptVariant {
     /// `format` is `luks`. QEMU 7.2: yes; 10.0: yes.
     Luks(BlockdevCreateOptionsRbdEncryptLuks),
@@ -3557,6 +3927,7 @@ pub enum BlockdevCreateOptionsRbdEncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -3569,6 +3940,7 @@ impl serde::Serialize for BlockdevCreateOptionsRbdEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncrypt {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -3583,8 +3955,11 @@ impl BlockdevCreateOptionsRbdEncrypt {
 /// The members of `BlockdevCreateOptionsRbdEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsRbdEncryptLuks {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: String,
@@ -3592,6 +3967,7 @@ pub struct BlockdevCreateOptionsRbdEncryptLuks {
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3601,6 +3977,7 @@ impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key_secret: impl Into<String>) -> Self {
@@ -3611,6 +3988,7 @@ impl BlockdevCreateOptionsRbdEncryptLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
@@ -3623,8 +4001,11 @@ impl BlockdevCreateOptionsRbdEncryptLuks {
 /// The members of `BlockdevCreateOptionsRbdEncrypt` when its tag is `luks2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsRbdEncryptLuks2 {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: String,
@@ -3632,6 +4013,7 @@ pub struct BlockdevCreateOptionsRbdEncryptLuks2 {
     pub cipher_alg: Option<BlockdevCreateOptionsLuksCipherAlg>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3641,6 +4023,7 @@ impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptLuks2 {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key_secret: impl Into<String>) -> Self {
@@ -3651,6 +4034,7 @@ impl BlockdevCreateOptionsRbdEncryptLuks2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsRbdEncryptLuks2 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.cipher_alg {
@@ -3663,8 +4047,11 @@ impl BlockdevCreateOptionsRbdEncryptLuks2 {
 /// The members of `BlockdevCreateOptions` when its tag is `ssh`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsSsh {
     /// `location`. QEMU 7.2: yes; 10.0: yes.
     pub location: BlockdevOptionsSsh,
@@ -3672,6 +4059,7 @@ pub struct BlockdevCreateOptionsSsh {
     pub size: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsSsh {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3681,6 +4069,7 @@ impl serde::Serialize for BlockdevCreateOptionsSsh {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsSsh {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(location: BlockdevOptionsSsh, size: i64) -> Self {
@@ -3691,8 +4080,11 @@ impl BlockdevCreateOptionsSsh {
 /// The members of `BlockdevCreateOptions` when its tag is `vdi`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsVdi {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3702,6 +4094,7 @@ pub struct BlockdevCreateOptionsVdi {
     pub preallocation: Option<BlockdevCreateOptionsFilePreallocation>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVdi {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3712,6 +4105,7 @@ impl serde::Serialize for BlockdevCreateOptionsVdi {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVdi {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3723,6 +4117,7 @@ impl BlockdevCreateOptionsVdi {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVdi {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3736,8 +4131,11 @@ impl BlockdevCreateOptionsVdi {
 /// The members of `BlockdevCreateOptions` when its tag is `vhdx`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsVhdx {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3753,6 +4151,7 @@ pub struct BlockdevCreateOptionsVhdx {
     pub block_state_zero: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVhdx {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3766,6 +4165,7 @@ impl serde::Serialize for BlockdevCreateOptionsVhdx {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVhdx {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3780,6 +4180,7 @@ impl BlockdevCreateOptionsVhdx {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVhdx {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3790,10 +4191,13 @@ impl BlockdevCreateOptionsVhdx {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsVhdx`'s member `subformat`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsVhdxSubformat {
         /// `dynamic`. QEMU 7.2: yes; 10.0: yes.
         Dynamic = "dynamic" (None, None),
@@ -3805,8 +4209,11 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `vmdk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsVmdk {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3828,6 +4235,7 @@ pub struct BlockdevCreateOptionsVmdk {
     pub zeroed_grain: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVmdk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3844,6 +4252,7 @@ impl serde::Serialize for BlockdevCreateOptionsVmdk {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVmdk {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3861,6 +4270,7 @@ impl BlockdevCreateOptionsVmdk {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVmdk {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3876,10 +4286,13 @@ impl BlockdevCreateOptionsVmdk {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsVmdk`'s member `adapter-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsVmdkAdapterType {
         /// `ide`. QEMU 7.2: yes; 10.0: yes.
         Ide = "ide" (None, None),
@@ -3892,10 +4305,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsVmdk`'s member `subformat`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsVmdkSubformat {
         /// `monolithicSparse`. QEMU 7.2: yes; 10.0: yes.
         Monolithicsparse = "monolithicSparse" (None, None),
@@ -3913,8 +4329,11 @@ qapi_enum! {
 /// The members of `BlockdevCreateOptions` when its tag is `vpc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevCreateOptionsVpc {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: BlockdevRef,
@@ -3926,6 +4345,7 @@ pub struct BlockdevCreateOptionsVpc {
     pub force_size: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVpc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -3937,6 +4357,7 @@ impl serde::Serialize for BlockdevCreateOptionsVpc {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVpc {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: BlockdevRef, size: i64) -> Self {
@@ -3949,6 +4370,7 @@ impl BlockdevCreateOptionsVpc {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevCreateOptionsVpc {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -3959,10 +4381,13 @@ impl BlockdevCreateOptionsVpc {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevCreateOptionsVpc`'s member `subformat`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevCreateOptionsVpcSubformat {
         /// `dynamic`. QEMU 7.2: yes; 10.0: yes.
         Dynamic = "dynamic" (None, None),
@@ -3971,10 +4396,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptions`'s member `detect-zeroes`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevDetectZeroesOptions {
         /// `off`. QEMU 7.2: yes; 10.0: yes.
         Off = "off" (None, None),
@@ -3985,10 +4413,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptions`'s member `discard`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevDiscardOptions {
         /// `ignore`. QEMU 7.2: yes; 10.0: yes.
         Ignore = "ignore" (None, None),
@@ -3997,10 +4428,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptions`'s member `driver`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevDriver {
         /// `blkdebug`. QEMU 7.2: yes; 10.0: yes.
         Blkdebug = "blkdebug" (None, None),
@@ -4110,8 +4544,11 @@ qapi_enum! {
 /// The arguments of `blockdev-add`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptions {
     /// The members every variant has, `driver` among them.
     pub base: BlockdevOptionsBase,
@@ -4119,6 +4556,7 @@ pub struct BlockdevOptions {
     pub variant: BlockdevOptionsVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptions {
     /// The value of `base` and `variant`.
     pub fn new(base: BlockdevOptionsBase, variant: BlockdevOptionsVariant) -> Self {
@@ -4129,8 +4567,11 @@ impl BlockdevOptions {
 /// The members of [`BlockdevOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
@@ -4152,6 +4593,7 @@ pub struct BlockdevOptionsBase {
     pub active: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4168,6 +4610,7 @@ impl serde::Serialize for BlockdevOptionsBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(driver: BlockdevDriver) -> Self {
@@ -4185,6 +4628,7 @@ impl BlockdevOptionsBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.active.is_some() {
@@ -4200,8 +4644,11 @@ impl BlockdevOptionsBase {
 }
 
 /// The variant part of [`BlockdevOptions`], selected by `driver`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsVariant {
     /// `driver` is `blkdebug`. QEMU 7.2: yes; 10.0: yes.
     Blkdebug(BlockdevOptionsBlkdebug),
@@ -4291,6 +4738,7 @@ pub enum BlockdevOptionsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -4342,6 +4790,7 @@ impl serde::Serialize for BlockdevOptions {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptions {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -4380,8 +4829,11 @@ impl BlockdevOptions {
 /// The members of `BlockdevOptions` when its tag is `blkdebug`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlkdebug {
     /// `image`. QEMU 7.2: yes; 10.0: yes.
     pub image: Box<BlockdevRef>,
@@ -4409,6 +4861,7 @@ pub struct BlockdevOptionsBlkdebug {
     pub unshare_child_perms: Option<Vec<BlockdevOptionsBlkdebugTakeChildPerms>>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebug {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4428,6 +4881,7 @@ impl serde::Serialize for BlockdevOptionsBlkdebug {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkdebug {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(image: Box<BlockdevRef>) -> Self {
@@ -4448,6 +4902,7 @@ impl BlockdevOptionsBlkdebug {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkdebug {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4461,8 +4916,11 @@ impl BlockdevOptionsBlkdebug {
 /// The type of `BlockdevOptionsBlkdebug`'s member `inject-error`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlkdebugInjectError {
     /// `event`. QEMU 7.2: yes; 10.0: yes.
     pub event: BlockdevOptionsBlkdebugInjectErrorEvent,
@@ -4480,6 +4938,7 @@ pub struct BlockdevOptionsBlkdebugInjectError {
     pub immediately: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebugInjectError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4494,6 +4953,7 @@ impl serde::Serialize for BlockdevOptionsBlkdebugInjectError {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkdebugInjectError {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(event: BlockdevOptionsBlkdebugInjectErrorEvent) -> Self {
@@ -4509,10 +4969,13 @@ impl BlockdevOptionsBlkdebugInjectError {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsBlkdebugInjectError`'s member `event`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsBlkdebugInjectErrorEvent {
         /// `l1_update`. QEMU 7.2: yes; 10.0: yes.
         L1Update = "l1_update" (None, None),
@@ -4613,10 +5076,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsBlkdebugInjectError`'s member `iotype`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsBlkdebugInjectErrorIotype {
         /// `read`. QEMU 7.2: yes; 10.0: yes.
         Read = "read" (None, None),
@@ -4636,8 +5102,11 @@ qapi_enum! {
 /// The type of `BlockdevOptionsBlkdebug`'s member `set-state`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlkdebugSetState {
     /// `event`. QEMU 7.2: yes; 10.0: yes.
     pub event: BlockdevOptionsBlkdebugInjectErrorEvent,
@@ -4647,6 +5116,7 @@ pub struct BlockdevOptionsBlkdebugSetState {
     pub new_state: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebugSetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4657,6 +5127,7 @@ impl serde::Serialize for BlockdevOptionsBlkdebugSetState {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkdebugSetState {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(event: BlockdevOptionsBlkdebugInjectErrorEvent, new_state: i64) -> Self {
@@ -4668,10 +5139,13 @@ impl BlockdevOptionsBlkdebugSetState {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsBlkdebug`'s member `take-child-perms`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsBlkdebugTakeChildPerms {
         /// `consistent-read`. QEMU 7.2: yes; 10.0: yes.
         ConsistentRead = "consistent-read" (None, None),
@@ -4687,8 +5161,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `blklogwrites`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlklogwrites {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -4702,6 +5179,7 @@ pub struct BlockdevOptionsBlklogwrites {
     pub log_super_update_interval: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlklogwrites {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4714,6 +5192,7 @@ impl serde::Serialize for BlockdevOptionsBlklogwrites {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlklogwrites {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>, log: Box<BlockdevRef>) -> Self {
@@ -4727,6 +5206,7 @@ impl BlockdevOptionsBlklogwrites {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlklogwrites {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4744,13 +5224,17 @@ impl BlockdevOptionsBlklogwrites {
 /// The members of `BlockdevOptions` when its tag is `blkreplay`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlkreplay {
     /// `image`. QEMU 7.2: yes; 10.0: yes.
     pub image: Box<BlockdevRef>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkreplay {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4759,6 +5243,7 @@ impl serde::Serialize for BlockdevOptionsBlkreplay {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkreplay {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(image: Box<BlockdevRef>) -> Self {
@@ -4766,6 +5251,7 @@ impl BlockdevOptionsBlkreplay {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkreplay {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4779,8 +5265,11 @@ impl BlockdevOptionsBlkreplay {
 /// The members of `BlockdevOptions` when its tag is `blkverify`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBlkverify {
     /// `test`. QEMU 7.2: yes; 10.0: yes.
     pub test: Box<BlockdevRef>,
@@ -4788,6 +5277,7 @@ pub struct BlockdevOptionsBlkverify {
     pub raw: Box<BlockdevRef>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkverify {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4797,6 +5287,7 @@ impl serde::Serialize for BlockdevOptionsBlkverify {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkverify {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(test: Box<BlockdevRef>, raw: Box<BlockdevRef>) -> Self {
@@ -4804,6 +5295,7 @@ impl BlockdevOptionsBlkverify {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBlkverify {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4821,13 +5313,17 @@ impl BlockdevOptionsBlkverify {
 /// The members of `BlockdevOptions` when its tag is `bochs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsBochs {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBochs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4836,6 +5332,7 @@ impl serde::Serialize for BlockdevOptionsBochs {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBochs {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -4843,6 +5340,7 @@ impl BlockdevOptionsBochs {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsBochs {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4856,8 +5354,11 @@ impl BlockdevOptionsBochs {
 /// The members of `BlockdevOptions` when its tag is `copy-before-write`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsCopyBeforeWrite {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -4873,6 +5374,7 @@ pub struct BlockdevOptionsCopyBeforeWrite {
     pub min_cluster_size: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsCopyBeforeWrite {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4886,6 +5388,7 @@ impl serde::Serialize for BlockdevOptionsCopyBeforeWrite {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsCopyBeforeWrite {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>, target: Box<BlockdevRef>) -> Self {
@@ -4900,6 +5403,7 @@ impl BlockdevOptionsCopyBeforeWrite {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsCopyBeforeWrite {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4922,10 +5426,13 @@ impl BlockdevOptionsCopyBeforeWrite {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsCopyBeforeWrite`'s member `on-cbw-error`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsCopyBeforeWriteOnCbwError {
         /// `break-guest-write`. QEMU 7.2: yes; 10.0: yes.
         BreakGuestWrite = "break-guest-write" (None, None),
@@ -4937,8 +5444,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `copy-on-read`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsCopyOnRead {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -4946,6 +5456,7 @@ pub struct BlockdevOptionsCopyOnRead {
     pub bottom: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsCopyOnRead {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -4955,6 +5466,7 @@ impl serde::Serialize for BlockdevOptionsCopyOnRead {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsCopyOnRead {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -4962,6 +5474,7 @@ impl BlockdevOptionsCopyOnRead {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsCopyOnRead {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -4975,8 +5488,11 @@ impl BlockdevOptionsCopyOnRead {
 /// The members of `BlockdevOptions` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsFile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
@@ -4994,6 +5510,7 @@ pub struct BlockdevOptionsFile {
     pub x_check_cache_dropped: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5008,6 +5525,7 @@ impl serde::Serialize for BlockdevOptionsFile {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsFile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -5023,10 +5541,13 @@ impl BlockdevOptionsFile {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "qom"))]
 qapi_enum! {
     /// The type of `BlockdevOptionsFile`'s member `locking`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs one of the cargo features `block-core`, `qom` (or `full`).
     pub enum BlockdevOptionsFileLocking {
         /// `auto`. QEMU 7.2: yes; 10.0: yes.
         Auto = "auto" (None, None),
@@ -5040,8 +5561,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `ftp`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsFtp {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
@@ -5059,6 +5583,7 @@ pub struct BlockdevOptionsFtp {
     pub proxy_password_secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFtp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5073,6 +5598,7 @@ impl serde::Serialize for BlockdevOptionsFtp {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsFtp {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(url: impl Into<String>) -> Self {
@@ -5091,8 +5617,11 @@ impl BlockdevOptionsFtp {
 /// The members of `BlockdevOptions` when its tag is `ftps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsFtps {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
@@ -5112,6 +5641,7 @@ pub struct BlockdevOptionsFtps {
     pub sslverify: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFtps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5127,6 +5657,7 @@ impl serde::Serialize for BlockdevOptionsFtps {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsFtps {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(url: impl Into<String>) -> Self {
@@ -5146,8 +5677,11 @@ impl BlockdevOptionsFtps {
 /// The members of `BlockdevOptions` when its tag is `gluster`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsGluster {
     /// `volume`. QEMU 7.2: yes; 10.0: yes.
     pub volume: String,
@@ -5161,6 +5695,7 @@ pub struct BlockdevOptionsGluster {
     pub logfile: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsGluster {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5173,6 +5708,7 @@ impl serde::Serialize for BlockdevOptionsGluster {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsGluster {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -5193,8 +5729,11 @@ impl BlockdevOptionsGluster {
 /// The members of `BlockdevOptions` when its tag is `http`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsHttp {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
@@ -5216,6 +5755,7 @@ pub struct BlockdevOptionsHttp {
     pub cookie_secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsHttp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5232,6 +5772,7 @@ impl serde::Serialize for BlockdevOptionsHttp {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsHttp {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(url: impl Into<String>) -> Self {
@@ -5252,8 +5793,11 @@ impl BlockdevOptionsHttp {
 /// The members of `BlockdevOptions` when its tag is `https`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsHttps {
     /// `url`. QEMU 7.2: yes; 10.0: yes.
     pub url: String,
@@ -5277,6 +5821,7 @@ pub struct BlockdevOptionsHttps {
     pub cookie_secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsHttps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5294,6 +5839,7 @@ impl serde::Serialize for BlockdevOptionsHttps {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsHttps {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(url: impl Into<String>) -> Self {
@@ -5315,8 +5861,11 @@ impl BlockdevOptionsHttps {
 /// The members of `BlockdevOptions` when its tag is `iscsi`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsIscsi {
     /// `transport`. QEMU 7.2: yes; 10.0: yes.
     pub transport: BlockdevOptionsIscsiTransport,
@@ -5338,6 +5887,7 @@ pub struct BlockdevOptionsIscsi {
     pub timeout: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsIscsi {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5354,6 +5904,7 @@ impl serde::Serialize for BlockdevOptionsIscsi {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsIscsi {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -5375,10 +5926,13 @@ impl BlockdevOptionsIscsi {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsIscsi`'s member `header-digest`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsIscsiHeaderDigest {
         /// `crc32c`. QEMU 7.2: yes; 10.0: yes.
         Crc32c = "crc32c" (None, None),
@@ -5391,10 +5945,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsIscsi`'s member `transport`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsIscsiTransport {
         /// `tcp`. QEMU 7.2: yes; 10.0: yes.
         Tcp = "tcp" (None, None),
@@ -5406,8 +5963,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsLuks {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -5417,6 +5977,7 @@ pub struct BlockdevOptionsLuks {
     pub header: Option<Box<BlockdevRef>>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5427,6 +5988,7 @@ impl serde::Serialize for BlockdevOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -5438,6 +6000,7 @@ impl BlockdevOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsLuks {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -5462,8 +6025,11 @@ impl BlockdevOptionsLuks {
 /// The members of `BlockdevOptions` when its tag is `nbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsNbd {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: BlockExportAddVhostUserBlkAddr,
@@ -5481,6 +6047,7 @@ pub struct BlockdevOptionsNbd {
     pub open_timeout: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5495,6 +6062,7 @@ impl serde::Serialize for BlockdevOptionsNbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsNbd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(server: BlockExportAddVhostUserBlkAddr) -> Self {
@@ -5513,8 +6081,11 @@ impl BlockdevOptionsNbd {
 /// The members of `BlockdevOptions` when its tag is `nfs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsNfs {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: BlockdevOptionsNfsServer,
@@ -5534,6 +6105,7 @@ pub struct BlockdevOptionsNfs {
     pub debug: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNfs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5549,6 +6121,7 @@ impl serde::Serialize for BlockdevOptionsNfs {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsNfs {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(server: BlockdevOptionsNfsServer, path: impl Into<String>) -> Self {
@@ -5568,8 +6141,11 @@ impl BlockdevOptionsNfs {
 /// The type of `BlockdevOptionsNfs`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsNfsServer {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: BlockdevOptionsNfsServerType,
@@ -5577,6 +6153,7 @@ pub struct BlockdevOptionsNfsServer {
     pub host: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNfsServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5586,6 +6163,7 @@ impl serde::Serialize for BlockdevOptionsNfsServer {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsNfsServer {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: BlockdevOptionsNfsServerType, host: impl Into<String>) -> Self {
@@ -5596,10 +6174,13 @@ impl BlockdevOptionsNfsServer {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsNfsServer`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsNfsServerType {
         /// `inet`. QEMU 7.2: yes; 10.0: yes.
         Inet = "inet" (None, None),
@@ -5609,8 +6190,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `null-aio`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsNull {
     /// `size`, optional. QEMU 7.2: yes; 10.0: yes.
     pub size: Option<i64>,
@@ -5620,6 +6204,7 @@ pub struct BlockdevOptionsNull {
     pub read_zeroes: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNull {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5633,8 +6218,11 @@ impl serde::Serialize for BlockdevOptionsNull {
 /// The members of `BlockdevOptions` when its tag is `nvme`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsNvme {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -5642,6 +6230,7 @@ pub struct BlockdevOptionsNvme {
     pub namespace: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNvme {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5651,6 +6240,7 @@ impl serde::Serialize for BlockdevOptionsNvme {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsNvme {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, namespace: i64) -> Self {
@@ -5664,8 +6254,11 @@ impl BlockdevOptionsNvme {
 /// The members of `BlockdevOptions` when its tag is `preallocate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsPreallocate {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -5675,6 +6268,7 @@ pub struct BlockdevOptionsPreallocate {
     pub prealloc_size: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsPreallocate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5685,6 +6279,7 @@ impl serde::Serialize for BlockdevOptionsPreallocate {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsPreallocate {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -5696,6 +6291,7 @@ impl BlockdevOptionsPreallocate {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsPreallocate {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -5709,8 +6305,11 @@ impl BlockdevOptionsPreallocate {
 /// The members of `BlockdevOptions` when its tag is `qcow`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -5720,6 +6319,7 @@ pub struct BlockdevOptionsQcow {
     pub encrypt: Option<BlockdevOptionsQcowEncrypt>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5730,6 +6330,7 @@ impl serde::Serialize for BlockdevOptionsQcow {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -5741,6 +6342,7 @@ impl BlockdevOptionsQcow {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -5757,8 +6359,11 @@ impl BlockdevOptionsQcow {
 /// The members of `BlockdevOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2 {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -5792,6 +6397,7 @@ pub struct BlockdevOptionsQcow2 {
     pub discard_no_unref: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5814,6 +6420,7 @@ impl serde::Serialize for BlockdevOptionsQcow2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow2 {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -5837,6 +6444,7 @@ impl BlockdevOptionsQcow2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow2 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -5864,8 +6472,11 @@ impl BlockdevOptionsQcow2 {
 /// The type of `BlockdevOptionsQcow2`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2Encrypt {
     /// The members every variant has, `format` among them.
     pub base: BlockdevOptionsQcow2EncryptBase,
@@ -5873,6 +6484,7 @@ pub struct BlockdevOptionsQcow2Encrypt {
     pub variant: BlockdevOptionsQcow2EncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow2Encrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -5886,13 +6498,17 @@ impl BlockdevOptionsQcow2Encrypt {
 /// The members of [`BlockdevOptionsQcow2Encrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2EncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcow2EncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5901,6 +6517,7 @@ impl serde::Serialize for BlockdevOptionsQcow2EncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcow2EncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevOptionsQcow2EncryptFormat) -> Self {
@@ -5909,8 +6526,11 @@ impl BlockdevOptionsQcow2EncryptBase {
 }
 
 /// The variant part of [`BlockdevOptionsQcow2Encrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsQcow2EncryptVariant {
     /// `format` is `aes`. QEMU 7.2: yes; 10.0: yes.
     Aes(BlockdevOptionsQcow2EncryptAes),
@@ -5920,6 +6540,7 @@ pub enum BlockdevOptionsQcow2EncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2Encrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -5934,13 +6555,17 @@ impl serde::Serialize for BlockdevOptionsQcow2Encrypt {
 /// The members of `BlockdevOptionsQcow2Encrypt` when its tag is `aes`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2EncryptAes {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptAes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5949,10 +6574,13 @@ impl serde::Serialize for BlockdevOptionsQcow2EncryptAes {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsQcow2Encrypt`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsQcow2EncryptFormat {
         /// `aes`. QEMU 7.2: yes; 10.0: yes.
         Aes = "aes" (None, None),
@@ -5964,13 +6592,17 @@ qapi_enum! {
 /// The members of `BlockdevOptionsQcow2Encrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2EncryptLuks {
     /// `key-secret`, optional. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -5982,9 +6614,12 @@ impl serde::Serialize for BlockdevOptionsQcow2EncryptLuks {
 /// The type of `BlockdevOptionsQcow2`'s member `overlap-check`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsQcow2OverlapCheck {
     /// A [`BlockdevOptionsQcow2OverlapCheckObject`]. QEMU 7.2: yes; 10.0: yes.
     BlockdevOptionsQcow2OverlapCheckObject(BlockdevOptionsQcow2OverlapCheckObject),
@@ -5994,10 +6629,13 @@ pub enum BlockdevOptionsQcow2OverlapCheck {
     Other(serde_json::Value),
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// A branch of `BlockdevOptionsQcow2OverlapCheck`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsQcow2OverlapCheckEnum {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -6013,8 +6651,11 @@ qapi_enum! {
 /// A branch of `BlockdevOptionsQcow2OverlapCheck`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcow2OverlapCheckObject {
     /// `template`, optional. QEMU 7.2: yes; 10.0: yes.
     pub template: Option<BlockdevOptionsQcow2OverlapCheckEnum>,
@@ -6038,6 +6679,7 @@ pub struct BlockdevOptionsQcow2OverlapCheckObject {
     pub bitmap_directory: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2OverlapCheckObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6058,8 +6700,11 @@ impl serde::Serialize for BlockdevOptionsQcow2OverlapCheckObject {
 /// The type of `BlockdevOptionsQcow`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcowEncrypt {
     /// The members every variant has, `format` among them.
     pub base: BlockdevOptionsQcowEncryptBase,
@@ -6067,6 +6712,7 @@ pub struct BlockdevOptionsQcowEncrypt {
     pub variant: BlockdevOptionsQcowEncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcowEncrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -6080,13 +6726,17 @@ impl BlockdevOptionsQcowEncrypt {
 /// The members of [`BlockdevOptionsQcowEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQcowEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcowEncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcowEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6095,6 +6745,7 @@ impl serde::Serialize for BlockdevOptionsQcowEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQcowEncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevOptionsQcowEncryptFormat) -> Self {
@@ -6103,8 +6754,11 @@ impl BlockdevOptionsQcowEncryptBase {
 }
 
 /// The variant part of [`BlockdevOptionsQcowEncrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsQcowEncryptVariant {
     /// `format` is `aes`. QEMU 7.2: yes; 10.0: yes.
     Aes(BlockdevOptionsQcow2EncryptAes),
@@ -6112,6 +6766,7 @@ pub enum BlockdevOptionsQcowEncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcowEncrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -6122,10 +6777,13 @@ impl serde::Serialize for BlockdevOptionsQcowEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsQcowEncrypt`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsQcowEncryptFormat {
         /// `aes`. QEMU 7.2: yes; 10.0: yes.
         Aes = "aes" (None, None),
@@ -6135,8 +6793,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `qed`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQed {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -6144,6 +6805,7 @@ pub struct BlockdevOptionsQed {
     pub backing: Option<Box<BlockdevRefOrNull>>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6153,6 +6815,7 @@ impl serde::Serialize for BlockdevOptionsQed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQed {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -6163,6 +6826,7 @@ impl BlockdevOptionsQed {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQed {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6179,8 +6843,11 @@ impl BlockdevOptionsQed {
 /// The members of `BlockdevOptions` when its tag is `quorum`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsQuorum {
     /// `blkverify`, optional. QEMU 7.2: yes; 10.0: yes.
     pub blkverify: Option<bool>,
@@ -6194,6 +6861,7 @@ pub struct BlockdevOptionsQuorum {
     pub read_pattern: Option<BlockdevOptionsQuorumReadPattern>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQuorum {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6206,6 +6874,7 @@ impl serde::Serialize for BlockdevOptionsQuorum {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQuorum {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(children: Vec<BlockdevRef>, vote_threshold: i64) -> Self {
@@ -6219,6 +6888,7 @@ impl BlockdevOptionsQuorum {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsQuorum {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6231,10 +6901,13 @@ impl BlockdevOptionsQuorum {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsQuorum`'s member `read-pattern`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsQuorumReadPattern {
         /// `quorum`. QEMU 7.2: yes; 10.0: yes.
         Quorum = "quorum" (None, None),
@@ -6246,8 +6919,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `raw`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRaw {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -6257,6 +6933,7 @@ pub struct BlockdevOptionsRaw {
     pub size: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRaw {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6267,6 +6944,7 @@ impl serde::Serialize for BlockdevOptionsRaw {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRaw {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>) -> Self {
@@ -6278,6 +6956,7 @@ impl BlockdevOptionsRaw {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRaw {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6291,8 +6970,11 @@ impl BlockdevOptionsRaw {
 /// The members of `BlockdevOptions` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbd {
     /// `pool`. QEMU 7.2: yes; 10.0: yes.
     pub pool: String,
@@ -6316,6 +6998,7 @@ pub struct BlockdevOptionsRbd {
     pub server: Option<Vec<BlockdevOptionsRbdServer>>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6333,6 +7016,7 @@ impl serde::Serialize for BlockdevOptionsRbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(pool: impl Into<String>, image: impl Into<String>) -> Self {
@@ -6351,6 +7035,7 @@ impl BlockdevOptionsRbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbd {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.encrypt {
@@ -6360,10 +7045,13 @@ impl BlockdevOptionsRbd {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsRbd`'s member `auth-client-required`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsRbdAuthClientRequired {
         /// `cephx`. QEMU 7.2: yes; 10.0: yes.
         Cephx = "cephx" (None, None),
@@ -6375,8 +7063,11 @@ qapi_enum! {
 /// The type of `BlockdevOptionsRbd`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdEncrypt {
     /// The members every variant has, `format` among them.
     pub base: BlockdevOptionsRbdEncryptBase,
@@ -6384,6 +7075,7 @@ pub struct BlockdevOptionsRbdEncrypt {
     pub variant: BlockdevOptionsRbdEncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -6397,8 +7089,11 @@ impl BlockdevOptionsRbdEncrypt {
 /// The members of [`BlockdevOptionsRbdEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsRbdEncryptFormat,
@@ -6406,6 +7101,7 @@ pub struct BlockdevOptionsRbdEncryptBase {
     pub parent: Option<Box<BlockdevOptionsRbdEncrypt>>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6415,6 +7111,7 @@ impl serde::Serialize for BlockdevOptionsRbdEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevOptionsRbdEncryptFormat) -> Self {
@@ -6425,6 +7122,7 @@ impl BlockdevOptionsRbdEncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncryptBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6447,8 +7145,11 @@ impl BlockdevOptionsRbdEncryptBase {
 }
 
 /// The variant part of [`BlockdevOptionsRbdEncrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsRbdEncryptVariant {
     /// `format` is `luks`. QEMU 7.2: yes; 10.0: yes.
     Luks(BlockdevOptionsRbdEncryptLuks),
@@ -6460,6 +7161,7 @@ pub enum BlockdevOptionsRbdEncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -6472,6 +7174,7 @@ impl serde::Serialize for BlockdevOptionsRbdEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncrypt {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -6479,10 +7182,13 @@ impl BlockdevOptionsRbdEncrypt {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsRbdEncrypt`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsRbdEncryptFormat {
         /// `luks`. QEMU 7.2: yes; 10.0: yes.
         Luks = "luks" (None, None),
@@ -6496,13 +7202,17 @@ qapi_enum! {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdEncryptLuks {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6511,6 +7221,7 @@ impl serde::Serialize for BlockdevOptionsRbdEncryptLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncryptLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key_secret: impl Into<String>) -> Self {
@@ -6523,13 +7234,17 @@ impl BlockdevOptionsRbdEncryptLuks {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdEncryptLuks2 {
     /// `key-secret`. QEMU 7.2: yes; 10.0: yes.
     pub key_secret: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuks2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6538,6 +7253,7 @@ impl serde::Serialize for BlockdevOptionsRbdEncryptLuks2 {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncryptLuks2 {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key_secret: impl Into<String>) -> Self {
@@ -6550,13 +7266,17 @@ impl BlockdevOptionsRbdEncryptLuks2 {
 /// The members of `BlockdevOptionsRbdEncrypt` when its tag is `luks-any`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdEncryptLuksAny {
     /// `key-secret`. QEMU 7.2: no; 10.0: yes.
     pub key_secret: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuksAny {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6565,6 +7285,7 @@ impl serde::Serialize for BlockdevOptionsRbdEncryptLuksAny {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdEncryptLuksAny {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key_secret: impl Into<String>) -> Self {
@@ -6577,8 +7298,11 @@ impl BlockdevOptionsRbdEncryptLuksAny {
 /// The type of `BlockdevOptionsRbd`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsRbdServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
     pub host: String,
@@ -6586,6 +7310,7 @@ pub struct BlockdevOptionsRbdServer {
     pub port: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6595,6 +7320,7 @@ impl serde::Serialize for BlockdevOptionsRbdServer {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsRbdServer {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(host: impl Into<String>, port: impl Into<String>) -> Self {
@@ -6608,8 +7334,11 @@ impl BlockdevOptionsRbdServer {
 /// The members of `BlockdevOptions` when its tag is `replication`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsReplication {
     /// `file`. QEMU 7.2: yes; 10.0: yes.
     pub file: Box<BlockdevRef>,
@@ -6619,6 +7348,7 @@ pub struct BlockdevOptionsReplication {
     pub top_id: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsReplication {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6629,6 +7359,7 @@ impl serde::Serialize for BlockdevOptionsReplication {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsReplication {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(file: Box<BlockdevRef>, mode: BlockdevOptionsReplicationMode) -> Self {
@@ -6640,6 +7371,7 @@ impl BlockdevOptionsReplication {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsReplication {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6650,10 +7382,13 @@ impl BlockdevOptionsReplication {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsReplication`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsReplicationMode {
         /// `primary`. QEMU 7.2: yes; 10.0: yes.
         Primary = "primary" (None, None),
@@ -6665,8 +7400,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `ssh`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsSsh {
     /// `server`. QEMU 7.2: yes; 10.0: yes.
     pub server: BlockExportAddVhostUserBlkAddrInet,
@@ -6678,6 +7416,7 @@ pub struct BlockdevOptionsSsh {
     pub host_key_check: Option<BlockdevOptionsSshHostKeyCheck>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSsh {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6689,6 +7428,7 @@ impl serde::Serialize for BlockdevOptionsSsh {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsSsh {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(server: BlockExportAddVhostUserBlkAddrInet, path: impl Into<String>) -> Self {
@@ -6704,8 +7444,11 @@ impl BlockdevOptionsSsh {
 /// The type of `BlockdevOptionsSsh`'s member `host-key-check`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsSshHostKeyCheck {
     /// The members every variant has, `mode` among them.
     pub base: BlockdevOptionsSshHostKeyCheckBase,
@@ -6713,6 +7456,7 @@ pub struct BlockdevOptionsSshHostKeyCheck {
     pub variant: BlockdevOptionsSshHostKeyCheckVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsSshHostKeyCheck {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -6726,13 +7470,17 @@ impl BlockdevOptionsSshHostKeyCheck {
 /// The members of [`BlockdevOptionsSshHostKeyCheck`] that do not depend on `mode`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsSshHostKeyCheckBase {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: BlockdevOptionsSshHostKeyCheckMode,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSshHostKeyCheckBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6741,6 +7489,7 @@ impl serde::Serialize for BlockdevOptionsSshHostKeyCheckBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsSshHostKeyCheckBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(mode: BlockdevOptionsSshHostKeyCheckMode) -> Self {
@@ -6749,8 +7498,11 @@ impl BlockdevOptionsSshHostKeyCheckBase {
 }
 
 /// The variant part of [`BlockdevOptionsSshHostKeyCheck`], selected by `mode`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevOptionsSshHostKeyCheckVariant {
     /// `mode` is `hash`. QEMU 7.2: yes; 10.0: yes.
     Hash(BlockdevOptionsSshHostKeyCheckHash),
@@ -6762,6 +7514,7 @@ pub enum BlockdevOptionsSshHostKeyCheckVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSshHostKeyCheck {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -6776,8 +7529,11 @@ impl serde::Serialize for BlockdevOptionsSshHostKeyCheck {
 /// The members of `BlockdevOptionsSshHostKeyCheck` when its tag is `hash`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsSshHostKeyCheckHash {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: BlockdevOptionsSshHostKeyCheckHashType,
@@ -6785,6 +7541,7 @@ pub struct BlockdevOptionsSshHostKeyCheckHash {
     pub hash: String,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSshHostKeyCheckHash {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6794,6 +7551,7 @@ impl serde::Serialize for BlockdevOptionsSshHostKeyCheckHash {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsSshHostKeyCheckHash {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: BlockdevOptionsSshHostKeyCheckHashType, hash: impl Into<String>) -> Self {
@@ -6804,10 +7562,13 @@ impl BlockdevOptionsSshHostKeyCheckHash {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsSshHostKeyCheckHash`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsSshHostKeyCheckHashType {
         /// `md5`. QEMU 7.2: yes; 10.0: yes.
         Md5 = "md5" (None, None),
@@ -6818,10 +7579,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `BlockdevOptionsSshHostKeyCheck`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum BlockdevOptionsSshHostKeyCheckMode {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -6835,8 +7599,11 @@ qapi_enum! {
 /// The members of `BlockdevOptions` when its tag is `throttle`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsThrottle {
     /// `throttle-group`. QEMU 7.2: yes; 10.0: yes.
     pub throttle_group: String,
@@ -6844,6 +7611,7 @@ pub struct BlockdevOptionsThrottle {
     pub file: Box<BlockdevRef>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsThrottle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6853,6 +7621,7 @@ impl serde::Serialize for BlockdevOptionsThrottle {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsThrottle {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(throttle_group: impl Into<String>, file: Box<BlockdevRef>) -> Self {
@@ -6863,6 +7632,7 @@ impl BlockdevOptionsThrottle {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsThrottle {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -6876,8 +7646,11 @@ impl BlockdevOptionsThrottle {
 /// The members of `BlockdevOptions` when its tag is `vvfat`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevOptionsVvfat {
     /// `dir`. QEMU 7.2: yes; 10.0: yes.
     pub dir: String,
@@ -6891,6 +7664,7 @@ pub struct BlockdevOptionsVvfat {
     pub rw: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsVvfat {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6903,6 +7677,7 @@ impl serde::Serialize for BlockdevOptionsVvfat {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevOptionsVvfat {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(dir: impl Into<String>) -> Self {
@@ -6919,9 +7694,12 @@ impl BlockdevOptionsVvfat {
 /// The type of `BlockdevOptionsBlkdebug`'s member `image`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevRef {
     /// A [`BlockdevOptions`]. QEMU 7.2: yes; 10.0: yes.
     BlockdevOptions(BlockdevOptions),
@@ -6931,6 +7709,7 @@ pub enum BlockdevRef {
     Other(serde_json::Value),
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevRef {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match self {
@@ -6943,9 +7722,12 @@ impl BlockdevRef {
 /// The type of `BlockdevOptionsQcow2`'s member `backing`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum BlockdevRefOrNull {
     /// A [`BlockdevOptions`]. QEMU 7.2: yes; 10.0: yes.
     BlockdevOptions(BlockdevOptions),
@@ -6957,6 +7739,7 @@ pub enum BlockdevRefOrNull {
     Other(serde_json::Value),
 }
 
+#[cfg(feature = "block-core")]
 impl BlockdevRefOrNull {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match self {
@@ -6969,8 +7752,11 @@ impl BlockdevRefOrNull {
 /// The arguments of `blockdev-snapshot`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockdevSnapshotArguments {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: String,
@@ -6978,6 +7764,7 @@ pub struct BlockdevSnapshotArguments {
     pub overlay: String,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -6987,6 +7774,7 @@ impl serde::Serialize for BlockdevSnapshotArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevSnapshotArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node: impl Into<String>, overlay: impl Into<String>) -> Self {
@@ -7000,8 +7788,11 @@ impl BlockdevSnapshotArguments {
 /// What `blockdev-snapshot-delete-internal-sync` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct BlockdevSnapshotDeleteInternalSyncOutput {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -7021,6 +7812,7 @@ pub struct BlockdevSnapshotDeleteInternalSyncOutput {
     pub icount: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockdevSnapshotDeleteInternalSyncOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -7040,8 +7832,11 @@ impl<'de> serde::Deserialize<'de> for BlockdevSnapshotDeleteInternalSyncOutput {
 /// The arguments of `blockdev-snapshot-internal-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockdevSnapshotInternalSyncArguments {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: String,
@@ -7049,6 +7844,7 @@ pub struct BlockdevSnapshotInternalSyncArguments {
     pub name: String,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotInternalSyncArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7058,6 +7854,7 @@ impl serde::Serialize for BlockdevSnapshotInternalSyncArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevSnapshotInternalSyncArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, name: impl Into<String>) -> Self {
@@ -7071,8 +7868,11 @@ impl BlockdevSnapshotInternalSyncArguments {
 /// The arguments of `blockdev-snapshot-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct BlockdevSnapshotSyncArguments {
     /// `device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub device: Option<String>,
@@ -7088,6 +7888,7 @@ pub struct BlockdevSnapshotSyncArguments {
     pub mode: Option<BlockdevSnapshotSyncArgumentsMode>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotSyncArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7101,6 +7902,7 @@ impl serde::Serialize for BlockdevSnapshotSyncArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl BlockdevSnapshotSyncArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(snapshot_file: impl Into<String>) -> Self {
@@ -7115,10 +7917,13 @@ impl BlockdevSnapshotSyncArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 qapi_enum! {
     /// The type of `BlockdevSnapshotSyncArguments`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs one of the cargo features `block-core`, `transaction` (or `full`).
     pub enum BlockdevSnapshotSyncArgumentsMode {
         /// `existing`. QEMU 7.2: yes; 10.0: yes.
         Existing = "existing" (None, None),
@@ -7127,10 +7932,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `CalcDirtyRate`'s member `calc-time-unit`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum CalcDirtyRateCalcTimeUnit {
         /// `second`. QEMU 7.2: no; 10.0: yes.
         Second = "second" (None, None),
@@ -7139,10 +7947,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `CalcDirtyRate`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum CalcDirtyRateMode {
         /// `page-sampling`. QEMU 7.2: yes; 10.0: yes.
         PageSampling = "page-sampling" (None, None),
@@ -7156,8 +7967,11 @@ qapi_enum! {
 /// The type of `ChardevAdd`'s member `backend`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackend {
     /// The members every variant has, `type` among them.
     pub base: ChardevBackendBase,
@@ -7165,6 +7979,7 @@ pub struct ChardevBackend {
     pub variant: ChardevBackendVariant,
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackend {
     /// The value of `base` and `variant`.
     pub fn new(base: ChardevBackendBase, variant: ChardevBackendVariant) -> Self {
@@ -7175,13 +7990,17 @@ impl ChardevBackend {
 /// The members of [`ChardevBackend`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: ChardevBackendKind,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7190,6 +8009,7 @@ impl serde::Serialize for ChardevBackendBase {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: ChardevBackendKind) -> Self {
@@ -7197,6 +8017,7 @@ impl ChardevBackendBase {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -7208,8 +8029,11 @@ impl ChardevBackendBase {
 }
 
 /// The variant part of [`ChardevBackend`], selected by `type`.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub enum ChardevBackendVariant {
     /// `type` is `file`. QEMU 7.2: yes; 10.0: yes.
     File(ChardevBackendFile),
@@ -7261,6 +8085,7 @@ pub enum ChardevBackendVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackend {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -7293,6 +8118,7 @@ impl serde::Serialize for ChardevBackend {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackend {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -7313,13 +8139,17 @@ impl ChardevBackend {
 /// The members of `ChardevBackend` when its tag is `dbus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendDbus {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendDbusData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendDbus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7328,6 +8158,7 @@ impl serde::Serialize for ChardevBackendDbus {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendDbus {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendDbusData) -> Self {
@@ -7338,8 +8169,11 @@ impl ChardevBackendDbus {
 /// The type of `ChardevBackendDbus`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendDbusData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7349,6 +8183,7 @@ pub struct ChardevBackendDbusData {
     pub name: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendDbusData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7359,6 +8194,7 @@ impl serde::Serialize for ChardevBackendDbusData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendDbusData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -7373,13 +8209,17 @@ impl ChardevBackendDbusData {
 /// The members of `ChardevBackend` when its tag is `file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendFile {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendFileData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7388,6 +8228,7 @@ impl serde::Serialize for ChardevBackendFile {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendFile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendFileData) -> Self {
@@ -7398,8 +8239,11 @@ impl ChardevBackendFile {
 /// The type of `ChardevBackendFile`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendFileData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7413,6 +8257,7 @@ pub struct ChardevBackendFileData {
     pub append: Option<bool>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendFileData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7425,6 +8270,7 @@ impl serde::Serialize for ChardevBackendFileData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendFileData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(out: impl Into<String>) -> Self {
@@ -7441,13 +8287,17 @@ impl ChardevBackendFileData {
 /// The members of `ChardevBackend` when its tag is `hub`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendHub {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: ChardevBackendHubData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendHub {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7456,6 +8306,7 @@ impl serde::Serialize for ChardevBackendHub {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendHub {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendHubData) -> Self {
@@ -7466,8 +8317,11 @@ impl ChardevBackendHub {
 /// The type of `ChardevBackendHub`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendHubData {
     /// `logfile`, optional. QEMU 7.2: no; 10.0: yes.
     pub logfile: Option<String>,
@@ -7477,6 +8331,7 @@ pub struct ChardevBackendHubData {
     pub chardevs: Vec<String>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendHubData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7487,6 +8342,7 @@ impl serde::Serialize for ChardevBackendHubData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendHubData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardevs: Vec<String>) -> Self {
@@ -7498,10 +8354,13 @@ impl ChardevBackendHubData {
     }
 }
 
+#[cfg(feature = "char")]
 qapi_enum! {
     /// The type of `ChardevBackend`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `char` (or `full`).
     pub enum ChardevBackendKind {
         /// `file`. QEMU 7.2: yes; 10.0: yes.
         File = "file" (None, None),
@@ -7555,13 +8414,17 @@ qapi_enum! {
 /// The members of `ChardevBackend` when its tag is `mux`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendMux {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendMuxData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendMux {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7570,6 +8433,7 @@ impl serde::Serialize for ChardevBackendMux {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendMux {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendMuxData) -> Self {
@@ -7580,8 +8444,11 @@ impl ChardevBackendMux {
 /// The type of `ChardevBackendMux`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendMuxData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7591,6 +8458,7 @@ pub struct ChardevBackendMuxData {
     pub chardev: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendMuxData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7601,6 +8469,7 @@ impl serde::Serialize for ChardevBackendMuxData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendMuxData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardev: impl Into<String>) -> Self {
@@ -7615,13 +8484,17 @@ impl ChardevBackendMuxData {
 /// The members of `ChardevBackend` when its tag is `pty`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendPty {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendPtyData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendPty {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7630,6 +8503,7 @@ impl serde::Serialize for ChardevBackendPty {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendPty {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendPtyData) -> Self {
@@ -7637,6 +8511,7 @@ impl ChardevBackendPty {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendPty {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -7650,8 +8525,11 @@ impl ChardevBackendPty {
 /// The type of `ChardevBackendPty`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendPtyData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7661,6 +8539,7 @@ pub struct ChardevBackendPtyData {
     pub path: Option<String>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendPtyData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7671,6 +8550,7 @@ impl serde::Serialize for ChardevBackendPtyData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendPtyData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.path.is_some() {
@@ -7688,13 +8568,17 @@ impl ChardevBackendPtyData {
 /// The members of `ChardevBackend` when its tag is `qemu-vdagent`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendQemuVdagent {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendQemuVdagentData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendQemuVdagent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7703,6 +8587,7 @@ impl serde::Serialize for ChardevBackendQemuVdagent {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendQemuVdagent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendQemuVdagentData) -> Self {
@@ -7713,8 +8598,11 @@ impl ChardevBackendQemuVdagent {
 /// The type of `ChardevBackendQemuVdagent`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendQemuVdagentData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7726,6 +8614,7 @@ pub struct ChardevBackendQemuVdagentData {
     pub clipboard: Option<bool>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendQemuVdagentData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7740,13 +8629,17 @@ impl serde::Serialize for ChardevBackendQemuVdagentData {
 /// The members of `ChardevBackend` when its tag is `ringbuf`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendRingbuf {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendRingbufData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendRingbuf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7755,6 +8648,7 @@ impl serde::Serialize for ChardevBackendRingbuf {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendRingbuf {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendRingbufData) -> Self {
@@ -7765,8 +8659,11 @@ impl ChardevBackendRingbuf {
 /// The type of `ChardevBackendRingbuf`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendRingbufData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7776,6 +8673,7 @@ pub struct ChardevBackendRingbufData {
     pub size: Option<i64>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendRingbufData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7789,13 +8687,17 @@ impl serde::Serialize for ChardevBackendRingbufData {
 /// The members of `ChardevBackend` when its tag is `serial`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSerial {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSerialData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSerial {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7804,6 +8706,7 @@ impl serde::Serialize for ChardevBackendSerial {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSerial {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendSerialData) -> Self {
@@ -7814,8 +8717,11 @@ impl ChardevBackendSerial {
 /// The type of `ChardevBackendSerial`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSerialData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7825,6 +8731,7 @@ pub struct ChardevBackendSerialData {
     pub device: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSerialData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7835,6 +8742,7 @@ impl serde::Serialize for ChardevBackendSerialData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSerialData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>) -> Self {
@@ -7849,13 +8757,17 @@ impl ChardevBackendSerialData {
 /// The members of `ChardevBackend` when its tag is `socket`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSocket {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSocketData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSocket {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7864,6 +8776,7 @@ impl serde::Serialize for ChardevBackendSocket {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSocket {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendSocketData) -> Self {
@@ -7871,6 +8784,7 @@ impl ChardevBackendSocket {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSocket {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -7884,8 +8798,11 @@ impl ChardevBackendSocket {
 /// The type of `ChardevBackendSocket`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSocketData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -7915,6 +8832,7 @@ pub struct ChardevBackendSocketData {
     pub reconnect_ms: Option<i64>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSocketData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -7935,6 +8853,7 @@ impl serde::Serialize for ChardevBackendSocketData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSocketData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(addr: ChardevBackendSocketDataAddr) -> Self {
@@ -7956,6 +8875,7 @@ impl ChardevBackendSocketData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSocketData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.reconnect_ms.is_some() {
@@ -7973,8 +8893,11 @@ impl ChardevBackendSocketData {
 /// The type of `ChardevBackendSocketData`'s member `addr`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddr {
     /// The members every variant has, `type` among them.
     pub base: ChardevBackendSocketDataAddrBase,
@@ -7982,6 +8905,7 @@ pub struct ChardevBackendSocketDataAddr {
     pub variant: ChardevBackendSocketDataAddrVariant,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddr {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -7995,13 +8919,17 @@ impl ChardevBackendSocketDataAddr {
 /// The members of [`ChardevBackendSocketDataAddr`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddrBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: BlockExportAddVhostUserBlkAddrType,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8010,6 +8938,7 @@ impl serde::Serialize for ChardevBackendSocketDataAddrBase {
     }
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddrBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: BlockExportAddVhostUserBlkAddrType) -> Self {
@@ -8018,8 +8947,11 @@ impl ChardevBackendSocketDataAddrBase {
 }
 
 /// The variant part of [`ChardevBackendSocketDataAddr`], selected by `type`.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub enum ChardevBackendSocketDataAddrVariant {
     /// `type` is `inet`. QEMU 7.2: yes; 10.0: yes.
     Inet(ChardevBackendSocketDataAddrInet),
@@ -8033,6 +8965,7 @@ pub enum ChardevBackendSocketDataAddrVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddr {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -8049,13 +8982,17 @@ impl serde::Serialize for ChardevBackendSocketDataAddr {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `fd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddrFd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrFd,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrFd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8064,6 +9001,7 @@ impl serde::Serialize for ChardevBackendSocketDataAddrFd {
     }
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddrFd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockExportAddVhostUserBlkAddrFd) -> Self {
@@ -8074,13 +9012,17 @@ impl ChardevBackendSocketDataAddrFd {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `inet`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddrInet {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrInet,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrInet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8089,6 +9031,7 @@ impl serde::Serialize for ChardevBackendSocketDataAddrInet {
     }
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddrInet {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockExportAddVhostUserBlkAddrInet) -> Self {
@@ -8099,13 +9042,17 @@ impl ChardevBackendSocketDataAddrInet {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `unix`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddrUnix {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrUnix,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrUnix {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8114,6 +9061,7 @@ impl serde::Serialize for ChardevBackendSocketDataAddrUnix {
     }
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddrUnix {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockExportAddVhostUserBlkAddrUnix) -> Self {
@@ -8124,13 +9072,17 @@ impl ChardevBackendSocketDataAddrUnix {
 /// The members of `ChardevBackendSocketDataAddr` when its tag is `vsock`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-export`, `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-export", feature = "char"))]
 pub struct ChardevBackendSocketDataAddrVsock {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockExportAddVhostUserBlkAddrVsock,
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrVsock {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8139,6 +9091,7 @@ impl serde::Serialize for ChardevBackendSocketDataAddrVsock {
     }
 }
 
+#[cfg(any(feature = "block-export", feature = "char"))]
 impl ChardevBackendSocketDataAddrVsock {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockExportAddVhostUserBlkAddrVsock) -> Self {
@@ -8149,13 +9102,17 @@ impl ChardevBackendSocketDataAddrVsock {
 /// The members of `ChardevBackend` when its tag is `spiceport`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSpiceport {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSpiceportData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpiceport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8164,6 +9121,7 @@ impl serde::Serialize for ChardevBackendSpiceport {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSpiceport {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendSpiceportData) -> Self {
@@ -8174,8 +9132,11 @@ impl ChardevBackendSpiceport {
 /// The type of `ChardevBackendSpiceport`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSpiceportData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -8185,6 +9146,7 @@ pub struct ChardevBackendSpiceportData {
     pub fqdn: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpiceportData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8195,6 +9157,7 @@ impl serde::Serialize for ChardevBackendSpiceportData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSpiceportData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(fqdn: impl Into<String>) -> Self {
@@ -8209,13 +9172,17 @@ impl ChardevBackendSpiceportData {
 /// The members of `ChardevBackend` when its tag is `spicevmc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSpicevmc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendSpicevmcData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpicevmc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8224,6 +9191,7 @@ impl serde::Serialize for ChardevBackendSpicevmc {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSpicevmc {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendSpicevmcData) -> Self {
@@ -8234,8 +9202,11 @@ impl ChardevBackendSpicevmc {
 /// The type of `ChardevBackendSpicevmc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendSpicevmcData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -8245,6 +9216,7 @@ pub struct ChardevBackendSpicevmcData {
     pub kind: String,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpicevmcData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8255,6 +9227,7 @@ impl serde::Serialize for ChardevBackendSpicevmcData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendSpicevmcData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: impl Into<String>) -> Self {
@@ -8269,13 +9242,17 @@ impl ChardevBackendSpicevmcData {
 /// The members of `ChardevBackend` when its tag is `stdio`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendStdio {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendStdioData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendStdio {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8284,6 +9261,7 @@ impl serde::Serialize for ChardevBackendStdio {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendStdio {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendStdioData) -> Self {
@@ -8294,8 +9272,11 @@ impl ChardevBackendStdio {
 /// The type of `ChardevBackendStdio`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendStdioData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -8305,6 +9286,7 @@ pub struct ChardevBackendStdioData {
     pub signal: Option<bool>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendStdioData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8318,13 +9300,17 @@ impl serde::Serialize for ChardevBackendStdioData {
 /// The members of `ChardevBackend` when its tag is `udp`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendUdp {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendUdpData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendUdp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8333,6 +9319,7 @@ impl serde::Serialize for ChardevBackendUdp {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendUdp {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendUdpData) -> Self {
@@ -8343,8 +9330,11 @@ impl ChardevBackendUdp {
 /// The type of `ChardevBackendUdp`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendUdpData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -8356,6 +9346,7 @@ pub struct ChardevBackendUdpData {
     pub local: Option<ChardevBackendSocketDataAddr>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendUdpData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8367,6 +9358,7 @@ impl serde::Serialize for ChardevBackendUdpData {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendUdpData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(remote: ChardevBackendSocketDataAddr) -> Self {
@@ -8382,13 +9374,17 @@ impl ChardevBackendUdpData {
 /// The members of `ChardevBackend` when its tag is `vc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendVc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ChardevBackendVcData,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendVc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8397,6 +9393,7 @@ impl serde::Serialize for ChardevBackendVc {
     }
 }
 
+#[cfg(feature = "char")]
 impl ChardevBackendVc {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: ChardevBackendVcData) -> Self {
@@ -8407,8 +9404,11 @@ impl ChardevBackendVc {
 /// The type of `ChardevBackendVc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendVcData {
     /// `logfile`, optional. QEMU 7.2: yes; 10.0: yes.
     pub logfile: Option<String>,
@@ -8424,6 +9424,7 @@ pub struct ChardevBackendVcData {
     pub rows: Option<i64>,
 }
 
+#[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendVcData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -8440,13 +9441,17 @@ impl serde::Serialize for ChardevBackendVcData {
 /// What `query-chardev-backends` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevBackendsInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
 }
 
+#[cfg(feature = "char")]
 impl<'de> serde::Deserialize<'de> for ChardevBackendsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8459,8 +9464,11 @@ impl<'de> serde::Deserialize<'de> for ChardevBackendsInfo {
 /// What `query-chardev` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `char` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "char")]
 pub struct ChardevInfo {
     /// `label`. QEMU 7.2: yes; 10.0: yes.
     pub label: String,
@@ -8470,6 +9478,7 @@ pub struct ChardevInfo {
     pub frontend_open: bool,
 }
 
+#[cfg(feature = "char")]
 impl<'de> serde::Deserialize<'de> for ChardevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8503,8 +9512,11 @@ impl<'de> serde::Deserialize<'de> for ChardevReturn {
 /// What `query-colo-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct ColoStatusInfo {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: ColoStatusInfoMode,
@@ -8514,6 +9526,7 @@ pub struct ColoStatusInfo {
     pub reason: ColoStatusInfoReason,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for ColoStatusInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8577,8 +9590,11 @@ impl<'de> serde::Deserialize<'de> for CommandInfo {
 /// What `query-command-line-options` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc")]
 pub struct CommandLineOptionsInfo {
     /// `option`. QEMU 7.2: yes; 10.0: yes.
     pub option: String,
@@ -8586,6 +9602,7 @@ pub struct CommandLineOptionsInfo {
     pub parameters: Vec<CommandLineOptionsInfoParameters>,
 }
 
+#[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8599,8 +9616,11 @@ impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfo {
 /// The type of `CommandLineOptionsInfo`'s member `parameters`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc")]
 pub struct CommandLineOptionsInfoParameters {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -8612,6 +9632,7 @@ pub struct CommandLineOptionsInfoParameters {
     pub default: Option<String>,
 }
 
+#[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfoParameters {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8624,10 +9645,13 @@ impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfoParameters {
     }
 }
 
+#[cfg(feature = "misc")]
 qapi_enum! {
     /// The type of `CommandLineOptionsInfoParameters`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `misc` (or `full`).
     pub enum CommandLineOptionsInfoParametersType {
         /// `string`. QEMU 7.2: yes; 10.0: yes.
         String = "string" (None, None),
@@ -8643,8 +9667,11 @@ qapi_enum! {
 /// What `query-cpu-definitions` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine-target")]
 pub struct CpuDefinitionInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -8662,6 +9689,7 @@ pub struct CpuDefinitionInfo {
     pub deprecated: bool,
 }
 
+#[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuDefinitionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8680,8 +9708,11 @@ impl<'de> serde::Deserialize<'de> for CpuDefinitionInfo {
 /// What `query-cpus-fast` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct CpuInfoFast {
     /// The members every variant has, `target` among them.
     pub base: CpuInfoFastBase,
@@ -8692,8 +9723,11 @@ pub struct CpuInfoFast {
 /// The members of [`CpuInfoFast`] that do not depend on `target`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct CpuInfoFastBase {
     /// `cpu-index`. QEMU 7.2: yes; 10.0: yes.
     pub cpu_index: i64,
@@ -8707,6 +9741,7 @@ pub struct CpuInfoFastBase {
     pub target: CpuInfoFastTarget,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8721,8 +9756,11 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFastBase {
 }
 
 /// The variant part of [`CpuInfoFast`], selected by `target`.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub enum CpuInfoFastVariant {
     /// `target` is `s390x`. QEMU 7.2: yes; 10.0: yes.
     S390x(CpuInfoFastS390x),
@@ -8790,6 +9828,7 @@ pub enum CpuInfoFastVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFast {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -8837,8 +9876,11 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFast {
 /// The type of `CpuInfoFast`'s member `props`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct CpuInfoFastProps {
     /// `node-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub node_id: Option<i64>,
@@ -8860,6 +9902,7 @@ pub struct CpuInfoFastProps {
     pub module_id: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastProps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8880,8 +9923,11 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFastProps {
 /// The members of `CpuInfoFast` when its tag is `s390x`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct CpuInfoFastS390x {
     /// `cpu-state`. QEMU 7.2: yes; 10.0: yes.
     pub cpu_state: CpuInfoFastS390xCpuState,
@@ -8891,6 +9937,7 @@ pub struct CpuInfoFastS390x {
     pub entitlement: Option<CpuInfoFastS390xEntitlement>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastS390x {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -8902,10 +9949,13 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFastS390x {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `CpuInfoFastS390x`'s member `cpu-state`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum CpuInfoFastS390xCpuState {
         /// `uninitialized`. QEMU 7.2: yes; 10.0: yes.
         Uninitialized = "uninitialized" (None, None),
@@ -8920,10 +9970,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `CpuInfoFastS390x`'s member `entitlement`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum CpuInfoFastS390xEntitlement {
         /// `auto`. QEMU 7.2: no; 10.0: yes.
         Auto = "auto" (None, None),
@@ -8936,10 +9989,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `CpuInfoFast`'s member `target`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum CpuInfoFastTarget {
         /// `aarch64`. QEMU 7.2: yes; 10.0: yes.
         Aarch64 = "aarch64" (None, None),
@@ -9009,13 +10065,17 @@ qapi_enum! {
 /// What `query-cpu-model-expansion` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine-target")]
 pub struct CpuModelExpansionInfo {
     /// `model`. QEMU 7.2: yes; 10.0: yes.
     pub model: CpuModelInfo,
 }
 
+#[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuModelExpansionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9025,10 +10085,13 @@ impl<'de> serde::Deserialize<'de> for CpuModelExpansionInfo {
     }
 }
 
+#[cfg(feature = "machine-target")]
 qapi_enum! {
     /// The type of `QueryCpuModelExpansion`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine-target` (or `full`).
     pub enum CpuModelExpansionType {
         /// `static`. QEMU 7.2: yes; 10.0: yes.
         Static = "static" (None, None),
@@ -9040,8 +10103,11 @@ qapi_enum! {
 /// The type of `QueryCpuModelExpansion`'s member `model`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine-target")]
 pub struct CpuModelInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -9049,6 +10115,7 @@ pub struct CpuModelInfo {
     pub props: Option<serde_json::Value>,
 }
 
+#[cfg(feature = "machine-target")]
 impl serde::Serialize for CpuModelInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9058,6 +10125,7 @@ impl serde::Serialize for CpuModelInfo {
     }
 }
 
+#[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuModelInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9068,6 +10136,7 @@ impl<'de> serde::Deserialize<'de> for CpuModelInfo {
     }
 }
 
+#[cfg(feature = "machine-target")]
 impl CpuModelInfo {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -9081,8 +10150,11 @@ impl CpuModelInfo {
 /// What `query-cryptodev` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cryptodev` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cryptodev")]
 pub struct CryptodevInfo {
     /// `id`. QEMU 7.2: no; 10.0: yes.
     pub id: String,
@@ -9092,6 +10164,7 @@ pub struct CryptodevInfo {
     pub client: Vec<CryptodevInfoClient>,
 }
 
+#[cfg(feature = "cryptodev")]
 impl<'de> serde::Deserialize<'de> for CryptodevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9106,8 +10179,11 @@ impl<'de> serde::Deserialize<'de> for CryptodevInfo {
 /// The type of `CryptodevInfo`'s member `client`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cryptodev` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cryptodev")]
 pub struct CryptodevInfoClient {
     /// `queue`. QEMU 7.2: no; 10.0: yes.
     pub queue: i64,
@@ -9115,6 +10191,7 @@ pub struct CryptodevInfoClient {
     pub kind: CryptodevInfoClientType,
 }
 
+#[cfg(feature = "cryptodev")]
 impl<'de> serde::Deserialize<'de> for CryptodevInfoClient {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9125,10 +10202,13 @@ impl<'de> serde::Deserialize<'de> for CryptodevInfoClient {
     }
 }
 
+#[cfg(feature = "cryptodev")]
 qapi_enum! {
     /// The type of `CryptodevInfoClient`'s member `type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cryptodev` (or `full`).
     pub enum CryptodevInfoClientType {
         /// `builtin`. QEMU 7.2: no; 10.0: yes.
         Builtin = "builtin" (None, None),
@@ -9139,10 +10219,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "cryptodev")]
 qapi_enum! {
     /// The type of `CryptodevInfo`'s member `service`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cryptodev` (or `full`).
     pub enum CryptodevInfoService {
         /// `cipher`. QEMU 7.2: no; 10.0: yes.
         Cipher = "cipher" (None, None),
@@ -9160,13 +10243,17 @@ qapi_enum! {
 /// What `query-current-machine` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct CurrentMachineInfo {
     /// `wakeup-suspend-support`. QEMU 7.2: yes; 10.0: yes.
     pub wakeup_suspend_support: bool,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CurrentMachineInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9179,8 +10266,11 @@ impl<'de> serde::Deserialize<'de> for CurrentMachineInfo {
 /// The type of `CxlAddDynamicCapacity`'s member `extents`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlAddDynamicCapacityExtents {
     /// `offset`. QEMU 7.2: no; 10.0: yes.
     pub offset: i64,
@@ -9188,6 +10278,7 @@ pub struct CxlAddDynamicCapacityExtents {
     pub len: i64,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlAddDynamicCapacityExtents {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9197,6 +10288,7 @@ impl serde::Serialize for CxlAddDynamicCapacityExtents {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlAddDynamicCapacityExtents {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(offset: i64, len: i64) -> Self {
@@ -9204,10 +10296,13 @@ impl CxlAddDynamicCapacityExtents {
     }
 }
 
+#[cfg(feature = "cxl")]
 qapi_enum! {
     /// The type of `CxlAddDynamicCapacity`'s member `selection-policy`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cxl` (or `full`).
     pub enum CxlAddDynamicCapacitySelectionPolicy {
         /// `free`. QEMU 7.2: no; 10.0: yes.
         Free = "free" (None, None),
@@ -9220,10 +10315,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "cxl")]
 qapi_enum! {
     /// The type of `CxlInjectCorrectableError`'s member `type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cxl` (or `full`).
     pub enum CxlInjectCorrectableErrorType {
         /// `cache-data-ecc`. QEMU 7.2: no; 10.0: yes.
         CacheDataEcc = "cache-data-ecc" (None, None),
@@ -9242,10 +10340,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "cxl")]
 qapi_enum! {
     /// The type of `CxlInjectDramEvent`'s member `log`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cxl` (or `full`).
     pub enum CxlInjectDramEventLog {
         /// `informational`. QEMU 7.2: no; 10.0: yes.
         Informational = "informational" (None, None),
@@ -9261,8 +10362,11 @@ qapi_enum! {
 /// The type of `CxlInjectUncorrectableErrors`'s member `errors`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `cxl` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "cxl")]
 pub struct CxlInjectUncorrectableErrorsErrors {
     /// `type`. QEMU 7.2: no; 10.0: yes.
     pub kind: CxlInjectUncorrectableErrorsErrorsType,
@@ -9270,6 +10374,7 @@ pub struct CxlInjectUncorrectableErrorsErrors {
     pub header: Vec<i64>,
 }
 
+#[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectUncorrectableErrorsErrors {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9279,6 +10384,7 @@ impl serde::Serialize for CxlInjectUncorrectableErrorsErrors {
     }
 }
 
+#[cfg(feature = "cxl")]
 impl CxlInjectUncorrectableErrorsErrors {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: CxlInjectUncorrectableErrorsErrorsType, header: Vec<i64>) -> Self {
@@ -9286,10 +10392,13 @@ impl CxlInjectUncorrectableErrorsErrors {
     }
 }
 
+#[cfg(feature = "cxl")]
 qapi_enum! {
     /// The type of `CxlInjectUncorrectableErrorsErrors`'s member `type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cxl` (or `full`).
     pub enum CxlInjectUncorrectableErrorsErrorsType {
         /// `cache-data-parity`. QEMU 7.2: no; 10.0: yes.
         CacheDataParity = "cache-data-parity" (None, None),
@@ -9324,10 +10433,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "cxl")]
 qapi_enum! {
     /// The type of `CxlReleaseDynamicCapacity`'s member `removal-policy`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `cxl` (or `full`).
     pub enum CxlReleaseDynamicCapacityRemovalPolicy {
         /// `tag-based`. QEMU 7.2: no; 10.0: yes.
         TagBased = "tag-based" (None, None),
@@ -9339,8 +10451,11 @@ qapi_enum! {
 /// What `query-dirty-rate` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct DirtyRateInfo {
     /// `dirty-rate`, optional. QEMU 7.2: yes; 10.0: yes.
     pub dirty_rate: Option<i64>,
@@ -9360,6 +10475,7 @@ pub struct DirtyRateInfo {
     pub calc_time_unit: Option<CalcDirtyRateCalcTimeUnit>,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for DirtyRateInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9376,10 +10492,13 @@ impl<'de> serde::Deserialize<'de> for DirtyRateInfo {
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `DirtyRateInfo`'s member `status`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum DirtyRateInfoStatus {
         /// `unstarted`. QEMU 7.2: yes; 10.0: yes.
         Unstarted = "unstarted" (None, None),
@@ -9393,8 +10512,11 @@ qapi_enum! {
 /// The type of `DirtyRateInfo`'s member `vcpu-dirty-rate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct DirtyRateInfoVcpuDirtyRate {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
@@ -9402,6 +10524,7 @@ pub struct DirtyRateInfoVcpuDirtyRate {
     pub dirty_rate: i64,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for DirtyRateInfoVcpuDirtyRate {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9415,8 +10538,11 @@ impl<'de> serde::Deserialize<'de> for DirtyRateInfoVcpuDirtyRate {
 /// What `query-display-options` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptions {
     /// The members every variant has, `type` among them.
     pub base: DisplayOptionsBase,
@@ -9427,8 +10553,11 @@ pub struct DisplayOptions {
 /// The members of [`DisplayOptions`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: DisplayOptionsType,
@@ -9442,6 +10571,7 @@ pub struct DisplayOptionsBase {
     pub gl: Option<DisplayOptionsGl>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9456,8 +10586,11 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsBase {
 }
 
 /// The variant part of [`DisplayOptions`], selected by `type`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum DisplayOptionsVariant {
     /// `type` is `gtk`. QEMU 7.2: yes; 10.0: yes.
     Gtk(DisplayOptionsGtk),
@@ -9479,6 +10612,7 @@ pub enum DisplayOptionsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -9508,13 +10642,17 @@ impl<'de> serde::Deserialize<'de> for DisplayOptions {
 /// The members of `DisplayOptions` when its tag is `curses`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsCurses {
     /// `charset`, optional. QEMU 7.2: yes; 10.0: yes.
     pub charset: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsCurses {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9527,8 +10665,11 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsCurses {
 /// The members of `DisplayOptions` when its tag is `dbus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsDbus {
     /// `rendernode`, optional. QEMU 7.2: yes; 10.0: yes.
     pub rendernode: Option<String>,
@@ -9540,6 +10681,7 @@ pub struct DisplayOptionsDbus {
     pub audiodev: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsDbus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9555,13 +10697,17 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsDbus {
 /// The members of `DisplayOptions` when its tag is `egl-headless`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsEglHeadless {
     /// `rendernode`, optional. QEMU 7.2: yes; 10.0: yes.
     pub rendernode: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsEglHeadless {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9571,10 +10717,13 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsEglHeadless {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `DisplayOptions`'s member `gl`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum DisplayOptionsGl {
         /// `off`. QEMU 7.2: yes; 10.0: yes.
         Off = "off" (None, None),
@@ -9590,8 +10739,11 @@ qapi_enum! {
 /// The members of `DisplayOptions` when its tag is `gtk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsGtk {
     /// `grab-on-hover`, optional. QEMU 7.2: yes; 10.0: yes.
     pub grab_on_hover: Option<bool>,
@@ -9603,6 +10755,7 @@ pub struct DisplayOptionsGtk {
     pub show_menubar: Option<bool>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsGtk {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9618,13 +10771,17 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsGtk {
 /// The members of `DisplayOptions` when its tag is `sdl`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayOptionsSdl {
     /// `grab-mod`, optional. QEMU 7.2: yes; 10.0: yes.
     pub grab_mod: Option<DisplayOptionsSdlGrabMod>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsSdl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9634,10 +10791,13 @@ impl<'de> serde::Deserialize<'de> for DisplayOptionsSdl {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `DisplayOptionsSdl`'s member `grab-mod`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum DisplayOptionsSdlGrabMod {
         /// `lctrl-lalt`. QEMU 7.2: yes; 10.0: yes.
         LctrlLalt = "lctrl-lalt" (None, None),
@@ -9648,10 +10808,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `DisplayOptions`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum DisplayOptionsType {
         /// `default`. QEMU 7.2: yes; 10.0: yes.
         Default = "default" (None, None),
@@ -9672,10 +10835,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `DisplayReload`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum DisplayReloadType {
         /// `vnc`. QEMU 7.2: yes; 10.0: yes.
         Vnc = "vnc" (None, None),
@@ -9685,13 +10851,17 @@ qapi_enum! {
 /// The members of `DisplayReload` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayReloadVnc {
     /// `tls-certs`, optional. QEMU 7.2: yes; 10.0: yes.
     pub tls_certs: Option<bool>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayReloadVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9700,10 +10870,13 @@ impl serde::Serialize for DisplayReloadVnc {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `DisplayUpdate`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum DisplayUpdateType {
         /// `vnc`. QEMU 7.2: yes; 10.0: yes.
         Vnc = "vnc" (None, None),
@@ -9713,13 +10886,17 @@ qapi_enum! {
 /// The members of `DisplayUpdate` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct DisplayUpdateVnc {
     /// `addresses`, optional. QEMU 7.2: yes; 10.0: yes.
     pub addresses: Option<Vec<BlockExportAddVhostUserBlkAddr>>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for DisplayUpdateVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9731,8 +10908,11 @@ impl serde::Serialize for DisplayUpdateVnc {
 /// The arguments of `drive-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 pub struct DriveBackupArguments {
     /// `job-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub job_id: Option<String>,
@@ -9770,6 +10950,7 @@ pub struct DriveBackupArguments {
     pub discard_source: Option<bool>,
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for DriveBackupArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -9794,6 +10975,7 @@ impl serde::Serialize for DriveBackupArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl DriveBackupArguments {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(device: impl Into<String>, sync: MirrorSyncMode, target: impl Into<String>) -> Self {
@@ -9819,6 +11001,7 @@ impl DriveBackupArguments {
     }
 }
 
+#[cfg(any(feature = "block-core", feature = "transaction"))]
 impl DriveBackupArguments {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if let Some(value) = &self.x_perf {
@@ -9839,13 +11022,17 @@ impl DriveBackupArguments {
 /// What `query-dump-guest-memory-capability` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `dump` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "dump")]
 pub struct DumpGuestMemoryCapabilityInfo {
     /// `formats`. QEMU 7.2: yes; 10.0: yes.
     pub formats: Vec<DumpGuestMemoryFormat>,
 }
 
+#[cfg(feature = "dump")]
 impl<'de> serde::Deserialize<'de> for DumpGuestMemoryCapabilityInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -9855,10 +11042,13 @@ impl<'de> serde::Deserialize<'de> for DumpGuestMemoryCapabilityInfo {
     }
 }
 
+#[cfg(feature = "dump")]
 qapi_enum! {
     /// The type of `DumpGuestMemory`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `dump` (or `full`).
     pub enum DumpGuestMemoryFormat {
         /// `elf`. QEMU 7.2: yes; 10.0: yes.
         Elf = "elf" (None, None),
@@ -9920,10 +11110,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `ExpirePassword`'s member `protocol`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum ExpirePasswordProtocol {
         /// `vnc`. QEMU 7.2: yes; 10.0: yes.
         Vnc = "vnc" (None, None),
@@ -9935,13 +11128,17 @@ qapi_enum! {
 /// The members of `ExpirePassword` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct ExpirePasswordVnc {
     /// `display`, optional. QEMU 7.2: yes; 10.0: yes.
     pub display: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for ExpirePasswordVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -10161,8 +11358,11 @@ qapi_enum! {
 /// What `query-hotpluggable-cpus` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct HotpluggableCpu {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: String,
@@ -10174,6 +11374,7 @@ pub struct HotpluggableCpu {
     pub qom_path: Option<String>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for HotpluggableCpu {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10189,13 +11390,17 @@ impl<'de> serde::Deserialize<'de> for HotpluggableCpu {
 /// What `x-query-irq` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct HumanReadableText {
     /// `human-readable-text`. QEMU 7.2: yes; 10.0: yes.
     pub human_readable_text: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for HumanReadableText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10230,8 +11435,11 @@ impl<'de> serde::Deserialize<'de> for HvBalloonStatusReportInfo {
 /// What `query-iothreads` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc")]
 pub struct IOThreadInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -10247,6 +11455,7 @@ pub struct IOThreadInfo {
     pub aio_max_batch: i64,
 }
 
+#[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for IOThreadInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10276,8 +11485,11 @@ qapi_enum! {
 /// The type of `BlockDeviceInfo`'s member `image`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfo {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
@@ -10309,6 +11521,7 @@ pub struct ImageInfo {
     pub format_specific: Option<ImageInfoSpecific>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10334,8 +11547,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfo {
 /// The type of `ImageInfo`'s member `format-specific`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecific {
     /// The members every variant has, `type` among them.
     pub base: ImageInfoSpecificBase,
@@ -10346,13 +11562,17 @@ pub struct ImageInfoSpecific {
 /// The members of [`ImageInfoSpecific`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: ImageInfoSpecificType,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10363,8 +11583,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificBase {
 }
 
 /// The variant part of [`ImageInfoSpecific`], selected by `type`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum ImageInfoSpecificVariant {
     /// `type` is `qcow2`. QEMU 7.2: yes; 10.0: yes.
     Qcow2(ImageInfoSpecificQcow2),
@@ -10380,6 +11603,7 @@ pub enum ImageInfoSpecificVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecific {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -10409,13 +11633,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecific {
 /// The members of `ImageInfoSpecific` when its tag is `file`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificFile {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: ImageInfoSpecificFileData,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFile {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10428,13 +11656,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFile {
 /// The type of `ImageInfoSpecificFile`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificFileData {
     /// `extent-size-hint`, optional. QEMU 7.2: no; 10.0: yes.
     pub extent_size_hint: Option<i64>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFileData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10447,13 +11679,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFileData {
 /// The members of `ImageInfoSpecific` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificLuks {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificLuksData,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuks {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10466,8 +11702,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuks {
 /// The type of `ImageInfoSpecificLuks`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificLuksData {
     /// `cipher-alg`. QEMU 7.2: yes; 10.0: yes.
     pub cipher_alg: BlockdevCreateOptionsLuksCipherAlg,
@@ -10491,6 +11730,7 @@ pub struct ImageInfoSpecificLuksData {
     pub detached_header: Option<bool>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10512,8 +11752,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksData {
 /// The type of `ImageInfoSpecificLuksData`'s member `slots`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificLuksDataSlots {
     /// `active`. QEMU 7.2: yes; 10.0: yes.
     pub active: bool,
@@ -10525,6 +11768,7 @@ pub struct ImageInfoSpecificLuksDataSlots {
     pub key_offset: i64,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksDataSlots {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10540,13 +11784,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksDataSlots {
 /// The members of `ImageInfoSpecific` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificQcow2 {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificQcow2Data,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10559,8 +11807,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2 {
 /// The type of `ImageInfoSpecificQcow2`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificQcow2Data {
     /// `compat`. QEMU 7.2: yes; 10.0: yes.
     pub compat: String,
@@ -10584,6 +11835,7 @@ pub struct ImageInfoSpecificQcow2Data {
     pub compression_type: BlockdevCreateOptionsQcow2CompressionType,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2Data {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10605,8 +11857,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2Data {
 /// The type of `ImageInfoSpecificQcow2Data`'s member `bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificQcow2DataBitmaps {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -10616,6 +11871,7 @@ pub struct ImageInfoSpecificQcow2DataBitmaps {
     pub flags: Vec<ImageInfoSpecificQcow2DataBitmapsFlags>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10627,10 +11883,13 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataBitmaps {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `ImageInfoSpecificQcow2DataBitmaps`'s member `flags`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum ImageInfoSpecificQcow2DataBitmapsFlags {
         /// `in-use`. QEMU 7.2: yes; 10.0: yes.
         InUse = "in-use" (None, None),
@@ -10642,8 +11901,11 @@ qapi_enum! {
 /// The type of `ImageInfoSpecificQcow2Data`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificQcow2DataEncrypt {
     /// The members every variant has, `format` among them.
     pub base: ImageInfoSpecificQcow2DataEncryptBase,
@@ -10654,13 +11916,17 @@ pub struct ImageInfoSpecificQcow2DataEncrypt {
 /// The members of [`ImageInfoSpecificQcow2DataEncrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificQcow2DataEncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevOptionsQcow2EncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncryptBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10671,8 +11937,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncryptBase {
 }
 
 /// The variant part of [`ImageInfoSpecificQcow2DataEncrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum ImageInfoSpecificQcow2DataEncryptVariant {
     /// `format` is `luks`. QEMU 7.2: yes; 10.0: yes.
     Luks(ImageInfoSpecificLuksData),
@@ -10682,6 +11951,7 @@ pub enum ImageInfoSpecificQcow2DataEncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncrypt {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) = super::support::deserialize_union::<
@@ -10705,13 +11975,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncrypt {
 /// The members of `ImageInfoSpecific` when its tag is `rbd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificRbd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificRbdData,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbd {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10724,13 +11998,17 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbd {
 /// The type of `ImageInfoSpecificRbd`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificRbdData {
     /// `encryption-format`, optional. QEMU 7.2: yes; 10.0: yes.
     pub encryption_format: Option<BlockdevOptionsRbdEncryptFormat>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbdData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10740,10 +12018,13 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbdData {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `ImageInfoSpecific`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum ImageInfoSpecificType {
         /// `qcow2`. QEMU 7.2: yes; 10.0: yes.
         Qcow2 = "qcow2" (None, None),
@@ -10761,13 +12042,17 @@ qapi_enum! {
 /// The members of `ImageInfoSpecific` when its tag is `vmdk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificVmdk {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: ImageInfoSpecificVmdkData,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdk {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10780,8 +12065,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdk {
 /// The type of `ImageInfoSpecificVmdk`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct ImageInfoSpecificVmdkData {
     /// `create-type`. QEMU 7.2: yes; 10.0: yes.
     pub create_type: String,
@@ -10793,6 +12081,7 @@ pub struct ImageInfoSpecificVmdkData {
     pub extents: Vec<ImageInfo>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdkData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -10808,8 +12097,11 @@ impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdkData {
 /// The type of `InputSendEvent`'s member `events`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEvent {
     /// The members every variant has, `type` among them.
     pub base: InputEventBase,
@@ -10817,6 +12109,7 @@ pub struct InputEvent {
     pub variant: InputEventVariant,
 }
 
+#[cfg(feature = "ui")]
 impl InputEvent {
     /// The value of `base` and `variant`.
     pub fn new(base: InputEventBase, variant: InputEventVariant) -> Self {
@@ -10827,13 +12120,17 @@ impl InputEvent {
 /// The members of [`InputEvent`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: InputEventType,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -10842,6 +12139,7 @@ impl serde::Serialize for InputEventBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: InputEventType) -> Self {
@@ -10849,6 +12147,7 @@ impl InputEventBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBase {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -10860,8 +12159,11 @@ impl InputEventBase {
 }
 
 /// The variant part of [`InputEvent`], selected by `type`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum InputEventVariant {
     /// `type` is `key`. QEMU 7.2: yes; 10.0: yes.
     Key(InputKeyEventWrapper),
@@ -10877,6 +12179,7 @@ pub enum InputEventVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -10891,6 +12194,7 @@ impl serde::Serialize for InputEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEvent {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         self.base.check_qemu(qemu)?;
@@ -10905,13 +12209,17 @@ impl InputEvent {
 /// The members of `InputEvent` when its tag is `btn`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventBtn {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputEventBtnData,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBtn {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -10920,6 +12228,7 @@ impl serde::Serialize for InputEventBtn {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBtn {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: InputEventBtnData) -> Self {
@@ -10927,6 +12236,7 @@ impl InputEventBtn {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBtn {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -10940,8 +12250,11 @@ impl InputEventBtn {
 /// The type of `InputEventBtn`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventBtnData {
     /// `button`. QEMU 7.2: yes; 10.0: yes.
     pub button: InputEventBtnDataButton,
@@ -10949,6 +12262,7 @@ pub struct InputEventBtnData {
     pub down: bool,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBtnData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -10958,6 +12272,7 @@ impl serde::Serialize for InputEventBtnData {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBtnData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(button: InputEventBtnDataButton, down: bool) -> Self {
@@ -10965,6 +12280,7 @@ impl InputEventBtnData {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventBtnData {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -10975,10 +12291,13 @@ impl InputEventBtnData {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `InputEventBtnData`'s member `button`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum InputEventBtnDataButton {
         /// `left`. QEMU 7.2: yes; 10.0: yes.
         Left = "left" (None, None),
@@ -11006,13 +12325,17 @@ qapi_enum! {
 /// The members of `InputEvent` when its tag is `mtt`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventMtt {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: InputEventMttData,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventMtt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11021,6 +12344,7 @@ impl serde::Serialize for InputEventMtt {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventMtt {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: InputEventMttData) -> Self {
@@ -11031,8 +12355,11 @@ impl InputEventMtt {
 /// The type of `InputEventMtt`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventMttData {
     /// `type`. QEMU 7.2: no; 10.0: yes.
     pub kind: InputEventMttDataType,
@@ -11046,6 +12373,7 @@ pub struct InputEventMttData {
     pub value: i64,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventMttData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11058,6 +12386,7 @@ impl serde::Serialize for InputEventMttData {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventMttData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -11077,10 +12406,13 @@ impl InputEventMttData {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `InputEventMttData`'s member `type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum InputEventMttDataType {
         /// `begin`. QEMU 7.2: no; 10.0: yes.
         Begin = "begin" (None, None),
@@ -11098,13 +12430,17 @@ qapi_enum! {
 /// The members of `InputEvent` when its tag is `rel`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventRel {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputEventRelData,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventRel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11113,6 +12449,7 @@ impl serde::Serialize for InputEventRel {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventRel {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: InputEventRelData) -> Self {
@@ -11123,8 +12460,11 @@ impl InputEventRel {
 /// The type of `InputEventRel`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputEventRelData {
     /// `axis`. QEMU 7.2: yes; 10.0: yes.
     pub axis: InputEventRelDataAxis,
@@ -11132,6 +12472,7 @@ pub struct InputEventRelData {
     pub value: i64,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputEventRelData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11141,6 +12482,7 @@ impl serde::Serialize for InputEventRelData {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputEventRelData {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(axis: InputEventRelDataAxis, value: i64) -> Self {
@@ -11148,10 +12490,13 @@ impl InputEventRelData {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `InputEventRelData`'s member `axis`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum InputEventRelDataAxis {
         /// `x`. QEMU 7.2: yes; 10.0: yes.
         X = "x" (None, None),
@@ -11160,10 +12505,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `InputEvent`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum InputEventType {
         /// `key`. QEMU 7.2: yes; 10.0: yes.
         Key = "key" (None, None),
@@ -11181,8 +12529,11 @@ qapi_enum! {
 /// The type of `InputKeyEventWrapper`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputKeyEvent {
     /// `key`. QEMU 7.2: yes; 10.0: yes.
     pub key: KeyValue,
@@ -11190,6 +12541,7 @@ pub struct InputKeyEvent {
     pub down: bool,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputKeyEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11199,6 +12551,7 @@ impl serde::Serialize for InputKeyEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputKeyEvent {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(key: KeyValue, down: bool) -> Self {
@@ -11206,6 +12559,7 @@ impl InputKeyEvent {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputKeyEvent {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -11219,13 +12573,17 @@ impl InputKeyEvent {
 /// The members of `InputEvent` when its tag is `key`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct InputKeyEventWrapper {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: InputKeyEvent,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for InputKeyEventWrapper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11234,6 +12592,7 @@ impl serde::Serialize for InputKeyEventWrapper {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputKeyEventWrapper {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: InputKeyEvent) -> Self {
@@ -11241,6 +12600,7 @@ impl InputKeyEventWrapper {
     }
 }
 
+#[cfg(feature = "ui")]
 impl InputKeyEventWrapper {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -11344,8 +12704,11 @@ qapi_enum! {
 /// The type of `InputKeyEvent`'s member `key`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct KeyValue {
     /// The members every variant has, `type` among them.
     pub base: KeyValueBase,
@@ -11353,6 +12716,7 @@ pub struct KeyValue {
     pub variant: KeyValueVariant,
 }
 
+#[cfg(feature = "ui")]
 impl KeyValue {
     /// The value of `base` and `variant`.
     pub fn new(base: KeyValueBase, variant: KeyValueVariant) -> Self {
@@ -11363,13 +12727,17 @@ impl KeyValue {
 /// The members of [`KeyValue`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct KeyValueBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: KeyValueType,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for KeyValueBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11378,6 +12746,7 @@ impl serde::Serialize for KeyValueBase {
     }
 }
 
+#[cfg(feature = "ui")]
 impl KeyValueBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: KeyValueType) -> Self {
@@ -11386,8 +12755,11 @@ impl KeyValueBase {
 }
 
 /// The variant part of [`KeyValue`], selected by `type`.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub enum KeyValueVariant {
     /// `type` is `number`. QEMU 7.2: yes; 10.0: yes.
     Number(KeyValueNumber),
@@ -11397,6 +12769,7 @@ pub enum KeyValueVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for KeyValue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -11408,6 +12781,7 @@ impl serde::Serialize for KeyValue {
     }
 }
 
+#[cfg(feature = "ui")]
 impl KeyValue {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -11420,13 +12794,17 @@ impl KeyValue {
 /// The members of `KeyValue` when its tag is `number`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct KeyValueNumber {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: i64,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for KeyValueNumber {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -11435,6 +12813,7 @@ impl serde::Serialize for KeyValueNumber {
     }
 }
 
+#[cfg(feature = "ui")]
 impl KeyValueNumber {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: i64) -> Self {
@@ -11442,10 +12821,13 @@ impl KeyValueNumber {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `KeyValue`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum KeyValueType {
         /// `number`. QEMU 7.2: yes; 10.0: yes.
         Number = "number" (None, None),
@@ -11479,8 +12861,11 @@ impl<'de> serde::Deserialize<'de> for KvmInfo {
 /// What `query-machines` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MachineInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -11506,6 +12891,7 @@ pub struct MachineInfo {
     pub compat_props: Option<Vec<MachineInfoCompatProps>>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MachineInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11528,8 +12914,11 @@ impl<'de> serde::Deserialize<'de> for MachineInfo {
 /// The type of `MachineInfo`'s member `compat-props`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MachineInfoCompatProps {
     /// `qom-type`. QEMU 7.2: no; 10.0: yes.
     pub qom_type: String,
@@ -11539,6 +12928,7 @@ pub struct MachineInfoCompatProps {
     pub value: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MachineInfoCompatProps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11553,8 +12943,11 @@ impl<'de> serde::Deserialize<'de> for MachineInfoCompatProps {
 /// What `query-memdev` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct Memdev {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub id: Option<String>,
@@ -11576,6 +12969,7 @@ pub struct Memdev {
     pub policy: ObjectAddMemoryBackendEpcPolicy,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for Memdev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11596,8 +12990,11 @@ impl<'de> serde::Deserialize<'de> for Memdev {
 /// What `query-memory-devices` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfo {
     /// The members every variant has, `type` among them.
     pub base: MemoryDeviceInfoBase,
@@ -11608,13 +13005,17 @@ pub struct MemoryDeviceInfo {
 /// The members of [`MemoryDeviceInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: MemoryDeviceInfoType,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11625,8 +13026,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoBase {
 }
 
 /// The variant part of [`MemoryDeviceInfo`], selected by `type`.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub enum MemoryDeviceInfoVariant {
     /// `type` is `dimm`. QEMU 7.2: yes; 10.0: yes.
     Dimm(MemoryDeviceInfoDimm),
@@ -11644,6 +13048,7 @@ pub enum MemoryDeviceInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -11679,13 +13084,17 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfo {
 /// The members of `MemoryDeviceInfo` when its tag is `dimm`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoDimm {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoDimmData,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimm {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11698,8 +13107,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimm {
 /// The type of `MemoryDeviceInfoDimm`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoDimmData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub id: Option<String>,
@@ -11719,6 +13131,7 @@ pub struct MemoryDeviceInfoDimmData {
     pub hotpluggable: bool,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimmData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11738,13 +13151,17 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimmData {
 /// The members of `MemoryDeviceInfo` when its tag is `hv-balloon`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoHvBalloon {
     /// `data`. QEMU 7.2: no; 10.0: yes.
     pub data: MemoryDeviceInfoHvBalloonData,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloon {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11757,8 +13174,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloon {
 /// The type of `MemoryDeviceInfoHvBalloon`'s member `data`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoHvBalloonData {
     /// `id`, optional. QEMU 7.2: no; 10.0: yes.
     pub id: Option<String>,
@@ -11770,6 +13190,7 @@ pub struct MemoryDeviceInfoHvBalloonData {
     pub memdev: Option<String>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloonData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11785,13 +13206,17 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloonData {
 /// The members of `MemoryDeviceInfo` when its tag is `sgx-epc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoSgxEpc {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoSgxEpcData,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpc {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11804,8 +13229,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpc {
 /// The type of `MemoryDeviceInfoSgxEpc`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoSgxEpcData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub id: Option<String>,
@@ -11819,6 +13247,7 @@ pub struct MemoryDeviceInfoSgxEpcData {
     pub memdev: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpcData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11832,10 +13261,13 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpcData {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `MemoryDeviceInfo`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum MemoryDeviceInfoType {
         /// `dimm`. QEMU 7.2: yes; 10.0: yes.
         Dimm = "dimm" (None, None),
@@ -11855,13 +13287,17 @@ qapi_enum! {
 /// The members of `MemoryDeviceInfo` when its tag is `virtio-mem`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoVirtioMem {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoVirtioMemData,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMem {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11874,8 +13310,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMem {
 /// The type of `MemoryDeviceInfoVirtioMem`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoVirtioMemData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub id: Option<String>,
@@ -11895,6 +13334,7 @@ pub struct MemoryDeviceInfoVirtioMemData {
     pub memdev: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMemData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11914,13 +13354,17 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMemData {
 /// The members of `MemoryDeviceInfo` when its tag is `virtio-pmem`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoVirtioPmem {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: MemoryDeviceInfoVirtioPmemData,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmem {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -11933,8 +13377,11 @@ impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmem {
 /// The type of `MemoryDeviceInfoVirtioPmem`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemoryDeviceInfoVirtioPmemData {
     /// `id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub id: Option<String>,
@@ -11946,6 +13393,7 @@ pub struct MemoryDeviceInfoVirtioPmemData {
     pub memdev: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmemData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12011,8 +13459,11 @@ qapi_enum! {
 /// What `query-memory-size-summary` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct MemorySizeSummaryInfo {
     /// `base-memory`. QEMU 7.2: yes; 10.0: yes.
     pub base_memory: i64,
@@ -12020,6 +13471,7 @@ pub struct MemorySizeSummaryInfo {
     pub plugged_memory: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemorySizeSummaryInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12218,8 +13670,11 @@ qapi_enum! {
 /// The type of `MigrateSetParameters`'s member `block-bitmap-mapping`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateSetParametersBlockBitmapMapping {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
     pub node_name: String,
@@ -12229,6 +13684,7 @@ pub struct MigrateSetParametersBlockBitmapMapping {
     pub bitmaps: Vec<MigrateSetParametersBlockBitmapMappingBitmaps>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMapping {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -12239,6 +13695,7 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMapping {
     }
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMapping {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12250,6 +13707,7 @@ impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMapping {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateSetParametersBlockBitmapMapping {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -12268,8 +13726,11 @@ impl MigrateSetParametersBlockBitmapMapping {
 /// The type of `MigrateSetParametersBlockBitmapMapping`'s member `bitmaps`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateSetParametersBlockBitmapMappingBitmaps {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -12279,6 +13740,7 @@ pub struct MigrateSetParametersBlockBitmapMappingBitmaps {
     pub transform: Option<MigrateSetParametersBlockBitmapMappingBitmapsTransform>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmaps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -12289,6 +13751,7 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmaps {
     }
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12300,6 +13763,7 @@ impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitm
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrateSetParametersBlockBitmapMappingBitmaps {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>, alias: impl Into<String>) -> Self {
@@ -12314,13 +13778,17 @@ impl MigrateSetParametersBlockBitmapMappingBitmaps {
 /// The type of `MigrateSetParametersBlockBitmapMappingBitmaps`'s member `transform`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     /// `persistent`, optional. QEMU 7.2: yes; 10.0: yes.
     pub persistent: Option<bool>,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -12329,6 +13797,7 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmapsTransform
     }
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12338,10 +13807,13 @@ impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitm
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `MigrateSetParameters`'s member `mode`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum MigrateSetParametersMode {
         /// `normal`. QEMU 7.2: no; 10.0: yes.
         Normal = "normal" (None, None),
@@ -12355,9 +13827,12 @@ qapi_enum! {
 /// The type of `MigrateSetParameters`'s member `tls-creds`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs one of the cargo features `block-core`, `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(any(feature = "block-core", feature = "migration"))]
 pub enum MigrateSetParametersTlsCreds {
     /// A string. QEMU 7.2: yes; 10.0: yes.
     Str(String),
@@ -12367,10 +13842,13 @@ pub enum MigrateSetParametersTlsCreds {
     Other(serde_json::Value),
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `MigrateSetParameters`'s member `zero-page-detection`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum MigrateSetParametersZeroPageDetection {
         /// `none`. QEMU 7.2: no; 10.0: yes.
         None = "none" (None, None),
@@ -12381,10 +13859,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `MigrationCapabilityStatus`'s member `capability`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum MigrationCapability {
         /// `xbzrle`. QEMU 7.2: yes; 10.0: yes.
         Xbzrle = "xbzrle" (None, None),
@@ -12440,8 +13921,11 @@ qapi_enum! {
 /// The type of `MigrateSetCapabilities`'s member `capabilities`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrationCapabilityStatus {
     /// `capability`. QEMU 7.2: yes; 10.0: yes.
     pub capability: MigrationCapability,
@@ -12449,6 +13933,7 @@ pub struct MigrationCapabilityStatus {
     pub state: bool,
 }
 
+#[cfg(feature = "migration")]
 impl serde::Serialize for MigrationCapabilityStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -12458,6 +13943,7 @@ impl serde::Serialize for MigrationCapabilityStatus {
     }
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationCapabilityStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12468,6 +13954,7 @@ impl<'de> serde::Deserialize<'de> for MigrationCapabilityStatus {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrationCapabilityStatus {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(capability: MigrationCapability, state: bool) -> Self {
@@ -12475,6 +13962,7 @@ impl MigrationCapabilityStatus {
     }
 }
 
+#[cfg(feature = "migration")]
 impl MigrationCapabilityStatus {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -12646,8 +14134,11 @@ impl<'de> serde::Deserialize<'de> for MigrationInfoXbzrleCache {
 /// What `query-migrate-parameters` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrationParameters {
     /// `announce-initial`, optional. QEMU 7.2: yes; 10.0: yes.
     pub announce_initial: Option<i64>,
@@ -12719,6 +14210,7 @@ pub struct MigrationParameters {
     pub direct_io: Option<bool>,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationParameters {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12872,8 +14364,11 @@ qapi_enum! {
 /// What `query-migrationthreads` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct MigrationthreadsInfo {
     /// `name`. QEMU 7.2: no; 10.0: yes.
     pub name: String,
@@ -12881,6 +14376,7 @@ pub struct MigrationthreadsInfo {
     pub thread_id: i64,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationthreadsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12924,8 +14420,11 @@ qapi_enum! {
 /// What `query-mice` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct MouseInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -12937,6 +14436,7 @@ pub struct MouseInfo {
     pub absolute: bool,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for MouseInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -12949,10 +14449,13 @@ impl<'de> serde::Deserialize<'de> for MouseInfo {
     }
 }
 
+#[cfg(feature = "migration")]
 qapi_enum! {
     /// The type of `MigrateSetParameters`'s member `multifd-compression`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `migration` (or `full`).
     pub enum MultiFdCompression {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -12985,8 +14488,11 @@ impl<'de> serde::Deserialize<'de> for NameInfo {
 /// The members of `NetdevAdd` when its tag is `bridge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddBridge {
     /// `br`, optional. QEMU 7.2: yes; 10.0: yes.
     pub br: Option<String>,
@@ -12994,6 +14500,7 @@ pub struct NetdevAddBridge {
     pub helper: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddBridge {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13006,8 +14513,11 @@ impl serde::Serialize for NetdevAddBridge {
 /// The members of `NetdevAdd` when its tag is `dgram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddDgram {
     /// `local`, optional. QEMU 7.2: yes; 10.0: yes.
     pub local: Option<BlockExportAddVhostUserBlkAddr>,
@@ -13015,6 +14525,7 @@ pub struct NetdevAddDgram {
     pub remote: Option<BlockExportAddVhostUserBlkAddr>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddDgram {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13027,8 +14538,11 @@ impl serde::Serialize for NetdevAddDgram {
 /// The members of `NetdevAdd` when its tag is `hubport`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddHubport {
     /// `hubid`. QEMU 7.2: yes; 10.0: yes.
     pub hubid: i64,
@@ -13036,6 +14550,7 @@ pub struct NetdevAddHubport {
     pub netdev: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddHubport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13045,6 +14560,7 @@ impl serde::Serialize for NetdevAddHubport {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddHubport {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(hubid: i64) -> Self {
@@ -13058,8 +14574,11 @@ impl NetdevAddHubport {
 /// The members of `NetdevAdd` when its tag is `l2tpv3`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddL2tpv3 {
     /// `src`. QEMU 7.2: yes; 10.0: yes.
     pub src: String,
@@ -13091,6 +14610,7 @@ pub struct NetdevAddL2tpv3 {
     pub offset: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddL2tpv3 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13112,6 +14632,7 @@ impl serde::Serialize for NetdevAddL2tpv3 {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddL2tpv3 {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(src: impl Into<String>, dst: impl Into<String>, txsession: i64) -> Self {
@@ -13137,8 +14658,11 @@ impl NetdevAddL2tpv3 {
 /// The members of `NetdevAdd` when its tag is `netmap`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddNetmap {
     /// `ifname`. QEMU 7.2: yes; 10.0: yes.
     pub ifname: String,
@@ -13146,6 +14670,7 @@ pub struct NetdevAddNetmap {
     pub devname: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddNetmap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13155,6 +14680,7 @@ impl serde::Serialize for NetdevAddNetmap {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddNetmap {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(ifname: impl Into<String>) -> Self {
@@ -13168,8 +14694,11 @@ impl NetdevAddNetmap {
 /// The members of `NetdevAdd` when its tag is `nic`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddNic {
     /// `netdev`, optional. QEMU 7.2: yes; 10.0: yes.
     pub netdev: Option<String>,
@@ -13183,6 +14712,7 @@ pub struct NetdevAddNic {
     pub vectors: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddNic {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13198,8 +14728,11 @@ impl serde::Serialize for NetdevAddNic {
 /// The members of `NetdevAdd` when its tag is `socket`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddSocket {
     /// `fd`, optional. QEMU 7.2: yes; 10.0: yes.
     pub fd: Option<String>,
@@ -13215,6 +14748,7 @@ pub struct NetdevAddSocket {
     pub udp: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddSocket {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13231,8 +14765,11 @@ impl serde::Serialize for NetdevAddSocket {
 /// The members of `NetdevAdd` when its tag is `stream`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddStream {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: BlockExportAddVhostUserBlkAddr,
@@ -13244,6 +14781,7 @@ pub struct NetdevAddStream {
     pub reconnect_ms: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddStream {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13255,6 +14793,7 @@ impl serde::Serialize for NetdevAddStream {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddStream {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(addr: BlockExportAddVhostUserBlkAddr) -> Self {
@@ -13267,6 +14806,7 @@ impl NetdevAddStream {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddStream {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.reconnect.is_some() {
@@ -13292,8 +14832,11 @@ impl NetdevAddStream {
 /// The members of `NetdevAdd` when its tag is `tap`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddTap {
     /// `ifname`, optional. QEMU 7.2: yes; 10.0: yes.
     pub ifname: Option<String>,
@@ -13327,6 +14870,7 @@ pub struct NetdevAddTap {
     pub poll_us: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddTap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13349,10 +14893,13 @@ impl serde::Serialize for NetdevAddTap {
     }
 }
 
+#[cfg(feature = "net")]
 qapi_enum! {
     /// The type of `NetdevAdd`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `net` (or `full`).
     pub enum NetdevAddType {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -13388,8 +14935,11 @@ qapi_enum! {
 /// The members of `NetdevAdd` when its tag is `user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddUser {
     /// `hostname`, optional. QEMU 7.2: yes; 10.0: yes.
     pub hostname: Option<String>,
@@ -13437,6 +14987,7 @@ pub struct NetdevAddUser {
     pub tftp_server_name: Option<String>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13469,8 +15020,11 @@ impl serde::Serialize for NetdevAddUser {
 /// The members of `NetdevAdd` when its tag is `vde`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddVde {
     /// `sock`, optional. QEMU 7.2: yes; 10.0: yes.
     pub sock: Option<String>,
@@ -13482,6 +15036,7 @@ pub struct NetdevAddVde {
     pub mode: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVde {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13496,8 +15051,11 @@ impl serde::Serialize for NetdevAddVde {
 /// The members of `NetdevAdd` when its tag is `vhost-user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddVhostUser {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
@@ -13507,6 +15065,7 @@ pub struct NetdevAddVhostUser {
     pub queues: Option<i64>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVhostUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13517,6 +15076,7 @@ impl serde::Serialize for NetdevAddVhostUser {
     }
 }
 
+#[cfg(feature = "net")]
 impl NetdevAddVhostUser {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardev: impl Into<String>) -> Self {
@@ -13531,8 +15091,11 @@ impl NetdevAddVhostUser {
 /// The members of `NetdevAdd` when its tag is `vhost-vdpa`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct NetdevAddVhostVdpa {
     /// `vhostdev`, optional. QEMU 7.2: yes; 10.0: yes.
     pub vhostdev: Option<String>,
@@ -13544,6 +15107,7 @@ pub struct NetdevAddVhostVdpa {
     pub x_svq: Option<bool>,
 }
 
+#[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVhostVdpa {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13558,8 +15122,11 @@ impl serde::Serialize for NetdevAddVhostVdpa {
 /// The members of `ObjectAdd` when its tag is `acpi-generic-initiator`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAcpiGenericInitiator {
     /// `pci-dev`. QEMU 7.2: no; 10.0: yes.
     pub pci_dev: String,
@@ -13567,6 +15134,7 @@ pub struct ObjectAddAcpiGenericInitiator {
     pub node: i64,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAcpiGenericInitiator {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13576,6 +15144,7 @@ impl serde::Serialize for ObjectAddAcpiGenericInitiator {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAcpiGenericInitiator {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(pci_dev: impl Into<String>, node: i64) -> Self {
@@ -13589,8 +15158,11 @@ impl ObjectAddAcpiGenericInitiator {
 /// The members of `ObjectAdd` when its tag is `acpi-generic-port`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAcpiGenericPort {
     /// `pci-bus`. QEMU 7.2: no; 10.0: yes.
     pub pci_bus: String,
@@ -13598,6 +15170,7 @@ pub struct ObjectAddAcpiGenericPort {
     pub node: i64,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAcpiGenericPort {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13607,6 +15180,7 @@ impl serde::Serialize for ObjectAddAcpiGenericPort {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAcpiGenericPort {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(pci_bus: impl Into<String>, node: i64) -> Self {
@@ -13620,8 +15194,11 @@ impl ObjectAddAcpiGenericPort {
 /// The members of `ObjectAdd` when its tag is `authz-list`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAuthzList {
     /// `policy`, optional. QEMU 7.2: yes; 10.0: yes.
     pub policy: Option<ObjectAddAuthzListPolicy>,
@@ -13629,6 +15206,7 @@ pub struct ObjectAddAuthzList {
     pub rules: Option<Vec<ObjectAddAuthzListRules>>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13638,10 +15216,13 @@ impl serde::Serialize for ObjectAddAuthzList {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddAuthzList`'s member `policy`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddAuthzListPolicy {
         /// `deny`. QEMU 7.2: yes; 10.0: yes.
         Deny = "deny" (None, None),
@@ -13653,8 +15234,11 @@ qapi_enum! {
 /// The type of `ObjectAddAuthzList`'s member `rules`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAuthzListRules {
     /// `match`. QEMU 7.2: yes; 10.0: yes.
     pub r#match: String,
@@ -13664,6 +15248,7 @@ pub struct ObjectAddAuthzListRules {
     pub format: Option<ObjectAddAuthzListRulesFormat>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzListRules {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13674,6 +15259,7 @@ impl serde::Serialize for ObjectAddAuthzListRules {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAuthzListRules {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(r#match: impl Into<String>, policy: ObjectAddAuthzListPolicy) -> Self {
@@ -13685,10 +15271,13 @@ impl ObjectAddAuthzListRules {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddAuthzListRules`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddAuthzListRulesFormat {
         /// `exact`. QEMU 7.2: yes; 10.0: yes.
         Exact = "exact" (None, None),
@@ -13700,8 +15289,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `authz-listfile`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAuthzListfile {
     /// `filename`. QEMU 7.2: yes; 10.0: yes.
     pub filename: String,
@@ -13709,6 +15301,7 @@ pub struct ObjectAddAuthzListfile {
     pub refresh: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzListfile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13718,6 +15311,7 @@ impl serde::Serialize for ObjectAddAuthzListfile {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAuthzListfile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(filename: impl Into<String>) -> Self {
@@ -13731,13 +15325,17 @@ impl ObjectAddAuthzListfile {
 /// The members of `ObjectAdd` when its tag is `authz-pam`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAuthzPam {
     /// `service`. QEMU 7.2: yes; 10.0: yes.
     pub service: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzPam {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13746,6 +15344,7 @@ impl serde::Serialize for ObjectAddAuthzPam {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAuthzPam {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(service: impl Into<String>) -> Self {
@@ -13758,13 +15357,17 @@ impl ObjectAddAuthzPam {
 /// The members of `ObjectAdd` when its tag is `authz-simple`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddAuthzSimple {
     /// `identity`. QEMU 7.2: yes; 10.0: yes.
     pub identity: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzSimple {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13773,6 +15376,7 @@ impl serde::Serialize for ObjectAddAuthzSimple {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddAuthzSimple {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(identity: impl Into<String>) -> Self {
@@ -13785,8 +15389,11 @@ impl ObjectAddAuthzSimple {
 /// The members of `ObjectAdd` when its tag is `can-host-socketcan`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddCanHostSocketcan {
     /// `if`. QEMU 7.2: yes; 10.0: yes.
     pub r#if: String,
@@ -13794,6 +15401,7 @@ pub struct ObjectAddCanHostSocketcan {
     pub canbus: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCanHostSocketcan {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13803,6 +15411,7 @@ impl serde::Serialize for ObjectAddCanHostSocketcan {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddCanHostSocketcan {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(r#if: impl Into<String>, canbus: impl Into<String>) -> Self {
@@ -13816,8 +15425,11 @@ impl ObjectAddCanHostSocketcan {
 /// The members of `ObjectAdd` when its tag is `colo-compare`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddColoCompare {
     /// `primary_in`. QEMU 7.2: yes; 10.0: yes.
     pub primary_in: String,
@@ -13839,6 +15451,7 @@ pub struct ObjectAddColoCompare {
     pub vnet_hdr_support: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddColoCompare {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13855,6 +15468,7 @@ impl serde::Serialize for ObjectAddColoCompare {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddColoCompare {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -13880,8 +15494,11 @@ impl ObjectAddColoCompare {
 /// The members of `ObjectAdd` when its tag is `cryptodev-backend`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddCryptodevBackend {
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
     pub queues: Option<i64>,
@@ -13891,6 +15508,7 @@ pub struct ObjectAddCryptodevBackend {
     pub throttle_ops: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCryptodevBackend {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13901,6 +15519,7 @@ impl serde::Serialize for ObjectAddCryptodevBackend {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddCryptodevBackend {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.throttle_bps.is_some() {
@@ -13926,8 +15545,11 @@ impl ObjectAddCryptodevBackend {
 /// The members of `ObjectAdd` when its tag is `cryptodev-vhost-user`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddCryptodevVhostUser {
     /// `queues`, optional. QEMU 7.2: yes; 10.0: yes.
     pub queues: Option<i64>,
@@ -13939,6 +15561,7 @@ pub struct ObjectAddCryptodevVhostUser {
     pub throttle_ops: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCryptodevVhostUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -13950,6 +15573,7 @@ impl serde::Serialize for ObjectAddCryptodevVhostUser {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddCryptodevVhostUser {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardev: impl Into<String>) -> Self {
@@ -13962,6 +15586,7 @@ impl ObjectAddCryptodevVhostUser {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddCryptodevVhostUser {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.throttle_bps.is_some() {
@@ -13987,8 +15612,11 @@ impl ObjectAddCryptodevVhostUser {
 /// The members of `ObjectAdd` when its tag is `dbus-vmstate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddDbusVmstate {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: String,
@@ -13996,6 +15624,7 @@ pub struct ObjectAddDbusVmstate {
     pub id_list: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddDbusVmstate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14005,6 +15634,7 @@ impl serde::Serialize for ObjectAddDbusVmstate {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddDbusVmstate {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(addr: impl Into<String>) -> Self {
@@ -14018,8 +15648,11 @@ impl ObjectAddDbusVmstate {
 /// The members of `ObjectAdd` when its tag is `filter-buffer`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterBuffer {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14035,6 +15668,7 @@ pub struct ObjectAddFilterBuffer {
     pub interval: i64,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterBuffer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14048,6 +15682,7 @@ impl serde::Serialize for ObjectAddFilterBuffer {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterBuffer {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>, interval: i64) -> Self {
@@ -14062,10 +15697,13 @@ impl ObjectAddFilterBuffer {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddFilterBuffer`'s member `insert`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddFilterBufferInsert {
         /// `before`. QEMU 7.2: yes; 10.0: yes.
         Before = "before" (None, None),
@@ -14074,10 +15712,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddFilterBuffer`'s member `queue`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddFilterBufferQueue {
         /// `all`. QEMU 7.2: yes; 10.0: yes.
         All = "all" (None, None),
@@ -14091,8 +15732,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `filter-dump`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterDump {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14110,6 +15754,7 @@ pub struct ObjectAddFilterDump {
     pub maxlen: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterDump {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14124,6 +15769,7 @@ impl serde::Serialize for ObjectAddFilterDump {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterDump {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>, file: impl Into<String>) -> Self {
@@ -14142,8 +15788,11 @@ impl ObjectAddFilterDump {
 /// The members of `ObjectAdd` when its tag is `filter-mirror`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterMirror {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14161,6 +15810,7 @@ pub struct ObjectAddFilterMirror {
     pub vnet_hdr_support: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14175,6 +15825,7 @@ impl serde::Serialize for ObjectAddFilterMirror {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterMirror {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>, outdev: impl Into<String>) -> Self {
@@ -14193,8 +15844,11 @@ impl ObjectAddFilterMirror {
 /// The members of `ObjectAdd` when its tag is `filter-redirector`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterRedirector {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14214,6 +15868,7 @@ pub struct ObjectAddFilterRedirector {
     pub vnet_hdr_support: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterRedirector {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14229,6 +15884,7 @@ impl serde::Serialize for ObjectAddFilterRedirector {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterRedirector {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>) -> Self {
@@ -14248,8 +15904,11 @@ impl ObjectAddFilterRedirector {
 /// The members of `ObjectAdd` when its tag is `filter-replay`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterReplay {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14263,6 +15922,7 @@ pub struct ObjectAddFilterReplay {
     pub insert: Option<ObjectAddFilterBufferInsert>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterReplay {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14275,6 +15935,7 @@ impl serde::Serialize for ObjectAddFilterReplay {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterReplay {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>) -> Self {
@@ -14291,8 +15952,11 @@ impl ObjectAddFilterReplay {
 /// The members of `ObjectAdd` when its tag is `filter-rewriter`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddFilterRewriter {
     /// `netdev`. QEMU 7.2: yes; 10.0: yes.
     pub netdev: String,
@@ -14308,6 +15972,7 @@ pub struct ObjectAddFilterRewriter {
     pub vnet_hdr_support: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterRewriter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14321,6 +15986,7 @@ impl serde::Serialize for ObjectAddFilterRewriter {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddFilterRewriter {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(netdev: impl Into<String>) -> Self {
@@ -14338,8 +16004,11 @@ impl ObjectAddFilterRewriter {
 /// The members of `ObjectAdd` when its tag is `input-barrier`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddInputBarrier {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -14357,6 +16026,7 @@ pub struct ObjectAddInputBarrier {
     pub height: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddInputBarrier {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14371,6 +16041,7 @@ impl serde::Serialize for ObjectAddInputBarrier {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddInputBarrier {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -14389,8 +16060,11 @@ impl ObjectAddInputBarrier {
 /// The members of `ObjectAdd` when its tag is `input-linux`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddInputLinux {
     /// `evdev`. QEMU 7.2: yes; 10.0: yes.
     pub evdev: String,
@@ -14402,6 +16076,7 @@ pub struct ObjectAddInputLinux {
     pub grab_toggle: Option<ObjectAddInputLinuxGrabToggle>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddInputLinux {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14413,6 +16088,7 @@ impl serde::Serialize for ObjectAddInputLinux {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddInputLinux {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(evdev: impl Into<String>) -> Self {
@@ -14425,10 +16101,13 @@ impl ObjectAddInputLinux {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddInputLinux`'s member `grab-toggle`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddInputLinuxGrabToggle {
         /// `ctrl-ctrl`. QEMU 7.2: yes; 10.0: yes.
         CtrlCtrl = "ctrl-ctrl" (None, None),
@@ -14448,13 +16127,17 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `iommufd`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddIommufd {
     /// `fd`, optional. QEMU 7.2: no; 10.0: yes.
     pub fd: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddIommufd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14466,8 +16149,11 @@ impl serde::Serialize for ObjectAddIommufd {
 /// The members of `ObjectAdd` when its tag is `iothread`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddIothread {
     /// `aio-max-batch`, optional. QEMU 7.2: yes; 10.0: yes.
     pub aio_max_batch: Option<i64>,
@@ -14483,6 +16169,7 @@ pub struct ObjectAddIothread {
     pub poll_shrink: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddIothread {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14499,8 +16186,11 @@ impl serde::Serialize for ObjectAddIothread {
 /// The members of `ObjectAdd` when its tag is `main-loop`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMainLoop {
     /// `aio-max-batch`, optional. QEMU 7.2: yes; 10.0: yes.
     pub aio_max_batch: Option<i64>,
@@ -14510,6 +16200,7 @@ pub struct ObjectAddMainLoop {
     pub thread_pool_max: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMainLoop {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14523,8 +16214,11 @@ impl serde::Serialize for ObjectAddMainLoop {
 /// The members of `ObjectAdd` when its tag is `memory-backend-epc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMemoryBackendEpc {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
     pub dump: Option<bool>,
@@ -14550,6 +16244,7 @@ pub struct ObjectAddMemoryBackendEpc {
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendEpc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14571,6 +16266,7 @@ impl serde::Serialize for ObjectAddMemoryBackendEpc {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendEpc {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -14590,10 +16286,13 @@ impl ObjectAddMemoryBackendEpc {
     }
 }
 
+#[cfg(any(feature = "machine", feature = "qom"))]
 qapi_enum! {
     /// The type of `ObjectAddMemoryBackendEpc`'s member `policy`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs one of the cargo features `machine`, `qom` (or `full`).
     pub enum ObjectAddMemoryBackendEpcPolicy {
         /// `default`. QEMU 7.2: yes; 10.0: yes.
         Default = "default" (None, None),
@@ -14609,8 +16308,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `memory-backend-file`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMemoryBackendFile {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
     pub dump: Option<bool>,
@@ -14650,6 +16352,7 @@ pub struct ObjectAddMemoryBackendFile {
     pub rom: Option<BlockdevOptionsFileLocking>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14678,6 +16381,7 @@ impl serde::Serialize for ObjectAddMemoryBackendFile {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendFile {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64, mem_path: impl Into<String>) -> Self {
@@ -14704,6 +16408,7 @@ impl ObjectAddMemoryBackendFile {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendFile {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.offset.is_some() {
@@ -14729,8 +16434,11 @@ impl ObjectAddMemoryBackendFile {
 /// The members of `ObjectAdd` when its tag is `memory-backend-memfd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMemoryBackendMemfd {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
     pub dump: Option<bool>,
@@ -14762,6 +16470,7 @@ pub struct ObjectAddMemoryBackendMemfd {
     pub seal: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendMemfd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14786,6 +16495,7 @@ impl serde::Serialize for ObjectAddMemoryBackendMemfd {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendMemfd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -14811,8 +16521,11 @@ impl ObjectAddMemoryBackendMemfd {
 /// The members of `ObjectAdd` when its tag is `memory-backend-ram`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMemoryBackendRam {
     /// `dump`, optional. QEMU 7.2: yes; 10.0: yes.
     pub dump: Option<bool>,
@@ -14838,6 +16551,7 @@ pub struct ObjectAddMemoryBackendRam {
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendRam {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14859,6 +16573,7 @@ impl serde::Serialize for ObjectAddMemoryBackendRam {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendRam {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -14881,8 +16596,11 @@ impl ObjectAddMemoryBackendRam {
 /// The members of `ObjectAdd` when its tag is `memory-backend-shm`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddMemoryBackendShm {
     /// `dump`, optional. QEMU 7.2: no; 10.0: yes.
     pub dump: Option<bool>,
@@ -14908,6 +16626,7 @@ pub struct ObjectAddMemoryBackendShm {
     pub x_use_canonical_path_for_ramblock_id: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendShm {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14929,6 +16648,7 @@ impl serde::Serialize for ObjectAddMemoryBackendShm {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddMemoryBackendShm {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(size: i64) -> Self {
@@ -14951,13 +16671,17 @@ impl ObjectAddMemoryBackendShm {
 /// The members of `ObjectAdd` when its tag is `pr-manager-helper`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddPrManagerHelper {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddPrManagerHelper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -14966,6 +16690,7 @@ impl serde::Serialize for ObjectAddPrManagerHelper {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddPrManagerHelper {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(path: impl Into<String>) -> Self {
@@ -14973,10 +16698,13 @@ impl ObjectAddPrManagerHelper {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAdd`'s member `qom-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddQomType {
         /// `authz-list`. QEMU 7.2: yes; 10.0: yes.
         AuthzList = "authz-list" (None, None),
@@ -15082,8 +16810,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `qtest`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddQtest {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
@@ -15091,6 +16822,7 @@ pub struct ObjectAddQtest {
     pub log: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddQtest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15100,6 +16832,7 @@ impl serde::Serialize for ObjectAddQtest {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddQtest {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardev: impl Into<String>) -> Self {
@@ -15113,13 +16846,17 @@ impl ObjectAddQtest {
 /// The members of `ObjectAdd` when its tag is `rng-builtin`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddRngBuiltin {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub opened: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngBuiltin {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15131,8 +16868,11 @@ impl serde::Serialize for ObjectAddRngBuiltin {
 /// The members of `ObjectAdd` when its tag is `rng-egd`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddRngEgd {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub opened: Option<bool>,
@@ -15140,6 +16880,7 @@ pub struct ObjectAddRngEgd {
     pub chardev: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngEgd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15149,6 +16890,7 @@ impl serde::Serialize for ObjectAddRngEgd {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddRngEgd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(chardev: impl Into<String>) -> Self {
@@ -15162,8 +16904,11 @@ impl ObjectAddRngEgd {
 /// The members of `ObjectAdd` when its tag is `rng-random`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddRngRandom {
     /// `opened`, optional. QEMU 7.2: yes; 10.0: yes. Deprecated by QEMU.
     pub opened: Option<bool>,
@@ -15171,6 +16916,7 @@ pub struct ObjectAddRngRandom {
     pub filename: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngRandom {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15183,8 +16929,11 @@ impl serde::Serialize for ObjectAddRngRandom {
 /// The members of `ObjectAdd` when its tag is `secret`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddSecret {
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
     pub loaded: Option<bool>,
@@ -15200,6 +16949,7 @@ pub struct ObjectAddSecret {
     pub file: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSecret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15213,6 +16963,7 @@ impl serde::Serialize for ObjectAddSecret {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSecret {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
@@ -15227,10 +16978,13 @@ impl ObjectAddSecret {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddSecret`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddSecretFormat {
         /// `raw`. QEMU 7.2: yes; 10.0: yes.
         Raw = "raw" (None, None),
@@ -15242,8 +16996,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `secret_keyring`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddSecretKeyring {
     /// `loaded`, optional. QEMU 7.2: yes; 10.0: no. Deprecated by QEMU.
     pub loaded: Option<bool>,
@@ -15257,6 +17014,7 @@ pub struct ObjectAddSecretKeyring {
     pub serial: i64,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSecretKeyring {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15269,6 +17027,7 @@ impl serde::Serialize for ObjectAddSecretKeyring {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSecretKeyring {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(serial: i64) -> Self {
@@ -15282,6 +17041,7 @@ impl ObjectAddSecretKeyring {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSecretKeyring {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
@@ -15299,8 +17059,11 @@ impl ObjectAddSecretKeyring {
 /// The members of `ObjectAdd` when its tag is `sev-guest`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddSevGuest {
     /// `sev-device`, optional. QEMU 7.2: yes; 10.0: yes.
     pub sev_device: Option<String>,
@@ -15322,6 +17085,7 @@ pub struct ObjectAddSevGuest {
     pub legacy_vm_type: Option<BlockdevOptionsFileLocking>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSevGuest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15338,6 +17102,7 @@ impl serde::Serialize for ObjectAddSevGuest {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSevGuest {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(reduced_phys_bits: i64) -> Self {
@@ -15355,6 +17120,7 @@ impl ObjectAddSevGuest {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSevGuest {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.legacy_vm_type.is_some() {
@@ -15372,8 +17138,11 @@ impl ObjectAddSevGuest {
 /// The members of `ObjectAdd` when its tag is `sev-snp-guest`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddSevSnpGuest {
     /// `sev-device`, optional. QEMU 7.2: no; 10.0: yes.
     pub sev_device: Option<String>,
@@ -15399,6 +17168,7 @@ pub struct ObjectAddSevSnpGuest {
     pub vcek_disabled: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSevSnpGuest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15417,6 +17187,7 @@ impl serde::Serialize for ObjectAddSevSnpGuest {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddSevSnpGuest {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(reduced_phys_bits: i64) -> Self {
@@ -15439,8 +17210,11 @@ impl ObjectAddSevSnpGuest {
 /// The members of `ObjectAdd` when its tag is `thread-context`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddThreadContext {
     /// `cpu-affinity`, optional. QEMU 7.2: yes; 10.0: yes.
     pub cpu_affinity: Option<Vec<i64>>,
@@ -15448,6 +17222,7 @@ pub struct ObjectAddThreadContext {
     pub node_affinity: Option<Vec<i64>>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThreadContext {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15460,8 +17235,11 @@ impl serde::Serialize for ObjectAddThreadContext {
 /// The members of `ObjectAdd` when its tag is `throttle-group`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddThrottleGroup {
     /// `limits`, optional. QEMU 7.2: yes; 10.0: yes.
     pub limits: Option<ObjectAddThrottleGroupLimits>,
@@ -15505,6 +17283,7 @@ pub struct ObjectAddThrottleGroup {
     pub x_iops_size: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThrottleGroup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15535,8 +17314,11 @@ impl serde::Serialize for ObjectAddThrottleGroup {
 /// The type of `ObjectAddThrottleGroup`'s member `limits`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddThrottleGroupLimits {
     /// `iops-total`, optional. QEMU 7.2: yes; 10.0: yes.
     pub iops_total: Option<i64>,
@@ -15578,6 +17360,7 @@ pub struct ObjectAddThrottleGroupLimits {
     pub iops_size: Option<i64>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThrottleGroupLimits {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15607,8 +17390,11 @@ impl serde::Serialize for ObjectAddThrottleGroupLimits {
 /// The members of `ObjectAdd` when its tag is `tls-cipher-suites`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddTlsCipherSuites {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
     pub verify_peer: Option<bool>,
@@ -15620,6 +17406,7 @@ pub struct ObjectAddTlsCipherSuites {
     pub priority: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCipherSuites {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15634,8 +17421,11 @@ impl serde::Serialize for ObjectAddTlsCipherSuites {
 /// The members of `ObjectAdd` when its tag is `tls-creds-anon`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddTlsCredsAnon {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
     pub verify_peer: Option<bool>,
@@ -15649,6 +17439,7 @@ pub struct ObjectAddTlsCredsAnon {
     pub loaded: Option<bool>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsAnon {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15661,6 +17452,7 @@ impl serde::Serialize for ObjectAddTlsCredsAnon {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddTlsCredsAnon {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
@@ -15675,10 +17467,13 @@ impl ObjectAddTlsCredsAnon {
     }
 }
 
+#[cfg(feature = "qom")]
 qapi_enum! {
     /// The type of `ObjectAddTlsCredsAnon`'s member `endpoint`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `qom` (or `full`).
     pub enum ObjectAddTlsCredsAnonEndpoint {
         /// `client`. QEMU 7.2: yes; 10.0: yes.
         Client = "client" (None, None),
@@ -15690,8 +17485,11 @@ qapi_enum! {
 /// The members of `ObjectAdd` when its tag is `tls-creds-psk`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddTlsCredsPsk {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
     pub verify_peer: Option<bool>,
@@ -15707,6 +17505,7 @@ pub struct ObjectAddTlsCredsPsk {
     pub username: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsPsk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15720,6 +17519,7 @@ impl serde::Serialize for ObjectAddTlsCredsPsk {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddTlsCredsPsk {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
@@ -15737,8 +17537,11 @@ impl ObjectAddTlsCredsPsk {
 /// The members of `ObjectAdd` when its tag is `tls-creds-x509`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddTlsCredsX509 {
     /// `verify-peer`, optional. QEMU 7.2: yes; 10.0: yes.
     pub verify_peer: Option<bool>,
@@ -15756,6 +17559,7 @@ pub struct ObjectAddTlsCredsX509 {
     pub passwordid: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsX509 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15770,6 +17574,7 @@ impl serde::Serialize for ObjectAddTlsCredsX509 {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddTlsCredsX509 {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.loaded.is_some() {
@@ -15787,8 +17592,11 @@ impl ObjectAddTlsCredsX509 {
 /// The members of `ObjectAdd` when its tag is `x-remote-object`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddXRemoteObject {
     /// `fd`. QEMU 7.2: yes; 10.0: yes.
     pub fd: String,
@@ -15796,6 +17604,7 @@ pub struct ObjectAddXRemoteObject {
     pub devid: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddXRemoteObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15805,6 +17614,7 @@ impl serde::Serialize for ObjectAddXRemoteObject {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddXRemoteObject {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(fd: impl Into<String>, devid: impl Into<String>) -> Self {
@@ -15818,8 +17628,11 @@ impl ObjectAddXRemoteObject {
 /// The members of `ObjectAdd` when its tag is `x-vfio-user-server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectAddXVfioUserServer {
     /// `socket`. QEMU 7.2: yes; 10.0: yes.
     pub socket: BlockExportAddVhostUserBlkAddr,
@@ -15827,6 +17640,7 @@ pub struct ObjectAddXVfioUserServer {
     pub device: String,
 }
 
+#[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddXVfioUserServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -15836,6 +17650,7 @@ impl serde::Serialize for ObjectAddXVfioUserServer {
     }
 }
 
+#[cfg(feature = "qom")]
 impl ObjectAddXVfioUserServer {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(socket: BlockExportAddVhostUserBlkAddr, device: impl Into<String>) -> Self {
@@ -15877,8 +17692,11 @@ impl<'de> serde::Deserialize<'de> for ObjectPropertyInfo {
 /// What `qom-list-types` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `qom` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "qom")]
 pub struct ObjectTypeInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -15888,6 +17706,7 @@ pub struct ObjectTypeInfo {
     pub parent: Option<String>,
 }
 
+#[cfg(feature = "qom")]
 impl<'de> serde::Deserialize<'de> for ObjectTypeInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -15902,8 +17721,11 @@ impl<'de> serde::Deserialize<'de> for ObjectTypeInfo {
 /// What `query-pci` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfo {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
     pub bus: i64,
@@ -15911,6 +17733,7 @@ pub struct PciInfo {
     pub devices: Vec<PciInfoDevices>,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -15924,8 +17747,11 @@ impl<'de> serde::Deserialize<'de> for PciInfo {
 /// The type of `PciInfo`'s member `devices`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevices {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
     pub bus: i64,
@@ -15949,6 +17775,7 @@ pub struct PciInfoDevices {
     pub regions: Vec<PciInfoDevicesRegions>,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevices {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -15970,8 +17797,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevices {
 /// The type of `PciInfoDevices`'s member `class_info`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesClassInfo {
     /// `desc`, optional. QEMU 7.2: yes; 10.0: yes.
     pub desc: Option<String>,
@@ -15979,6 +17809,7 @@ pub struct PciInfoDevicesClassInfo {
     pub class: i64,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesClassInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -15992,8 +17823,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesClassInfo {
 /// The type of `PciInfoDevices`'s member `id`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesId {
     /// `device`. QEMU 7.2: yes; 10.0: yes.
     pub device: i64,
@@ -16005,6 +17839,7 @@ pub struct PciInfoDevicesId {
     pub subsystem_vendor: Option<i64>,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16020,8 +17855,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesId {
 /// The type of `PciInfoDevices`'s member `pci_bridge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesPciBridge {
     /// `bus`. QEMU 7.2: yes; 10.0: yes.
     pub bus: PciInfoDevicesPciBridgeBus,
@@ -16029,6 +17867,7 @@ pub struct PciInfoDevicesPciBridge {
     pub devices: Option<Vec<PciInfoDevices>>,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridge {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16042,8 +17881,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridge {
 /// The type of `PciInfoDevicesPciBridge`'s member `bus`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesPciBridgeBus {
     /// `number`. QEMU 7.2: yes; 10.0: yes.
     pub number: i64,
@@ -16059,6 +17901,7 @@ pub struct PciInfoDevicesPciBridgeBus {
     pub prefetchable_range: PciInfoDevicesPciBridgeBusIoRange,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16076,8 +17919,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBus {
 /// The type of `PciInfoDevicesPciBridgeBus`'s member `io_range`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesPciBridgeBusIoRange {
     /// `base`. QEMU 7.2: yes; 10.0: yes.
     pub base: i64,
@@ -16085,6 +17931,7 @@ pub struct PciInfoDevicesPciBridgeBusIoRange {
     pub limit: i64,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBusIoRange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16098,8 +17945,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBusIoRange {
 /// The type of `PciInfoDevices`'s member `regions`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `pci` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "pci")]
 pub struct PciInfoDevicesRegions {
     /// `bar`. QEMU 7.2: yes; 10.0: yes.
     pub bar: i64,
@@ -16115,6 +17965,7 @@ pub struct PciInfoDevicesRegions {
     pub mem_type_64: Option<bool>,
 }
 
+#[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesRegions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16132,8 +17983,11 @@ impl<'de> serde::Deserialize<'de> for PciInfoDevicesRegions {
 /// What `query-pr-managers` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block")]
 pub struct PrManagersInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -16141,6 +17995,7 @@ pub struct PrManagersInfo {
     pub connected: bool,
 }
 
+#[cfg(feature = "block")]
 impl<'de> serde::Deserialize<'de> for PrManagersInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16151,10 +18006,13 @@ impl<'de> serde::Deserialize<'de> for PrManagersInfo {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `QKeyCodeWrapper`'s member `data`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum QKeyCode {
         /// `unmapped`. QEMU 7.2: yes; 10.0: yes.
         Unmapped = "unmapped" (None, None),
@@ -16486,13 +18344,17 @@ qapi_enum! {
 /// The members of `KeyValue` when its tag is `qcode`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct QKeyCodeWrapper {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: QKeyCode,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for QKeyCodeWrapper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -16501,6 +18363,7 @@ impl serde::Serialize for QKeyCodeWrapper {
     }
 }
 
+#[cfg(feature = "ui")]
 impl QKeyCodeWrapper {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: QKeyCode) -> Self {
@@ -16508,6 +18371,7 @@ impl QKeyCodeWrapper {
     }
 }
 
+#[cfg(feature = "ui")]
 impl QKeyCodeWrapper {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -16518,10 +18382,13 @@ impl QKeyCodeWrapper {
     }
 }
 
+#[cfg(feature = "control")]
 qapi_enum! {
     /// The type of `QmpCapabilities`'s member `enable`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `control` (or `full`).
     pub enum QmpCapability {
         /// `oob`. QEMU 7.2: yes; 10.0: yes.
         Oob = "oob" (None, None),
@@ -16531,8 +18398,11 @@ qapi_enum! {
 /// The type of `QueryStats`'s member `providers`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct QueryStatsProviders {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
     pub provider: QueryStatsProvidersProvider,
@@ -16540,6 +18410,7 @@ pub struct QueryStatsProviders {
     pub names: Option<Vec<String>>,
 }
 
+#[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsProviders {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -16549,6 +18420,7 @@ impl serde::Serialize for QueryStatsProviders {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStatsProviders {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(provider: QueryStatsProvidersProvider) -> Self {
@@ -16559,6 +18431,7 @@ impl QueryStatsProviders {
     }
 }
 
+#[cfg(feature = "stats")]
 impl QueryStatsProviders {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -16569,10 +18442,13 @@ impl QueryStatsProviders {
     }
 }
 
+#[cfg(feature = "stats")]
 qapi_enum! {
     /// The type of `QueryStatsProviders`'s member `provider`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `stats` (or `full`).
     pub enum QueryStatsProvidersProvider {
         /// `kvm`. QEMU 7.2: yes; 10.0: yes.
         Kvm = "kvm" (None, None),
@@ -16581,10 +18457,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "stats")]
 qapi_enum! {
     /// The type of `QueryStats`'s member `target`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `stats` (or `full`).
     pub enum QueryStatsTarget {
         /// `vm`. QEMU 7.2: yes; 10.0: yes.
         Vm = "vm" (None, None),
@@ -16598,13 +18477,17 @@ qapi_enum! {
 /// The members of `QueryStats` when its tag is `vcpu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct QueryStatsVcpu {
     /// `vcpus`, optional. QEMU 7.2: yes; 10.0: yes.
     pub vcpus: Option<Vec<String>>,
 }
 
+#[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsVcpu {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -16630,8 +18513,11 @@ qapi_enum! {
 /// What `query-replay` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `replay` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "replay")]
 pub struct ReplayInfo {
     /// `mode`. QEMU 7.2: yes; 10.0: yes.
     pub mode: ReplayInfoMode,
@@ -16641,6 +18527,7 @@ pub struct ReplayInfo {
     pub icount: i64,
 }
 
+#[cfg(feature = "replay")]
 impl<'de> serde::Deserialize<'de> for ReplayInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16652,10 +18539,13 @@ impl<'de> serde::Deserialize<'de> for ReplayInfo {
     }
 }
 
+#[cfg(feature = "replay")]
 qapi_enum! {
     /// The type of `ReplayInfo`'s member `mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `replay` (or `full`).
     pub enum ReplayInfoMode {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -16666,10 +18556,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ebpf")]
 qapi_enum! {
     /// The type of `RequestEbpf`'s member `id`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ebpf` (or `full`).
     pub enum RequestEbpfId {
         /// `rss`. QEMU 7.2: no; 10.0: yes.
         Rss = "rss" (None, None),
@@ -16679,13 +18572,17 @@ qapi_enum! {
 /// What `request-ebpf` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `ebpf` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ebpf")]
 pub struct RequestEbpfOutput {
     /// `object`. QEMU 7.2: no; 10.0: yes.
     pub object: String,
 }
 
+#[cfg(feature = "ebpf")]
 impl<'de> serde::Deserialize<'de> for RequestEbpfOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16695,10 +18592,13 @@ impl<'de> serde::Deserialize<'de> for RequestEbpfOutput {
     }
 }
 
+#[cfg(feature = "char")]
 qapi_enum! {
     /// The type of `RingbufRead`'s member `format`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `char` (or `full`).
     pub enum RingbufReadFormat {
         /// `utf8`. QEMU 7.2: yes; 10.0: yes.
         Utf8 = "utf8" (None, None),
@@ -16710,8 +18610,11 @@ qapi_enum! {
 /// What `query-rocker-of-dpa-flows` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerOfDpaFlowsInfo {
     /// `cookie`. QEMU 7.2: yes; 10.0: yes.
     pub cookie: i64,
@@ -16725,6 +18628,7 @@ pub struct RockerOfDpaFlowsInfo {
     pub action: RockerOfDpaFlowsInfoAction,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16741,8 +18645,11 @@ impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfo {
 /// The type of `RockerOfDpaFlowsInfo`'s member `action`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerOfDpaFlowsInfoAction {
     /// `goto-tbl`, optional. QEMU 7.2: yes; 10.0: yes.
     pub goto_tbl: Option<i64>,
@@ -16758,6 +18665,7 @@ pub struct RockerOfDpaFlowsInfoAction {
     pub out_pport: Option<i64>,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoAction {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16775,8 +18683,11 @@ impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoAction {
 /// The type of `RockerOfDpaFlowsInfo`'s member `key`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerOfDpaFlowsInfoKey {
     /// `priority`. QEMU 7.2: yes; 10.0: yes.
     pub priority: i64,
@@ -16802,6 +18713,7 @@ pub struct RockerOfDpaFlowsInfoKey {
     pub ip_dst: Option<String>,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16824,8 +18736,11 @@ impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoKey {
 /// The type of `RockerOfDpaFlowsInfo`'s member `mask`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerOfDpaFlowsInfoMask {
     /// `in-pport`, optional. QEMU 7.2: yes; 10.0: yes.
     pub in_pport: Option<i64>,
@@ -16843,6 +18758,7 @@ pub struct RockerOfDpaFlowsInfoMask {
     pub ip_tos: Option<i64>,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoMask {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16861,8 +18777,11 @@ impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoMask {
 /// What `query-rocker-of-dpa-groups` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerOfDpaGroupsInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
@@ -16892,6 +18811,7 @@ pub struct RockerOfDpaGroupsInfo {
     pub ttl_check: Option<i64>,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaGroupsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16916,8 +18836,11 @@ impl<'de> serde::Deserialize<'de> for RockerOfDpaGroupsInfo {
 /// What `query-rocker-ports` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerPortsInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -16933,6 +18856,7 @@ pub struct RockerPortsInfo {
     pub autoneg: RockerPortsInfoAutoneg,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerPortsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -16947,10 +18871,13 @@ impl<'de> serde::Deserialize<'de> for RockerPortsInfo {
     }
 }
 
+#[cfg(feature = "rocker")]
 qapi_enum! {
     /// The type of `RockerPortsInfo`'s member `autoneg`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `rocker` (or `full`).
     pub enum RockerPortsInfoAutoneg {
         /// `off`. QEMU 7.2: yes; 10.0: yes.
         Off = "off" (None, None),
@@ -16959,10 +18886,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "rocker")]
 qapi_enum! {
     /// The type of `RockerPortsInfo`'s member `duplex`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `rocker` (or `full`).
     pub enum RockerPortsInfoDuplex {
         /// `half`. QEMU 7.2: yes; 10.0: yes.
         Half = "half" (None, None),
@@ -16974,8 +18904,11 @@ qapi_enum! {
 /// What `query-rocker` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `rocker` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "rocker")]
 pub struct RockerSwitch {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -16985,6 +18918,7 @@ pub struct RockerSwitch {
     pub ports: i64,
 }
 
+#[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerSwitch {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17039,8 +18973,11 @@ qapi_enum! {
 /// What `query-rx-filter` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `net` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "net")]
 pub struct RxFilterInfo {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -17068,6 +19005,7 @@ pub struct RxFilterInfo {
     pub multicast_table: Vec<String>,
 }
 
+#[cfg(feature = "net")]
 impl<'de> serde::Deserialize<'de> for RxFilterInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17088,10 +19026,13 @@ impl<'de> serde::Deserialize<'de> for RxFilterInfo {
     }
 }
 
+#[cfg(feature = "net")]
 qapi_enum! {
     /// The type of `RxFilterInfo`'s member `multicast`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `net` (or `full`).
     pub enum RxFilterInfoMulticast {
         /// `normal`. QEMU 7.2: yes; 10.0: yes.
         Normal = "normal" (None, None),
@@ -17105,8 +19046,11 @@ qapi_enum! {
 /// What `query-qmp-schema` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfo {
     /// The members every variant has, `meta-type` among them.
     pub base: SchemaInfoBase,
@@ -17117,8 +19061,11 @@ pub struct SchemaInfo {
 /// The members of [`SchemaInfo`] that do not depend on `meta-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoBase {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -17128,6 +19075,7 @@ pub struct SchemaInfoBase {
     pub features: Option<Vec<String>>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17140,8 +19088,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoBase {
 }
 
 /// The variant part of [`SchemaInfo`], selected by `meta-type`.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub enum SchemaInfoVariant {
     /// `meta-type` is `builtin`. QEMU 7.2: yes; 10.0: yes.
     Builtin(SchemaInfoBuiltin),
@@ -17161,6 +19112,7 @@ pub enum SchemaInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -17190,13 +19142,17 @@ impl<'de> serde::Deserialize<'de> for SchemaInfo {
 /// The members of `SchemaInfo` when its tag is `alternate`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoAlternate {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
     pub members: Vec<SchemaInfoAlternateMembers>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoAlternate {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17209,13 +19165,17 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoAlternate {
 /// The type of `SchemaInfoAlternate`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoAlternateMembers {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: String,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoAlternateMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17228,13 +19188,17 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoAlternateMembers {
 /// The members of `SchemaInfo` when its tag is `array`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoArray {
     /// `element-type`. QEMU 7.2: yes; 10.0: yes.
     pub element_type: String,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoArray {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17247,13 +19211,17 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoArray {
 /// The members of `SchemaInfo` when its tag is `builtin`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoBuiltin {
     /// `json-type`. QEMU 7.2: yes; 10.0: yes.
     pub json_type: SchemaInfoBuiltinJsonType,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoBuiltin {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17263,10 +19231,13 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoBuiltin {
     }
 }
 
+#[cfg(feature = "introspect")]
 qapi_enum! {
     /// The type of `SchemaInfoBuiltin`'s member `json-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `introspect` (or `full`).
     pub enum SchemaInfoBuiltinJsonType {
         /// `string`. QEMU 7.2: yes; 10.0: yes.
         String = "string" (None, None),
@@ -17290,8 +19261,11 @@ qapi_enum! {
 /// The members of `SchemaInfo` when its tag is `command`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoCommand {
     /// `arg-type`. QEMU 7.2: yes; 10.0: yes.
     pub arg_type: String,
@@ -17301,6 +19275,7 @@ pub struct SchemaInfoCommand {
     pub allow_oob: Option<bool>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoCommand {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17315,8 +19290,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoCommand {
 /// The members of `SchemaInfo` when its tag is `enum`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoEnum {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
     pub members: Vec<SchemaInfoEnumMembers>,
@@ -17324,6 +19302,7 @@ pub struct SchemaInfoEnum {
     pub values: Vec<String>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEnum {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17337,8 +19316,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoEnum {
 /// The type of `SchemaInfoEnum`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoEnumMembers {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -17346,6 +19328,7 @@ pub struct SchemaInfoEnumMembers {
     pub features: Option<Vec<String>>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEnumMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17359,13 +19342,17 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoEnumMembers {
 /// The members of `SchemaInfo` when its tag is `event`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoEvent {
     /// `arg-type`. QEMU 7.2: yes; 10.0: yes.
     pub arg_type: String,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEvent {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17378,8 +19365,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoEvent {
 /// The members of `SchemaInfo` when its tag is `object`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoObject {
     /// `members`. QEMU 7.2: yes; 10.0: yes.
     pub members: Vec<SchemaInfoObjectMembers>,
@@ -17389,6 +19379,7 @@ pub struct SchemaInfoObject {
     pub variants: Option<Vec<SchemaInfoObjectVariants>>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObject {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17403,8 +19394,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoObject {
 /// The type of `SchemaInfoObject`'s member `members`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoObjectMembers {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -17416,6 +19410,7 @@ pub struct SchemaInfoObjectMembers {
     pub features: Option<Vec<String>>,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObjectMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17431,8 +19426,11 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoObjectMembers {
 /// The type of `SchemaInfoObject`'s member `variants`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `introspect` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "introspect")]
 pub struct SchemaInfoObjectVariants {
     /// `case`. QEMU 7.2: yes; 10.0: yes.
     pub case: String,
@@ -17440,6 +19438,7 @@ pub struct SchemaInfoObjectVariants {
     pub kind: String,
 }
 
+#[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObjectVariants {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17450,10 +19449,13 @@ impl<'de> serde::Deserialize<'de> for SchemaInfoObjectVariants {
     }
 }
 
+#[cfg(feature = "introspect")]
 qapi_enum! {
     /// The type of `SchemaInfo`'s member `meta-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `introspect` (or `full`).
     pub enum SchemaMetaType {
         /// `builtin`. QEMU 7.2: yes; 10.0: yes.
         Builtin = "builtin" (None, None),
@@ -17472,10 +19474,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "run-state")]
 qapi_enum! {
     /// The type of `SetAction`'s member `panic`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `run-state` (or `full`).
     pub enum SetActionPanic {
         /// `pause`. QEMU 7.2: yes; 10.0: yes.
         Pause = "pause" (None, None),
@@ -17488,10 +19493,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "run-state")]
 qapi_enum! {
     /// The type of `SetAction`'s member `reboot`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `run-state` (or `full`).
     pub enum SetActionReboot {
         /// `reset`. QEMU 7.2: yes; 10.0: yes.
         Reset = "reset" (None, None),
@@ -17500,10 +19508,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "run-state")]
 qapi_enum! {
     /// The type of `SetAction`'s member `shutdown`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `run-state` (or `full`).
     pub enum SetActionShutdown {
         /// `poweroff`. QEMU 7.2: yes; 10.0: yes.
         Poweroff = "poweroff" (None, None),
@@ -17537,8 +19548,11 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `cpu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeCpu {
     /// `node-id`, optional. QEMU 7.2: yes; 10.0: yes.
     pub node_id: Option<i64>,
@@ -17560,6 +19574,7 @@ pub struct SetNumaNodeCpu {
     pub module_id: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeCpu {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17576,6 +19591,7 @@ impl serde::Serialize for SetNumaNodeCpu {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNodeCpu {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         if self.drawer_id.is_some() {
@@ -17609,8 +19625,11 @@ impl SetNumaNodeCpu {
 /// The members of `SetNumaNode` when its tag is `dist`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeDist {
     /// `src`. QEMU 7.2: yes; 10.0: yes.
     pub src: i64,
@@ -17620,6 +19639,7 @@ pub struct SetNumaNodeDist {
     pub val: i64,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeDist {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17630,6 +19650,7 @@ impl serde::Serialize for SetNumaNodeDist {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNodeDist {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(src: i64, dst: i64, val: i64) -> Self {
@@ -17640,8 +19661,11 @@ impl SetNumaNodeDist {
 /// The members of `SetNumaNode` when its tag is `hmat-cache`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeHmatCache {
     /// `node-id`. QEMU 7.2: yes; 10.0: yes.
     pub node_id: i64,
@@ -17657,6 +19681,7 @@ pub struct SetNumaNodeHmatCache {
     pub line: i64,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeHmatCache {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17670,6 +19695,7 @@ impl serde::Serialize for SetNumaNodeHmatCache {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNodeHmatCache {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -17691,10 +19717,13 @@ impl SetNumaNodeHmatCache {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `SetNumaNodeHmatCache`'s member `associativity`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum SetNumaNodeHmatCacheAssociativity {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -17705,10 +19734,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `SetNumaNodeHmatCache`'s member `policy`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum SetNumaNodeHmatCachePolicy {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -17722,8 +19754,11 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `hmat-lb`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeHmatLb {
     /// `initiator`. QEMU 7.2: yes; 10.0: yes.
     pub initiator: i64,
@@ -17739,6 +19774,7 @@ pub struct SetNumaNodeHmatLb {
     pub bandwidth: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeHmatLb {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17752,6 +19788,7 @@ impl serde::Serialize for SetNumaNodeHmatLb {
     }
 }
 
+#[cfg(feature = "machine")]
 impl SetNumaNodeHmatLb {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(
@@ -17771,10 +19808,13 @@ impl SetNumaNodeHmatLb {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `SetNumaNodeHmatLb`'s member `data-type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum SetNumaNodeHmatLbDataType {
         /// `access-latency`. QEMU 7.2: yes; 10.0: yes.
         AccessLatency = "access-latency" (None, None),
@@ -17791,10 +19831,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `SetNumaNodeHmatLb`'s member `hierarchy`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum SetNumaNodeHmatLbHierarchy {
         /// `memory`. QEMU 7.2: yes; 10.0: yes.
         Memory = "memory" (None, None),
@@ -17810,8 +19853,11 @@ qapi_enum! {
 /// The members of `SetNumaNode` when its tag is `node`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct SetNumaNodeNode {
     /// `nodeid`, optional. QEMU 7.2: yes; 10.0: yes.
     pub nodeid: Option<i64>,
@@ -17825,6 +19871,7 @@ pub struct SetNumaNodeNode {
     pub initiator: Option<i64>,
 }
 
+#[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeNode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17837,10 +19884,13 @@ impl serde::Serialize for SetNumaNodeNode {
     }
 }
 
+#[cfg(feature = "machine")]
 qapi_enum! {
     /// The type of `SetNumaNode`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `machine` (or `full`).
     pub enum SetNumaNodeType {
         /// `node`. QEMU 7.2: yes; 10.0: yes.
         Node = "node" (None, None),
@@ -17855,10 +19905,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `SetPassword`'s member `connected`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum SetPasswordConnected {
         /// `keep`. QEMU 7.2: yes; 10.0: yes.
         Keep = "keep" (None, None),
@@ -17872,13 +19925,17 @@ qapi_enum! {
 /// The members of `SetPassword` when its tag is `vnc`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct SetPasswordVnc {
     /// `display`, optional. QEMU 7.2: yes; 10.0: yes.
     pub display: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl serde::Serialize for SetPasswordVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -17890,13 +19947,17 @@ impl serde::Serialize for SetPasswordVnc {
 /// What `query-sev-attestation-report` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevAttestationReportInfo {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: String,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevAttestationReportInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17909,8 +19970,11 @@ impl<'de> serde::Deserialize<'de> for SevAttestationReportInfo {
 /// What `query-sev-capabilities` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevCapabilitiesInfo {
     /// `pdh`. QEMU 7.2: yes; 10.0: yes.
     pub pdh: String,
@@ -17924,6 +19988,7 @@ pub struct SevCapabilitiesInfo {
     pub reduced_phys_bits: i64,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevCapabilitiesInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17940,8 +20005,11 @@ impl<'de> serde::Deserialize<'de> for SevCapabilitiesInfo {
 /// What `query-sev` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevInfo {
     /// The members every variant has, `sev-type` among them.
     pub base: SevInfoBase,
@@ -17952,8 +20020,11 @@ pub struct SevInfo {
 /// The members of [`SevInfo`] that do not depend on `sev-type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevInfoBase {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
     pub enabled: bool,
@@ -17973,6 +20044,7 @@ pub struct SevInfoBase {
     pub sev_type: Option<SevInfoSevType>,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -17990,8 +20062,11 @@ impl<'de> serde::Deserialize<'de> for SevInfoBase {
 }
 
 /// The variant part of [`SevInfo`], selected by `sev-type`.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub enum SevInfoVariant {
     /// `sev-type` is `sev`. QEMU 7.2: no; 10.0: yes.
     Sev(SevInfoSev),
@@ -18001,6 +20076,7 @@ pub enum SevInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -18017,8 +20093,11 @@ impl<'de> serde::Deserialize<'de> for SevInfo {
 /// The members of `SevInfo` when its tag is `sev`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevInfoSev {
     /// `policy`. QEMU 7.2: no; 10.0: yes.
     pub policy: i64,
@@ -18026,6 +20105,7 @@ pub struct SevInfoSev {
     pub handle: i64,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoSev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18039,13 +20119,17 @@ impl<'de> serde::Deserialize<'de> for SevInfoSev {
 /// The members of `SevInfo` when its tag is `sev-snp`.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevInfoSevSnp {
     /// `snp-policy`. QEMU 7.2: no; 10.0: yes.
     pub snp_policy: i64,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoSevSnp {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18055,10 +20139,13 @@ impl<'de> serde::Deserialize<'de> for SevInfoSevSnp {
     }
 }
 
+#[cfg(feature = "misc-target")]
 qapi_enum! {
     /// The type of `SevInfo`'s member `sev-type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `misc-target` (or `full`).
     pub enum SevInfoSevType {
         /// `sev`. QEMU 7.2: no; 10.0: yes.
         Sev = "sev" (None, None),
@@ -18067,10 +20154,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "misc-target")]
 qapi_enum! {
     /// The type of `SevInfo`'s member `state`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `misc-target` (or `full`).
     pub enum SevInfoState {
         /// `uninit`. QEMU 7.2: yes; 10.0: yes.
         Uninit = "uninit" (None, None),
@@ -18090,13 +20180,17 @@ qapi_enum! {
 /// What `query-sev-launch-measure` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SevLaunchMeasureInfo {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: String,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevLaunchMeasureInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18109,8 +20203,11 @@ impl<'de> serde::Deserialize<'de> for SevLaunchMeasureInfo {
 /// What `query-sgx` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SgxInfo {
     /// `sgx`. QEMU 7.2: yes; 10.0: yes.
     pub sgx: bool,
@@ -18126,6 +20223,7 @@ pub struct SgxInfo {
     pub sections: Vec<SgxInfoSections>,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SgxInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18143,8 +20241,11 @@ impl<'de> serde::Deserialize<'de> for SgxInfo {
 /// The type of `SgxInfo`'s member `sections`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct SgxInfoSections {
     /// `node`. QEMU 7.2: yes; 10.0: yes.
     pub node: i64,
@@ -18152,6 +20253,7 @@ pub struct SgxInfoSections {
     pub size: i64,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SgxInfoSections {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18220,8 +20322,11 @@ impl<'de> serde::Deserialize<'de> for SpiceConnectedServer {
 /// What `query-spice` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct SpiceInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
     pub enabled: bool,
@@ -18243,6 +20348,7 @@ pub struct SpiceInfo {
     pub channels: Option<Vec<SpiceInfoChannels>>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for SpiceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18315,10 +20421,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `SpiceInfo`'s member `mouse-mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum SpiceInfoMouseMode {
         /// `client`. QEMU 7.2: yes; 10.0: yes.
         Client = "client" (None, None),
@@ -18360,8 +20469,11 @@ impl<'de> serde::Deserialize<'de> for SpiceInitializedServer {
 /// What `query-stats` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct StatsInfo {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
     pub provider: QueryStatsProvidersProvider,
@@ -18371,6 +20483,7 @@ pub struct StatsInfo {
     pub stats: Vec<StatsInfoStats>,
 }
 
+#[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18385,8 +20498,11 @@ impl<'de> serde::Deserialize<'de> for StatsInfo {
 /// The type of `StatsInfo`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct StatsInfoStats {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -18394,6 +20510,7 @@ pub struct StatsInfoStats {
     pub value: StatsInfoStatsValue,
 }
 
+#[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsInfoStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18407,9 +20524,12 @@ impl<'de> serde::Deserialize<'de> for StatsInfoStats {
 /// The type of `StatsInfoStats`'s member `value`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub enum StatsInfoStatsValue {
     /// An integer. QEMU 7.2: yes; 10.0: yes.
     Int(i64),
@@ -18424,8 +20544,11 @@ pub enum StatsInfoStatsValue {
 /// What `query-stats-schemas` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct StatsSchemasInfo {
     /// `provider`. QEMU 7.2: yes; 10.0: yes.
     pub provider: QueryStatsProvidersProvider,
@@ -18435,6 +20558,7 @@ pub struct StatsSchemasInfo {
     pub stats: Vec<StatsSchemasInfoStats>,
 }
 
+#[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsSchemasInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18449,8 +20573,11 @@ impl<'de> serde::Deserialize<'de> for StatsSchemasInfo {
 /// The type of `StatsSchemasInfo`'s member `stats`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `stats` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "stats")]
 pub struct StatsSchemasInfoStats {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -18466,6 +20593,7 @@ pub struct StatsSchemasInfoStats {
     pub bucket_size: Option<i64>,
 }
 
+#[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsSchemasInfoStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18480,10 +20608,13 @@ impl<'de> serde::Deserialize<'de> for StatsSchemasInfoStats {
     }
 }
 
+#[cfg(feature = "stats")]
 qapi_enum! {
     /// The type of `StatsSchemasInfoStats`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `stats` (or `full`).
     pub enum StatsSchemasInfoStatsType {
         /// `cumulative`. QEMU 7.2: yes; 10.0: yes.
         Cumulative = "cumulative" (None, None),
@@ -18498,10 +20629,13 @@ qapi_enum! {
     }
 }
 
+#[cfg(feature = "stats")]
 qapi_enum! {
     /// The type of `StatsSchemasInfoStats`'s member `unit`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `stats` (or `full`).
     pub enum StatsSchemasInfoStatsUnit {
         /// `bytes`. QEMU 7.2: yes; 10.0: yes.
         Bytes = "bytes" (None, None),
@@ -18542,13 +20676,17 @@ impl<'de> serde::Deserialize<'de> for StatusInfo {
 /// What `query-target` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct TargetInfo {
     /// `arch`. QEMU 7.2: yes; 10.0: yes.
     pub arch: CpuInfoFastTarget,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for TargetInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18561,8 +20699,11 @@ impl<'de> serde::Deserialize<'de> for TargetInfo {
 /// What `query-tpm` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -18572,6 +20713,7 @@ pub struct TpmInfo {
     pub options: TpmInfoOptions,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18583,10 +20725,13 @@ impl<'de> serde::Deserialize<'de> for TpmInfo {
     }
 }
 
+#[cfg(feature = "tpm")]
 qapi_enum! {
     /// The type of `TpmInfo`'s member `model`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `tpm` (or `full`).
     pub enum TpmInfoModel {
         /// `tpm-tis`. QEMU 7.2: yes; 10.0: yes.
         TpmTis = "tpm-tis" (None, None),
@@ -18600,8 +20745,11 @@ qapi_enum! {
 /// The type of `TpmInfo`'s member `options`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptions {
     /// The members every variant has, `type` among them.
     pub base: TpmInfoOptionsBase,
@@ -18612,13 +20760,17 @@ pub struct TpmInfoOptions {
 /// The members of [`TpmInfoOptions`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptionsBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: TpmInfoOptionsType,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18629,8 +20781,11 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptionsBase {
 }
 
 /// The variant part of [`TpmInfoOptions`], selected by `type`.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub enum TpmInfoOptionsVariant {
     /// `type` is `passthrough`. QEMU 7.2: yes; 10.0: yes.
     Passthrough(TpmInfoOptionsPassthrough),
@@ -18640,6 +20795,7 @@ pub enum TpmInfoOptionsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -18661,13 +20817,17 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptions {
 /// The members of `TpmInfoOptions` when its tag is `emulator`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptionsEmulator {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: TpmInfoOptionsEmulatorData,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulator {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18680,13 +20840,17 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulator {
 /// The type of `TpmInfoOptionsEmulator`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptionsEmulatorData {
     /// `chardev`. QEMU 7.2: yes; 10.0: yes.
     pub chardev: String,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulatorData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18699,13 +20863,17 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulatorData {
 /// The members of `TpmInfoOptions` when its tag is `passthrough`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptionsPassthrough {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: TpmInfoOptionsPassthroughData,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthrough {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18718,8 +20886,11 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthrough {
 /// The type of `TpmInfoOptionsPassthrough`'s member `data`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `tpm` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "tpm")]
 pub struct TpmInfoOptionsPassthroughData {
     /// `path`, optional. QEMU 7.2: yes; 10.0: yes.
     pub path: Option<String>,
@@ -18727,6 +20898,7 @@ pub struct TpmInfoOptionsPassthroughData {
     pub cancel_path: Option<String>,
 }
 
+#[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthroughData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18737,10 +20909,13 @@ impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthroughData {
     }
 }
 
+#[cfg(feature = "tpm")]
 qapi_enum! {
     /// The type of `TpmInfoOptions`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `tpm` (or `full`).
     pub enum TpmInfoOptionsType {
         /// `passthrough`. QEMU 7.2: yes; 10.0: yes.
         Passthrough = "passthrough" (None, None),
@@ -18752,8 +20927,11 @@ qapi_enum! {
 /// What `trace-event-get-state` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `trace` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "trace")]
 pub struct TraceEventGetStateOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -18763,6 +20941,7 @@ pub struct TraceEventGetStateOutput {
     pub vcpu: Option<bool>,
 }
 
+#[cfg(feature = "trace")]
 impl<'de> serde::Deserialize<'de> for TraceEventGetStateOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -18774,10 +20953,13 @@ impl<'de> serde::Deserialize<'de> for TraceEventGetStateOutput {
     }
 }
 
+#[cfg(feature = "trace")]
 qapi_enum! {
     /// The type of `TraceEventGetStateOutput`'s member `state`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `trace` (or `full`).
     pub enum TraceEventGetStateOutputState {
         /// `unavailable`. QEMU 7.2: yes; 10.0: yes.
         Unavailable = "unavailable" (None, None),
@@ -18791,8 +20973,11 @@ qapi_enum! {
 /// The type of `Transaction`'s member `actions`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionAction {
     /// The members every variant has, `type` among them.
     pub base: TransactionActionBase,
@@ -18800,6 +20985,7 @@ pub struct TransactionAction {
     pub variant: TransactionActionVariant,
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionAction {
     /// The value of `base` and `variant`.
     pub fn new(base: TransactionActionBase, variant: TransactionActionVariant) -> Self {
@@ -18810,13 +20996,17 @@ impl TransactionAction {
 /// The members of [`TransactionAction`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: TransactionActionType,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -18825,6 +21015,7 @@ impl serde::Serialize for TransactionActionBase {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: TransactionActionType) -> Self {
@@ -18833,8 +21024,11 @@ impl TransactionActionBase {
 }
 
 /// The variant part of [`TransactionAction`], selected by `type`.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub enum TransactionActionVariant {
     /// `type` is `abort`. QEMU 7.2: yes; 10.0: yes.
     Abort(TransactionActionAbort),
@@ -18864,6 +21058,7 @@ pub enum TransactionActionVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -18897,6 +21092,7 @@ impl serde::Serialize for TransactionAction {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionAction {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         match &self.variant {
@@ -18910,13 +21106,17 @@ impl TransactionAction {
 /// The members of `TransactionAction` when its tag is `abort`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionAbort {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: crate::Empty,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionAbort {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -18925,6 +21125,7 @@ impl serde::Serialize for TransactionActionAbort {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionAbort {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: crate::Empty) -> Self {
@@ -18935,13 +21136,17 @@ impl TransactionActionAbort {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-add`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockDirtyBitmapAdd {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmapAddArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -18950,6 +21155,7 @@ impl serde::Serialize for TransactionActionBlockDirtyBitmapAdd {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockDirtyBitmapAdd {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockDirtyBitmapAddArguments) -> Self {
@@ -18960,13 +21166,17 @@ impl TransactionActionBlockDirtyBitmapAdd {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-merge`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockDirtyBitmapMerge {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmapMergeArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapMerge {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -18975,6 +21185,7 @@ impl serde::Serialize for TransactionActionBlockDirtyBitmapMerge {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockDirtyBitmapMerge {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockDirtyBitmapMergeArguments) -> Self {
@@ -18985,13 +21196,17 @@ impl TransactionActionBlockDirtyBitmapMerge {
 /// The members of `TransactionAction` when its tag is `block-dirty-bitmap-remove`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockDirtyBitmapRemove {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockDirtyBitmap,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapRemove {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19000,6 +21215,7 @@ impl serde::Serialize for TransactionActionBlockDirtyBitmapRemove {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockDirtyBitmapRemove {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockDirtyBitmap) -> Self {
@@ -19010,13 +21226,17 @@ impl TransactionActionBlockDirtyBitmapRemove {
 /// The members of `TransactionAction` when its tag is `blockdev-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockdevBackup {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevBackupArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevBackup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19025,6 +21245,7 @@ impl serde::Serialize for TransactionActionBlockdevBackup {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockdevBackup {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockdevBackupArguments) -> Self {
@@ -19032,6 +21253,7 @@ impl TransactionActionBlockdevBackup {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockdevBackup {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -19045,13 +21267,17 @@ impl TransactionActionBlockdevBackup {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockdevSnapshot {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshot {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19060,6 +21286,7 @@ impl serde::Serialize for TransactionActionBlockdevSnapshot {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockdevSnapshot {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockdevSnapshotArguments) -> Self {
@@ -19070,13 +21297,17 @@ impl TransactionActionBlockdevSnapshot {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot-internal-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockdevSnapshotInternalSync {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotInternalSyncArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshotInternalSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19085,6 +21316,7 @@ impl serde::Serialize for TransactionActionBlockdevSnapshotInternalSync {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockdevSnapshotInternalSync {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockdevSnapshotInternalSyncArguments) -> Self {
@@ -19095,13 +21327,17 @@ impl TransactionActionBlockdevSnapshotInternalSync {
 /// The members of `TransactionAction` when its tag is `blockdev-snapshot-sync`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionBlockdevSnapshotSync {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: BlockdevSnapshotSyncArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshotSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19110,6 +21346,7 @@ impl serde::Serialize for TransactionActionBlockdevSnapshotSync {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionBlockdevSnapshotSync {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: BlockdevSnapshotSyncArguments) -> Self {
@@ -19120,13 +21357,17 @@ impl TransactionActionBlockdevSnapshotSync {
 /// The members of `TransactionAction` when its tag is `drive-backup`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionActionDriveBackup {
     /// `data`. QEMU 7.2: yes; 10.0: yes.
     pub data: DriveBackupArguments,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionDriveBackup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19135,6 +21376,7 @@ impl serde::Serialize for TransactionActionDriveBackup {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionDriveBackup {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(data: DriveBackupArguments) -> Self {
@@ -19142,6 +21384,7 @@ impl TransactionActionDriveBackup {
     }
 }
 
+#[cfg(feature = "transaction")]
 impl TransactionActionDriveBackup {
     pub(crate) fn check_qemu(&self, qemu: crate::Version) -> Result<(), crate::Unsupported> {
         {
@@ -19152,10 +21395,13 @@ impl TransactionActionDriveBackup {
     }
 }
 
+#[cfg(feature = "transaction")]
 qapi_enum! {
     /// The type of `TransactionAction`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `transaction` (or `full`).
     pub enum TransactionActionType {
         /// `abort`. QEMU 7.2: yes; 10.0: yes.
         Abort = "abort" (None, None),
@@ -19187,13 +21433,17 @@ qapi_enum! {
 /// The type of `Transaction`'s member `properties`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `transaction` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "transaction")]
 pub struct TransactionProperties {
     /// `completion-mode`, optional. QEMU 7.2: yes; 10.0: yes.
     pub completion_mode: Option<TransactionPropertiesCompletionMode>,
 }
 
+#[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19202,10 +21452,13 @@ impl serde::Serialize for TransactionProperties {
     }
 }
 
+#[cfg(feature = "transaction")]
 qapi_enum! {
     /// The type of `TransactionProperties`'s member `completion-mode`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `transaction` (or `full`).
     pub enum TransactionPropertiesCompletionMode {
         /// `individual`. QEMU 7.2: yes; 10.0: yes.
         Individual = "individual" (None, None),
@@ -19217,13 +21470,17 @@ qapi_enum! {
 /// What `query-uuid` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct UuidInfo {
     /// `UUID`. QEMU 7.2: yes; 10.0: yes.
     pub uuid: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for UuidInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19236,8 +21493,11 @@ impl<'de> serde::Deserialize<'de> for UuidInfo {
 /// What `query-vcpu-dirty-limit` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct VcpuDirtyLimitInfo {
     /// `cpu-index`. QEMU 7.2: yes; 10.0: yes.
     pub cpu_index: i64,
@@ -19247,6 +21507,7 @@ pub struct VcpuDirtyLimitInfo {
     pub current_rate: i64,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for VcpuDirtyLimitInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19261,8 +21522,11 @@ impl<'de> serde::Deserialize<'de> for VcpuDirtyLimitInfo {
 /// What `query-version` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `control` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "control")]
 pub struct VersionInfo {
     /// `qemu`. QEMU 7.2: yes; 10.0: yes.
     pub qemu: VersionInfoQemu,
@@ -19270,6 +21534,7 @@ pub struct VersionInfo {
     pub package: String,
 }
 
+#[cfg(feature = "control")]
 impl<'de> serde::Deserialize<'de> for VersionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19283,8 +21548,11 @@ impl<'de> serde::Deserialize<'de> for VersionInfo {
 /// The type of `VersionInfo`'s member `qemu`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `control` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "control")]
 pub struct VersionInfoQemu {
     /// `major`. QEMU 7.2: yes; 10.0: yes.
     pub major: i64,
@@ -19294,6 +21562,7 @@ pub struct VersionInfoQemu {
     pub micro: i64,
 }
 
+#[cfg(feature = "control")]
 impl<'de> serde::Deserialize<'de> for VersionInfoQemu {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19330,13 +21599,17 @@ qapi_enum! {
 /// What `query-vm-generation-id` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `machine` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "machine")]
 pub struct VmGenerationIdInfo {
     /// `guid`. QEMU 7.2: yes; 10.0: yes.
     pub guid: String,
 }
 
+#[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for VmGenerationIdInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19408,8 +21681,11 @@ impl<'de> serde::Deserialize<'de> for VncConnectedServer {
 /// What `query-vnc` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct VncInfo {
     /// `enabled`. QEMU 7.2: yes; 10.0: yes.
     pub enabled: bool,
@@ -19425,6 +21701,7 @@ pub struct VncInfo {
     pub clients: Option<Vec<VncInfoClients>>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19476,8 +21753,11 @@ impl<'de> serde::Deserialize<'de> for VncInfoClients {
 /// What `query-vnc-servers` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct VncServersInfo {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
@@ -19493,6 +21773,7 @@ pub struct VncServersInfo {
     pub display: Option<String>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncServersInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19507,10 +21788,13 @@ impl<'de> serde::Deserialize<'de> for VncServersInfo {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `VncServersInfo`'s member `auth`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum VncServersInfoAuth {
         /// `none`. QEMU 7.2: yes; 10.0: yes.
         None = "none" (None, None),
@@ -19536,8 +21820,11 @@ qapi_enum! {
 /// The type of `VncServersInfo`'s member `server`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `ui` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "ui")]
 pub struct VncServersInfoServer {
     /// `host`. QEMU 7.2: yes; 10.0: yes.
     pub host: String,
@@ -19553,6 +21840,7 @@ pub struct VncServersInfoServer {
     pub vencrypt: Option<VncServersInfoVencrypt>,
 }
 
+#[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncServersInfoServer {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19567,10 +21855,13 @@ impl<'de> serde::Deserialize<'de> for VncServersInfoServer {
     }
 }
 
+#[cfg(feature = "ui")]
 qapi_enum! {
     /// The type of `VncServersInfo`'s member `vencrypt`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `ui` (or `full`).
     pub enum VncServersInfoVencrypt {
         /// `plain`. QEMU 7.2: yes; 10.0: yes.
         Plain = "plain" (None, None),
@@ -19596,8 +21887,11 @@ qapi_enum! {
 /// The type of `XBlockdevAmend`'s member `options`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptions {
     /// The members every variant has, `driver` among them.
     pub base: XBlockdevAmendOptionsBase,
@@ -19605,6 +21899,7 @@ pub struct XBlockdevAmendOptions {
     pub variant: XBlockdevAmendOptionsVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptions {
     /// The value of `base` and `variant`.
     pub fn new(base: XBlockdevAmendOptionsBase, variant: XBlockdevAmendOptionsVariant) -> Self {
@@ -19615,13 +21910,17 @@ impl XBlockdevAmendOptions {
 /// The members of [`XBlockdevAmendOptions`] that do not depend on `driver`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsBase {
     /// `driver`. QEMU 7.2: yes; 10.0: yes.
     pub driver: BlockdevDriver,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19630,6 +21929,7 @@ impl serde::Serialize for XBlockdevAmendOptionsBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptionsBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(driver: BlockdevDriver) -> Self {
@@ -19638,8 +21938,11 @@ impl XBlockdevAmendOptionsBase {
 }
 
 /// The variant part of [`XBlockdevAmendOptions`], selected by `driver`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum XBlockdevAmendOptionsVariant {
     /// `driver` is `luks`. QEMU 7.2: yes; 10.0: yes.
     Luks(XBlockdevAmendOptionsLuks),
@@ -19729,6 +22032,7 @@ pub enum XBlockdevAmendOptionsVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -19744,8 +22048,11 @@ impl serde::Serialize for XBlockdevAmendOptions {
 /// The members of `XBlockdevAmendOptions` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsLuks {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: XBlockdevAmendOptionsLuksState,
@@ -19761,6 +22068,7 @@ pub struct XBlockdevAmendOptionsLuks {
     pub secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19774,6 +22082,7 @@ impl serde::Serialize for XBlockdevAmendOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptionsLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(state: XBlockdevAmendOptionsLuksState) -> Self {
@@ -19788,10 +22097,13 @@ impl XBlockdevAmendOptionsLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `XBlockdevAmendOptionsLuks`'s member `state`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum XBlockdevAmendOptionsLuksState {
         /// `active`. QEMU 7.2: yes; 10.0: yes.
         Active = "active" (None, None),
@@ -19803,13 +22115,17 @@ qapi_enum! {
 /// The members of `XBlockdevAmendOptions` when its tag is `qcow2`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsQcow2 {
     /// `encrypt`, optional. QEMU 7.2: yes; 10.0: yes.
     pub encrypt: Option<XBlockdevAmendOptionsQcow2Encrypt>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19821,8 +22137,11 @@ impl serde::Serialize for XBlockdevAmendOptionsQcow2 {
 /// The type of `XBlockdevAmendOptionsQcow2`'s member `encrypt`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsQcow2Encrypt {
     /// The members every variant has, `format` among them.
     pub base: XBlockdevAmendOptionsQcow2EncryptBase,
@@ -19830,6 +22149,7 @@ pub struct XBlockdevAmendOptionsQcow2Encrypt {
     pub variant: XBlockdevAmendOptionsQcow2EncryptVariant,
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptionsQcow2Encrypt {
     /// The value of `base` and `variant`.
     pub fn new(
@@ -19843,13 +22163,17 @@ impl XBlockdevAmendOptionsQcow2Encrypt {
 /// The members of [`XBlockdevAmendOptionsQcow2Encrypt`] that do not depend on `format`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsQcow2EncryptBase {
     /// `format`. QEMU 7.2: yes; 10.0: yes.
     pub format: BlockdevCreateOptionsQcowEncryptFormat,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19858,6 +22182,7 @@ impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptBase {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptionsQcow2EncryptBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(format: BlockdevCreateOptionsQcowEncryptFormat) -> Self {
@@ -19866,8 +22191,11 @@ impl XBlockdevAmendOptionsQcow2EncryptBase {
 }
 
 /// The variant part of [`XBlockdevAmendOptionsQcow2Encrypt`], selected by `format`.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub enum XBlockdevAmendOptionsQcow2EncryptVariant {
     /// `format` is `luks`. QEMU 7.2: yes; 10.0: yes.
     Luks(XBlockdevAmendOptionsQcow2EncryptLuks),
@@ -19877,6 +22205,7 @@ pub enum XBlockdevAmendOptionsQcow2EncryptVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2Encrypt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -19891,8 +22220,11 @@ impl serde::Serialize for XBlockdevAmendOptionsQcow2Encrypt {
 /// The members of `XBlockdevAmendOptionsQcow2Encrypt` when its tag is `luks`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XBlockdevAmendOptionsQcow2EncryptLuks {
     /// `state`. QEMU 7.2: yes; 10.0: yes.
     pub state: XBlockdevAmendOptionsLuksState,
@@ -19908,6 +22240,7 @@ pub struct XBlockdevAmendOptionsQcow2EncryptLuks {
     pub secret: Option<String>,
 }
 
+#[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -19921,6 +22254,7 @@ impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptLuks {
     }
 }
 
+#[cfg(feature = "block-core")]
 impl XBlockdevAmendOptionsQcow2EncryptLuks {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(state: XBlockdevAmendOptionsLuksState) -> Self {
@@ -19938,13 +22272,17 @@ impl XBlockdevAmendOptionsQcow2EncryptLuks {
 /// What `x-debug-block-dirty-bitmap-sha256` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XDebugBlockDirtyBitmapSha256Output {
     /// `sha256`. QEMU 7.2: yes; 10.0: yes.
     pub sha256: String,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugBlockDirtyBitmapSha256Output {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19957,8 +22295,11 @@ impl<'de> serde::Deserialize<'de> for XDebugBlockDirtyBitmapSha256Output {
 /// What `x-debug-query-block-graph` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XDebugQueryBlockGraphOutput {
     /// `nodes`. QEMU 7.2: yes; 10.0: yes.
     pub nodes: Vec<XDebugQueryBlockGraphOutputNodes>,
@@ -19966,6 +22307,7 @@ pub struct XDebugQueryBlockGraphOutput {
     pub edges: Vec<XDebugQueryBlockGraphOutputEdges>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -19979,8 +22321,11 @@ impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutput {
 /// The type of `XDebugQueryBlockGraphOutput`'s member `edges`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XDebugQueryBlockGraphOutputEdges {
     /// `parent`. QEMU 7.2: yes; 10.0: yes.
     pub parent: i64,
@@ -19994,6 +22339,7 @@ pub struct XDebugQueryBlockGraphOutputEdges {
     pub shared_perm: Vec<BlockdevOptionsBlkdebugTakeChildPerms>,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputEdges {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20010,8 +22356,11 @@ impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputEdges {
 /// The type of `XDebugQueryBlockGraphOutput`'s member `nodes`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `block-core` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "block-core")]
 pub struct XDebugQueryBlockGraphOutputNodes {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: i64,
@@ -20021,6 +22370,7 @@ pub struct XDebugQueryBlockGraphOutputNodes {
     pub name: String,
 }
 
+#[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputNodes {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20032,10 +22382,13 @@ impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputNodes {
     }
 }
 
+#[cfg(feature = "block-core")]
 qapi_enum! {
     /// The type of `XDebugQueryBlockGraphOutputNodes`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `block-core` (or `full`).
     pub enum XDebugQueryBlockGraphOutputNodesType {
         /// `block-backend`. QEMU 7.2: yes; 10.0: yes.
         BlockBackend = "block-backend" (None, None),
@@ -20049,8 +22402,11 @@ qapi_enum! {
 /// What `x-query-virtio` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioOutput {
     /// `path`. QEMU 7.2: yes; 10.0: yes.
     pub path: String,
@@ -20058,6 +22414,7 @@ pub struct XQueryVirtioOutput {
     pub name: String,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20071,8 +22428,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioOutput {
 /// What `x-query-virtio-queue-element` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueElementOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -20086,6 +22446,7 @@ pub struct XQueryVirtioQueueElementOutput {
     pub used: XQueryVirtioQueueElementOutputUsed,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20102,8 +22463,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutput {
 /// The type of `XQueryVirtioQueueElementOutput`'s member `avail`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueElementOutputAvail {
     /// `flags`. QEMU 7.2: yes; 10.0: yes.
     pub flags: i64,
@@ -20113,6 +22477,7 @@ pub struct XQueryVirtioQueueElementOutputAvail {
     pub ring: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputAvail {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20127,8 +22492,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputAvail {
 /// The type of `XQueryVirtioQueueElementOutput`'s member `descs`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueElementOutputDescs {
     /// `addr`. QEMU 7.2: yes; 10.0: yes.
     pub addr: i64,
@@ -20138,6 +22506,7 @@ pub struct XQueryVirtioQueueElementOutputDescs {
     pub flags: Vec<String>,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputDescs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20152,8 +22521,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputDescs {
 /// The type of `XQueryVirtioQueueElementOutput`'s member `used`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueElementOutputUsed {
     /// `flags`. QEMU 7.2: yes; 10.0: yes.
     pub flags: i64,
@@ -20161,6 +22533,7 @@ pub struct XQueryVirtioQueueElementOutputUsed {
     pub idx: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputUsed {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20174,8 +22547,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputUsed {
 /// What `x-query-virtio-queue-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioQueueStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -20207,6 +22583,7 @@ pub struct XQueryVirtioQueueStatusOutput {
     pub signalled_used_valid: bool,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20232,8 +22609,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueStatusOutput {
 /// What `x-query-virtio-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -20279,6 +22659,7 @@ pub struct XQueryVirtioStatusOutput {
     pub vhost_dev: Option<XQueryVirtioStatusOutputVhostDev>,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20311,8 +22692,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutput {
 /// The type of `XQueryVirtioStatusOutput`'s member `guest-features`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatusOutputGuestFeatures {
     /// `transports`. QEMU 7.2: yes; 10.0: yes.
     pub transports: Vec<String>,
@@ -20322,6 +22706,7 @@ pub struct XQueryVirtioStatusOutputGuestFeatures {
     pub unknown_dev_features: Option<i64>,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputGuestFeatures {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20336,8 +22721,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputGuestFeatures {
 /// The type of `XQueryVirtioStatusOutput`'s member `status`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatusOutputStatus {
     /// `statuses`. QEMU 7.2: yes; 10.0: yes.
     pub statuses: Vec<String>,
@@ -20345,6 +22733,7 @@ pub struct XQueryVirtioStatusOutputStatus {
     pub unknown_statuses: Option<i64>,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20358,8 +22747,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputStatus {
 /// The type of `XQueryVirtioStatusOutput`'s member `vhost-dev`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatusOutputVhostDev {
     /// `n-mem-sections`. QEMU 7.2: yes; 10.0: yes.
     pub n_mem_sections: i64,
@@ -20387,6 +22779,7 @@ pub struct XQueryVirtioStatusOutputVhostDev {
     pub log_size: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20410,8 +22803,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDev {
 /// The type of `XQueryVirtioStatusOutputVhostDev`'s member `protocol-features`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioStatusOutputVhostDevProtocolFeatures {
     /// `protocols`. QEMU 7.2: yes; 10.0: yes.
     pub protocols: Vec<String>,
@@ -20419,6 +22815,7 @@ pub struct XQueryVirtioStatusOutputVhostDevProtocolFeatures {
     pub unknown_protocols: Option<i64>,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDevProtocolFeatures {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20432,8 +22829,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDevProtocolFe
 /// What `x-query-virtio-vhost-queue-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `virtio` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "virtio")]
 pub struct XQueryVirtioVhostQueueStatusOutput {
     /// `name`. QEMU 7.2: yes; 10.0: yes.
     pub name: String,
@@ -20463,6 +22863,7 @@ pub struct XQueryVirtioVhostQueueStatusOutput {
     pub used_size: i64,
 }
 
+#[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioVhostQueueStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20487,8 +22888,11 @@ impl<'de> serde::Deserialize<'de> for XQueryVirtioVhostQueueStatusOutput {
 /// What `xen-event-list` returns.
 ///
 /// QEMU 7.2: no; 10.0: yes.
+///
+/// Needs the cargo feature `misc-target` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "misc-target")]
 pub struct XenEventListOutput {
     /// `port`. QEMU 7.2: no; 10.0: yes.
     pub port: i64,
@@ -20506,6 +22910,7 @@ pub struct XenEventListOutput {
     pub masked: bool,
 }
 
+#[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for XenEventListOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20521,10 +22926,13 @@ impl<'de> serde::Deserialize<'de> for XenEventListOutput {
     }
 }
 
+#[cfg(feature = "misc-target")]
 qapi_enum! {
     /// The type of `XenEventListOutput`'s member `type`.
     ///
     /// QEMU 7.2: no; 10.0: yes.
+    ///
+    /// Needs the cargo feature `misc-target` (or `full`).
     pub enum XenEventListOutputType {
         /// `closed`. QEMU 7.2: no; 10.0: yes.
         Closed = "closed" (None, None),
@@ -20544,8 +22952,11 @@ qapi_enum! {
 /// What `query-xen-replication-status` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `migration` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "migration")]
 pub struct XenReplicationStatusInfo {
     /// `error`. QEMU 7.2: yes; 10.0: yes.
     pub error: bool,
@@ -20553,6 +22964,7 @@ pub struct XenReplicationStatusInfo {
     pub desc: Option<String>,
 }
 
+#[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for XenReplicationStatusInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20566,8 +22978,11 @@ impl<'de> serde::Deserialize<'de> for XenReplicationStatusInfo {
 /// What `query-yank` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub struct YankInfo {
     /// The members every variant has, `type` among them.
     pub base: YankInfoBase,
@@ -20575,6 +22990,7 @@ pub struct YankInfo {
     pub variant: YankInfoVariant,
 }
 
+#[cfg(feature = "yank")]
 impl YankInfo {
     /// The value of `base` and `variant`.
     pub fn new(base: YankInfoBase, variant: YankInfoVariant) -> Self {
@@ -20585,13 +23001,17 @@ impl YankInfo {
 /// The members of [`YankInfo`] that do not depend on `type`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub struct YankInfoBase {
     /// `type`. QEMU 7.2: yes; 10.0: yes.
     pub kind: YankInfoType,
 }
 
+#[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -20600,6 +23020,7 @@ impl serde::Serialize for YankInfoBase {
     }
 }
 
+#[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20609,6 +23030,7 @@ impl<'de> serde::Deserialize<'de> for YankInfoBase {
     }
 }
 
+#[cfg(feature = "yank")]
 impl YankInfoBase {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(kind: YankInfoType) -> Self {
@@ -20617,8 +23039,11 @@ impl YankInfoBase {
 }
 
 /// The variant part of [`YankInfo`], selected by `type`.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub enum YankInfoVariant {
     /// `type` is `block-node`. QEMU 7.2: yes; 10.0: yes.
     BlockNode(YankInfoBlockNode),
@@ -20630,6 +23055,7 @@ pub enum YankInfoVariant {
     Other(crate::JsonObject),
 }
 
+#[cfg(feature = "yank")]
 impl serde::Serialize for YankInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = match &self.variant {
@@ -20642,6 +23068,7 @@ impl serde::Serialize for YankInfo {
     }
 }
 
+#[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (base, tag, data) =
@@ -20663,13 +23090,17 @@ impl<'de> serde::Deserialize<'de> for YankInfo {
 /// The members of `YankInfo` when its tag is `block-node`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub struct YankInfoBlockNode {
     /// `node-name`. QEMU 7.2: yes; 10.0: yes.
     pub node_name: String,
 }
 
+#[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoBlockNode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -20678,6 +23109,7 @@ impl serde::Serialize for YankInfoBlockNode {
     }
 }
 
+#[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoBlockNode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20687,6 +23119,7 @@ impl<'de> serde::Deserialize<'de> for YankInfoBlockNode {
     }
 }
 
+#[cfg(feature = "yank")]
 impl YankInfoBlockNode {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(node_name: impl Into<String>) -> Self {
@@ -20699,13 +23132,17 @@ impl YankInfoBlockNode {
 /// The members of `YankInfo` when its tag is `chardev`.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
+///
+/// Needs the cargo feature `yank` (or `full`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "yank")]
 pub struct YankInfoChardev {
     /// `id`. QEMU 7.2: yes; 10.0: yes.
     pub id: String,
 }
 
+#[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoChardev {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut members = super::support::Members::default();
@@ -20714,6 +23151,7 @@ impl serde::Serialize for YankInfoChardev {
     }
 }
 
+#[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoChardev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut members = super::support::Members::deserialize(deserializer)?;
@@ -20723,6 +23161,7 @@ impl<'de> serde::Deserialize<'de> for YankInfoChardev {
     }
 }
 
+#[cfg(feature = "yank")]
 impl YankInfoChardev {
     /// The value with every required member; the optional ones are `None`.
     pub fn new(id: impl Into<String>) -> Self {
@@ -20730,10 +23169,13 @@ impl YankInfoChardev {
     }
 }
 
+#[cfg(feature = "yank")]
 qapi_enum! {
     /// The type of `YankInfo`'s member `type`.
     ///
     /// QEMU 7.2: yes; 10.0: yes.
+    ///
+    /// Needs the cargo feature `yank` (or `full`).
     pub enum YankInfoType {
         /// `block-node`. QEMU 7.2: yes; 10.0: yes.
         BlockNode = "block-node" (None, None),

@@ -7,12 +7,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
+use super::gates::{Gates, gate};
 use super::model::{Field, Model, Module, Present, Shape, Ty, TypeDef, named_in};
 use super::names::{field, pascal, unique};
 use super::schema::Release;
 
 /// The three generated files, by file name.
-pub(crate) fn emit(model: &Model) -> Vec<(&'static str, String)> {
+pub(crate) fn emit(model: &Model, gates: &Gates) -> Vec<(&'static str, String)> {
     let emitter = Emitter::new(model);
     let mut types = emitter.header("Every type the commands and events use.");
     let mut commands = emitter
@@ -24,11 +25,21 @@ pub(crate) fn emit(model: &Model) -> Vec<(&'static str, String)> {
     // A command's or event's own struct comes with its trait impl.
     for (name, def) in &model.types {
         if def.module == Module::Types {
-            emitter.type_def(&mut types, name, def);
+            let mut text = String::new();
+            emitter.type_def(&mut text, name, def);
+            match gates.type_features(name) {
+                Some(features) => types.push_str(&gate(&text, &features)),
+                None => types.push_str(&text),
+            }
         }
     }
     for (wire, command) in &model.commands {
-        emitter.command(&mut commands, wire, command);
+        let mut text = String::new();
+        emitter.command(&mut text, wire, command);
+        match gates.command(wire) {
+            Some(features) => commands.push_str(&gate(&text, &features)),
+            None => commands.push_str(&text),
+        }
     }
     for (wire, event) in &model.events {
         emitter.event(&mut events, wire, event);
@@ -38,11 +49,14 @@ pub(crate) fn emit(model: &Model) -> Vec<(&'static str, String)> {
          /// it and the first that no longer has it (`Command::SINCE`, `UNTIL`).\n\
          pub const ALL: &[super::Availability] = &[\n",
     );
-    for wire in model.commands.keys() {
-        let name = pascal(wire);
+    // Literal, so that it lists the commands the features leave out too.
+    for (wire, command) in &model.commands {
+        let (since, until) = range(&model.releases, model.all(), command.present);
         let _ = writeln!(
             commands,
-            "super::Availability {{ name: <{name} as crate::Command>::NAME, since: <{name} as crate::Command>::SINCE, until: <{name} as crate::Command>::UNTIL }},"
+            "super::Availability {{ name: \"{wire}\", since: {}, until: {} }},",
+            option_release(since),
+            option_release(until)
         );
     }
     commands.push_str("];\n");

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod drift;
 mod emit;
+mod gates;
 mod model;
 mod names;
 mod schema;
@@ -45,9 +46,12 @@ fn generate(check: bool, verbose: bool) -> Result {
     let root = workspace_root();
     let schemas = schema::load_all(&root.join("qmp-proto/tests/fixtures"))?;
     let model = model::Model::build(&schemas)?;
+    let modules = gates::load_modules(&root.join("qmp-proto/tests/fixtures/qapi-modules.tsv"))?;
+    let gates = gates::Gates::build(&model, &modules)?;
+    check_features(&root.join("qmp-proto/Cargo.toml"), &gates)?;
     let out_dir = root.join("qmp-proto/src/generated");
     let mut stale = Vec::new();
-    for (file, text) in emit::emit(&model) {
+    for (file, text) in emit::emit(&model, &gates) {
         let text = space_items(&rustfmt(&text).map_err(|error| format!("{file}: {error}"))?);
         let path = out_dir.join(file);
         let current = fs::read_to_string(&path).unwrap_or_default();
@@ -68,6 +72,44 @@ fn generate(check: bool, verbose: bool) -> Result {
         return Err(format!(
             "generated code is stale, run `cargo xtask codegen`: {}",
             stale.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// `qmp-proto/Cargo.toml` must declare exactly the module features the
+/// generated code uses, and `full` must turn on all of them.
+fn check_features(manifest: &std::path::Path, gates: &gates::Gates) -> Result {
+    let text = fs::read_to_string(manifest)
+        .map_err(|error| format!("cannot read {}: {error}", manifest.display()))?;
+    let section = text
+        .split("\n[features]\n")
+        .nth(1)
+        .map(|rest| rest.split("\n[").next().unwrap_or(rest))
+        .ok_or_else(|| format!("{} has no [features]", manifest.display()))?;
+    let mut declared = std::collections::BTreeSet::new();
+    let mut full = None;
+    for line in section.lines() {
+        let Some((name, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        match name.trim() {
+            "default" => {}
+            name if name == gates::FULL => full = Some(value.to_owned()),
+            name => {
+                declared.insert(name.to_owned());
+            }
+        }
+    }
+    let wanted: Vec<String> = gates.features.iter().map(|f| format!("\"{f}\"")).collect();
+    let wanted_full = format!("[{}]", wanted.join(", "));
+    if declared != gates.features || full.as_deref() != Some(wanted_full.as_str()) {
+        let lines: Vec<String> = gates.features.iter().map(|f| format!("{f} = []")).collect();
+        return Err(format!(
+            "{}'s [features] must read, after `default`:\n{} = {wanted_full}\n{}",
+            manifest.display(),
+            gates::FULL,
+            lines.join("\n")
         ));
     }
     Ok(())

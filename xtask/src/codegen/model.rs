@@ -470,27 +470,34 @@ impl Model {
             if std::mem::replace(flag(def), true) {
                 continue;
             }
-            let mut next = Vec::new();
-            match &def.shape {
-                Shape::Struct { fields } => fields.iter().for_each(|f| named_in(&f.ty, &mut next)),
-                Shape::Union {
-                    fields, variants, ..
-                } => {
-                    fields.iter().for_each(|f| named_in(&f.ty, &mut next));
-                    next.extend(variants.iter().filter_map(|v| v.ty.clone()));
-                }
-                Shape::Alternate { branches } => {
-                    branches.iter().for_each(|b| named_in(&b.ty, &mut next))
-                }
-                Shape::Enum { .. } | Shape::Conflict => {}
-            }
-            queue.extend(next);
+            queue.extend(def.references());
         }
     }
 
     /// Every version, as a set.
     pub(crate) fn all(&self) -> Present {
         (1 << self.releases.len()) - 1
+    }
+}
+
+impl TypeDef {
+    /// The named types its members, variants and branches use.
+    pub(crate) fn references(&self) -> Vec<String> {
+        let mut next = Vec::new();
+        match &self.shape {
+            Shape::Struct { fields } => fields.iter().for_each(|f| named_in(&f.ty, &mut next)),
+            Shape::Union {
+                fields, variants, ..
+            } => {
+                fields.iter().for_each(|f| named_in(&f.ty, &mut next));
+                next.extend(variants.iter().filter_map(|v| v.ty.clone()));
+            }
+            Shape::Alternate { branches } => {
+                branches.iter().for_each(|b| named_in(&b.ty, &mut next))
+            }
+            Shape::Enum { .. } | Shape::Conflict => {}
+        }
+        next
     }
 }
 
