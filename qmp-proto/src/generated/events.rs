@@ -16,7 +16,13 @@ pub struct AcpiDeviceOst {
 
 impl<'de> serde::Deserialize<'de> for AcpiDeviceOst {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for AcpiDeviceOst {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             info: members.required("info")?,
         })
@@ -39,7 +45,13 @@ pub struct BalloonChange {
 
 impl<'de> serde::Deserialize<'de> for BalloonChange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BalloonChange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             actual: members.required("actual")?,
         })
@@ -62,7 +74,13 @@ pub struct BlockExportDeleted {
 
 impl<'de> serde::Deserialize<'de> for BlockExportDeleted {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportDeleted {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
         })
@@ -95,7 +113,13 @@ pub struct BlockImageCorrupted {
 
 impl<'de> serde::Deserialize<'de> for BlockImageCorrupted {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockImageCorrupted {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             node_name: members.optional("node-name")?,
@@ -135,7 +159,13 @@ pub struct BlockIoError {
 
 impl<'de> serde::Deserialize<'de> for BlockIoError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockIoError {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             node_name: members.optional("node-name")?,
@@ -172,7 +202,13 @@ pub struct BlockJobCancelled {
 
 impl<'de> serde::Deserialize<'de> for BlockJobCancelled {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockJobCancelled {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             device: members.required("device")?,
@@ -209,7 +245,13 @@ pub struct BlockJobCompleted {
 
 impl<'de> serde::Deserialize<'de> for BlockJobCompleted {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockJobCompleted {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             device: members.required("device")?,
@@ -241,7 +283,13 @@ pub struct BlockJobError {
 
 impl<'de> serde::Deserialize<'de> for BlockJobError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockJobError {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             operation: members.required("operation")?,
@@ -268,7 +316,13 @@ pub struct BlockJobPending {
 
 impl<'de> serde::Deserialize<'de> for BlockJobPending {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockJobPending {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             id: members.required("id")?,
@@ -300,7 +354,13 @@ pub struct BlockJobReady {
 
 impl<'de> serde::Deserialize<'de> for BlockJobReady {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockJobReady {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             device: members.required("device")?,
@@ -331,7 +391,13 @@ pub struct BlockWriteThreshold {
 
 impl<'de> serde::Deserialize<'de> for BlockWriteThreshold {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockWriteThreshold {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             node_name: members.required("node-name")?,
             amount_exceeded: members.required("amount-exceeded")?,
@@ -358,7 +424,13 @@ pub struct ColoExit {
 
 impl<'de> serde::Deserialize<'de> for ColoExit {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for ColoExit {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mode: members.required("mode")?,
             reason: members.required("reason")?,
@@ -384,7 +456,13 @@ pub struct DeviceDeleted {
 
 impl<'de> serde::Deserialize<'de> for DeviceDeleted {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for DeviceDeleted {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.optional("device")?,
             path: members.required("path")?,
@@ -412,7 +490,13 @@ pub struct DeviceTrayMoved {
 
 impl<'de> serde::Deserialize<'de> for DeviceTrayMoved {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for DeviceTrayMoved {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             id: members.required("id")?,
@@ -439,7 +523,13 @@ pub struct DeviceUnplugGuestError {
 
 impl<'de> serde::Deserialize<'de> for DeviceUnplugGuestError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for DeviceUnplugGuestError {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.optional("device")?,
             path: members.required("path")?,
@@ -465,7 +555,13 @@ pub struct DumpCompleted {
 
 impl<'de> serde::Deserialize<'de> for DumpCompleted {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for DumpCompleted {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             result: members.required("result")?,
             error: members.optional("error")?,
@@ -489,7 +585,13 @@ pub struct FailoverNegotiated {
 
 impl<'de> serde::Deserialize<'de> for FailoverNegotiated {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for FailoverNegotiated {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device_id: members.required("device-id")?,
         })
@@ -514,7 +616,13 @@ pub struct GuestCrashloaded {
 
 impl<'de> serde::Deserialize<'de> for GuestCrashloaded {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestCrashloaded {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             action: members.required("action")?,
             info: members.optional("info")?,
@@ -540,7 +648,13 @@ pub struct GuestPanicked {
 
 impl<'de> serde::Deserialize<'de> for GuestPanicked {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestPanicked {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             action: members.required("action")?,
             info: members.optional("info")?,
@@ -589,7 +703,13 @@ pub struct JobStatusChange {
 
 impl<'de> serde::Deserialize<'de> for JobStatusChange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for JobStatusChange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             status: members.required("status")?,
@@ -617,7 +737,13 @@ pub struct MemoryDeviceSizeChange {
 
 impl<'de> serde::Deserialize<'de> for MemoryDeviceSizeChange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MemoryDeviceSizeChange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             size: members.required("size")?,
@@ -646,7 +772,13 @@ pub struct MemoryFailure {
 
 impl<'de> serde::Deserialize<'de> for MemoryFailure {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MemoryFailure {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             recipient: members.required("recipient")?,
             action: members.required("action")?,
@@ -673,7 +805,13 @@ pub struct MemUnplugError {
 
 impl<'de> serde::Deserialize<'de> for MemUnplugError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MemUnplugError {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             msg: members.required("msg")?,
@@ -697,7 +835,13 @@ pub struct Migration {
 
 impl<'de> serde::Deserialize<'de> for Migration {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for Migration {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             status: members.required("status")?,
         })
@@ -720,7 +864,13 @@ pub struct MigrationPass {
 
 impl<'de> serde::Deserialize<'de> for MigrationPass {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationPass {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             pass: members.required("pass")?,
         })
@@ -745,7 +895,13 @@ pub struct NetdevStreamConnected {
 
 impl<'de> serde::Deserialize<'de> for NetdevStreamConnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NetdevStreamConnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             netdev_id: members.required("netdev-id")?,
             addr: members.required("addr")?,
@@ -769,7 +925,13 @@ pub struct NetdevStreamDisconnected {
 
 impl<'de> serde::Deserialize<'de> for NetdevStreamDisconnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NetdevStreamDisconnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             netdev_id: members.required("netdev-id")?,
         })
@@ -794,7 +956,13 @@ pub struct NetdevVhostUserConnected {
 
 impl<'de> serde::Deserialize<'de> for NetdevVhostUserConnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NetdevVhostUserConnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             netdev_id: members.required("netdev-id")?,
             chardev_id: members.required("chardev-id")?,
@@ -818,7 +986,13 @@ pub struct NetdevVhostUserDisconnected {
 
 impl<'de> serde::Deserialize<'de> for NetdevVhostUserDisconnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NetdevVhostUserDisconnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             netdev_id: members.required("netdev-id")?,
         })
@@ -843,7 +1017,13 @@ pub struct NicRxFilterChanged {
 
 impl<'de> serde::Deserialize<'de> for NicRxFilterChanged {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NicRxFilterChanged {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.optional("name")?,
             path: members.required("path")?,
@@ -881,7 +1061,13 @@ pub struct PrManagerStatusChanged {
 
 impl<'de> serde::Deserialize<'de> for PrManagerStatusChanged {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for PrManagerStatusChanged {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             connected: members.required("connected")?,
@@ -909,7 +1095,13 @@ pub struct QuorumFailure {
 
 impl<'de> serde::Deserialize<'de> for QuorumFailure {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for QuorumFailure {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             reference: members.required("reference")?,
             sector_num: members.required("sector-num")?,
@@ -942,7 +1134,13 @@ pub struct QuorumReportBad {
 
 impl<'de> serde::Deserialize<'de> for QuorumReportBad {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for QuorumReportBad {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             error: members.optional("error")?,
@@ -975,7 +1173,13 @@ pub struct RdmaGidStatusChanged {
 
 impl<'de> serde::Deserialize<'de> for RdmaGidStatusChanged {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for RdmaGidStatusChanged {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             netdev: members.required("netdev")?,
             gid_status: members.required("gid-status")?,
@@ -1003,7 +1207,13 @@ pub struct Reset {
 
 impl<'de> serde::Deserialize<'de> for Reset {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for Reset {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             guest: members.required("guest")?,
             reason: members.required("reason")?,
@@ -1041,7 +1251,13 @@ pub struct RtcChange {
 
 impl<'de> serde::Deserialize<'de> for RtcChange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for RtcChange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             offset: members.required("offset")?,
             qom_path: members.required("qom-path")?,
@@ -1067,7 +1283,13 @@ pub struct Shutdown {
 
 impl<'de> serde::Deserialize<'de> for Shutdown {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for Shutdown {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             guest: members.required("guest")?,
             reason: members.required("reason")?,
@@ -1093,7 +1315,13 @@ pub struct SpiceConnected {
 
 impl<'de> serde::Deserialize<'de> for SpiceConnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceConnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1119,7 +1347,13 @@ pub struct SpiceDisconnected {
 
 impl<'de> serde::Deserialize<'de> for SpiceDisconnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceDisconnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1145,7 +1379,13 @@ pub struct SpiceInitialized {
 
 impl<'de> serde::Deserialize<'de> for SpiceInitialized {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceInitialized {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1217,7 +1457,13 @@ pub struct UnplugPrimary {
 
 impl<'de> serde::Deserialize<'de> for UnplugPrimary {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for UnplugPrimary {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device_id: members.required("device-id")?,
         })
@@ -1244,7 +1490,13 @@ pub struct VfioMigration {
 
 impl<'de> serde::Deserialize<'de> for VfioMigration {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VfioMigration {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device_id: members.required("device-id")?,
             qom_path: members.required("qom-path")?,
@@ -1275,7 +1527,13 @@ pub struct VfuClientHangup {
 
 impl<'de> serde::Deserialize<'de> for VfuClientHangup {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VfuClientHangup {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             vfu_id: members.required("vfu-id")?,
             vfu_qom_path: members.required("vfu-qom-path")?,
@@ -1303,7 +1561,13 @@ pub struct VncConnected {
 
 impl<'de> serde::Deserialize<'de> for VncConnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncConnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1329,7 +1593,13 @@ pub struct VncDisconnected {
 
 impl<'de> serde::Deserialize<'de> for VncDisconnected {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncDisconnected {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1355,7 +1625,13 @@ pub struct VncInitialized {
 
 impl<'de> serde::Deserialize<'de> for VncInitialized {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncInitialized {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             server: members.required("server")?,
             client: members.required("client")?,
@@ -1381,7 +1657,13 @@ pub struct VserportChange {
 
 impl<'de> serde::Deserialize<'de> for VserportChange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VserportChange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             open: members.required("open")?,
@@ -1417,7 +1699,13 @@ pub struct Watchdog {
 
 impl<'de> serde::Deserialize<'de> for Watchdog {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for Watchdog {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             action: members.required("action")?,
         })

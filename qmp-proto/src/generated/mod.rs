@@ -185,6 +185,15 @@ macro_rules! qapi_enum {
                 deserializer.deserialize_str($crate::qapi::support::EnumVisitor(Self::from_wire))
             }
         }
+
+        impl $crate::qapi::support::FromValue for $name {
+            fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+                match value {
+                    serde_json::Value::String(wire) => Ok(Self::from_wire(&wire)),
+                    other => <Self as serde::Deserialize>::deserialize(other).map_err(E::custom),
+                }
+            }
+        }
     };
 }
 

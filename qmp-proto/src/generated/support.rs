@@ -1,7 +1,6 @@
-//! What the generated code calls: the (de)serialisation of unions, whose
-//! variant is chosen by a tag member, and of enumerations.
+//! What the generated code calls: the (de)serialisation of structs and
+//! unions (member by member) and of enumerations.
 
-use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -25,37 +24,6 @@ pub(crate) fn serialize_union<B: Serialize, S: Serializer>(
     let mut object = to_object(base).map_err(S::Error::custom)?;
     object.extend(variant.map_err(S::Error::custom)?);
     object.serialize(serializer)
-}
-
-/// Reads a union's base and tag; the whole object is kept for the
-/// variant.
-pub(crate) fn deserialize_union<'de, B: DeserializeOwned, D: Deserializer<'de>>(
-    deserializer: D,
-    tag: &str,
-) -> Result<(B, String, Value), D::Error> {
-    let value = Value::Object(JsonObject::deserialize(deserializer)?);
-    let base = B::deserialize(&value).map_err(D::Error::custom)?;
-    let tag = match value.get(tag) {
-        Some(Value::String(tag)) => tag.clone(),
-        _ => return Err(D::Error::custom(format!("the union has no string `{tag}`"))),
-    };
-    Ok((base, tag, value))
-}
-
-/// Reads a union's variant from the union's object (base members are
-/// ignored, as every unknown member is).
-pub(crate) fn from_object<T: DeserializeOwned, E: serde::de::Error>(
-    object: &Value,
-) -> Result<T, E> {
-    T::deserialize(object).map_err(E::custom)
-}
-
-/// The union's object, for a variant this crate does not know.
-pub(crate) fn into_object(value: Value) -> JsonObject {
-    match value {
-        Value::Object(object) => object,
-        _ => JsonObject::new(),
-    }
 }
 
 /// Reads a string (borrowed or not) into an enumeration.
@@ -114,36 +82,59 @@ impl Members {
         }
     }
 
-    /// Reads the object whose members are taken.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Self, D::Error> {
-        let object = JsonObject::deserialize(deserializer)?;
-        Ok(Self {
-            object,
-            error: None,
-        })
+    /// The members of `value`, which must be an object.
+    pub(crate) fn take<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        match value {
+            Value::Object(object) => Ok(Self {
+                object,
+                error: None,
+            }),
+            other => Err(invalid_type(&other, "an object")),
+        }
+    }
+
+    /// A union's tag: the string member `name`, left in place for the
+    /// base to read.
+    pub(crate) fn tag<E: serde::de::Error>(&self, name: &'static str) -> Result<String, E> {
+        match self.object.get(name) {
+            Some(Value::String(tag)) => Ok(tag.clone()),
+            Some(other) => Err(E::custom(format_args!(
+                "member `{name}`: {}",
+                invalid_type::<E>(other, "a string")
+            ))),
+            None => Err(E::missing_field(name)),
+        }
+    }
+
+    /// The members not taken yet.
+    pub(crate) fn object(&self) -> &JsonObject {
+        &self.object
+    }
+
+    /// A union's variant, from the members its base did not take.
+    pub(crate) fn rest<T: FromValue, E: serde::de::Error>(&mut self) -> Result<T, E> {
+        T::from_value(Value::Object(std::mem::take(&mut self.object)))
     }
 
     /// The member `name`, which must be there.
-    pub(crate) fn required<T: DeserializeOwned, E: serde::de::Error>(
+    pub(crate) fn required<T: FromValue, E: serde::de::Error>(
         &mut self,
         name: &'static str,
     ) -> Result<T, E> {
         match self.object.remove(name) {
-            Some(value) => T::deserialize(value).map_err(|error| in_member(name, &error)),
+            Some(value) => T::from_value(value).map_err(|error| in_member(name, &error)),
             None => Err(E::missing_field(name)),
         }
     }
 
     /// The member `name`, `None` when absent or `null`.
-    pub(crate) fn optional<T: DeserializeOwned, E: serde::de::Error>(
+    pub(crate) fn optional<T: FromValue, E: serde::de::Error>(
         &mut self,
         name: &'static str,
     ) -> Result<Option<T>, E> {
         match self.object.remove(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(value) => T::deserialize(value)
+            Some(value) => T::from_value(value)
                 .map(Some)
                 .map_err(|error| in_member(name, &error)),
         }
@@ -152,8 +143,85 @@ impl Members {
 
 /// Names the member whose value did not decode, so a nested error reads
 /// as a path: "member `inserted`: member `ro`: invalid type…".
-fn in_member<E: serde::de::Error>(name: &str, error: &serde_json::Error) -> E {
+fn in_member<E: serde::de::Error>(name: &str, error: &E) -> E {
     E::custom(format_args!("member `{name}`: {error}"))
+}
+
+/// serde's "invalid type: …, expected …" for a JSON value.
+fn invalid_type<E: serde::de::Error>(value: &Value, expected: &'static str) -> E {
+    use serde::de::Unexpected;
+    let unexpected = match value {
+        Value::Null => Unexpected::Unit,
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Unexpected::Signed(i),
+            (_, Some(u), _) => Unexpected::Unsigned(u),
+            (_, _, Some(f)) => Unexpected::Float(f),
+            _ => Unexpected::Other("number"),
+        },
+        Value::String(s) => Unexpected::Str(s),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+    };
+    E::invalid_type(unexpected, &expected)
+}
+
+/// Decoding from a [`Value`] the generated types own, moving its parts
+/// into the result: serde's `Deserialize` from a `Value` would copy every
+/// nested object once per level. Generic over the error so nothing is
+/// compiled until a caller decodes the type.
+pub(crate) trait FromValue: Sized {
+    /// `value` as `Self`.
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E>;
+}
+
+/// Reads any input into a [`Value`], then decodes that with [`FromValue`]:
+/// the generated types' `Deserialize`.
+pub(crate) fn deserialize<'de, T: FromValue, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    T::from_value(Value::deserialize(deserializer)?)
+}
+
+/// [`FromValue`] through the type's own `Deserialize`, for leaves.
+macro_rules! from_value_by_deserialize {
+    ($($ty:ty),*) => {$(
+        impl FromValue for $ty {
+            fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+                <$ty>::deserialize(value).map_err(E::custom)
+            }
+        }
+    )*};
+}
+
+from_value_by_deserialize!(String, i64, f64, bool, (), crate::Empty, JsonObject);
+
+impl FromValue for Value {
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(value)
+    }
+}
+
+impl<T: FromValue> FromValue for Vec<T> {
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    T::from_value(item)
+                        .map_err(|error: E| E::custom(format_args!("item {index}: {error}")))
+                })
+                .collect(),
+            other => Err(invalid_type(&other, "an array")),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Box<T> {
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        T::from_value(value).map(Box::new)
+    }
 }
 
 #[cfg(test)]
@@ -225,8 +293,71 @@ mod tests {
     fn a_reply_that_is_not_an_object_is_refused() {
         let decoded = serde_json::from_value::<types::StatusInfo>(json!("running"));
         assert!(
-            matches!(&decoded, Err(error) if error.to_string().contains("expected a map")),
+            matches!(&decoded, Err(error) if error.to_string().contains("expected an object")),
             "{decoded:?}"
         );
+    }
+
+    #[test]
+    fn a_union_reads_its_base_and_the_variant_its_tag_names() {
+        let info = json!({"name": "MyStruct", "meta-type": "object", "features": ["x"],
+            "members": [{"name": "a", "type": "int"}], "tag": "a", "new": true});
+        let decoded = serde_json::from_value::<types::SchemaInfo>(info);
+        match decoded {
+            Ok(types::SchemaInfo {
+                base,
+                variant: types::SchemaInfoVariant::Object(object),
+                ..
+            }) => {
+                assert_eq!(base.name, "MyStruct");
+                assert_eq!(base.meta_type, types::SchemaMetaType::Object);
+                assert_eq!(base.features, Some(vec!["x".to_owned()]));
+                assert_eq!(object.members.len(), 1, "{object:?}");
+                assert_eq!(object.tag.as_deref(), Some("a"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_union_variant_this_crate_does_not_know_keeps_every_member_as_sent() {
+        let info = json!({"name": "x", "meta-type": "hologram", "depth": 3});
+        let decoded = serde_json::from_value::<types::SchemaInfo>(info.clone());
+        match decoded {
+            Ok(types::SchemaInfo {
+                base,
+                variant: types::SchemaInfoVariant::Other(kept),
+                ..
+            }) => {
+                assert_eq!(base.meta_type.as_str(), "hologram");
+                assert_eq!(serde_json::Value::Object(kept), info);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_union_tag_that_is_not_a_string_is_named() {
+        let decoded =
+            serde_json::from_value::<types::SchemaInfo>(json!({"name": "x", "meta-type": 7}));
+        let message = match decoded {
+            Err(error) => error.to_string(),
+            Ok(info) => panic!("decoded {info:?}"),
+        };
+        assert!(
+            message.starts_with("member `meta-type`: invalid type: integer `7`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_list_item_that_does_not_decode_is_named_by_its_index() {
+        let decoded = serde_json::from_value::<types::SchemaInfoObject>(json!({
+            "members": [{"name": "a", "type": "int"}, {"name": "b"}]}));
+        let message = match decoded {
+            Err(error) => error.to_string(),
+            Ok(object) => panic!("decoded {object:?}"),
+        };
+        assert_eq!(message, "member `members`: item 1: missing field `type`");
     }
 }

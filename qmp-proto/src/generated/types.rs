@@ -22,7 +22,13 @@ pub struct AcpiOstInfo {
 
 impl<'de> serde::Deserialize<'de> for AcpiOstInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for AcpiOstInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.optional("device")?,
             slot: members.required("slot")?,
@@ -59,7 +65,13 @@ pub struct AddFdInfo {
 
 impl<'de> serde::Deserialize<'de> for AddFdInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for AddFdInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             fdset_id: members.required("fdset-id")?,
             fd: members.required("fd")?,
@@ -102,7 +114,14 @@ pub struct AudiodevsInfoBase {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             driver: members.required("driver")?,
@@ -145,32 +164,37 @@ pub enum AudiodevsInfoVariant {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<AudiodevsInfoBase, D>(deserializer, "driver")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("driver")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "none" | "alsa" | "dbus" | "jack" | "oss" | "pa" | "pipewire" | "sdl" | "spice" | "wav"
+        ))
+        .then(|| members.object().clone());
+        let base = AudiodevsInfoBase {
+            id: members.required("id")?,
+            driver: members.required("driver")?,
+            timer_period: members.optional("timer-period")?,
+        };
         let variant = match tag.as_str() {
-            "none" => {
-                AudiodevsInfoVariant::None(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "alsa" => {
-                AudiodevsInfoVariant::Alsa(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "dbus" => {
-                AudiodevsInfoVariant::Dbus(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "jack" => {
-                AudiodevsInfoVariant::Jack(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "oss" => AudiodevsInfoVariant::Oss(super::support::from_object::<_, D::Error>(&data)?),
-            "pa" => AudiodevsInfoVariant::Pa(super::support::from_object::<_, D::Error>(&data)?),
-            "pipewire" => {
-                AudiodevsInfoVariant::Pipewire(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "sdl" => AudiodevsInfoVariant::Sdl(super::support::from_object::<_, D::Error>(&data)?),
-            "spice" => {
-                AudiodevsInfoVariant::Spice(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "wav" => AudiodevsInfoVariant::Wav(super::support::from_object::<_, D::Error>(&data)?),
-            _ => AudiodevsInfoVariant::Other(super::support::into_object(data)),
+            "none" => AudiodevsInfoVariant::None(members.rest()?),
+            "alsa" => AudiodevsInfoVariant::Alsa(members.rest()?),
+            "dbus" => AudiodevsInfoVariant::Dbus(members.rest()?),
+            "jack" => AudiodevsInfoVariant::Jack(members.rest()?),
+            "oss" => AudiodevsInfoVariant::Oss(members.rest()?),
+            "pa" => AudiodevsInfoVariant::Pa(members.rest()?),
+            "pipewire" => AudiodevsInfoVariant::Pipewire(members.rest()?),
+            "sdl" => AudiodevsInfoVariant::Sdl(members.rest()?),
+            "spice" => AudiodevsInfoVariant::Spice(members.rest()?),
+            "wav" => AudiodevsInfoVariant::Wav(members.rest()?),
+            _ => AudiodevsInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -196,7 +220,14 @@ pub struct AudiodevsInfoAlsa {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsa {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoAlsa {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -239,7 +270,14 @@ pub struct AudiodevsInfoAlsaIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoAlsaIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoAlsaIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -275,7 +313,14 @@ pub struct AudiodevsInfoDbus {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoDbus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoDbus {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -333,7 +378,14 @@ pub struct AudiodevsInfoJack {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoJack {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoJack {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -379,7 +431,14 @@ pub struct AudiodevsInfoJackIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoJackIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoJackIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -415,7 +474,14 @@ pub struct AudiodevsInfoNone {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoNone {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoNone {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -451,7 +517,14 @@ pub struct AudiodevsInfoNoneIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoNoneIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoNoneIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -513,7 +586,14 @@ pub struct AudiodevsInfoOss {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoOss {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoOss {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -558,7 +638,14 @@ pub struct AudiodevsInfoOssIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoOssIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoOssIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -594,7 +681,14 @@ pub struct AudiodevsInfoPa {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPa {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoPa {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -637,7 +731,14 @@ pub struct AudiodevsInfoPaIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPaIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoPaIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -671,7 +772,14 @@ pub struct AudiodevsInfoPipewire {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewire {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoPipewire {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -713,7 +821,14 @@ pub struct AudiodevsInfoPipewireIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoPipewireIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoPipewireIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -747,7 +862,14 @@ pub struct AudiodevsInfoSdl {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoSdl {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -785,7 +907,14 @@ pub struct AudiodevsInfoSdlIn {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoSdlIn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoSdlIn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mixing_engine: members.optional("mixing-engine")?,
             fixed_settings: members.optional("fixed-settings")?,
@@ -819,7 +948,14 @@ pub struct AudiodevsInfoWav {
 #[cfg(feature = "audio")]
 impl<'de> serde::Deserialize<'de> for AudiodevsInfoWav {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "audio")]
+impl super::support::FromValue for AudiodevsInfoWav {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             r#in: members.optional("in")?,
             out: members.optional("out")?,
@@ -844,7 +980,14 @@ pub struct BalloonInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for BalloonInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for BalloonInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             actual: members.required("actual")?,
         })
@@ -931,7 +1074,14 @@ pub struct BlockDeviceInfo {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockDeviceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockDeviceInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             file: members.required("file")?,
             node_name: members.optional("node-name")?,
@@ -998,7 +1148,14 @@ pub struct BlockDeviceInfoDirtyBitmaps {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockDeviceInfoDirtyBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockDeviceInfoDirtyBitmaps {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.optional("name")?,
             count: members.required("count")?,
@@ -1410,7 +1567,13 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddrBase {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddrBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -1455,28 +1618,25 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddr {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddr {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) = super::support::deserialize_union::<
-            BlockExportAddVhostUserBlkAddrBase,
-            D,
-        >(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddr {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(tag.as_str(), "inet" | "unix" | "vsock" | "fd"))
+            .then(|| members.object().clone());
+        let base = BlockExportAddVhostUserBlkAddrBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "inet" => BlockExportAddVhostUserBlkAddrVariant::Inet(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "unix" => BlockExportAddVhostUserBlkAddrVariant::Unix(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "vsock" => BlockExportAddVhostUserBlkAddrVariant::Vsock(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "fd" => BlockExportAddVhostUserBlkAddrVariant::Fd(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            _ => BlockExportAddVhostUserBlkAddrVariant::Other(super::support::into_object(data)),
+            "inet" => BlockExportAddVhostUserBlkAddrVariant::Inet(members.rest()?),
+            "unix" => BlockExportAddVhostUserBlkAddrVariant::Unix(members.rest()?),
+            "vsock" => BlockExportAddVhostUserBlkAddrVariant::Vsock(members.rest()?),
+            "fd" => BlockExportAddVhostUserBlkAddrVariant::Fd(members.rest()?),
+            _ => BlockExportAddVhostUserBlkAddrVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -1502,7 +1662,13 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddrFd {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrFd {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddrFd {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             str: members.required("str")?,
         })
@@ -1557,7 +1723,13 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddrInet {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrInet {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddrInet {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             port: members.required("port")?,
@@ -1629,7 +1801,13 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddrUnix {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrUnix {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddrUnix {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             path: members.required("path")?,
             r#abstract: members.optional("abstract")?,
@@ -1672,7 +1850,13 @@ impl serde::Serialize for BlockExportAddVhostUserBlkAddrVsock {
 
 impl<'de> serde::Deserialize<'de> for BlockExportAddVhostUserBlkAddrVsock {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for BlockExportAddVhostUserBlkAddrVsock {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cid: members.required("cid")?,
             port: members.required("port")?,
@@ -1727,7 +1911,14 @@ pub struct BlockExportsInfo {
 #[cfg(feature = "block-export")]
 impl<'de> serde::Deserialize<'de> for BlockExportsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-export")]
+impl super::support::FromValue for BlockExportsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             kind: members.required("type")?,
@@ -1767,7 +1958,14 @@ pub struct BlockInfo {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             qdev: members.optional("qdev")?,
@@ -1909,7 +2107,14 @@ pub struct BlockJobInfoBase {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockJobInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             device: members.required("device")?,
@@ -1960,12 +2165,45 @@ pub enum BlockJobInfoVariant {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<BlockJobInfoBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockJobInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "mirror"
+                | "commit"
+                | "stream"
+                | "backup"
+                | "create"
+                | "amend"
+                | "snapshot-load"
+                | "snapshot-save"
+                | "snapshot-delete"
+        ))
+        .then(|| members.object().clone());
+        let base = BlockJobInfoBase {
+            kind: members.required("type")?,
+            device: members.required("device")?,
+            len: members.required("len")?,
+            offset: members.required("offset")?,
+            busy: members.required("busy")?,
+            paused: members.required("paused")?,
+            speed: members.required("speed")?,
+            io_status: members.required("io-status")?,
+            ready: members.required("ready")?,
+            status: members.required("status")?,
+            auto_finalize: members.required("auto-finalize")?,
+            auto_dismiss: members.required("auto-dismiss")?,
+            error: members.optional("error")?,
+        };
         let variant = match tag.as_str() {
-            "mirror" => {
-                BlockJobInfoVariant::Mirror(super::support::from_object::<_, D::Error>(&data)?)
-            }
+            "mirror" => BlockJobInfoVariant::Mirror(members.rest()?),
             "commit" => BlockJobInfoVariant::Commit,
             "stream" => BlockJobInfoVariant::Stream,
             "backup" => BlockJobInfoVariant::Backup,
@@ -1974,7 +2212,7 @@ impl<'de> serde::Deserialize<'de> for BlockJobInfo {
             "snapshot-load" => BlockJobInfoVariant::SnapshotLoad,
             "snapshot-save" => BlockJobInfoVariant::SnapshotSave,
             "snapshot-delete" => BlockJobInfoVariant::SnapshotDelete,
-            _ => BlockJobInfoVariant::Other(super::support::into_object(data)),
+            _ => BlockJobInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -1996,7 +2234,14 @@ pub struct BlockJobInfoMirror {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockJobInfoMirror {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockJobInfoMirror {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             actively_synced: members.required("actively-synced")?,
         })
@@ -2031,7 +2276,14 @@ pub struct BlockStats {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.optional("device")?,
             qdev: members.optional("qdev")?,
@@ -2075,7 +2327,14 @@ pub struct BlockStatsDriverSpecificBase {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsDriverSpecificBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             driver: members.required("driver")?,
         })
@@ -2180,25 +2439,68 @@ pub enum BlockStatsDriverSpecificVariant {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecific {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) = super::support::deserialize_union::<BlockStatsDriverSpecificBase, D>(
-            deserializer,
-            "driver",
-        )?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsDriverSpecific {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("driver")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "file"
+                | "host_device"
+                | "nvme"
+                | "blkdebug"
+                | "blklogwrites"
+                | "blkreplay"
+                | "blkverify"
+                | "bochs"
+                | "cloop"
+                | "compress"
+                | "copy-before-write"
+                | "copy-on-read"
+                | "dmg"
+                | "snapshot-access"
+                | "ftp"
+                | "ftps"
+                | "gluster"
+                | "host_cdrom"
+                | "http"
+                | "https"
+                | "iscsi"
+                | "luks"
+                | "nbd"
+                | "nfs"
+                | "null-aio"
+                | "null-co"
+                | "parallels"
+                | "preallocate"
+                | "qcow"
+                | "qcow2"
+                | "qed"
+                | "quorum"
+                | "raw"
+                | "rbd"
+                | "replication"
+                | "ssh"
+                | "throttle"
+                | "vdi"
+                | "vhdx"
+                | "vmdk"
+                | "vpc"
+                | "vvfat"
+        ))
+        .then(|| members.object().clone());
+        let base = BlockStatsDriverSpecificBase {
+            driver: members.required("driver")?,
+        };
         let variant = match tag.as_str() {
-            "file" => BlockStatsDriverSpecificVariant::File(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "host_device" => {
-                BlockStatsDriverSpecificVariant::HostDevice(super::support::from_object::<
-                    _,
-                    D::Error,
-                >(&data)?)
-            }
-            "nvme" => BlockStatsDriverSpecificVariant::Nvme(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
+            "file" => BlockStatsDriverSpecificVariant::File(members.rest()?),
+            "host_device" => BlockStatsDriverSpecificVariant::HostDevice(members.rest()?),
+            "nvme" => BlockStatsDriverSpecificVariant::Nvme(members.rest()?),
             "blkdebug" => BlockStatsDriverSpecificVariant::Blkdebug,
             "blklogwrites" => BlockStatsDriverSpecificVariant::Blklogwrites,
             "blkreplay" => BlockStatsDriverSpecificVariant::Blkreplay,
@@ -2238,7 +2540,7 @@ impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecific {
             "vmdk" => BlockStatsDriverSpecificVariant::Vmdk,
             "vpc" => BlockStatsDriverSpecificVariant::Vpc,
             "vvfat" => BlockStatsDriverSpecificVariant::Vvfat,
-            _ => BlockStatsDriverSpecificVariant::Other(super::support::into_object(data)),
+            _ => BlockStatsDriverSpecificVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -2264,7 +2566,14 @@ pub struct BlockStatsDriverSpecificFile {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificFile {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsDriverSpecificFile {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             discard_nb_ok: members.required("discard-nb-ok")?,
             discard_nb_failed: members.required("discard-nb-failed")?,
@@ -2293,7 +2602,14 @@ pub struct BlockStatsDriverSpecificNvme {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsDriverSpecificNvme {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsDriverSpecificNvme {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             completion_errors: members.required("completion-errors")?,
             aligned_accesses: members.required("aligned-accesses")?,
@@ -2390,7 +2706,14 @@ pub struct BlockStatsStats {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             rd_bytes: members.required("rd_bytes")?,
             wr_bytes: members.required("wr_bytes")?,
@@ -2451,7 +2774,14 @@ pub struct BlockStatsStatsRdLatencyHistogram {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStatsRdLatencyHistogram {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsStatsRdLatencyHistogram {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             boundaries: members.required("boundaries")?,
             bins: members.required("bins")?,
@@ -2505,7 +2835,14 @@ pub struct BlockStatsStatsTimedStats {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockStatsStatsTimedStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockStatsStatsTimedStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             interval_length: members.required("interval_length")?,
             min_rd_latency_ns: members.required("min_rd_latency_ns")?,
@@ -2733,7 +3070,14 @@ pub struct BlockdevCacheInfo {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockdevCacheInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockdevCacheInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             writeback: members.required("writeback")?,
             direct: members.required("direct")?,
@@ -7815,7 +8159,14 @@ pub struct BlockdevSnapshotDeleteInternalSyncOutput {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for BlockdevSnapshotDeleteInternalSyncOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for BlockdevSnapshotDeleteInternalSyncOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             name: members.required("name")?,
@@ -9454,7 +9805,14 @@ pub struct ChardevBackendsInfo {
 #[cfg(feature = "char")]
 impl<'de> serde::Deserialize<'de> for ChardevBackendsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "char")]
+impl super::support::FromValue for ChardevBackendsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
         })
@@ -9481,7 +9839,14 @@ pub struct ChardevInfo {
 #[cfg(feature = "char")]
 impl<'de> serde::Deserialize<'de> for ChardevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "char")]
+impl super::support::FromValue for ChardevInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             label: members.required("label")?,
             filename: members.required("filename")?,
@@ -9502,7 +9867,13 @@ pub struct ChardevReturn {
 
 impl<'de> serde::Deserialize<'de> for ChardevReturn {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for ChardevReturn {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             pty: members.optional("pty")?,
         })
@@ -9529,7 +9900,14 @@ pub struct ColoStatusInfo {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for ColoStatusInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for ColoStatusInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mode: members.required("mode")?,
             last_mode: members.required("last-mode")?,
@@ -9580,7 +9958,13 @@ pub struct CommandInfo {
 
 impl<'de> serde::Deserialize<'de> for CommandInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for CommandInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
         })
@@ -9605,7 +9989,14 @@ pub struct CommandLineOptionsInfo {
 #[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc")]
+impl super::support::FromValue for CommandLineOptionsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             option: members.required("option")?,
             parameters: members.required("parameters")?,
@@ -9635,7 +10026,14 @@ pub struct CommandLineOptionsInfoParameters {
 #[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for CommandLineOptionsInfoParameters {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc")]
+impl super::support::FromValue for CommandLineOptionsInfoParameters {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             kind: members.required("type")?,
@@ -9692,7 +10090,14 @@ pub struct CpuDefinitionInfo {
 #[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuDefinitionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine-target")]
+impl super::support::FromValue for CpuDefinitionInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             migration_safe: members.optional("migration-safe")?,
@@ -9744,7 +10149,14 @@ pub struct CpuInfoFastBase {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for CpuInfoFastBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cpu_index: members.required("cpu-index")?,
             qom_path: members.required("qom-path")?,
@@ -9831,12 +10243,59 @@ pub enum CpuInfoFastVariant {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFast {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<CpuInfoFastBase, D>(deserializer, "target")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for CpuInfoFast {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("target")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "s390x"
+                | "aarch64"
+                | "alpha"
+                | "arm"
+                | "avr"
+                | "cris"
+                | "hppa"
+                | "i386"
+                | "loongarch64"
+                | "m68k"
+                | "microblaze"
+                | "microblazeel"
+                | "mips"
+                | "mips64"
+                | "mips64el"
+                | "mipsel"
+                | "nios2"
+                | "or1k"
+                | "ppc"
+                | "ppc64"
+                | "riscv32"
+                | "riscv64"
+                | "rx"
+                | "sh4"
+                | "sh4eb"
+                | "sparc"
+                | "sparc64"
+                | "tricore"
+                | "x86_64"
+                | "xtensa"
+                | "xtensaeb"
+        ))
+        .then(|| members.object().clone());
+        let base = CpuInfoFastBase {
+            cpu_index: members.required("cpu-index")?,
+            qom_path: members.required("qom-path")?,
+            thread_id: members.required("thread-id")?,
+            props: members.optional("props")?,
+            target: members.required("target")?,
+        };
         let variant = match tag.as_str() {
-            "s390x" => {
-                CpuInfoFastVariant::S390x(super::support::from_object::<_, D::Error>(&data)?)
-            }
+            "s390x" => CpuInfoFastVariant::S390x(members.rest()?),
             "aarch64" => CpuInfoFastVariant::Aarch64,
             "alpha" => CpuInfoFastVariant::Alpha,
             "arm" => CpuInfoFastVariant::Arm,
@@ -9867,7 +10326,7 @@ impl<'de> serde::Deserialize<'de> for CpuInfoFast {
             "x86_64" => CpuInfoFastVariant::X86_64,
             "xtensa" => CpuInfoFastVariant::Xtensa,
             "xtensaeb" => CpuInfoFastVariant::Xtensaeb,
-            _ => CpuInfoFastVariant::Other(super::support::into_object(data)),
+            _ => CpuInfoFastVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -9905,7 +10364,14 @@ pub struct CpuInfoFastProps {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastProps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for CpuInfoFastProps {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             node_id: members.optional("node-id")?,
             socket_id: members.optional("socket-id")?,
@@ -9940,7 +10406,14 @@ pub struct CpuInfoFastS390x {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CpuInfoFastS390x {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for CpuInfoFastS390x {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cpu_state: members.required("cpu-state")?,
             dedicated: members.optional("dedicated")?,
@@ -10078,7 +10551,14 @@ pub struct CpuModelExpansionInfo {
 #[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuModelExpansionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine-target")]
+impl super::support::FromValue for CpuModelExpansionInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             model: members.required("model")?,
         })
@@ -10128,7 +10608,14 @@ impl serde::Serialize for CpuModelInfo {
 #[cfg(feature = "machine-target")]
 impl<'de> serde::Deserialize<'de> for CpuModelInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine-target")]
+impl super::support::FromValue for CpuModelInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             props: members.optional("props")?,
@@ -10167,7 +10654,14 @@ pub struct CryptodevInfo {
 #[cfg(feature = "cryptodev")]
 impl<'de> serde::Deserialize<'de> for CryptodevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "cryptodev")]
+impl super::support::FromValue for CryptodevInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             service: members.required("service")?,
@@ -10194,7 +10688,14 @@ pub struct CryptodevInfoClient {
 #[cfg(feature = "cryptodev")]
 impl<'de> serde::Deserialize<'de> for CryptodevInfoClient {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "cryptodev")]
+impl super::support::FromValue for CryptodevInfoClient {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             queue: members.required("queue")?,
             kind: members.required("type")?,
@@ -10256,7 +10757,14 @@ pub struct CurrentMachineInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for CurrentMachineInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for CurrentMachineInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             wakeup_suspend_support: members.required("wakeup-suspend-support")?,
         })
@@ -10478,7 +10986,14 @@ pub struct DirtyRateInfo {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for DirtyRateInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for DirtyRateInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             dirty_rate: members.optional("dirty-rate")?,
             status: members.required("status")?,
@@ -10527,7 +11042,14 @@ pub struct DirtyRateInfoVcpuDirtyRate {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for DirtyRateInfoVcpuDirtyRate {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for DirtyRateInfoVcpuDirtyRate {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             dirty_rate: members.required("dirty-rate")?,
@@ -10574,7 +11096,14 @@ pub struct DisplayOptionsBase {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             full_screen: members.optional("full-screen")?,
@@ -10615,25 +11144,37 @@ pub enum DisplayOptionsVariant {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<DisplayOptionsBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptions {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "gtk" | "curses" | "egl-headless" | "dbus" | "sdl" | "default" | "none" | "spice-app"
+        ))
+        .then(|| members.object().clone());
+        let base = DisplayOptionsBase {
+            kind: members.required("type")?,
+            full_screen: members.optional("full-screen")?,
+            window_close: members.optional("window-close")?,
+            show_cursor: members.optional("show-cursor")?,
+            gl: members.optional("gl")?,
+        };
         let variant = match tag.as_str() {
-            "gtk" => DisplayOptionsVariant::Gtk(super::support::from_object::<_, D::Error>(&data)?),
-            "curses" => {
-                DisplayOptionsVariant::Curses(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "egl-headless" => DisplayOptionsVariant::EglHeadless(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "dbus" => {
-                DisplayOptionsVariant::Dbus(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "sdl" => DisplayOptionsVariant::Sdl(super::support::from_object::<_, D::Error>(&data)?),
+            "gtk" => DisplayOptionsVariant::Gtk(members.rest()?),
+            "curses" => DisplayOptionsVariant::Curses(members.rest()?),
+            "egl-headless" => DisplayOptionsVariant::EglHeadless(members.rest()?),
+            "dbus" => DisplayOptionsVariant::Dbus(members.rest()?),
+            "sdl" => DisplayOptionsVariant::Sdl(members.rest()?),
             "default" => DisplayOptionsVariant::Default,
             "none" => DisplayOptionsVariant::None,
             "spice-app" => DisplayOptionsVariant::SpiceApp,
-            _ => DisplayOptionsVariant::Other(super::support::into_object(data)),
+            _ => DisplayOptionsVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -10655,7 +11196,14 @@ pub struct DisplayOptionsCurses {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsCurses {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsCurses {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             charset: members.optional("charset")?,
         })
@@ -10684,7 +11232,14 @@ pub struct DisplayOptionsDbus {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsDbus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsDbus {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             rendernode: members.optional("rendernode")?,
             addr: members.optional("addr")?,
@@ -10710,7 +11265,14 @@ pub struct DisplayOptionsEglHeadless {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsEglHeadless {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsEglHeadless {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             rendernode: members.optional("rendernode")?,
         })
@@ -10758,7 +11320,14 @@ pub struct DisplayOptionsGtk {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsGtk {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsGtk {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             grab_on_hover: members.optional("grab-on-hover")?,
             zoom_to_fit: members.optional("zoom-to-fit")?,
@@ -10784,7 +11353,14 @@ pub struct DisplayOptionsSdl {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for DisplayOptionsSdl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for DisplayOptionsSdl {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             grab_mod: members.optional("grab-mod")?,
         })
@@ -11035,7 +11611,14 @@ pub struct DumpGuestMemoryCapabilityInfo {
 #[cfg(feature = "dump")]
 impl<'de> serde::Deserialize<'de> for DumpGuestMemoryCapabilityInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "dump")]
+impl super::support::FromValue for DumpGuestMemoryCapabilityInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             formats: members.required("formats")?,
         })
@@ -11085,7 +11668,13 @@ pub struct DumpInfo {
 
 impl<'de> serde::Deserialize<'de> for DumpInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for DumpInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             status: members.required("status")?,
             completed: members.required("completed")?,
@@ -11161,7 +11750,13 @@ pub struct FdsetFdInfo {
 
 impl<'de> serde::Deserialize<'de> for FdsetFdInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for FdsetFdInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             fd: members.required("fd")?,
             opaque: members.optional("opaque")?,
@@ -11183,7 +11778,13 @@ pub struct FdsetInfo {
 
 impl<'de> serde::Deserialize<'de> for FdsetInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for FdsetInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             fdset_id: members.required("fdset-id")?,
             fds: members.required("fds")?,
@@ -11229,7 +11830,13 @@ pub struct GuestCrashloadedInfoBase {
 
 impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestCrashloadedInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -11250,17 +11857,23 @@ pub enum GuestCrashloadedInfoVariant {
 
 impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<GuestCrashloadedInfoBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestCrashloadedInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown =
+            (!matches!(tag.as_str(), "hyper-v" | "s390")).then(|| members.object().clone());
+        let base = GuestCrashloadedInfoBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "hyper-v" => GuestCrashloadedInfoVariant::HyperV(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "s390" => GuestCrashloadedInfoVariant::S390(
-                super::support::from_object::<_, D::Error>(&data)?,
-            ),
-            _ => GuestCrashloadedInfoVariant::Other(super::support::into_object(data)),
+            "hyper-v" => GuestCrashloadedInfoVariant::HyperV(members.rest()?),
+            "s390" => GuestCrashloadedInfoVariant::S390(members.rest()?),
+            _ => GuestCrashloadedInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -11286,7 +11899,13 @@ pub struct GuestCrashloadedInfoHyperV {
 
 impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoHyperV {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestCrashloadedInfoHyperV {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             arg1: members.required("arg1")?,
             arg2: members.required("arg2")?,
@@ -11315,7 +11934,13 @@ pub struct GuestCrashloadedInfoS390 {
 
 impl<'de> serde::Deserialize<'de> for GuestCrashloadedInfoS390 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for GuestCrashloadedInfoS390 {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             core: members.required("core")?,
             psw_mask: members.required("psw-mask")?,
@@ -11377,7 +12002,14 @@ pub struct HotpluggableCpu {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for HotpluggableCpu {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for HotpluggableCpu {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
             vcpus_count: members.required("vcpus-count")?,
@@ -11403,7 +12035,14 @@ pub struct HumanReadableText {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for HumanReadableText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for HumanReadableText {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             human_readable_text: members.required("human-readable-text")?,
         })
@@ -11424,7 +12063,13 @@ pub struct HvBalloonStatusReportInfo {
 
 impl<'de> serde::Deserialize<'de> for HvBalloonStatusReportInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for HvBalloonStatusReportInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             committed: members.required("committed")?,
             available: members.required("available")?,
@@ -11458,7 +12103,14 @@ pub struct IOThreadInfo {
 #[cfg(feature = "misc")]
 impl<'de> serde::Deserialize<'de> for IOThreadInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc")]
+impl super::support::FromValue for IOThreadInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             thread_id: members.required("thread-id")?,
@@ -11524,7 +12176,14 @@ pub struct ImageInfo {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             filename: members.required("filename")?,
             format: members.required("format")?,
@@ -11575,7 +12234,14 @@ pub struct ImageInfoSpecificBase {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -11606,25 +12272,27 @@ pub enum ImageInfoSpecificVariant {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecific {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<ImageInfoSpecificBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecific {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(tag.as_str(), "qcow2" | "vmdk" | "luks" | "rbd" | "file"))
+            .then(|| members.object().clone());
+        let base = ImageInfoSpecificBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "qcow2" => {
-                ImageInfoSpecificVariant::Qcow2(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "vmdk" => {
-                ImageInfoSpecificVariant::Vmdk(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "luks" => {
-                ImageInfoSpecificVariant::Luks(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "rbd" => {
-                ImageInfoSpecificVariant::Rbd(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "file" => {
-                ImageInfoSpecificVariant::File(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            _ => ImageInfoSpecificVariant::Other(super::support::into_object(data)),
+            "qcow2" => ImageInfoSpecificVariant::Qcow2(members.rest()?),
+            "vmdk" => ImageInfoSpecificVariant::Vmdk(members.rest()?),
+            "luks" => ImageInfoSpecificVariant::Luks(members.rest()?),
+            "rbd" => ImageInfoSpecificVariant::Rbd(members.rest()?),
+            "file" => ImageInfoSpecificVariant::File(members.rest()?),
+            _ => ImageInfoSpecificVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -11646,7 +12314,14 @@ pub struct ImageInfoSpecificFile {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFile {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificFile {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -11669,7 +12344,14 @@ pub struct ImageInfoSpecificFileData {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificFileData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificFileData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             extent_size_hint: members.optional("extent-size-hint")?,
         })
@@ -11692,7 +12374,14 @@ pub struct ImageInfoSpecificLuks {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuks {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificLuks {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -11733,7 +12422,14 @@ pub struct ImageInfoSpecificLuksData {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificLuksData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cipher_alg: members.required("cipher-alg")?,
             cipher_mode: members.required("cipher-mode")?,
@@ -11771,7 +12467,14 @@ pub struct ImageInfoSpecificLuksDataSlots {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificLuksDataSlots {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificLuksDataSlots {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             active: members.required("active")?,
             iters: members.optional("iters")?,
@@ -11797,7 +12500,14 @@ pub struct ImageInfoSpecificQcow2 {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificQcow2 {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -11838,7 +12548,14 @@ pub struct ImageInfoSpecificQcow2Data {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2Data {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificQcow2Data {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             compat: members.required("compat")?,
             data_file: members.optional("data-file")?,
@@ -11874,7 +12591,14 @@ pub struct ImageInfoSpecificQcow2DataBitmaps {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificQcow2DataBitmaps {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             granularity: members.required("granularity")?,
@@ -11929,7 +12653,14 @@ pub struct ImageInfoSpecificQcow2DataEncryptBase {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncryptBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificQcow2DataEncryptBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             format: members.required("format")?,
         })
@@ -11954,19 +12685,23 @@ pub enum ImageInfoSpecificQcow2DataEncryptVariant {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificQcow2DataEncrypt {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) = super::support::deserialize_union::<
-            ImageInfoSpecificQcow2DataEncryptBase,
-            D,
-        >(deserializer, "format")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificQcow2DataEncrypt {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("format")?;
+        let unknown = (!matches!(tag.as_str(), "luks" | "aes")).then(|| members.object().clone());
+        let base = ImageInfoSpecificQcow2DataEncryptBase {
+            format: members.required("format")?,
+        };
         let variant = match tag.as_str() {
-            "luks" => {
-                ImageInfoSpecificQcow2DataEncryptVariant::Luks(super::support::from_object::<
-                    _,
-                    D::Error,
-                >(&data)?)
-            }
+            "luks" => ImageInfoSpecificQcow2DataEncryptVariant::Luks(members.rest()?),
             "aes" => ImageInfoSpecificQcow2DataEncryptVariant::Aes,
-            _ => ImageInfoSpecificQcow2DataEncryptVariant::Other(super::support::into_object(data)),
+            _ => ImageInfoSpecificQcow2DataEncryptVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -11988,7 +12723,14 @@ pub struct ImageInfoSpecificRbd {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbd {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificRbd {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -12011,7 +12753,14 @@ pub struct ImageInfoSpecificRbdData {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificRbdData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificRbdData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             encryption_format: members.optional("encryption-format")?,
         })
@@ -12055,7 +12804,14 @@ pub struct ImageInfoSpecificVmdk {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdk {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificVmdk {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -12084,7 +12840,14 @@ pub struct ImageInfoSpecificVmdkData {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for ImageInfoSpecificVmdkData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for ImageInfoSpecificVmdkData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             create_type: members.required("create-type")?,
             cid: members.required("cid")?,
@@ -12633,7 +13396,13 @@ pub struct JobInfo {
 
 impl<'de> serde::Deserialize<'de> for JobInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for JobInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             kind: members.required("type")?,
@@ -12850,7 +13619,13 @@ pub struct KvmInfo {
 
 impl<'de> serde::Deserialize<'de> for KvmInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for KvmInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             enabled: members.required("enabled")?,
             present: members.required("present")?,
@@ -12894,7 +13669,14 @@ pub struct MachineInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MachineInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MachineInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             alias: members.optional("alias")?,
@@ -12931,7 +13713,14 @@ pub struct MachineInfoCompatProps {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MachineInfoCompatProps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MachineInfoCompatProps {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             qom_type: members.required("qom-type")?,
             property: members.required("property")?,
@@ -12972,7 +13761,14 @@ pub struct Memdev {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for Memdev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for Memdev {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             size: members.required("size")?,
@@ -13018,7 +13814,14 @@ pub struct MemoryDeviceInfoBase {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -13051,31 +13854,31 @@ pub enum MemoryDeviceInfoVariant {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<MemoryDeviceInfoBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "dimm" | "nvdimm" | "virtio-pmem" | "virtio-mem" | "sgx-epc" | "hv-balloon"
+        ))
+        .then(|| members.object().clone());
+        let base = MemoryDeviceInfoBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "dimm" => {
-                MemoryDeviceInfoVariant::Dimm(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "nvdimm" => {
-                MemoryDeviceInfoVariant::Nvdimm(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "virtio-pmem" => MemoryDeviceInfoVariant::VirtioPmem(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "virtio-mem" => MemoryDeviceInfoVariant::VirtioMem(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "sgx-epc" => {
-                MemoryDeviceInfoVariant::SgxEpc(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "hv-balloon" => MemoryDeviceInfoVariant::HvBalloon(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            _ => MemoryDeviceInfoVariant::Other(super::support::into_object(data)),
+            "dimm" => MemoryDeviceInfoVariant::Dimm(members.rest()?),
+            "nvdimm" => MemoryDeviceInfoVariant::Nvdimm(members.rest()?),
+            "virtio-pmem" => MemoryDeviceInfoVariant::VirtioPmem(members.rest()?),
+            "virtio-mem" => MemoryDeviceInfoVariant::VirtioMem(members.rest()?),
+            "sgx-epc" => MemoryDeviceInfoVariant::SgxEpc(members.rest()?),
+            "hv-balloon" => MemoryDeviceInfoVariant::HvBalloon(members.rest()?),
+            _ => MemoryDeviceInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -13097,7 +13900,14 @@ pub struct MemoryDeviceInfoDimm {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimm {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoDimm {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -13134,7 +13944,14 @@ pub struct MemoryDeviceInfoDimmData {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoDimmData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoDimmData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             addr: members.required("addr")?,
@@ -13164,7 +13981,14 @@ pub struct MemoryDeviceInfoHvBalloon {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloon {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoHvBalloon {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -13193,7 +14017,14 @@ pub struct MemoryDeviceInfoHvBalloonData {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoHvBalloonData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoHvBalloonData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             memaddr: members.optional("memaddr")?,
@@ -13219,7 +14050,14 @@ pub struct MemoryDeviceInfoSgxEpc {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpc {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoSgxEpc {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -13250,7 +14088,14 @@ pub struct MemoryDeviceInfoSgxEpcData {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoSgxEpcData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoSgxEpcData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             memaddr: members.required("memaddr")?,
@@ -13300,7 +14145,14 @@ pub struct MemoryDeviceInfoVirtioMem {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMem {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoVirtioMem {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -13337,7 +14189,14 @@ pub struct MemoryDeviceInfoVirtioMemData {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioMemData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoVirtioMemData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             memaddr: members.required("memaddr")?,
@@ -13367,7 +14226,14 @@ pub struct MemoryDeviceInfoVirtioPmem {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmem {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoVirtioPmem {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -13396,7 +14262,14 @@ pub struct MemoryDeviceInfoVirtioPmemData {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemoryDeviceInfoVirtioPmemData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemoryDeviceInfoVirtioPmemData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.optional("id")?,
             memaddr: members.required("memaddr")?,
@@ -13436,7 +14309,13 @@ pub struct MemoryFailureFlags {
 
 impl<'de> serde::Deserialize<'de> for MemoryFailureFlags {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MemoryFailureFlags {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             action_required: members.required("action-required")?,
             recursive: members.required("recursive")?,
@@ -13474,7 +14353,14 @@ pub struct MemorySizeSummaryInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for MemorySizeSummaryInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for MemorySizeSummaryInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             base_memory: members.required("base-memory")?,
             plugged_memory: members.optional("plugged-memory")?,
@@ -13698,7 +14584,14 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMapping {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMapping {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrateSetParametersBlockBitmapMapping {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             node_name: members.required("node-name")?,
             alias: members.required("alias")?,
@@ -13754,7 +14647,14 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmaps {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmaps {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrateSetParametersBlockBitmapMappingBitmaps {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             alias: members.required("alias")?,
@@ -13800,7 +14700,14 @@ impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmapsTransform
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             persistent: members.optional("persistent")?,
         })
@@ -13946,7 +14853,14 @@ impl serde::Serialize for MigrationCapabilityStatus {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationCapabilityStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrationCapabilityStatus {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             capability: members.required("capability")?,
             state: members.required("state")?,
@@ -14019,7 +14933,13 @@ pub struct MigrationInfo {
 
 impl<'de> serde::Deserialize<'de> for MigrationInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             status: members.optional("status")?,
             ram: members.optional("ram")?,
@@ -14064,7 +14984,13 @@ pub struct MigrationInfoCompression {
 
 impl<'de> serde::Deserialize<'de> for MigrationInfoCompression {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationInfoCompression {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             pages: members.required("pages")?,
             busy: members.required("busy")?,
@@ -14087,7 +15013,13 @@ pub struct MigrationInfoVfio {
 
 impl<'de> serde::Deserialize<'de> for MigrationInfoVfio {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationInfoVfio {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             transferred: members.required("transferred")?,
         })
@@ -14118,7 +15050,13 @@ pub struct MigrationInfoXbzrleCache {
 
 impl<'de> serde::Deserialize<'de> for MigrationInfoXbzrleCache {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationInfoXbzrleCache {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cache_size: members.required("cache-size")?,
             bytes: members.required("bytes")?,
@@ -14213,7 +15151,14 @@ pub struct MigrationParameters {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationParameters {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrationParameters {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             announce_initial: members.optional("announce-initial")?,
             announce_max: members.optional("announce-max")?,
@@ -14299,7 +15244,13 @@ pub struct MigrationStats {
 
 impl<'de> serde::Deserialize<'de> for MigrationStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for MigrationStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             transferred: members.required("transferred")?,
             remaining: members.required("remaining")?,
@@ -14379,7 +15330,14 @@ pub struct MigrationthreadsInfo {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for MigrationthreadsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for MigrationthreadsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             thread_id: members.required("thread-id")?,
@@ -14439,7 +15397,14 @@ pub struct MouseInfo {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for MouseInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for MouseInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             index: members.required("index")?,
@@ -14478,7 +15443,13 @@ pub struct NameInfo {
 
 impl<'de> serde::Deserialize<'de> for NameInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for NameInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.optional("name")?,
         })
@@ -17679,7 +18650,13 @@ pub struct ObjectPropertyInfo {
 
 impl<'de> serde::Deserialize<'de> for ObjectPropertyInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for ObjectPropertyInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             kind: members.required("type")?,
@@ -17709,7 +18686,14 @@ pub struct ObjectTypeInfo {
 #[cfg(feature = "qom")]
 impl<'de> serde::Deserialize<'de> for ObjectTypeInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "qom")]
+impl super::support::FromValue for ObjectTypeInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             r#abstract: members.optional("abstract")?,
@@ -17736,7 +18720,14 @@ pub struct PciInfo {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             bus: members.required("bus")?,
             devices: members.required("devices")?,
@@ -17778,7 +18769,14 @@ pub struct PciInfoDevices {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevices {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevices {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             bus: members.required("bus")?,
             slot: members.required("slot")?,
@@ -17812,7 +18810,14 @@ pub struct PciInfoDevicesClassInfo {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesClassInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesClassInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             desc: members.optional("desc")?,
             class: members.required("class")?,
@@ -17842,7 +18847,14 @@ pub struct PciInfoDevicesId {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesId {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             device: members.required("device")?,
             vendor: members.required("vendor")?,
@@ -17870,7 +18882,14 @@ pub struct PciInfoDevicesPciBridge {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridge {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesPciBridge {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             bus: members.required("bus")?,
             devices: members.optional("devices")?,
@@ -17904,7 +18923,14 @@ pub struct PciInfoDevicesPciBridgeBus {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesPciBridgeBus {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             number: members.required("number")?,
             secondary: members.required("secondary")?,
@@ -17934,7 +18960,14 @@ pub struct PciInfoDevicesPciBridgeBusIoRange {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesPciBridgeBusIoRange {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesPciBridgeBusIoRange {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             base: members.required("base")?,
             limit: members.required("limit")?,
@@ -17968,7 +19001,14 @@ pub struct PciInfoDevicesRegions {
 #[cfg(feature = "pci")]
 impl<'de> serde::Deserialize<'de> for PciInfoDevicesRegions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "pci")]
+impl super::support::FromValue for PciInfoDevicesRegions {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             bar: members.required("bar")?,
             kind: members.required("type")?,
@@ -17998,7 +19038,14 @@ pub struct PrManagersInfo {
 #[cfg(feature = "block")]
 impl<'de> serde::Deserialize<'de> for PrManagersInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block")]
+impl super::support::FromValue for PrManagersInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             connected: members.required("connected")?,
@@ -18530,7 +19577,14 @@ pub struct ReplayInfo {
 #[cfg(feature = "replay")]
 impl<'de> serde::Deserialize<'de> for ReplayInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "replay")]
+impl super::support::FromValue for ReplayInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             mode: members.required("mode")?,
             filename: members.optional("filename")?,
@@ -18585,7 +19639,14 @@ pub struct RequestEbpfOutput {
 #[cfg(feature = "ebpf")]
 impl<'de> serde::Deserialize<'de> for RequestEbpfOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ebpf")]
+impl super::support::FromValue for RequestEbpfOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             object: members.required("object")?,
         })
@@ -18631,7 +19692,14 @@ pub struct RockerOfDpaFlowsInfo {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerOfDpaFlowsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cookie: members.required("cookie")?,
             hits: members.required("hits")?,
@@ -18668,7 +19736,14 @@ pub struct RockerOfDpaFlowsInfoAction {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoAction {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerOfDpaFlowsInfoAction {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             goto_tbl: members.optional("goto-tbl")?,
             group_id: members.optional("group-id")?,
@@ -18716,7 +19791,14 @@ pub struct RockerOfDpaFlowsInfoKey {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerOfDpaFlowsInfoKey {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             priority: members.required("priority")?,
             tbl_id: members.required("tbl-id")?,
@@ -18761,7 +19843,14 @@ pub struct RockerOfDpaFlowsInfoMask {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaFlowsInfoMask {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerOfDpaFlowsInfoMask {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             in_pport: members.optional("in-pport")?,
             tunnel_id: members.optional("tunnel-id")?,
@@ -18814,7 +19903,14 @@ pub struct RockerOfDpaGroupsInfo {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerOfDpaGroupsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerOfDpaGroupsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             kind: members.required("type")?,
@@ -18859,7 +19955,14 @@ pub struct RockerPortsInfo {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerPortsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerPortsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             enabled: members.required("enabled")?,
@@ -18921,7 +20024,14 @@ pub struct RockerSwitch {
 #[cfg(feature = "rocker")]
 impl<'de> serde::Deserialize<'de> for RockerSwitch {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "rocker")]
+impl super::support::FromValue for RockerSwitch {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             id: members.required("id")?,
@@ -19008,7 +20118,14 @@ pub struct RxFilterInfo {
 #[cfg(feature = "net")]
 impl<'de> serde::Deserialize<'de> for RxFilterInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "net")]
+impl super::support::FromValue for RxFilterInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             promiscuous: members.required("promiscuous")?,
@@ -19078,7 +20195,14 @@ pub struct SchemaInfoBase {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             meta_type: members.required("meta-type")?,
@@ -19115,25 +20239,34 @@ pub enum SchemaInfoVariant {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<SchemaInfoBase, D>(deserializer, "meta-type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("meta-type")?;
+        let unknown = (!matches!(
+            tag.as_str(),
+            "builtin" | "enum" | "array" | "object" | "alternate" | "command" | "event"
+        ))
+        .then(|| members.object().clone());
+        let base = SchemaInfoBase {
+            name: members.required("name")?,
+            meta_type: members.required("meta-type")?,
+            features: members.optional("features")?,
+        };
         let variant = match tag.as_str() {
-            "builtin" => {
-                SchemaInfoVariant::Builtin(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "enum" => SchemaInfoVariant::Enum(super::support::from_object::<_, D::Error>(&data)?),
-            "array" => SchemaInfoVariant::Array(super::support::from_object::<_, D::Error>(&data)?),
-            "object" => {
-                SchemaInfoVariant::Object(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "alternate" => {
-                SchemaInfoVariant::Alternate(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "command" => {
-                SchemaInfoVariant::Command(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "event" => SchemaInfoVariant::Event(super::support::from_object::<_, D::Error>(&data)?),
-            _ => SchemaInfoVariant::Other(super::support::into_object(data)),
+            "builtin" => SchemaInfoVariant::Builtin(members.rest()?),
+            "enum" => SchemaInfoVariant::Enum(members.rest()?),
+            "array" => SchemaInfoVariant::Array(members.rest()?),
+            "object" => SchemaInfoVariant::Object(members.rest()?),
+            "alternate" => SchemaInfoVariant::Alternate(members.rest()?),
+            "command" => SchemaInfoVariant::Command(members.rest()?),
+            "event" => SchemaInfoVariant::Event(members.rest()?),
+            _ => SchemaInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -19155,7 +20288,14 @@ pub struct SchemaInfoAlternate {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoAlternate {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoAlternate {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             members: members.required("members")?,
         })
@@ -19178,7 +20318,14 @@ pub struct SchemaInfoAlternateMembers {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoAlternateMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoAlternateMembers {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -19201,7 +20348,14 @@ pub struct SchemaInfoArray {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoArray {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoArray {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             element_type: members.required("element-type")?,
         })
@@ -19224,7 +20378,14 @@ pub struct SchemaInfoBuiltin {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoBuiltin {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoBuiltin {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             json_type: members.required("json-type")?,
         })
@@ -19278,7 +20439,14 @@ pub struct SchemaInfoCommand {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoCommand {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoCommand {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             arg_type: members.required("arg-type")?,
             ret_type: members.required("ret-type")?,
@@ -19305,7 +20473,14 @@ pub struct SchemaInfoEnum {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEnum {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoEnum {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             members: members.required("members")?,
             values: members.required("values")?,
@@ -19331,7 +20506,14 @@ pub struct SchemaInfoEnumMembers {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEnumMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoEnumMembers {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             features: members.optional("features")?,
@@ -19355,7 +20537,14 @@ pub struct SchemaInfoEvent {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoEvent {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoEvent {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             arg_type: members.required("arg-type")?,
         })
@@ -19382,7 +20571,14 @@ pub struct SchemaInfoObject {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObject {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoObject {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             members: members.required("members")?,
             tag: members.optional("tag")?,
@@ -19413,7 +20609,14 @@ pub struct SchemaInfoObjectMembers {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObjectMembers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoObjectMembers {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             kind: members.required("type")?,
@@ -19441,7 +20644,14 @@ pub struct SchemaInfoObjectVariants {
 #[cfg(feature = "introspect")]
 impl<'de> serde::Deserialize<'de> for SchemaInfoObjectVariants {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "introspect")]
+impl super::support::FromValue for SchemaInfoObjectVariants {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             case: members.required("case")?,
             kind: members.required("type")?,
@@ -19960,7 +21170,14 @@ pub struct SevAttestationReportInfo {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevAttestationReportInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevAttestationReportInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -19991,7 +21208,14 @@ pub struct SevCapabilitiesInfo {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevCapabilitiesInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevCapabilitiesInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             pdh: members.required("pdh")?,
             cert_chain: members.required("cert-chain")?,
@@ -20047,7 +21271,14 @@ pub struct SevInfoBase {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             enabled: members.required("enabled")?,
             api_major: members.required("api-major")?,
@@ -20079,12 +21310,31 @@ pub enum SevInfoVariant {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<SevInfoBase, D>(deserializer, "sev-type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("sev-type")?;
+        let unknown =
+            (!matches!(tag.as_str(), "sev" | "sev-snp")).then(|| members.object().clone());
+        let base = SevInfoBase {
+            enabled: members.required("enabled")?,
+            api_major: members.required("api-major")?,
+            api_minor: members.required("api-minor")?,
+            build_id: members.required("build-id")?,
+            policy: members.optional("policy")?,
+            state: members.required("state")?,
+            handle: members.optional("handle")?,
+            sev_type: members.optional("sev-type")?,
+        };
         let variant = match tag.as_str() {
-            "sev" => SevInfoVariant::Sev(super::support::from_object::<_, D::Error>(&data)?),
-            "sev-snp" => SevInfoVariant::SevSnp(super::support::from_object::<_, D::Error>(&data)?),
-            _ => SevInfoVariant::Other(super::support::into_object(data)),
+            "sev" => SevInfoVariant::Sev(members.rest()?),
+            "sev-snp" => SevInfoVariant::SevSnp(members.rest()?),
+            _ => SevInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -20108,7 +21358,14 @@ pub struct SevInfoSev {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoSev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevInfoSev {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             policy: members.required("policy")?,
             handle: members.required("handle")?,
@@ -20132,7 +21389,14 @@ pub struct SevInfoSevSnp {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevInfoSevSnp {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevInfoSevSnp {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             snp_policy: members.required("snp-policy")?,
         })
@@ -20193,7 +21457,14 @@ pub struct SevLaunchMeasureInfo {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SevLaunchMeasureInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SevLaunchMeasureInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -20226,7 +21497,14 @@ pub struct SgxInfo {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SgxInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SgxInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             sgx: members.required("sgx")?,
             sgx1: members.required("sgx1")?,
@@ -20256,7 +21534,14 @@ pub struct SgxInfoSections {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for SgxInfoSections {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for SgxInfoSections {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             node: members.required("node")?,
             size: members.required("size")?,
@@ -20310,7 +21595,13 @@ pub struct SpiceConnectedServer {
 
 impl<'de> serde::Deserialize<'de> for SpiceConnectedServer {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceConnectedServer {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             port: members.required("port")?,
@@ -20351,7 +21642,14 @@ pub struct SpiceInfo {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for SpiceInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for SpiceInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             enabled: members.required("enabled")?,
             migrated: members.required("migrated")?,
@@ -20390,7 +21688,13 @@ pub struct SpiceInfoChannels {
 
 impl<'de> serde::Deserialize<'de> for SpiceInfoChannels {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceInfoChannels {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             port: members.required("port")?,
@@ -20456,7 +21760,13 @@ pub struct SpiceInitializedServer {
 
 impl<'de> serde::Deserialize<'de> for SpiceInitializedServer {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for SpiceInitializedServer {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             port: members.required("port")?,
@@ -20486,7 +21796,14 @@ pub struct StatsInfo {
 #[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "stats")]
+impl super::support::FromValue for StatsInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             provider: members.required("provider")?,
             qom_path: members.optional("qom-path")?,
@@ -20513,7 +21830,14 @@ pub struct StatsInfoStats {
 #[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsInfoStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "stats")]
+impl super::support::FromValue for StatsInfoStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             value: members.required("value")?,
@@ -20541,6 +21865,13 @@ pub enum StatsInfoStatsValue {
     Other(serde_json::Value),
 }
 
+#[cfg(feature = "stats")]
+impl super::support::FromValue for StatsInfoStatsValue {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        <Self as serde::Deserialize>::deserialize(value).map_err(E::custom)
+    }
+}
+
 /// What `query-stats-schemas` returns.
 ///
 /// QEMU 7.2: yes; 10.0: yes.
@@ -20561,7 +21892,14 @@ pub struct StatsSchemasInfo {
 #[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsSchemasInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "stats")]
+impl super::support::FromValue for StatsSchemasInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             provider: members.required("provider")?,
             target: members.required("target")?,
@@ -20596,7 +21934,14 @@ pub struct StatsSchemasInfoStats {
 #[cfg(feature = "stats")]
 impl<'de> serde::Deserialize<'de> for StatsSchemasInfoStats {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "stats")]
+impl super::support::FromValue for StatsSchemasInfoStats {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             kind: members.required("type")?,
@@ -20664,7 +22009,13 @@ pub struct StatusInfo {
 
 impl<'de> serde::Deserialize<'de> for StatusInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for StatusInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             running: members.required("running")?,
             singlestep: members.optional("singlestep")?,
@@ -20689,7 +22040,14 @@ pub struct TargetInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for TargetInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for TargetInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             arch: members.required("arch")?,
         })
@@ -20716,7 +22074,14 @@ pub struct TpmInfo {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             model: members.required("model")?,
@@ -20773,7 +22138,14 @@ pub struct TpmInfoOptionsBase {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptionsBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -20798,17 +22170,24 @@ pub enum TpmInfoOptionsVariant {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<TpmInfoOptionsBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptions {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown =
+            (!matches!(tag.as_str(), "passthrough" | "emulator")).then(|| members.object().clone());
+        let base = TpmInfoOptionsBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "passthrough" => TpmInfoOptionsVariant::Passthrough(super::support::from_object::<
-                _,
-                D::Error,
-            >(&data)?),
-            "emulator" => {
-                TpmInfoOptionsVariant::Emulator(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            _ => TpmInfoOptionsVariant::Other(super::support::into_object(data)),
+            "passthrough" => TpmInfoOptionsVariant::Passthrough(members.rest()?),
+            "emulator" => TpmInfoOptionsVariant::Emulator(members.rest()?),
+            _ => TpmInfoOptionsVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -20830,7 +22209,14 @@ pub struct TpmInfoOptionsEmulator {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulator {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptionsEmulator {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -20853,7 +22239,14 @@ pub struct TpmInfoOptionsEmulatorData {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsEmulatorData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptionsEmulatorData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             chardev: members.required("chardev")?,
         })
@@ -20876,7 +22269,14 @@ pub struct TpmInfoOptionsPassthrough {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthrough {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptionsPassthrough {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             data: members.required("data")?,
         })
@@ -20901,7 +22301,14 @@ pub struct TpmInfoOptionsPassthroughData {
 #[cfg(feature = "tpm")]
 impl<'de> serde::Deserialize<'de> for TpmInfoOptionsPassthroughData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "tpm")]
+impl super::support::FromValue for TpmInfoOptionsPassthroughData {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             path: members.optional("path")?,
             cancel_path: members.optional("cancel-path")?,
@@ -20944,7 +22351,14 @@ pub struct TraceEventGetStateOutput {
 #[cfg(feature = "trace")]
 impl<'de> serde::Deserialize<'de> for TraceEventGetStateOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "trace")]
+impl super::support::FromValue for TraceEventGetStateOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             state: members.required("state")?,
@@ -21483,7 +22897,14 @@ pub struct UuidInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for UuidInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for UuidInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             uuid: members.required("UUID")?,
         })
@@ -21510,7 +22931,14 @@ pub struct VcpuDirtyLimitInfo {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for VcpuDirtyLimitInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for VcpuDirtyLimitInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             cpu_index: members.required("cpu-index")?,
             limit_rate: members.required("limit-rate")?,
@@ -21537,7 +22965,14 @@ pub struct VersionInfo {
 #[cfg(feature = "control")]
 impl<'de> serde::Deserialize<'de> for VersionInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "control")]
+impl super::support::FromValue for VersionInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             qemu: members.required("qemu")?,
             package: members.required("package")?,
@@ -21565,7 +23000,14 @@ pub struct VersionInfoQemu {
 #[cfg(feature = "control")]
 impl<'de> serde::Deserialize<'de> for VersionInfoQemu {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "control")]
+impl super::support::FromValue for VersionInfoQemu {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             major: members.required("major")?,
             minor: members.required("minor")?,
@@ -21612,7 +23054,14 @@ pub struct VmGenerationIdInfo {
 #[cfg(feature = "machine")]
 impl<'de> serde::Deserialize<'de> for VmGenerationIdInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "machine")]
+impl super::support::FromValue for VmGenerationIdInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             guid: members.required("guid")?,
         })
@@ -21637,7 +23086,13 @@ pub struct VncConnectedClient {
 
 impl<'de> serde::Deserialize<'de> for VncConnectedClient {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncConnectedClient {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             service: members.required("service")?,
@@ -21667,7 +23122,13 @@ pub struct VncConnectedServer {
 
 impl<'de> serde::Deserialize<'de> for VncConnectedServer {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncConnectedServer {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             service: members.required("service")?,
@@ -21704,7 +23165,14 @@ pub struct VncInfo {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for VncInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             enabled: members.required("enabled")?,
             host: members.optional("host")?,
@@ -21738,7 +23206,13 @@ pub struct VncInfoClients {
 
 impl<'de> serde::Deserialize<'de> for VncInfoClients {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+impl super::support::FromValue for VncInfoClients {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             service: members.required("service")?,
@@ -21776,7 +23250,14 @@ pub struct VncServersInfo {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncServersInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for VncServersInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             server: members.required("server")?,
@@ -21843,7 +23324,14 @@ pub struct VncServersInfoServer {
 #[cfg(feature = "ui")]
 impl<'de> serde::Deserialize<'de> for VncServersInfoServer {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "ui")]
+impl super::support::FromValue for VncServersInfoServer {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             host: members.required("host")?,
             service: members.required("service")?,
@@ -22285,7 +23773,14 @@ pub struct XDebugBlockDirtyBitmapSha256Output {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugBlockDirtyBitmapSha256Output {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for XDebugBlockDirtyBitmapSha256Output {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             sha256: members.required("sha256")?,
         })
@@ -22310,7 +23805,14 @@ pub struct XDebugQueryBlockGraphOutput {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for XDebugQueryBlockGraphOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             nodes: members.required("nodes")?,
             edges: members.required("edges")?,
@@ -22342,7 +23844,14 @@ pub struct XDebugQueryBlockGraphOutputEdges {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputEdges {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for XDebugQueryBlockGraphOutputEdges {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             parent: members.required("parent")?,
             child: members.required("child")?,
@@ -22373,7 +23882,14 @@ pub struct XDebugQueryBlockGraphOutputNodes {
 #[cfg(feature = "block-core")]
 impl<'de> serde::Deserialize<'de> for XDebugQueryBlockGraphOutputNodes {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "block-core")]
+impl super::support::FromValue for XDebugQueryBlockGraphOutputNodes {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
             kind: members.required("type")?,
@@ -22417,7 +23933,14 @@ pub struct XQueryVirtioOutput {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             path: members.required("path")?,
             name: members.required("name")?,
@@ -22449,7 +23972,14 @@ pub struct XQueryVirtioQueueElementOutput {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioQueueElementOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             index: members.required("index")?,
@@ -22480,7 +24010,14 @@ pub struct XQueryVirtioQueueElementOutputAvail {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputAvail {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioQueueElementOutputAvail {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             flags: members.required("flags")?,
             idx: members.required("idx")?,
@@ -22509,7 +24046,14 @@ pub struct XQueryVirtioQueueElementOutputDescs {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputDescs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioQueueElementOutputDescs {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             addr: members.required("addr")?,
             len: members.required("len")?,
@@ -22536,7 +24080,14 @@ pub struct XQueryVirtioQueueElementOutputUsed {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueElementOutputUsed {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioQueueElementOutputUsed {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             flags: members.required("flags")?,
             idx: members.required("idx")?,
@@ -22586,7 +24137,14 @@ pub struct XQueryVirtioQueueStatusOutput {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioQueueStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioQueueStatusOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             queue_index: members.required("queue-index")?,
@@ -22662,7 +24220,14 @@ pub struct XQueryVirtioStatusOutput {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioStatusOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             device_id: members.required("device-id")?,
@@ -22709,7 +24274,14 @@ pub struct XQueryVirtioStatusOutputGuestFeatures {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputGuestFeatures {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioStatusOutputGuestFeatures {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             transports: members.required("transports")?,
             dev_features: members.optional("dev-features")?,
@@ -22736,7 +24308,14 @@ pub struct XQueryVirtioStatusOutputStatus {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioStatusOutputStatus {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             statuses: members.required("statuses")?,
             unknown_statuses: members.optional("unknown-statuses")?,
@@ -22782,7 +24361,14 @@ pub struct XQueryVirtioStatusOutputVhostDev {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioStatusOutputVhostDev {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             n_mem_sections: members.required("n-mem-sections")?,
             n_tmp_sections: members.required("n-tmp-sections")?,
@@ -22818,7 +24404,14 @@ pub struct XQueryVirtioStatusOutputVhostDevProtocolFeatures {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioStatusOutputVhostDevProtocolFeatures {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioStatusOutputVhostDevProtocolFeatures {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             protocols: members.required("protocols")?,
             unknown_protocols: members.optional("unknown-protocols")?,
@@ -22866,7 +24459,14 @@ pub struct XQueryVirtioVhostQueueStatusOutput {
 #[cfg(feature = "virtio")]
 impl<'de> serde::Deserialize<'de> for XQueryVirtioVhostQueueStatusOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl super::support::FromValue for XQueryVirtioVhostQueueStatusOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             name: members.required("name")?,
             kick: members.required("kick")?,
@@ -22913,7 +24513,14 @@ pub struct XenEventListOutput {
 #[cfg(feature = "misc-target")]
 impl<'de> serde::Deserialize<'de> for XenEventListOutput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "misc-target")]
+impl super::support::FromValue for XenEventListOutput {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             port: members.required("port")?,
             vcpu: members.required("vcpu")?,
@@ -22967,7 +24574,14 @@ pub struct XenReplicationStatusInfo {
 #[cfg(feature = "migration")]
 impl<'de> serde::Deserialize<'de> for XenReplicationStatusInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "migration")]
+impl super::support::FromValue for XenReplicationStatusInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             error: members.required("error")?,
             desc: members.optional("desc")?,
@@ -23023,7 +24637,14 @@ impl serde::Serialize for YankInfoBase {
 #[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoBase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "yank")]
+impl super::support::FromValue for YankInfoBase {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             kind: members.required("type")?,
         })
@@ -23071,17 +24692,25 @@ impl serde::Serialize for YankInfo {
 #[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (base, tag, data) =
-            super::support::deserialize_union::<YankInfoBase, D>(deserializer, "type")?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "yank")]
+impl super::support::FromValue for YankInfo {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
+        let tag = members.tag("type")?;
+        let unknown = (!matches!(tag.as_str(), "block-node" | "chardev" | "migration"))
+            .then(|| members.object().clone());
+        let base = YankInfoBase {
+            kind: members.required("type")?,
+        };
         let variant = match tag.as_str() {
-            "block-node" => {
-                YankInfoVariant::BlockNode(super::support::from_object::<_, D::Error>(&data)?)
-            }
-            "chardev" => {
-                YankInfoVariant::Chardev(super::support::from_object::<_, D::Error>(&data)?)
-            }
+            "block-node" => YankInfoVariant::BlockNode(members.rest()?),
+            "chardev" => YankInfoVariant::Chardev(members.rest()?),
             "migration" => YankInfoVariant::Migration,
-            _ => YankInfoVariant::Other(super::support::into_object(data)),
+            _ => YankInfoVariant::Other(unknown.unwrap_or_default()),
         };
         Ok(Self { base, variant })
     }
@@ -23112,7 +24741,14 @@ impl serde::Serialize for YankInfoBlockNode {
 #[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoBlockNode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "yank")]
+impl super::support::FromValue for YankInfoBlockNode {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             node_name: members.required("node-name")?,
         })
@@ -23154,7 +24790,14 @@ impl serde::Serialize for YankInfoChardev {
 #[cfg(feature = "yank")]
 impl<'de> serde::Deserialize<'de> for YankInfoChardev {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut members = super::support::Members::deserialize(deserializer)?;
+        super::support::deserialize(deserializer)
+    }
+}
+
+#[cfg(feature = "yank")]
+impl super::support::FromValue for YankInfoChardev {
+    fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {
+        let mut members = super::support::Members::take(value)?;
         Ok(Self {
             id: members.required("id")?,
         })

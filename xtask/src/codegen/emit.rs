@@ -234,19 +234,41 @@ impl<'a> Emitter<'a> {
                     );
                 }
                 if def.received {
+                    // The base's members are taken out first, then the
+                    // variant gets the rest of the object, moved: nothing
+                    // is copied but the tag (and, for a variant this crate
+                    // does not know, the object it keeps as sent).
+                    let base_reads = self.reads(def, fields);
+                    let known: Vec<String> = cases
+                        .iter()
+                        .map(|(_, v)| format!("\"{}\"", v.case))
+                        .collect();
                     let _ = writeln!(
                         out,
-                        "impl<'de> serde::Deserialize<'de> for {name} {{\n\
-                         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n\
-                         let (base, tag, data) = super::support::deserialize_union::<{base}, D>(deserializer, \"{tag}\")?;\n\
-                         let variant = match tag.as_str() {{"
+                        "{}impl super::support::FromValue for {name} {{\n\
+                         fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {{\n\
+                         let mut members = super::support::Members::take(value)?;\n\
+                         let tag = members.tag(\"{tag}\")?;\n\
+                         let unknown = {};\n\
+                         let base = {base} {{ {} }};\n\
+                         let variant = match tag.as_str() {{",
+                        deserialize_by_from_value(name),
+                        if known.is_empty() {
+                            "Some(members.object().clone())".to_owned()
+                        } else {
+                            format!(
+                                "(!matches!(tag.as_str(), {})).then(|| members.object().clone())",
+                                known.join(" | ")
+                            )
+                        },
+                        base_reads.join("\n")
                     );
                     for (ident, variant) in &cases {
                         match &variant.ty {
                             Some(_) => {
                                 let _ = writeln!(
                                     out,
-                                    "\"{}\" => {variant_enum}::{ident}(super::support::from_object::<_, D::Error>(&data)?),",
+                                    "\"{}\" => {variant_enum}::{ident}(members.rest()?),",
                                     variant.case
                                 );
                             }
@@ -261,7 +283,7 @@ impl<'a> Emitter<'a> {
                     }
                     let _ = writeln!(
                         out,
-                        "_ => {variant_enum}::Other(super::support::into_object(data)),\n}};\nOk(Self {{ base, variant }})\n}}\n}}"
+                        "_ => {variant_enum}::Other(unknown.unwrap_or_default()),\n}};\nOk(Self {{ base, variant }})\n}}\n}}"
                     );
                 }
                 if self.checked.contains(name) {
@@ -367,6 +389,14 @@ impl<'a> Emitter<'a> {
                 out.push_str(
                     "/// A value of another shape, kept as sent.\nOther(serde_json::Value),\n}\n",
                 );
+                if def.received {
+                    let _ = writeln!(
+                        out,
+                        "impl super::support::FromValue for {name} {{\n\
+                         fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {{\n\
+                         <Self as serde::Deserialize>::deserialize(value).map_err(E::custom)\n}}\n}}"
+                    );
+                }
                 if self.checked.contains(name) {
                     let _ = writeln!(
                         out,
@@ -462,29 +492,16 @@ impl<'a> Emitter<'a> {
             );
         }
         if def.received {
-            let reads: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    let read = if f.required == def.present {
-                        "required"
-                    } else {
-                        "optional"
-                    };
-                    format!(
-                        "{}: members.{read}(\"{}\")?,",
-                        names[f.wire.as_str()],
-                        f.wire
-                    )
-                })
-                .collect();
+            let reads = self.reads(def, fields);
             // Generic all through, so nothing is compiled until a caller
             // decodes the type.
             let _ = writeln!(
                 out,
-                "impl<'de> serde::Deserialize<'de> for {name} {{\n\
-                 fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n\
-                 let {}members = super::support::Members::deserialize(deserializer)?;\n\
+                "{}impl super::support::FromValue for {name} {{\n\
+                 fn from_value<E: serde::de::Error>(value: serde_json::Value) -> Result<Self, E> {{\n\
+                 let {}members = super::support::Members::take(value)?;\n\
                  Ok(Self {{ {} }})\n}}\n}}",
+                deserialize_by_from_value(name),
                 if fields.is_empty() { "_" } else { "mut " },
                 reads.join("\n")
             );
@@ -557,6 +574,25 @@ impl<'a> Emitter<'a> {
             }
             out.push_str("Ok(())\n}\n}\n");
         }
+    }
+
+    /// `ident: members.required("wire")?,` for each field, as a generated
+    /// `Deserialize` builds the struct.
+    fn reads(&self, def: &TypeDef, fields: &[Field]) -> Vec<String> {
+        let mut idents = HashSet::new();
+        fields
+            .iter()
+            .map(|f| {
+                let ident = unique(field(&f.wire), |n| idents.contains(n));
+                idents.insert(ident.clone());
+                let read = if f.required == def.present {
+                    "required"
+                } else {
+                    "optional"
+                };
+                format!("{ident}: members.{read}(\"{}\")?,", f.wire)
+            })
+            .collect()
     }
 
     /// Statements checking `expr` (a reference to a `ty`), if it needs it.
@@ -691,6 +727,15 @@ impl<'a> Emitter<'a> {
             "impl crate::EventPayload for {name} {{\nconst NAME: &'static str = \"{wire}\";\n}}"
         );
     }
+}
+
+/// A `Deserialize` that reads a `Value` and hands it to `FromValue`.
+fn deserialize_by_from_value(name: &str) -> String {
+    format!(
+        "impl<'de> serde::Deserialize<'de> for {name} {{\n\
+         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n\
+         super::support::deserialize(deserializer)\n}}\n}}\n"
+    )
 }
 
 fn release((major, minor): &Release) -> String {
