@@ -17,6 +17,7 @@
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::IntoFuture;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -440,10 +441,21 @@ fn main() {
     let mut schema_ratios = Vec::new();
     let mut schema_value = Vec::new();
     let mut floor_ratios = Vec::new();
+    let mut schema_text = Vec::new();
     let mut schema_bytes = 0;
     for pair in 0..SCHEMA_CALLS {
-        // Who goes first alternates, so neither always meets QEMU just
-        // after the other's reply.
+        // Client (Value) and Client (text) take turns before and after
+        // raw, so none always meets QEMU just after another's reply.
+        let as_text = || {
+            let started = Instant::now();
+            let call = client.call(qmp_client::Raw::new("query-qmp-schema").text());
+            let text = single.block_on(call.into_future());
+            let elapsed = started.elapsed().as_secs_f64();
+            match text {
+                Ok(text) => (elapsed, text),
+                Err(error) => panic!("{error}"),
+            }
+        };
         let through_client = || {
             let started = Instant::now();
             let schema = single.block_on(client.execute_raw("query-qmp-schema", None));
@@ -458,13 +470,23 @@ fn main() {
             let bytes = raw.call(QUERY_SCHEMA);
             (started.elapsed().as_secs_f64(), bytes)
         };
-        let ((client_time, schema), (raw_time, bytes)) = if pair % 2 == 0 {
+        let ((client_time, schema), (raw_time, bytes), (text_time, text)) = if pair % 2 == 0 {
             let client = through_client();
-            (client, through_raw())
-        } else {
             let raw = through_raw();
-            (through_client(), raw)
+            (client, raw, as_text())
+        } else {
+            let text = as_text();
+            let raw = through_raw();
+            (through_client(), raw, text)
         };
+        if text.get().len() + "{\"return\": }\r\n".len() != bytes {
+            panic!(
+                "the text is not the reply's: {} of {bytes} bytes",
+                text.get().len()
+            );
+        }
+        drop(text);
+        schema_text.push(text_time / raw_time);
         schema_client.push(client_time);
         schema_raw.push(raw_time);
         schema_bytes = bytes;
@@ -493,6 +515,8 @@ fn main() {
     let schema_raw = median_ms(&mut schema_raw);
     let schema_value = median_ms(&mut schema_value);
     let floor_ratio = median(&mut floor_ratios);
+    let text_spread = spread(&schema_text);
+    let text_ratio = median(&mut schema_text);
 
     // Heap of a client (its own connection) holding 10,000 events for an
     // idle subscriber, buffers sized for them; QEMU sends every event to
@@ -613,6 +637,11 @@ fn main() {
         "  (raw + that Value)/raw: floor of any Value-returning client",
         format!("{floor_ratio:.3}"),
     );
+    row(
+        "schema via Client as JSON text (Raw::text)/raw, median",
+        format!("{text_ratio:.3}"),
+    );
+    row("  text/raw per pair, min-max", text_spread);
     row(
         "client heap, buffers for 10,000 events, none yet",
         format!("{:.0}KB", empty as f64 / 1024.0),

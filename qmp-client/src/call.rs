@@ -10,8 +10,10 @@ use std::time::Duration;
 use qmp_proto::{Command, Greeting, JsonObject, Request};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::client::Client;
+use crate::connection::Returned;
 use crate::error::Error;
 use crate::version_check;
 
@@ -44,12 +46,33 @@ pub trait Invoke: sealed::Sealed + Send {
 
     /// Reads QEMU's `return` value.
     fn parse(ret: Value) -> Result<Self::Output, Error>;
+
+    /// Whether the call wants QEMU's `return` value as JSON text
+    /// ([`Invoke::parse_text`]) rather than as a `Value`. The default does
+    /// not.
+    fn wants_text(&self) -> bool {
+        false
+    }
+
+    /// Reads QEMU's `return` value from its JSON text; only a call that
+    /// [wants text](Invoke::wants_text) is given text. The default builds
+    /// the `Value` and reads that.
+    // Owned, so that `RawText` hands QEMU's text on without a copy.
+    #[allow(clippy::boxed_local)]
+    fn parse_text(ret: Box<RawValue>) -> Result<Self::Output, Error> {
+        let value = serde_json::from_str(ret.get()).map_err(|source| Error::Decode {
+            command: String::from("a command read as JSON text"),
+            source,
+        })?;
+        Self::parse(value)
+    }
 }
 
 mod sealed {
     pub trait Sealed {}
     impl<C: qmp_proto::Command> Sealed for C {}
     impl Sealed for super::Raw {}
+    impl Sealed for super::RawText {}
 }
 
 impl<C: Command + Send> Invoke for C
@@ -146,6 +169,35 @@ impl Raw {
         self.conv_keys = true;
         self
     }
+
+    /// The same command, whose call returns QEMU's `return` value as the
+    /// JSON text QEMU wrote instead of a [`Value`]: nothing is parsed into
+    /// a tree, so a large reply costs little more than its bytes. For
+    /// replies you store, forward or decode your own way.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_client::Client) -> Result<(), qmp_client::Error> {
+    /// use qmp_client::Raw;
+    ///
+    /// let schema = client.call(Raw::new("query-qmp-schema").text()).await?;
+    /// std::fs::write("schema.json", schema.get()).ok();
+    /// # Ok(()) }
+    /// ```
+    pub fn text(self) -> RawText {
+        RawText { raw: self }
+    }
+}
+
+/// A [`Raw`] command whose call returns QEMU's `return` value as JSON text
+/// ([`RawValue`], from [`Raw::text`]).
+///
+/// The text is QEMU's own for a success reply of the usual shape
+/// (`return`, and the `id` when the command was sent with one); a reply of
+/// any other shape is read as usual and its value written back out.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct RawText {
+    raw: Raw,
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -185,6 +237,34 @@ impl Invoke for Raw {
     }
 
     fn parse(ret: Value) -> Result<Value, Error> {
+        Ok(ret)
+    }
+}
+
+impl Invoke for RawText {
+    type Output = Box<RawValue>;
+
+    fn name(&self) -> &str {
+        self.raw.name()
+    }
+
+    fn into_request(self) -> Result<Request, Error> {
+        self.raw.into_request()
+    }
+
+    fn parse(ret: Value) -> Result<Box<RawValue>, Error> {
+        // Writing a Value out cannot fail (its keys are strings).
+        serde_json::value::to_raw_value(&ret).map_err(|source| Error::Decode {
+            command: String::from("a command read as JSON text"),
+            source,
+        })
+    }
+
+    fn wants_text(&self) -> bool {
+        true
+    }
+
+    fn parse_text(ret: Box<RawValue>) -> Result<Box<RawValue>, Error> {
         Ok(ret)
     }
 }
@@ -265,15 +345,19 @@ impl<'c, C: Invoke> Call<'c, C> {
             fds,
         } = self;
         command.check(client.greeting())?;
+        let text = command.wants_text();
         let mut request = command.into_request()?;
         if oob {
             request = request.oob();
         }
-        let value = client
-            .send(request, fds, timeout)
+        let returned = client
+            .send(request, fds, timeout, text)
             .await
             .map_err(|error| C::reply_error(error, client.greeting()))?;
-        C::parse(value)
+        match returned {
+            Returned::Value(value) => C::parse(value),
+            Returned::Text(text) => C::parse_text(text),
+        }
     }
 }
 

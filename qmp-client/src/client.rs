@@ -12,7 +12,7 @@ use tracing::{Instrument, debug, field};
 
 use crate::call::{Call, Invoke, Raw};
 use crate::config::Config;
-use crate::connection::Op;
+use crate::connection::{Op, Returned};
 use crate::error::{Disconnect, Error};
 use crate::events::{EventStream, EventWaiter};
 use crate::shared::{Shared, wait_closed};
@@ -164,12 +164,15 @@ impl Client {
     }
 
     /// Sends the request and waits for its reply: the core of every call.
+    /// With `text`, a success reply's `return` value comes back as its
+    /// JSON text when the reply has the usual shape.
     pub(crate) async fn send(
         &self,
         request: Request,
         fds: Vec<OwnedFd>,
         timeout: Option<Duration>,
-    ) -> Result<Value, Error> {
+        text: bool,
+    ) -> Result<Returned, Error> {
         if !fds.is_empty() && !self.inner.fd_passing {
             return Err(Error::FdPassingUnsupported {
                 command: request.command,
@@ -178,13 +181,13 @@ impl Client {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             // Nothing would record the span or its events: spare the
             // clock reads and the wrapper.
-            return self.send_and_wait(request, fds, timeout).await;
+            return self.send_and_wait(request, fds, timeout, text).await;
         }
         let span =
             tracing::debug_span!("qmp_command", command = %request.command, id = field::Empty);
         let started = Instant::now();
         let result = self
-            .send_and_wait(request, fds, timeout)
+            .send_and_wait(request, fds, timeout, text)
             .instrument(span.clone())
             .await;
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -202,7 +205,8 @@ impl Client {
         request: Request,
         fds: Vec<OwnedFd>,
         timeout: Option<Duration>,
-    ) -> Result<Value, Error> {
+        text: bool,
+    ) -> Result<Returned, Error> {
         if let Some(reason) = self.inner.shared.close_reason() {
             return Err(Error::Disconnected(reason));
         }
@@ -213,6 +217,7 @@ impl Client {
             fds,
             reply,
             span: tracing::Span::current(),
+            text,
         };
         if self.inner.ops.send(op).is_err() {
             return Err(Error::Disconnected(self.reason()));

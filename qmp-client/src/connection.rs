@@ -11,10 +11,11 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, BytesMut};
 use qmp_proto::{
-    ClientCodec, Limits, Refusal, Request, RequestId, ServerMessage, Session, SessionEvent,
-    SessionState,
+    ClientCodec, Decoded, Limits, Refusal, Request, RequestId, ServerMessage, Session,
+    SessionEvent, SessionState, Success,
 };
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
@@ -32,7 +33,15 @@ const BUDGET: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What the reply to a request resolves to.
-pub(crate) type Reply = Result<Value, Error>;
+pub(crate) type Reply = Result<Returned, Error>;
+
+/// A reply's `return` value: a `Value`, or its JSON text when the caller
+/// asked for text (see [`Raw::text`](crate::Raw::text)).
+#[derive(Debug)]
+pub(crate) enum Returned {
+    Value(Value),
+    Text(Box<RawValue>),
+}
 
 /// A request from a handle to the connection task.
 #[derive(Debug)]
@@ -41,6 +50,8 @@ pub(crate) struct Op {
     pub(crate) fds: Vec<OwnedFd>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) span: Span,
+    /// Whether the caller wants the `return` value as JSON text.
+    pub(crate) text: bool,
 }
 
 #[derive(Debug)]
@@ -87,6 +98,11 @@ pub struct Connection<IO> {
     waiters: HashMap<RequestId, Waiter>,
     fd_in_flight: Option<RequestId>,
     deferred: VecDeque<Op>,
+    /// The commands whose callers want their `return` value as text, by
+    /// wire id, with the text once it arrived.
+    texts: HashMap<u64, Option<Box<RawValue>>>,
+    /// The one of them sent without an id, if any.
+    idless_text: Option<u64>,
     shared: Arc<Shared>,
     span: Span,
     eof: bool,
@@ -134,6 +150,8 @@ impl<IO: Transport> Connection<IO> {
             waiters: HashMap::new(),
             fd_in_flight: None,
             deferred: VecDeque::new(),
+            texts: HashMap::new(),
+            idless_text: None,
             shared,
             span,
             eof: false,
@@ -279,6 +297,7 @@ impl<IO: Transport> Connection<IO> {
             fds,
             reply,
             span,
+            text,
         } = op;
         // Whatever the session queued earlier goes first.
         self.encode_transmits();
@@ -298,6 +317,9 @@ impl<IO: Transport> Connection<IO> {
         };
         span.record("id", id.get());
         trace!(parent: &span, "queued");
+        if text {
+            self.texts.insert(id.get(), None);
+        }
         self.waiters.insert(
             id,
             Waiter {
@@ -310,8 +332,21 @@ impl<IO: Transport> Connection<IO> {
             self.fd_in_flight = Some(id);
         }
         if let Some(request) = self.session.poll_transmit() {
+            if text && request.id.is_none() {
+                // Sent without an id (nothing else was in flight): a reply
+                // without one is its reply.
+                self.idless_text = Some(id.get());
+            }
             self.push_chunk(&request, Some(id), fds);
         }
+    }
+
+    /// Forgets that the command `id` wanted text; its text, if it came.
+    fn forget_text(&mut self, id: RequestId) -> Option<Box<RawValue>> {
+        if self.idless_text == Some(id.get()) {
+            self.idless_text = None;
+        }
+        self.texts.remove(&id.get()).flatten()
     }
 
     /// Encodes what the session wants sent on its own (`qmp_capabilities`).
@@ -370,6 +405,7 @@ impl<IO: Transport> Connection<IO> {
                 continue;
             };
             self.session.abandon(id);
+            self.forget_text(id);
             if let Some(waiter) = self.waiters.remove(&id) {
                 trace!(parent: &waiter.span, command = %waiter.command, "abandoned before sending");
             }
@@ -490,7 +526,7 @@ impl<IO: Transport> Connection<IO> {
             }
             Poll::Ready(Ok(_)) => {
                 loop {
-                    match self.codec.decode(&mut self.read_buf) {
+                    match self.decode() {
                         Ok(Some(message)) => self.receive(message),
                         Ok(None) => break,
                         Err(error) => return Err(Disconnect::Protocol(Arc::new(error))),
@@ -499,6 +535,37 @@ impl<IO: Transport> Connection<IO> {
                 Ok(true)
             }
         }
+    }
+
+    /// The next message in the read buffer. While some caller wants a
+    /// `return` value as text, its reply keeps the text (no `Value` is
+    /// built) and reaches the session with a `null` in its place.
+    fn decode(&mut self) -> Result<Option<ServerMessage>, qmp_proto::Error> {
+        if self.texts.is_empty() {
+            return self.codec.decode(&mut self.read_buf);
+        }
+        // Whose reply it is, as the session will match it.
+        let (texts, idless) = (&self.texts, self.idless_text);
+        let owner = |id: Option<&Value>| match id {
+            Some(id) => id.as_u64().filter(|id| texts.contains_key(id)),
+            None => idless,
+        };
+        let decoded = self
+            .codec
+            .decode_keeping_return_text(&mut self.read_buf, |id| owner(id).is_some())?;
+        Ok(decoded.map(|decoded| match decoded {
+            Decoded::ReturnText { ret, id } => {
+                let owner = match &id {
+                    Some(id) => id.as_u64(),
+                    None => self.idless_text,
+                };
+                if let Some(slot) = owner.and_then(|owner| self.texts.get_mut(&owner)) {
+                    *slot = Some(ret);
+                }
+                ServerMessage::Success(Success::new(Value::Null, id))
+            }
+            Decoded::Message(message) => message,
+        }))
     }
 
     fn receive(&mut self, message: ServerMessage) {
@@ -585,10 +652,17 @@ impl<IO: Transport> Connection<IO> {
             self.fd_in_flight = None;
             self.start_deferred();
         }
+        // The text, when the caller asked for it and the reply was of the
+        // usual shape; else the value (the call turns it into text).
+        let text = self.forget_text(id);
         let Some(waiter) = self.waiters.remove(&id) else {
             return;
         };
-        let reply = result.map_err(|error| Error::Qmp {
+        let returned = match text {
+            Some(text) => Ok(Returned::Text(text)),
+            None => result.map(Returned::Value),
+        };
+        let reply = returned.map_err(|error| Error::Qmp {
             command: command.clone(),
             class: error.class,
             desc: error.desc,
@@ -618,6 +692,7 @@ impl<IO: Transport> Connection<IO> {
             if self.fd_in_flight == Some(id) {
                 self.fd_in_flight = None;
             }
+            self.forget_text(id);
             if let Some(waiter) = self.waiters.remove(&id) {
                 let _ = waiter.reply.send(Err(Error::UnattributedReply {
                     command: waiter.command,
@@ -645,6 +720,8 @@ impl<IO: Transport> Connection<IO> {
         self.shared.close(reason.clone());
         self.session.close();
         while self.session.poll_event().is_some() {}
+        self.texts.clear();
+        self.idless_text = None;
         for (_, waiter) in self.waiters.drain() {
             let _ = waiter.reply.send(Err(Error::Disconnected(reason.clone())));
         }

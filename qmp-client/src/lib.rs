@@ -120,7 +120,7 @@ mod transport;
 mod unix;
 mod version_check;
 
-pub use call::{Call, Invoke, Raw};
+pub use call::{Call, Invoke, Raw, RawText};
 pub use client::Client;
 pub use config::Config;
 pub use connect::{ListenAddr, Listener, handshake};

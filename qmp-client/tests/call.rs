@@ -258,3 +258,137 @@ async fn the_old_names_are_the_builder() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn text_is_qemus_own_json_and_other_calls_keep_their_values() {
+    bounded(async {
+        let mock = mock()
+            .on("idless", |_| {
+                Reply::WithoutId(Box::new(Reply::Return(json!({"k": [1, 2]}))))
+            })
+            .on("fails", |_| {
+                Reply::Error(qmp_proto::ErrorClass::GenericError, "no".into())
+            });
+        let (io, handle) = mock.serve_pair();
+        let client = match Client::from_stream(io, &Config::default()).await {
+            Ok(client) => client,
+            Err(error) => panic!("handshake failed: {error}"),
+        };
+        let args = json!({"a": [1, "x"], "b": {"c": null}});
+
+        // The text as the peer wrote it (the mock writes compact JSON).
+        let text = client
+            .call(Raw::new("echo").args(args.clone()).text())
+            .await;
+        eprintln!("text: {text:?}");
+        assert!(
+            matches!(&text, Ok(text) if text.get() == r#"{"a":[1,"x"],"b":{"c":null}}"#),
+            "{text:?}"
+        );
+
+        // Text, value and typed calls in flight together each get theirs.
+        let (text, value, typed, failed) = tokio::join!(
+            client.call(Raw::new("echo").args(json!({"t": 1})).text()),
+            client.call(Raw::new("echo").args(json!({"v": 2}))),
+            client.call(QueryStatus),
+            client.call(Raw::new("fails").text()),
+        );
+        eprintln!("together: {text:?} {value:?} {typed:?} {failed:?}");
+        assert!(
+            matches!(&text, Ok(text) if text.get() == r#"{"t":1}"#),
+            "{text:?}"
+        );
+        assert!(
+            matches!(&value, Ok(value) if *value == json!({"v": 2})),
+            "{value:?}"
+        );
+        assert!(
+            matches!(&typed, Ok(info) if info.status == RunState::Running),
+            "{typed:?}"
+        );
+        assert!(
+            matches!(&failed, Err(Error::Qmp { command, desc, .. })
+                if command == "fails" && desc == "no"),
+            "{failed:?}"
+        );
+
+        // A reply without an id (matched to the only command in flight)
+        // is read the usual way; its value comes back written out.
+        let idless = client.call(Raw::new("idless").text()).await;
+        assert!(
+            matches!(&idless, Ok(text) if text.get() == r#"{"k":[1,2]}"#),
+            "{idless:?}"
+        );
+
+        // The text is the peer's own, spacing and order included, for a
+        // command sent alone (without an id) and for one sent while it was
+        // in flight (with an id).
+        let spawn_slow = || {
+            let client = client.clone();
+            tokio::spawn(async move { client.call(Raw::new("slow").text()).await })
+        };
+        let sent_slow = |count: usize| {
+            let handle = handle.clone();
+            async move {
+                loop {
+                    let slow: Vec<Request> = handle
+                        .received()
+                        .into_iter()
+                        .filter(|r| r.command == "slow")
+                        .collect();
+                    if slow.len() >= count {
+                        return slow;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        let alone = spawn_slow();
+        sent_slow(1).await;
+        let second = spawn_slow();
+        let slow = sent_slow(2).await;
+        eprintln!("slow requests: {slow:?}");
+        let (Some(None), Some(Some(id))) = (
+            slow.first().map(|r| r.id.clone()),
+            slow.get(1).map(|r| r.id.clone()),
+        ) else {
+            panic!("expected the first without an id, the second with one: {slow:?}");
+        };
+        handle.inject_raw(format!("{{\"return\": [ 1 ,2 ], \"id\": {id}}}\r\n"));
+        handle.inject_raw("{\"return\": {\"b\": 1,  \"a\" : [ 2 ]}}\r\n");
+        let (alone, second) = (alone.await, second.await);
+        eprintln!("own: {alone:?} {second:?}");
+        assert!(
+            matches!(&alone, Ok(Ok(text)) if text.get() == r#"{"b": 1,  "a" : [ 2 ]}"#),
+            "{alone:?}"
+        );
+        assert!(
+            matches!(&second, Ok(Ok(text)) if text.get() == "[ 1 ,2 ]"),
+            "{second:?}"
+        );
+
+        // A text call that timed out (its reply never comes) leaves nothing
+        // behind: the next calls of both kinds work.
+        let late = client
+            .call(Raw::new("slow").text())
+            .timeout(Duration::from_millis(50))
+            .await;
+        assert!(
+            matches!(&late, Err(Error::CommandTimeout { command, .. }) if command == "slow"),
+            "{late:?}"
+        );
+        let after = client
+            .call(Raw::new("echo").args(json!({"n": 3})).text())
+            .await;
+        assert!(
+            matches!(&after, Ok(text) if text.get() == r#"{"n":3}"#),
+            "{after:?}"
+        );
+        let value = client.call(Raw::new("echo").args(json!({"n": 4}))).await;
+        assert!(
+            matches!(&value, Ok(value) if *value == json!({"n": 4})),
+            "{value:?}"
+        );
+    })
+    .await;
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use qmp_client::{Client, Config, Disconnect, Error, Listener};
+use qmp_client::{Client, Config, Disconnect, Error, Listener, Raw};
 use qmp_proto::commands::{
     BlockdevAdd, QomGet, QomSet, QueryNamedBlockNodes, QueryStatus, QueryVersion, Quit, RunState,
 };
@@ -60,6 +60,42 @@ async fn negotiation_without_and_with_oob() {
         assert!(
             matches!(&error, Err(Error::Qmp { desc, .. }) if desc.contains("OOB")),
             "{error:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_schema_as_text_is_qemus_own_and_reads_as_the_value() {
+    bounded(async {
+        let (_qemu, client) = launch(&Config::default()).await;
+        let value = client.execute_raw("query-qmp-schema", None).await;
+        let text = client.call(Raw::new("query-qmp-schema").text()).await;
+        let (Ok(value), Ok(text)) = (value, text) else {
+            panic!("query-qmp-schema failed");
+        };
+        // QEMU writes `"name": "..."` with a space; serde_json never does.
+        assert!(
+            text.get().starts_with("[{\"name\": \""),
+            "not QEMU's own text: {:?}",
+            text.get().get(..60)
+        );
+        let reread = serde_json::from_str::<Value>(text.get());
+        assert!(
+            matches!(&reread, Ok(reread) if *reread == value),
+            "the text reads differently from the value"
+        );
+        // Text and value calls in flight together (so with ids).
+        let (first, second) = tokio::join!(
+            client.call(Raw::new("query-qmp-schema").text()),
+            client.call(Raw::new("query-qmp-schema")),
+        );
+        assert!(
+            matches!((&first, &second), (Ok(first), Ok(second))
+                if first.get() == text.get() && *second == value),
+            "the concurrent calls differ: {:?} {:?}",
+            first.as_ref().map(|text| text.get().len()),
+            second.as_ref().map(|value| value.as_array().map(Vec::len))
         );
     })
     .await;

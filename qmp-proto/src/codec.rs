@@ -7,12 +7,14 @@
 //! each message as one buffer ending in CRLF.
 
 use bytes::{BufMut, BytesMut};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::envelope;
 use crate::framing::{Limits, Splitter};
-use crate::{ClientMessage, Error, Request, ServerMessage};
+use crate::{ClientMessage, Error, Request, ServerMessage, Success};
 
 /// The client side: decodes what QEMU sends, encodes requests.
 ///
@@ -68,6 +70,70 @@ impl Decoder for ClientCodec {
             None => self.splitter.finish(src).map(|()| None),
         }
     }
+}
+
+impl ClientCodec {
+    /// Like [`Decoder::decode`], but a success reply of the usual shape
+    /// (`{"return": ..., "id": ...}`, nothing else) whose id `keep` accepts
+    /// keeps its `return` value as JSON text: no `Value` is built, which is
+    /// most of the cost of a large reply (`query-qmp-schema`). Every other
+    /// message, and a reply `keep` refuses, decodes as `decode` would
+    /// decode it (a refused reply's value is then read twice).
+    ///
+    /// `keep` gets the reply's `id` member (`None` when it has none).
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::decode`].
+    pub fn decode_keeping_return_text(
+        &mut self,
+        src: &mut BytesMut,
+        keep: impl FnOnce(Option<&Value>) -> bool,
+    ) -> Result<Option<Decoded>, Error> {
+        next_message(&mut self.splitter, src, |text| {
+            match serde_json::from_str::<SuccessText<'_>>(text) {
+                Ok(reply) if keep(reply.id.as_ref()) => Ok(Decoded::ReturnText {
+                    ret: reply.ret.to_owned(),
+                    id: reply.id,
+                }),
+                Ok(reply) => serde_json::from_str(reply.ret.get()).map(|ret| {
+                    Decoded::Message(ServerMessage::Success(Success::new(ret, reply.id)))
+                }),
+                // Any other shape (an event, an error, an extra or repeated
+                // member) is read the usual way.
+                Err(_) => envelope::server_message(text).map(Decoded::Message),
+            }
+        })
+    }
+}
+
+/// What [`ClientCodec::decode_keeping_return_text`] decodes.
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    /// A success reply whose `return` value is kept as JSON text.
+    ReturnText {
+        /// The `return` value, exactly as QEMU wrote it.
+        ret: Box<RawValue>,
+        /// The request's id, when the reply has one.
+        id: Option<Value>,
+    },
+    /// Any other message, decoded as [`Decoder::decode`] decodes it.
+    Message(ServerMessage),
+}
+
+/// A success reply of the usual shape, its `return` value borrowed as text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuccessText<'a> {
+    #[serde(rename = "return", borrow)]
+    ret: &'a RawValue,
+    /// `"id": null` is an id, as in [`ServerMessage`]: kept, not `None`.
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl Encoder<Request> for ClientCodec {
@@ -384,6 +450,72 @@ mod tests {
         let next = server.decode(&mut buf);
         assert!(
             matches!(&next, Ok(Some(ClientMessage::Request(r))) if r.command == "stop"),
+            "{next:?}"
+        );
+    }
+
+    #[test]
+    fn return_text_is_kept_only_for_the_replies_asked() {
+        let wire = b"{\"return\": {\"a\": [1, \"x\"]}, \"id\": 7}\r\n{\"return\": 1}\
+            {\"return\": 2, \"id\": null}{\"id\": 8, \"return\": []}";
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut asked = Vec::new();
+        let mut decoded = Vec::new();
+        while let Ok(Some(item)) = codec.decode_keeping_return_text(&mut buf, |id| {
+            asked.push(id.cloned());
+            id != Some(&json!(8))
+        }) {
+            decoded.push(item);
+        }
+        assert_eq!(
+            asked,
+            [Some(json!(7)), None, Some(Value::Null), Some(json!(8))]
+        );
+        assert!(
+            matches!(&decoded[..], [
+                Decoded::ReturnText { ret: first, id: Some(seven) },
+                Decoded::ReturnText { ret: second, id: None },
+                Decoded::ReturnText { ret: third, id: Some(Value::Null) },
+                Decoded::Message(ServerMessage::Success(refused)),
+            ] if first.get() == "{\"a\": [1, \"x\"]}" && *seven == json!(7)
+                && second.get() == "1" && third.get() == "2"
+                && *refused == Success::new(json!([]), Some(json!(8)))),
+            "{decoded:?}"
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn any_other_message_decodes_as_decode_does() {
+        let unusual = b"{\"return\": 1, \"return\": 2, \"id\": 3}{\"return\": {}, \"extra\": 1}\
+            {\"event\": \"X\", \"return\": 5}";
+        for wire in [STREAM, &unusual[..]] {
+            let expected = decode_all(&mut ClientCodec::new(), wire, wire.len());
+            let mut codec = ClientCodec::new();
+            let mut buf = BytesMut::from(wire);
+            let mut decoded = Vec::new();
+            loop {
+                match codec.decode_keeping_return_text(&mut buf, |_| true) {
+                    Ok(Some(Decoded::Message(message))) => decoded.push(message),
+                    Ok(Some(Decoded::ReturnText { ret, id })) => {
+                        let ret = serde_json::from_str(ret.get()).unwrap_or(Value::Null);
+                        decoded.push(ServerMessage::Success(Success::new(ret, id)));
+                    }
+                    Ok(None) => break,
+                    Err(error) => panic!("{error}"),
+                }
+            }
+            assert_eq!(decoded, expected);
+        }
+        // Broken JSON is the same error either way, and is consumed.
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::from(&b"{\"return\": [1, tru]}{\"return\": 3}"[..]);
+        let error = codec.decode_keeping_return_text(&mut buf, |_| true);
+        assert!(matches!(error, Err(Error::Json { .. })), "{error:?}");
+        let next = codec.decode_keeping_return_text(&mut buf, |_| true);
+        assert!(
+            matches!(&next, Ok(Some(Decoded::ReturnText { ret, id: None })) if ret.get() == "3"),
             "{next:?}"
         );
     }

@@ -107,7 +107,7 @@ pub mod qapi;
 mod session;
 mod version;
 
-pub use codec::{ClientCodec, ServerCodec};
+pub use codec::{ClientCodec, Decoded, ServerCodec};
 pub use command::{Command, Empty};
 pub use error::Error;
 pub use events::EventPayload;
