@@ -202,7 +202,7 @@ impl Listener {
                 address,
             }),
             Err(source) => Err(Error::Connect {
-                step: Step::Accept { address },
+                step: Step::Bind { address },
                 source,
             }),
         }
@@ -215,13 +215,13 @@ impl Listener {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| Error::Connect {
-                step: Step::Accept {
+                step: Step::Bind {
                     address: label.clone(),
                 },
                 source,
             })?;
         let bound = listener.local_addr().map_err(|source| Error::Connect {
-            step: Step::Accept { address: label },
+            step: Step::Bind { address: label },
             source,
         })?;
         Ok(Listener {
@@ -314,5 +314,36 @@ mod tests {
         drop(unix);
         assert!(!path.exists(), "the socket file outlived its listener");
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_cannot_bind_says_so_not_that_qemu_never_came() {
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(error) => panic!("{error}"),
+        };
+        let missing = dir.path().join("no-such-dir").join("qmp.sock");
+        let taken = match Listener::bind_tcp("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(error) => panic!("{error}"),
+        };
+        let failures = [
+            Listener::bind_unix(&missing).err(),
+            Listener::bind_tcp(taken.address().to_owned()).await.err(),
+        ];
+        for failure in failures {
+            let Some(
+                error @ Error::Connect {
+                    step: Step::Bind { .. },
+                    ..
+                },
+            ) = failure
+            else {
+                panic!("expected a bind error, got {failure:?}");
+            };
+            let message = error.to_string();
+            assert!(message.starts_with("failed listening on "), "{message}");
+            assert!(!message.contains("waiting for QEMU"), "{message}");
+        }
     }
 }

@@ -59,6 +59,11 @@ pub enum Step {
         /// The address, as given.
         address: String,
     },
+    /// Binding our listening socket, before QEMU starts.
+    Bind {
+        /// The address, as given.
+        address: String,
+    },
     /// Waiting for QEMU to connect to our listening socket.
     Accept {
         /// The listening address.
@@ -74,6 +79,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Step::Connect { address } => write!(f, "connecting to {address}"),
+            Step::Bind { address } => write!(f, "listening on {address}"),
             Step::Accept { address } => write!(f, "waiting for QEMU to connect to {address}"),
             Step::Greeting => f.write_str("waiting for the QMP greeting"),
             Step::Negotiation => f.write_str("waiting for the reply to qmp_capabilities"),
@@ -86,6 +92,10 @@ impl Step {
         match self {
             Step::Connect { .. } => {
                 "is QEMU running with a QMP monitor on that address (-qmp / -chardev socket)?"
+            }
+            Step::Bind { .. } => {
+                "the address may be taken (a socket file left behind, a port in use), its \
+                 directory missing or not writable, or the host name unknown"
             }
             Step::Accept { .. } => {
                 "QEMU may have exited, or was not started with a client socket \
