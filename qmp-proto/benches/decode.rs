@@ -4,7 +4,8 @@
 //! Inputs: the real 207 KB `query-qmp-schema` reply recorded from QEMU 7.2,
 //! and a stream of 10,000 small events (the recorded ones, repeated).
 //! After criterion's report, prints framing throughput and the
-//! split+decode / floor ratios (targets: >= 1 GB/s, <= 1.2x).
+//! split+decode / floor ratios (targets: >= 1 GB/s, <= 1.2x), and what
+//! decoding the schema into the generated types costs beside parsing it.
 
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout)]
@@ -164,6 +165,43 @@ fn summary() {
     }
 }
 
+/// Typed decoding of the schema reply's `return` value (a `Value`, as a
+/// client holds it) into the generated `Vec<SchemaInfo>`, against building
+/// that `Value` from the text: what typing a reply adds to parsing it.
+/// The best of 7 alternating batches each.
+fn typed_summary() {
+    use qmp_proto::Command;
+    use qmp_proto::qapi::commands::QueryQmpSchema;
+
+    let text = match std::str::from_utf8(SCHEMA_REPLY) {
+        Ok(text) => text,
+        Err(error) => panic!("the recorded reply is not UTF-8: {error}"),
+    };
+    let ret = match serde_json::from_str::<Value>(text) {
+        Ok(mut reply) => reply["return"].take(),
+        Err(error) => panic!("the recorded reply is not JSON: {error}"),
+    };
+    let (mut typed, mut parsed) = (Duration::MAX, Duration::MAX);
+    for _ in 0..7 {
+        typed = typed.min(batch(
+            || ret.clone(),
+            |ret| match QueryQmpSchema::parse_output(std::mem::take(ret)) {
+                Ok(schema) => schema.len(),
+                Err(error) => panic!("{error}"),
+            },
+        ));
+        parsed = parsed.min(batch(
+            || (),
+            |()| serde_json::from_str::<Value>(text).is_ok(),
+        ));
+    }
+    println!(
+        "  typed         Vec<SchemaInfo> from the reply's Value {typed:>9.1?} | the Value from \
+         the text {parsed:>9.1?} | typed / parse = {:.3}",
+        typed.as_secs_f64() / parsed.as_secs_f64()
+    );
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
@@ -173,5 +211,6 @@ fn main() {
     // its unoptimised build would only print misleading figures.
     if std::env::args().any(|arg| arg == "--bench") {
         summary();
+        typed_summary();
     }
 }
