@@ -18,10 +18,10 @@ pub struct AddFd {
 
 impl serde::Serialize for AddFd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("fdset-id", &self.fdset_id);
-        members.put_optional("opaque", &self.opaque);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("fdset-id", &self.fdset_id);
+        object.put_optional("opaque", &self.opaque);
+        object.serialize(serializer)
     }
 }
 
@@ -52,12 +52,12 @@ pub struct AddClient {
 #[cfg(feature = "misc")]
 impl serde::Serialize for AddClient {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("protocol", &self.protocol);
-        members.put("fdname", &self.fdname);
-        members.put_optional("skipauth", &self.skipauth);
-        members.put_optional("tls", &self.tls);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("protocol", &self.protocol);
+        object.put("fdname", &self.fdname);
+        object.put_optional("skipauth", &self.skipauth);
+        object.put_optional("tls", &self.tls);
+        object.serialize(serializer)
     }
 }
 
@@ -106,14 +106,14 @@ pub struct AnnounceSelf {
 #[cfg(feature = "net")]
 impl serde::Serialize for AnnounceSelf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("initial", &self.initial);
-        members.put("max", &self.max);
-        members.put("rounds", &self.rounds);
-        members.put("step", &self.step);
-        members.put_optional("interfaces", &self.interfaces);
-        members.put_optional("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("initial", &self.initial);
+        object.put("max", &self.max);
+        object.put("rounds", &self.rounds);
+        object.put("step", &self.step);
+        object.put_optional("interfaces", &self.interfaces);
+        object.put_optional("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -154,9 +154,9 @@ pub struct Balloon {
 #[cfg(feature = "machine")]
 impl serde::Serialize for Balloon {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("value", &self.value);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("value", &self.value);
+        object.serialize(serializer)
     }
 }
 
@@ -214,21 +214,21 @@ pub struct BlockCommit {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockCommit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put_optional("base-node", &self.base_node);
-        members.put_optional("base", &self.base);
-        members.put_optional("top-node", &self.top_node);
-        members.put_optional("top", &self.top);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("on-error", &self.on_error);
-        members.put_optional("filter-node-name", &self.filter_node_name);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put_optional("base-node", &self.base_node);
+        object.put_optional("base", &self.base);
+        object.put_optional("top-node", &self.top_node);
+        object.put_optional("top", &self.top);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("on-error", &self.on_error);
+        object.put_optional("filter-node-name", &self.filter_node_name);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
+        object.serialize(serializer)
     }
 }
 
@@ -433,16 +433,16 @@ pub struct BlockExportAddBase {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("id", &self.id);
-        members.put_optional("fixed-iothread", &self.fixed_iothread);
-        members.put_optional("iothread", &self.iothread);
-        members.put("node-name", &self.node_name);
-        members.put_optional("writable", &self.writable);
-        members.put_optional("writethrough", &self.writethrough);
-        members.put_optional("allow-inactive", &self.allow_inactive);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("id", &self.id);
+        object.put_optional("fixed-iothread", &self.fixed_iothread);
+        object.put_optional("iothread", &self.iothread);
+        object.put("node-name", &self.node_name);
+        object.put_optional("writable", &self.writable);
+        object.put_optional("writethrough", &self.writethrough);
+        object.put_optional("allow-inactive", &self.allow_inactive);
+        object.serialize(serializer)
     }
 }
 
@@ -556,10 +556,10 @@ pub struct BlockExportDel {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put_optional("mode", &self.mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put_optional("mode", &self.mode);
+        object.serialize(serializer)
     }
 }
 
@@ -598,10 +598,10 @@ pub struct BlockJobCancel {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobCancel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put_optional("force", &self.force);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put_optional("force", &self.force);
+        object.serialize(serializer)
     }
 }
 
@@ -663,10 +663,10 @@ pub struct BlockJobChangeBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobChangeBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -745,9 +745,9 @@ pub struct BlockJobComplete {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobComplete {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.serialize(serializer)
     }
 }
 
@@ -783,9 +783,9 @@ pub struct BlockJobDismiss {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobDismiss {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -819,9 +819,9 @@ pub struct BlockJobFinalize {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobFinalize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -855,9 +855,9 @@ pub struct BlockJobPause {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobPause {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.serialize(serializer)
     }
 }
 
@@ -893,9 +893,9 @@ pub struct BlockJobResume {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobResume {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.serialize(serializer)
     }
 }
 
@@ -933,10 +933,10 @@ pub struct BlockJobSetSpeed {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobSetSpeed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("speed", &self.speed);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("speed", &self.speed);
+        object.serialize(serializer)
     }
 }
 
@@ -983,14 +983,14 @@ pub struct BlockLatencyHistogramSet {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockLatencyHistogramSet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put_optional("boundaries", &self.boundaries);
-        members.put_optional("boundaries-read", &self.boundaries_read);
-        members.put_optional("boundaries-write", &self.boundaries_write);
-        members.put_optional("boundaries-flush", &self.boundaries_flush);
-        members.put_optional("boundaries-zap", &self.boundaries_zap);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put_optional("boundaries", &self.boundaries);
+        object.put_optional("boundaries-read", &self.boundaries_read);
+        object.put_optional("boundaries-write", &self.boundaries_write);
+        object.put_optional("boundaries-flush", &self.boundaries_flush);
+        object.put_optional("boundaries-zap", &self.boundaries_zap);
+        object.serialize(serializer)
     }
 }
 
@@ -1057,10 +1057,10 @@ pub struct BlockSetWriteThreshold {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockSetWriteThreshold {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-name", &self.node_name);
-        members.put("write-threshold", &self.write_threshold);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-name", &self.node_name);
+        object.put("write-threshold", &self.write_threshold);
+        object.serialize(serializer)
     }
 }
 
@@ -1119,20 +1119,20 @@ pub struct BlockStream {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockStream {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put_optional("base", &self.base);
-        members.put_optional("base-node", &self.base_node);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("bottom", &self.bottom);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("on-error", &self.on_error);
-        members.put_optional("filter-node-name", &self.filter_node_name);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put_optional("base", &self.base);
+        object.put_optional("base-node", &self.base_node);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("bottom", &self.bottom);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("on-error", &self.on_error);
+        object.put_optional("filter-node-name", &self.filter_node_name);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.put_optional("backing-mask-protocol", &self.backing_mask_protocol);
+        object.serialize(serializer)
     }
 }
 
@@ -1207,11 +1207,11 @@ pub struct BlockResize {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockResize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("node-name", &self.node_name);
-        members.put("size", &self.size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("node-name", &self.node_name);
+        object.put("size", &self.size);
+        object.serialize(serializer)
     }
 }
 
@@ -1291,30 +1291,30 @@ pub struct BlockSetIoThrottle {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockSetIoThrottle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.put("bps", &self.bps);
-        members.put("bps_rd", &self.bps_rd);
-        members.put("bps_wr", &self.bps_wr);
-        members.put("iops", &self.iops);
-        members.put("iops_rd", &self.iops_rd);
-        members.put("iops_wr", &self.iops_wr);
-        members.put_optional("bps_max", &self.bps_max);
-        members.put_optional("bps_rd_max", &self.bps_rd_max);
-        members.put_optional("bps_wr_max", &self.bps_wr_max);
-        members.put_optional("iops_max", &self.iops_max);
-        members.put_optional("iops_rd_max", &self.iops_rd_max);
-        members.put_optional("iops_wr_max", &self.iops_wr_max);
-        members.put_optional("bps_max_length", &self.bps_max_length);
-        members.put_optional("bps_rd_max_length", &self.bps_rd_max_length);
-        members.put_optional("bps_wr_max_length", &self.bps_wr_max_length);
-        members.put_optional("iops_max_length", &self.iops_max_length);
-        members.put_optional("iops_rd_max_length", &self.iops_rd_max_length);
-        members.put_optional("iops_wr_max_length", &self.iops_wr_max_length);
-        members.put_optional("iops_size", &self.iops_size);
-        members.put_optional("group", &self.group);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.put("bps", &self.bps);
+        object.put("bps_rd", &self.bps_rd);
+        object.put("bps_wr", &self.bps_wr);
+        object.put("iops", &self.iops);
+        object.put("iops_rd", &self.iops_rd);
+        object.put("iops_wr", &self.iops_wr);
+        object.put_optional("bps_max", &self.bps_max);
+        object.put_optional("bps_rd_max", &self.bps_rd_max);
+        object.put_optional("bps_wr_max", &self.bps_wr_max);
+        object.put_optional("iops_max", &self.iops_max);
+        object.put_optional("iops_rd_max", &self.iops_rd_max);
+        object.put_optional("iops_wr_max", &self.iops_wr_max);
+        object.put_optional("bps_max_length", &self.bps_max_length);
+        object.put_optional("bps_rd_max_length", &self.bps_rd_max_length);
+        object.put_optional("bps_wr_max_length", &self.bps_wr_max_length);
+        object.put_optional("iops_max_length", &self.iops_max_length);
+        object.put_optional("iops_rd_max_length", &self.iops_rd_max_length);
+        object.put_optional("iops_wr_max_length", &self.iops_wr_max_length);
+        object.put_optional("iops_size", &self.iops_size);
+        object.put_optional("group", &self.group);
+        object.serialize(serializer)
     }
 }
 
@@ -1431,14 +1431,14 @@ pub struct BlockdevChangeMedium {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockdevChangeMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.put("filename", &self.filename);
-        members.put_optional("format", &self.format);
-        members.put_optional("force", &self.force);
-        members.put_optional("read-only-mode", &self.read_only_mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.put("filename", &self.filename);
+        object.put_optional("format", &self.format);
+        object.put_optional("force", &self.force);
+        object.put_optional("read-only-mode", &self.read_only_mode);
+        object.serialize(serializer)
     }
 }
 
@@ -1481,10 +1481,10 @@ pub struct BlockdevCloseTray {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockdevCloseTray {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -1512,10 +1512,10 @@ pub struct BlockdevCreate {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("job-id", &self.job_id);
-        members.put("options", &self.options);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("job-id", &self.job_id);
+        object.put("options", &self.options);
+        object.serialize(serializer)
     }
 }
 
@@ -1568,9 +1568,9 @@ pub struct BlockdevDel {
 
 impl serde::Serialize for BlockdevDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-name", &self.node_name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-name", &self.node_name);
+        object.serialize(serializer)
     }
 }
 
@@ -1606,10 +1606,10 @@ pub struct BlockdevInsertMedium {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockdevInsertMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put("node-name", &self.node_name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put("node-name", &self.node_name);
+        object.serialize(serializer)
     }
 }
 
@@ -1668,22 +1668,22 @@ pub struct BlockdevMirror {
 
 impl serde::Serialize for BlockdevMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put("target", &self.target);
-        members.put_optional("replaces", &self.replaces);
-        members.put("sync", &self.sync);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("granularity", &self.granularity);
-        members.put_optional("buf-size", &self.buf_size);
-        members.put_optional("on-source-error", &self.on_source_error);
-        members.put_optional("on-target-error", &self.on_target_error);
-        members.put_optional("filter-node-name", &self.filter_node_name);
-        members.put_optional("copy-mode", &self.copy_mode);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put("target", &self.target);
+        object.put_optional("replaces", &self.replaces);
+        object.put("sync", &self.sync);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("granularity", &self.granularity);
+        object.put_optional("buf-size", &self.buf_size);
+        object.put_optional("on-source-error", &self.on_source_error);
+        object.put_optional("on-target-error", &self.on_target_error);
+        object.put_optional("filter-node-name", &self.filter_node_name);
+        object.put_optional("copy-mode", &self.copy_mode);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.serialize(serializer)
     }
 }
 
@@ -1734,11 +1734,11 @@ pub struct BlockdevOpenTray {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockdevOpenTray {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.put_optional("force", &self.force);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.put_optional("force", &self.force);
+        object.serialize(serializer)
     }
 }
 
@@ -1764,9 +1764,9 @@ pub struct BlockdevRemoveMedium {
 #[cfg(feature = "block")]
 impl serde::Serialize for BlockdevRemoveMedium {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -1800,9 +1800,9 @@ pub struct BlockdevReopen {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevReopen {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("options", &self.options);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("options", &self.options);
+        object.serialize(serializer)
     }
 }
 
@@ -1860,10 +1860,10 @@ pub struct BlockdevSetActive {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevSetActive {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("node-name", &self.node_name);
-        members.put("active", &self.active);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("node-name", &self.node_name);
+        object.put("active", &self.active);
+        object.serialize(serializer)
     }
 }
 
@@ -1921,11 +1921,11 @@ pub struct BlockdevSnapshotDeleteInternalSync {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevSnapshotDeleteInternalSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.put_optional("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.put_optional("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -2001,12 +2001,12 @@ pub struct CalcDirtyRate {
 #[cfg(feature = "migration")]
 impl serde::Serialize for CalcDirtyRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("calc-time", &self.calc_time);
-        members.put_optional("sample-pages", &self.sample_pages);
-        members.put_optional("mode", &self.mode);
-        members.put_optional("calc-time-unit", &self.calc_time_unit);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("calc-time", &self.calc_time);
+        object.put_optional("sample-pages", &self.sample_pages);
+        object.put_optional("mode", &self.mode);
+        object.put_optional("calc-time-unit", &self.calc_time_unit);
+        object.serialize(serializer)
     }
 }
 
@@ -2069,9 +2069,9 @@ pub struct CancelVcpuDirtyLimit {
 #[cfg(feature = "migration")]
 impl serde::Serialize for CancelVcpuDirtyLimit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("cpu-index", &self.cpu_index);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("cpu-index", &self.cpu_index);
+        object.serialize(serializer)
     }
 }
 
@@ -2101,11 +2101,11 @@ pub struct ChangeBackingFile {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for ChangeBackingFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("image-node-name", &self.image_node_name);
-        members.put("backing-file", &self.backing_file);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("image-node-name", &self.image_node_name);
+        object.put("backing-file", &self.backing_file);
+        object.serialize(serializer)
     }
 }
 
@@ -2147,9 +2147,9 @@ pub struct ChangeVncPassword {
 #[cfg(feature = "ui")]
 impl serde::Serialize for ChangeVncPassword {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("password", &self.password);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("password", &self.password);
+        object.serialize(serializer)
     }
 }
 
@@ -2187,10 +2187,10 @@ pub struct ChardevAdd {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put("backend", &self.backend);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put("backend", &self.backend);
+        object.serialize(serializer)
     }
 }
 
@@ -2249,10 +2249,10 @@ pub struct ChardevChange {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevChange {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put("backend", &self.backend);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put("backend", &self.backend);
+        object.serialize(serializer)
     }
 }
 
@@ -2305,9 +2305,9 @@ pub struct ChardevRemove {
 
 impl serde::Serialize for ChardevRemove {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -2339,9 +2339,9 @@ pub struct ChardevSendBreak {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevSendBreak {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -2383,13 +2383,13 @@ pub struct ClientMigrateInfo {
 #[cfg(feature = "ui")]
 impl serde::Serialize for ClientMigrateInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("protocol", &self.protocol);
-        members.put("hostname", &self.hostname);
-        members.put_optional("port", &self.port);
-        members.put_optional("tls-port", &self.tls_port);
-        members.put_optional("cert-subject", &self.cert_subject);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("protocol", &self.protocol);
+        object.put("hostname", &self.hostname);
+        object.put_optional("port", &self.port);
+        object.put_optional("tls-port", &self.tls_port);
+        object.put_optional("cert-subject", &self.cert_subject);
+        object.serialize(serializer)
     }
 }
 
@@ -2425,9 +2425,9 @@ pub struct Closefd {
 
 impl serde::Serialize for Closefd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("fdname", &self.fdname);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("fdname", &self.fdname);
+        object.serialize(serializer)
     }
 }
 
@@ -2482,14 +2482,14 @@ pub struct CxlAddDynamicCapacity {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlAddDynamicCapacity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("host-id", &self.host_id);
-        members.put("selection-policy", &self.selection_policy);
-        members.put("region", &self.region);
-        members.put_optional("tag", &self.tag);
-        members.put("extents", &self.extents);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("host-id", &self.host_id);
+        object.put("selection-policy", &self.selection_policy);
+        object.put("region", &self.region);
+        object.put_optional("tag", &self.tag);
+        object.put("extents", &self.extents);
+        object.serialize(serializer)
     }
 }
 
@@ -2539,10 +2539,10 @@ pub struct CxlInjectCorrectableError {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectCorrectableError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -2608,23 +2608,23 @@ pub struct CxlInjectDramEvent {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectDramEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("log", &self.log);
-        members.put("flags", &self.flags);
-        members.put("dpa", &self.dpa);
-        members.put("descriptor", &self.descriptor);
-        members.put("type", &self.kind);
-        members.put("transaction-type", &self.transaction_type);
-        members.put_optional("channel", &self.channel);
-        members.put_optional("rank", &self.rank);
-        members.put_optional("nibble-mask", &self.nibble_mask);
-        members.put_optional("bank-group", &self.bank_group);
-        members.put_optional("bank", &self.bank);
-        members.put_optional("row", &self.row);
-        members.put_optional("column", &self.column);
-        members.put_optional("correction-mask", &self.correction_mask);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("log", &self.log);
+        object.put("flags", &self.flags);
+        object.put("dpa", &self.dpa);
+        object.put("descriptor", &self.descriptor);
+        object.put("type", &self.kind);
+        object.put("transaction-type", &self.transaction_type);
+        object.put_optional("channel", &self.channel);
+        object.put_optional("rank", &self.rank);
+        object.put_optional("nibble-mask", &self.nibble_mask);
+        object.put_optional("bank-group", &self.bank_group);
+        object.put_optional("bank", &self.bank);
+        object.put_optional("row", &self.row);
+        object.put_optional("column", &self.column);
+        object.put_optional("correction-mask", &self.correction_mask);
+        object.serialize(serializer)
     }
 }
 
@@ -2703,19 +2703,19 @@ pub struct CxlInjectGeneralMediaEvent {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectGeneralMediaEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("log", &self.log);
-        members.put("flags", &self.flags);
-        members.put("dpa", &self.dpa);
-        members.put("descriptor", &self.descriptor);
-        members.put("type", &self.kind);
-        members.put("transaction-type", &self.transaction_type);
-        members.put_optional("channel", &self.channel);
-        members.put_optional("rank", &self.rank);
-        members.put_optional("device", &self.device);
-        members.put_optional("component-id", &self.component_id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("log", &self.log);
+        object.put("flags", &self.flags);
+        object.put("dpa", &self.dpa);
+        object.put("descriptor", &self.descriptor);
+        object.put("type", &self.kind);
+        object.put("transaction-type", &self.transaction_type);
+        object.put_optional("channel", &self.channel);
+        object.put_optional("rank", &self.rank);
+        object.put_optional("device", &self.device);
+        object.put_optional("component-id", &self.component_id);
+        object.serialize(serializer)
     }
 }
 
@@ -2792,26 +2792,26 @@ pub struct CxlInjectMemoryModuleEvent {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectMemoryModuleEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("log", &self.log);
-        members.put("flags", &self.flags);
-        members.put("type", &self.kind);
-        members.put("health-status", &self.health_status);
-        members.put("media-status", &self.media_status);
-        members.put("additional-status", &self.additional_status);
-        members.put("life-used", &self.life_used);
-        members.put("temperature", &self.temperature);
-        members.put("dirty-shutdown-count", &self.dirty_shutdown_count);
-        members.put(
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("log", &self.log);
+        object.put("flags", &self.flags);
+        object.put("type", &self.kind);
+        object.put("health-status", &self.health_status);
+        object.put("media-status", &self.media_status);
+        object.put("additional-status", &self.additional_status);
+        object.put("life-used", &self.life_used);
+        object.put("temperature", &self.temperature);
+        object.put("dirty-shutdown-count", &self.dirty_shutdown_count);
+        object.put(
             "corrected-volatile-error-count",
             &self.corrected_volatile_error_count,
         );
-        members.put(
+        object.put(
             "corrected-persistent-error-count",
             &self.corrected_persistent_error_count,
         );
-        members.serialize(serializer)
+        object.serialize(serializer)
     }
 }
 
@@ -2876,11 +2876,11 @@ pub struct CxlInjectPoison {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectPoison {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("start", &self.start);
-        members.put("length", &self.length);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("start", &self.start);
+        object.put("length", &self.length);
+        object.serialize(serializer)
     }
 }
 
@@ -2921,10 +2921,10 @@ pub struct CxlInjectUncorrectableErrors {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectUncorrectableErrors {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("errors", &self.errors);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("errors", &self.errors);
+        object.serialize(serializer)
     }
 }
 
@@ -2976,16 +2976,16 @@ pub struct CxlReleaseDynamicCapacity {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlReleaseDynamicCapacity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("host-id", &self.host_id);
-        members.put("removal-policy", &self.removal_policy);
-        members.put_optional("forced-removal", &self.forced_removal);
-        members.put_optional("sanitize-on-release", &self.sanitize_on_release);
-        members.put("region", &self.region);
-        members.put_optional("tag", &self.tag);
-        members.put("extents", &self.extents);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("host-id", &self.host_id);
+        object.put("removal-policy", &self.removal_policy);
+        object.put_optional("forced-removal", &self.forced_removal);
+        object.put_optional("sanitize-on-release", &self.sanitize_on_release);
+        object.put("region", &self.region);
+        object.put_optional("tag", &self.tag);
+        object.put("extents", &self.extents);
+        object.serialize(serializer)
     }
 }
 
@@ -3035,9 +3035,9 @@ pub struct DeviceListProperties {
 #[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceListProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("typename", &self.typename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("typename", &self.typename);
+        object.serialize(serializer)
     }
 }
 
@@ -3073,9 +3073,9 @@ pub struct DeviceSyncConfig {
 #[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceSyncConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3114,11 +3114,11 @@ pub struct DeviceAdd {
 #[cfg(feature = "qdev")]
 impl serde::Serialize for DeviceAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("driver", &self.driver);
-        members.put_optional("bus", &self.bus);
-        members.put_optional("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("driver", &self.driver);
+        object.put_optional("bus", &self.bus);
+        object.put_optional("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3152,9 +3152,9 @@ pub struct DeviceDel {
 
 impl serde::Serialize for DeviceDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3209,9 +3209,9 @@ pub struct DisplayReloadBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for DisplayReloadBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -3292,9 +3292,9 @@ pub struct DisplayUpdateBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for DisplayUpdateBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -3409,25 +3409,25 @@ pub struct DriveMirror {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for DriveMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put("target", &self.target);
-        members.put_optional("format", &self.format);
-        members.put_optional("node-name", &self.node_name);
-        members.put_optional("replaces", &self.replaces);
-        members.put("sync", &self.sync);
-        members.put_optional("mode", &self.mode);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("granularity", &self.granularity);
-        members.put_optional("buf-size", &self.buf_size);
-        members.put_optional("on-source-error", &self.on_source_error);
-        members.put_optional("on-target-error", &self.on_target_error);
-        members.put_optional("unmap", &self.unmap);
-        members.put_optional("copy-mode", &self.copy_mode);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put("target", &self.target);
+        object.put_optional("format", &self.format);
+        object.put_optional("node-name", &self.node_name);
+        object.put_optional("replaces", &self.replaces);
+        object.put("sync", &self.sync);
+        object.put_optional("mode", &self.mode);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("granularity", &self.granularity);
+        object.put_optional("buf-size", &self.buf_size);
+        object.put_optional("on-source-error", &self.on_source_error);
+        object.put_optional("on-target-error", &self.on_target_error);
+        object.put_optional("unmap", &self.unmap);
+        object.put_optional("copy-mode", &self.copy_mode);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.serialize(serializer)
     }
 }
 
@@ -3489,14 +3489,14 @@ pub struct DumpGuestMemory {
 #[cfg(feature = "dump")]
 impl serde::Serialize for DumpGuestMemory {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("paging", &self.paging);
-        members.put("protocol", &self.protocol);
-        members.put_optional("detach", &self.detach);
-        members.put_optional("begin", &self.begin);
-        members.put_optional("length", &self.length);
-        members.put_optional("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("paging", &self.paging);
+        object.put("protocol", &self.protocol);
+        object.put_optional("detach", &self.detach);
+        object.put_optional("begin", &self.begin);
+        object.put_optional("length", &self.length);
+        object.put_optional("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -3556,9 +3556,9 @@ pub struct Dumpdtb {
 #[cfg(feature = "machine")]
 impl serde::Serialize for Dumpdtb {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.serialize(serializer)
     }
 }
 
@@ -3598,11 +3598,11 @@ pub struct Eject {
 #[cfg(feature = "block")]
 impl serde::Serialize for Eject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("id", &self.id);
-        members.put_optional("force", &self.force);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("id", &self.id);
+        object.put_optional("force", &self.force);
+        object.serialize(serializer)
     }
 }
 
@@ -3653,10 +3653,10 @@ pub struct ExpirePasswordBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for ExpirePasswordBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("protocol", &self.protocol);
-        members.put("time", &self.time);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("protocol", &self.protocol);
+        object.put("time", &self.time);
+        object.serialize(serializer)
     }
 }
 
@@ -3716,9 +3716,9 @@ pub struct Getfd {
 
 impl serde::Serialize for Getfd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("fdname", &self.fdname);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("fdname", &self.fdname);
+        object.serialize(serializer)
     }
 }
 
@@ -3750,10 +3750,10 @@ pub struct HumanMonitorCommand {
 
 impl serde::Serialize for HumanMonitorCommand {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("command-line", &self.command_line);
-        members.put_optional("cpu-index", &self.cpu_index);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("command-line", &self.command_line);
+        object.put_optional("cpu-index", &self.cpu_index);
+        object.serialize(serializer)
     }
 }
 
@@ -3807,11 +3807,11 @@ pub struct InputSendEvent {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputSendEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("head", &self.head);
-        members.put("events", &self.events);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("head", &self.head);
+        object.put("events", &self.events);
+        object.serialize(serializer)
     }
 }
 
@@ -3867,9 +3867,9 @@ pub struct JobCancel {
 
 impl serde::Serialize for JobCancel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3897,9 +3897,9 @@ pub struct JobComplete {
 
 impl serde::Serialize for JobComplete {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3927,9 +3927,9 @@ pub struct JobDismiss {
 
 impl serde::Serialize for JobDismiss {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3961,9 +3961,9 @@ pub struct JobFinalize {
 #[cfg(feature = "job")]
 impl serde::Serialize for JobFinalize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -3997,9 +3997,9 @@ pub struct JobPause {
 #[cfg(feature = "job")]
 impl serde::Serialize for JobPause {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -4033,9 +4033,9 @@ pub struct JobResume {
 #[cfg(feature = "job")]
 impl serde::Serialize for JobResume {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -4075,12 +4075,12 @@ pub struct Memsave {
 #[cfg(feature = "machine")]
 impl serde::Serialize for Memsave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("val", &self.val);
-        members.put("size", &self.size);
-        members.put("filename", &self.filename);
-        members.put_optional("cpu-index", &self.cpu_index);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("val", &self.val);
+        object.put("size", &self.size);
+        object.put("filename", &self.filename);
+        object.put_optional("cpu-index", &self.cpu_index);
+        object.serialize(serializer)
     }
 }
 
@@ -4125,14 +4125,14 @@ pub struct Migrate {
 
 impl serde::Serialize for Migrate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("uri", &self.uri);
-        members.put_optional("blk", &self.blk);
-        members.put_optional("inc", &self.inc);
-        members.put_optional("detach", &self.detach);
-        members.put_optional("resume", &self.resume);
-        members.put_optional("channels", &self.channels);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("uri", &self.uri);
+        object.put_optional("blk", &self.blk);
+        object.put_optional("inc", &self.inc);
+        object.put_optional("detach", &self.detach);
+        object.put_optional("resume", &self.resume);
+        object.put_optional("channels", &self.channels);
+        object.serialize(serializer)
     }
 }
 
@@ -4186,9 +4186,9 @@ pub struct MigrateContinue {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateContinue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("state", &self.state);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("state", &self.state);
+        object.serialize(serializer)
     }
 }
 
@@ -4242,11 +4242,11 @@ pub struct MigrateIncoming {
 
 impl serde::Serialize for MigrateIncoming {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("uri", &self.uri);
-        members.put_optional("channels", &self.channels);
-        members.put_optional("exit-on-error", &self.exit_on_error);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("uri", &self.uri);
+        object.put_optional("channels", &self.channels);
+        object.put_optional("exit-on-error", &self.exit_on_error);
+        object.serialize(serializer)
     }
 }
 
@@ -4317,9 +4317,9 @@ pub struct MigrateRecover {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateRecover {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("uri", &self.uri);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("uri", &self.uri);
+        object.serialize(serializer)
     }
 }
 
@@ -4353,9 +4353,9 @@ pub struct MigrateSetCapabilities {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetCapabilities {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("capabilities", &self.capabilities);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("capabilities", &self.capabilities);
+        object.serialize(serializer)
     }
 }
 
@@ -4477,48 +4477,48 @@ pub struct MigrateSetParameters {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParameters {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("announce-initial", &self.announce_initial);
-        members.put_optional("announce-max", &self.announce_max);
-        members.put_optional("announce-rounds", &self.announce_rounds);
-        members.put_optional("announce-step", &self.announce_step);
-        members.put_optional("compress-level", &self.compress_level);
-        members.put_optional("compress-threads", &self.compress_threads);
-        members.put_optional("compress-wait-thread", &self.compress_wait_thread);
-        members.put_optional("decompress-threads", &self.decompress_threads);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("announce-initial", &self.announce_initial);
+        object.put_optional("announce-max", &self.announce_max);
+        object.put_optional("announce-rounds", &self.announce_rounds);
+        object.put_optional("announce-step", &self.announce_step);
+        object.put_optional("compress-level", &self.compress_level);
+        object.put_optional("compress-threads", &self.compress_threads);
+        object.put_optional("compress-wait-thread", &self.compress_wait_thread);
+        object.put_optional("decompress-threads", &self.decompress_threads);
+        object.put_optional(
             "throttle-trigger-threshold",
             &self.throttle_trigger_threshold,
         );
-        members.put_optional("cpu-throttle-initial", &self.cpu_throttle_initial);
-        members.put_optional("cpu-throttle-increment", &self.cpu_throttle_increment);
-        members.put_optional("cpu-throttle-tailslow", &self.cpu_throttle_tailslow);
-        members.put_optional("tls-creds", &self.tls_creds);
-        members.put_optional("tls-hostname", &self.tls_hostname);
-        members.put_optional("tls-authz", &self.tls_authz);
-        members.put_optional("max-bandwidth", &self.max_bandwidth);
-        members.put_optional("downtime-limit", &self.downtime_limit);
-        members.put_optional("x-checkpoint-delay", &self.x_checkpoint_delay);
-        members.put_optional("block-incremental", &self.block_incremental);
-        members.put_optional("multifd-channels", &self.multifd_channels);
-        members.put_optional("xbzrle-cache-size", &self.xbzrle_cache_size);
-        members.put_optional("max-postcopy-bandwidth", &self.max_postcopy_bandwidth);
-        members.put_optional("max-cpu-throttle", &self.max_cpu_throttle);
-        members.put_optional("multifd-compression", &self.multifd_compression);
-        members.put_optional("multifd-zlib-level", &self.multifd_zlib_level);
-        members.put_optional("multifd-zstd-level", &self.multifd_zstd_level);
-        members.put_optional("block-bitmap-mapping", &self.block_bitmap_mapping);
-        members.put_optional(
+        object.put_optional("cpu-throttle-initial", &self.cpu_throttle_initial);
+        object.put_optional("cpu-throttle-increment", &self.cpu_throttle_increment);
+        object.put_optional("cpu-throttle-tailslow", &self.cpu_throttle_tailslow);
+        object.put_optional("tls-creds", &self.tls_creds);
+        object.put_optional("tls-hostname", &self.tls_hostname);
+        object.put_optional("tls-authz", &self.tls_authz);
+        object.put_optional("max-bandwidth", &self.max_bandwidth);
+        object.put_optional("downtime-limit", &self.downtime_limit);
+        object.put_optional("x-checkpoint-delay", &self.x_checkpoint_delay);
+        object.put_optional("block-incremental", &self.block_incremental);
+        object.put_optional("multifd-channels", &self.multifd_channels);
+        object.put_optional("xbzrle-cache-size", &self.xbzrle_cache_size);
+        object.put_optional("max-postcopy-bandwidth", &self.max_postcopy_bandwidth);
+        object.put_optional("max-cpu-throttle", &self.max_cpu_throttle);
+        object.put_optional("multifd-compression", &self.multifd_compression);
+        object.put_optional("multifd-zlib-level", &self.multifd_zlib_level);
+        object.put_optional("multifd-zstd-level", &self.multifd_zstd_level);
+        object.put_optional("block-bitmap-mapping", &self.block_bitmap_mapping);
+        object.put_optional(
             "avail-switchover-bandwidth",
             &self.avail_switchover_bandwidth,
         );
-        members.put_optional("multifd-qatzip-level", &self.multifd_qatzip_level);
-        members.put_optional("x-vcpu-dirty-limit-period", &self.x_vcpu_dirty_limit_period);
-        members.put_optional("vcpu-dirty-limit", &self.vcpu_dirty_limit);
-        members.put_optional("mode", &self.mode);
-        members.put_optional("zero-page-detection", &self.zero_page_detection);
-        members.put_optional("direct-io", &self.direct_io);
-        members.serialize(serializer)
+        object.put_optional("multifd-qatzip-level", &self.multifd_qatzip_level);
+        object.put_optional("x-vcpu-dirty-limit-period", &self.x_vcpu_dirty_limit_period);
+        object.put_optional("vcpu-dirty-limit", &self.vcpu_dirty_limit);
+        object.put_optional("mode", &self.mode);
+        object.put_optional("zero-page-detection", &self.zero_page_detection);
+        object.put_optional("direct-io", &self.direct_io);
+        object.serialize(serializer)
     }
 }
 
@@ -4694,13 +4694,13 @@ pub struct NbdServerAdd {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("name", &self.name);
-        members.put_optional("description", &self.description);
-        members.put("device", &self.device);
-        members.put_optional("writable", &self.writable);
-        members.put_optional("bitmap", &self.bitmap);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("name", &self.name);
+        object.put_optional("description", &self.description);
+        object.put("device", &self.device);
+        object.put_optional("writable", &self.writable);
+        object.put_optional("bitmap", &self.bitmap);
+        object.serialize(serializer)
     }
 }
 
@@ -4742,10 +4742,10 @@ pub struct NbdServerRemove {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerRemove {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("mode", &self.mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("mode", &self.mode);
+        object.serialize(serializer)
     }
 }
 
@@ -4790,13 +4790,13 @@ pub struct NbdServerStart {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for NbdServerStart {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("addr", &self.addr);
-        members.put_optional("tls-creds", &self.tls_creds);
-        members.put_optional("tls-authz", &self.tls_authz);
-        members.put_optional("max-connections", &self.max_connections);
-        members.put_optional("handshake-max-seconds", &self.handshake_max_seconds);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("addr", &self.addr);
+        object.put_optional("tls-creds", &self.tls_creds);
+        object.put_optional("tls-authz", &self.tls_authz);
+        object.put_optional("max-connections", &self.max_connections);
+        object.put_optional("handshake-max-seconds", &self.handshake_max_seconds);
+        object.serialize(serializer)
     }
 }
 
@@ -4900,10 +4900,10 @@ pub struct NetdevAddBase {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -5018,9 +5018,9 @@ pub struct NetdevDel {
 
 impl serde::Serialize for NetdevDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -5077,10 +5077,10 @@ pub struct ObjectAddBase {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("qom-type", &self.qom_type);
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("qom-type", &self.qom_type);
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -5324,9 +5324,9 @@ pub struct ObjectDel {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectDel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -5364,11 +5364,11 @@ pub struct Pmemsave {
 #[cfg(feature = "machine")]
 impl serde::Serialize for Pmemsave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("val", &self.val);
-        members.put("size", &self.size);
-        members.put("filename", &self.filename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("val", &self.val);
+        object.put("size", &self.size);
+        object.put("filename", &self.filename);
+        object.serialize(serializer)
     }
 }
 
@@ -5406,9 +5406,9 @@ pub struct QmpCapabilities {
 #[cfg(feature = "control")]
 impl serde::Serialize for QmpCapabilities {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("enable", &self.enable);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("enable", &self.enable);
+        object.serialize(serializer)
     }
 }
 
@@ -5432,10 +5432,10 @@ pub struct QomGet {
 
 impl serde::Serialize for QomGet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("property", &self.property);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("property", &self.property);
+        object.serialize(serializer)
     }
 }
 
@@ -5466,9 +5466,9 @@ pub struct QomList {
 
 impl serde::Serialize for QomList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.serialize(serializer)
     }
 }
 
@@ -5500,9 +5500,9 @@ pub struct QomListProperties {
 #[cfg(feature = "qom")]
 impl serde::Serialize for QomListProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("typename", &self.typename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("typename", &self.typename);
+        object.serialize(serializer)
     }
 }
 
@@ -5540,10 +5540,10 @@ pub struct QomListTypes {
 #[cfg(feature = "qom")]
 impl serde::Serialize for QomListTypes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("implements", &self.implements);
-        members.put_optional("abstract", &self.r#abstract);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("implements", &self.implements);
+        object.put_optional("abstract", &self.r#abstract);
+        object.serialize(serializer)
     }
 }
 
@@ -5569,11 +5569,11 @@ pub struct QomSet {
 
 impl serde::Serialize for QomSet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("property", &self.property);
-        members.put("value", &self.value);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("property", &self.property);
+        object.put("value", &self.value);
+        object.serialize(serializer)
     }
 }
 
@@ -5704,9 +5704,9 @@ pub struct QueryBlockstats {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for QueryBlockstats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("query-nodes", &self.query_nodes);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("query-nodes", &self.query_nodes);
+        object.serialize(serializer)
     }
 }
 
@@ -5777,9 +5777,9 @@ pub struct QueryCommandLineOptions {
 #[cfg(feature = "misc")]
 impl serde::Serialize for QueryCommandLineOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("option", &self.option);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("option", &self.option);
+        object.serialize(serializer)
     }
 }
 
@@ -5833,10 +5833,10 @@ pub struct QueryCpuModelExpansion {
 #[cfg(feature = "machine-target")]
 impl serde::Serialize for QueryCpuModelExpansion {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("model", &self.model);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("model", &self.model);
+        object.serialize(serializer)
     }
 }
 
@@ -5916,9 +5916,9 @@ pub struct QueryDirtyRate {
 #[cfg(feature = "migration")]
 impl serde::Serialize for QueryDirtyRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("calc-time-unit", &self.calc_time_unit);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("calc-time-unit", &self.calc_time_unit);
+        object.serialize(serializer)
     }
 }
 
@@ -6092,9 +6092,9 @@ pub struct QueryMachines {
 #[cfg(feature = "machine")]
 impl serde::Serialize for QueryMachines {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("compat-props", &self.compat_props);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("compat-props", &self.compat_props);
+        object.serialize(serializer)
     }
 }
 
@@ -6272,9 +6272,9 @@ pub struct QueryNamedBlockNodes {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for QueryNamedBlockNodes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("flat", &self.flat);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("flat", &self.flat);
+        object.serialize(serializer)
     }
 }
 
@@ -6360,9 +6360,9 @@ pub struct QueryRocker {
 #[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRocker {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -6398,10 +6398,10 @@ pub struct QueryRockerOfDpaFlows {
 #[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerOfDpaFlows {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("tbl-id", &self.tbl_id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("tbl-id", &self.tbl_id);
+        object.serialize(serializer)
     }
 }
 
@@ -6440,10 +6440,10 @@ pub struct QueryRockerOfDpaGroups {
 #[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerOfDpaGroups {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -6480,9 +6480,9 @@ pub struct QueryRockerPorts {
 #[cfg(feature = "rocker")]
 impl serde::Serialize for QueryRockerPorts {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -6516,9 +6516,9 @@ pub struct QueryRxFilter {
 #[cfg(feature = "net")]
 impl serde::Serialize for QueryRxFilter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -6559,9 +6559,9 @@ pub struct QuerySevAttestationReport {
 #[cfg(feature = "misc-target")]
 impl serde::Serialize for QuerySevAttestationReport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("mnonce", &self.mnonce);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("mnonce", &self.mnonce);
+        object.serialize(serializer)
     }
 }
 
@@ -6697,10 +6697,10 @@ pub struct QueryStatsBase {
 #[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("target", &self.target);
-        members.put_optional("providers", &self.providers);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("target", &self.target);
+        object.put_optional("providers", &self.providers);
+        object.serialize(serializer)
     }
 }
 
@@ -6799,9 +6799,9 @@ pub struct QueryStatsSchemas {
 #[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsSchemas {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("provider", &self.provider);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("provider", &self.provider);
+        object.serialize(serializer)
     }
 }
 
@@ -7046,10 +7046,10 @@ pub struct RemoveFd {
 
 impl serde::Serialize for RemoveFd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("fdset-id", &self.fdset_id);
-        members.put_optional("fd", &self.fd);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("fdset-id", &self.fdset_id);
+        object.put_optional("fd", &self.fd);
+        object.serialize(serializer)
     }
 }
 
@@ -7081,9 +7081,9 @@ pub struct ReplayBreak {
 #[cfg(feature = "replay")]
 impl serde::Serialize for ReplayBreak {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("icount", &self.icount);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("icount", &self.icount);
+        object.serialize(serializer)
     }
 }
 
@@ -7132,9 +7132,9 @@ pub struct ReplaySeek {
 #[cfg(feature = "replay")]
 impl serde::Serialize for ReplaySeek {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("icount", &self.icount);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("icount", &self.icount);
+        object.serialize(serializer)
     }
 }
 
@@ -7168,9 +7168,9 @@ pub struct RequestEbpf {
 #[cfg(feature = "ebpf")]
 impl serde::Serialize for RequestEbpf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 
@@ -7209,11 +7209,11 @@ pub struct RingbufRead {
 #[cfg(feature = "char")]
 impl serde::Serialize for RingbufRead {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("size", &self.size);
-        members.put_optional("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("size", &self.size);
+        object.put_optional("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -7255,11 +7255,11 @@ pub struct RingbufWrite {
 #[cfg(feature = "char")]
 impl serde::Serialize for RingbufWrite {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("data", &self.data);
-        members.put_optional("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("data", &self.data);
+        object.put_optional("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -7314,12 +7314,12 @@ pub struct Screendump {
 
 impl serde::Serialize for Screendump {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put_optional("device", &self.device);
-        members.put_optional("head", &self.head);
-        members.put_optional("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put_optional("device", &self.device);
+        object.put_optional("head", &self.head);
+        object.put_optional("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -7358,10 +7358,10 @@ pub struct SendKey {
 #[cfg(feature = "ui")]
 impl serde::Serialize for SendKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("keys", &self.keys);
-        members.put_optional("hold-time", &self.hold_time);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("keys", &self.keys);
+        object.put_optional("hold-time", &self.hold_time);
+        object.serialize(serializer)
     }
 }
 
@@ -7426,12 +7426,12 @@ pub struct SetAction {
 #[cfg(feature = "run-state")]
 impl serde::Serialize for SetAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("reboot", &self.reboot);
-        members.put_optional("shutdown", &self.shutdown);
-        members.put_optional("panic", &self.panic);
-        members.put_optional("watchdog", &self.watchdog);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("reboot", &self.reboot);
+        object.put_optional("shutdown", &self.shutdown);
+        object.put_optional("panic", &self.panic);
+        object.put_optional("watchdog", &self.watchdog);
+        object.serialize(serializer)
     }
 }
 
@@ -7480,9 +7480,9 @@ pub struct SetNumaNodeBase {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -7573,10 +7573,10 @@ pub struct SetVcpuDirtyLimit {
 #[cfg(feature = "migration")]
 impl serde::Serialize for SetVcpuDirtyLimit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("cpu-index", &self.cpu_index);
-        members.put("dirty-rate", &self.dirty_rate);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("cpu-index", &self.cpu_index);
+        object.put("dirty-rate", &self.dirty_rate);
+        object.serialize(serializer)
     }
 }
 
@@ -7615,10 +7615,10 @@ pub struct SetLink {
 #[cfg(feature = "net")]
 impl serde::Serialize for SetLink {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put("up", &self.up);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put("up", &self.up);
+        object.serialize(serializer)
     }
 }
 
@@ -7682,11 +7682,11 @@ pub struct SetPasswordBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for SetPasswordBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("protocol", &self.protocol);
-        members.put("password", &self.password);
-        members.put_optional("connected", &self.connected);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("protocol", &self.protocol);
+        object.put("password", &self.password);
+        object.put_optional("connected", &self.connected);
+        object.serialize(serializer)
     }
 }
 
@@ -7755,11 +7755,11 @@ pub struct SevInjectLaunchSecret {
 #[cfg(feature = "misc-target")]
 impl serde::Serialize for SevInjectLaunchSecret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("packet-header", &self.packet_header);
-        members.put("secret", &self.secret);
-        members.put_optional("gpa", &self.gpa);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("packet-header", &self.packet_header);
+        object.put("secret", &self.secret);
+        object.put_optional("gpa", &self.gpa);
+        object.serialize(serializer)
     }
 }
 
@@ -7801,11 +7801,11 @@ pub struct SnapshotDelete {
 #[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotDelete {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("job-id", &self.job_id);
-        members.put("tag", &self.tag);
-        members.put("devices", &self.devices);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("job-id", &self.job_id);
+        object.put("tag", &self.tag);
+        object.put("devices", &self.devices);
+        object.serialize(serializer)
     }
 }
 
@@ -7849,12 +7849,12 @@ pub struct SnapshotLoad {
 #[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotLoad {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("job-id", &self.job_id);
-        members.put("tag", &self.tag);
-        members.put("vmstate", &self.vmstate);
-        members.put("devices", &self.devices);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("job-id", &self.job_id);
+        object.put("tag", &self.tag);
+        object.put("vmstate", &self.vmstate);
+        object.put("devices", &self.devices);
+        object.serialize(serializer)
     }
 }
 
@@ -7904,12 +7904,12 @@ pub struct SnapshotSave {
 #[cfg(feature = "migration")]
 impl serde::Serialize for SnapshotSave {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("job-id", &self.job_id);
-        members.put("tag", &self.tag);
-        members.put("vmstate", &self.vmstate);
-        members.put("devices", &self.devices);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("job-id", &self.job_id);
+        object.put("tag", &self.tag);
+        object.put("vmstate", &self.vmstate);
+        object.put("devices", &self.devices);
+        object.serialize(serializer)
     }
 }
 
@@ -8003,10 +8003,10 @@ pub struct TraceEventGetState {
 #[cfg(feature = "trace")]
 impl serde::Serialize for TraceEventGetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("vcpu", &self.vcpu);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("vcpu", &self.vcpu);
+        object.serialize(serializer)
     }
 }
 
@@ -8073,12 +8073,12 @@ pub struct TraceEventSetState {
 #[cfg(feature = "trace")]
 impl serde::Serialize for TraceEventSetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put("enable", &self.enable);
-        members.put_optional("ignore-unavailable", &self.ignore_unavailable);
-        members.put_optional("vcpu", &self.vcpu);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put("enable", &self.enable);
+        object.put_optional("ignore-unavailable", &self.ignore_unavailable);
+        object.put_optional("vcpu", &self.vcpu);
+        object.serialize(serializer)
     }
 }
 
@@ -8143,10 +8143,10 @@ pub struct Transaction {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for Transaction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("actions", &self.actions);
-        members.put_optional("properties", &self.properties);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("actions", &self.actions);
+        object.put_optional("properties", &self.properties);
+        object.serialize(serializer)
     }
 }
 
@@ -8205,9 +8205,9 @@ pub struct WatchdogSetAction {
 #[cfg(feature = "run-state")]
 impl serde::Serialize for WatchdogSetAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("action", &self.action);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("action", &self.action);
+        object.serialize(serializer)
     }
 }
 
@@ -8247,12 +8247,12 @@ pub struct XBlockdevAmend {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmend {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("job-id", &self.job_id);
-        members.put("node-name", &self.node_name);
-        members.put("options", &self.options);
-        members.put_optional("force", &self.force);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("job-id", &self.job_id);
+        object.put("node-name", &self.node_name);
+        object.put("options", &self.options);
+        object.put_optional("force", &self.force);
+        object.serialize(serializer)
     }
 }
 
@@ -8299,11 +8299,11 @@ pub struct XBlockdevChange {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevChange {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("parent", &self.parent);
-        members.put_optional("child", &self.child);
-        members.put_optional("node", &self.node);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("parent", &self.parent);
+        object.put_optional("child", &self.child);
+        object.put_optional("node", &self.node);
+        object.serialize(serializer)
     }
 }
 
@@ -8345,11 +8345,11 @@ pub struct XBlockdevSetIothread {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevSetIothread {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-name", &self.node_name);
-        members.put("iothread", &self.iothread);
-        members.put_optional("force", &self.force);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-name", &self.node_name);
+        object.put("iothread", &self.iothread);
+        object.put_optional("force", &self.force);
+        object.serialize(serializer)
     }
 }
 
@@ -8620,11 +8620,11 @@ pub struct XQueryVirtioQueueElement {
 #[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioQueueElement {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("queue", &self.queue);
-        members.put_optional("index", &self.index);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("queue", &self.queue);
+        object.put_optional("index", &self.index);
+        object.serialize(serializer)
     }
 }
 
@@ -8664,10 +8664,10 @@ pub struct XQueryVirtioQueueStatus {
 #[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioQueueStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("queue", &self.queue);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("queue", &self.queue);
+        object.serialize(serializer)
     }
 }
 
@@ -8704,9 +8704,9 @@ pub struct XQueryVirtioStatus {
 #[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.serialize(serializer)
     }
 }
 
@@ -8742,10 +8742,10 @@ pub struct XQueryVirtioVhostQueueStatus {
 #[cfg(feature = "virtio")]
 impl serde::Serialize for XQueryVirtioVhostQueueStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put("queue", &self.queue);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put("queue", &self.queue);
+        object.serialize(serializer)
     }
 }
 
@@ -8797,9 +8797,9 @@ pub struct XenEventInject {
 #[cfg(feature = "misc-target")]
 impl serde::Serialize for XenEventInject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("port", &self.port);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("port", &self.port);
+        object.serialize(serializer)
     }
 }
 
@@ -8850,9 +8850,9 @@ pub struct XenLoadDevicesState {
 #[cfg(feature = "migration")]
 impl serde::Serialize for XenLoadDevicesState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.serialize(serializer)
     }
 }
 
@@ -8890,10 +8890,10 @@ pub struct XenSaveDevicesState {
 #[cfg(feature = "migration")]
 impl serde::Serialize for XenSaveDevicesState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put_optional("live", &self.live);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put_optional("live", &self.live);
+        object.serialize(serializer)
     }
 }
 
@@ -8930,9 +8930,9 @@ pub struct XenSetGlobalDirtyLog {
 #[cfg(feature = "migration")]
 impl serde::Serialize for XenSetGlobalDirtyLog {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("enable", &self.enable);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("enable", &self.enable);
+        object.serialize(serializer)
     }
 }
 
@@ -8970,11 +8970,11 @@ pub struct XenSetReplication {
 #[cfg(feature = "migration")]
 impl serde::Serialize for XenSetReplication {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("enable", &self.enable);
-        members.put("primary", &self.primary);
-        members.put_optional("failover", &self.failover);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("enable", &self.enable);
+        object.put("primary", &self.primary);
+        object.put_optional("failover", &self.failover);
+        object.serialize(serializer)
     }
 }
 
@@ -9012,9 +9012,9 @@ pub struct Yank {
 #[cfg(feature = "yank")]
 impl serde::Serialize for Yank {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("instances", &self.instances);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("instances", &self.instances);
+        object.serialize(serializer)
     }
 }
 

@@ -41,19 +41,17 @@ impl<T> serde::de::Visitor<'_> for EnumVisitor<T> {
     }
 }
 
-/// An object's members, put in one by one by a generated `Serialize` or
-/// taken out by a generated `Deserialize`: a few lines per struct where
-/// serde's derives write a visitor of hundreds, which made the crate slow
-/// to compile. On reading, members this crate does not know stay behind,
-/// ignored.
+/// An object built member by member by a generated `Serialize`: a few
+/// lines per struct where serde's derive writes dozens, which made the
+/// crate slow to compile.
 #[derive(Default)]
-pub(crate) struct Members {
+pub(crate) struct ObjectWriter {
     object: JsonObject,
     /// The first member that did not serialise.
     error: Option<serde_json::Error>,
 }
 
-impl Members {
+impl ObjectWriter {
     /// Adds the member `name`.
     pub(crate) fn put<T: Serialize>(&mut self, name: &str, value: &T) {
         if self.error.is_some() {
@@ -81,14 +79,21 @@ impl Members {
             None => self.object.serialize(serializer),
         }
     }
+}
 
+/// A received object's members, taken out one by one by a generated
+/// `Deserialize` (through [`FromValue`]), where serde's derive writes a
+/// visitor of hundreds of lines. Members this crate does not know stay
+/// behind, ignored.
+pub(crate) struct Members {
+    object: JsonObject,
+}
+
+impl Members {
     /// The members of `value`, which must be an object.
     pub(crate) fn take<E: serde::de::Error>(value: Value) -> Result<Self, E> {
         match value {
-            Value::Object(object) => Ok(Self {
-                object,
-                error: None,
-            }),
+            Value::Object(object) => Ok(Self { object }),
             other => Err(invalid_type(&other, "an object")),
         }
     }

@@ -1194,10 +1194,10 @@ pub struct BlockDirtyBitmap {
 ))]
 impl serde::Serialize for BlockDirtyBitmap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node", &self.node);
-        members.put("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node", &self.node);
+        object.put("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -1240,13 +1240,13 @@ pub struct BlockDirtyBitmapAddArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockDirtyBitmapAddArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node", &self.node);
-        members.put("name", &self.name);
-        members.put_optional("granularity", &self.granularity);
-        members.put_optional("persistent", &self.persistent);
-        members.put_optional("disabled", &self.disabled);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node", &self.node);
+        object.put("name", &self.name);
+        object.put_optional("granularity", &self.granularity);
+        object.put_optional("persistent", &self.persistent);
+        object.put_optional("disabled", &self.disabled);
+        object.serialize(serializer)
     }
 }
 
@@ -1284,11 +1284,11 @@ pub struct BlockDirtyBitmapMergeArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockDirtyBitmapMergeArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node", &self.node);
-        members.put("target", &self.target);
-        members.put("bitmaps", &self.bitmaps);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node", &self.node);
+        object.put("target", &self.target);
+        object.put("bitmaps", &self.bitmaps);
+        object.serialize(serializer)
     }
 }
 
@@ -1350,11 +1350,11 @@ pub struct BlockExportAddFuse {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddFuse {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("mountpoint", &self.mountpoint);
-        members.put_optional("growable", &self.growable);
-        members.put_optional("allow-other", &self.allow_other);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("mountpoint", &self.mountpoint);
+        object.put_optional("growable", &self.growable);
+        object.put_optional("allow-other", &self.allow_other);
+        object.serialize(serializer)
     }
 }
 
@@ -1409,12 +1409,12 @@ pub struct BlockExportAddNbd {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddNbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("name", &self.name);
-        members.put_optional("description", &self.description);
-        members.put_optional("bitmaps", &self.bitmaps);
-        members.put_optional("allocation-depth", &self.allocation_depth);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("name", &self.name);
+        object.put_optional("description", &self.description);
+        object.put_optional("bitmaps", &self.bitmaps);
+        object.put_optional("allocation-depth", &self.allocation_depth);
+        object.serialize(serializer)
     }
 }
 
@@ -1461,13 +1461,13 @@ pub struct BlockExportAddVduseBlk {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddVduseBlk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("num-queues", &self.num_queues);
-        members.put_optional("queue-size", &self.queue_size);
-        members.put_optional("logical-block-size", &self.logical_block_size);
-        members.put_optional("serial", &self.serial);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("num-queues", &self.num_queues);
+        object.put_optional("queue-size", &self.queue_size);
+        object.put_optional("logical-block-size", &self.logical_block_size);
+        object.put_optional("serial", &self.serial);
+        object.serialize(serializer)
     }
 }
 
@@ -1505,11 +1505,11 @@ pub struct BlockExportAddVhostUserBlk {
 #[cfg(feature = "block-export")]
 impl serde::Serialize for BlockExportAddVhostUserBlk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("addr", &self.addr);
-        members.put_optional("logical-block-size", &self.logical_block_size);
-        members.put_optional("num-queues", &self.num_queues);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("addr", &self.addr);
+        object.put_optional("logical-block-size", &self.logical_block_size);
+        object.put_optional("num-queues", &self.num_queues);
+        object.serialize(serializer)
     }
 }
 
@@ -1559,9 +1559,9 @@ pub struct BlockExportAddVhostUserBlkAddrBase {
 
 impl serde::Serialize for BlockExportAddVhostUserBlkAddrBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -1654,9 +1654,9 @@ pub struct BlockExportAddVhostUserBlkAddrFd {
 
 impl serde::Serialize for BlockExportAddVhostUserBlkAddrFd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("str", &self.str);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("str", &self.str);
+        object.serialize(serializer)
     }
 }
 
@@ -1708,16 +1708,16 @@ pub struct BlockExportAddVhostUserBlkAddrInet {
 
 impl serde::Serialize for BlockExportAddVhostUserBlkAddrInet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("host", &self.host);
-        members.put("port", &self.port);
-        members.put_optional("numeric", &self.numeric);
-        members.put_optional("to", &self.to);
-        members.put_optional("ipv4", &self.ipv4);
-        members.put_optional("ipv6", &self.ipv6);
-        members.put_optional("keep-alive", &self.keep_alive);
-        members.put_optional("mptcp", &self.mptcp);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("host", &self.host);
+        object.put("port", &self.port);
+        object.put_optional("numeric", &self.numeric);
+        object.put_optional("to", &self.to);
+        object.put_optional("ipv4", &self.ipv4);
+        object.put_optional("ipv6", &self.ipv6);
+        object.put_optional("keep-alive", &self.keep_alive);
+        object.put_optional("mptcp", &self.mptcp);
+        object.serialize(serializer)
     }
 }
 
@@ -1791,11 +1791,11 @@ pub struct BlockExportAddVhostUserBlkAddrUnix {
 
 impl serde::Serialize for BlockExportAddVhostUserBlkAddrUnix {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.put_optional("abstract", &self.r#abstract);
-        members.put_optional("tight", &self.tight);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.put_optional("abstract", &self.r#abstract);
+        object.put_optional("tight", &self.tight);
+        object.serialize(serializer)
     }
 }
 
@@ -1841,10 +1841,10 @@ pub struct BlockExportAddVhostUserBlkAddrVsock {
 
 impl serde::Serialize for BlockExportAddVhostUserBlkAddrVsock {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("cid", &self.cid);
-        members.put("port", &self.port);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("cid", &self.cid);
+        object.put("port", &self.port);
+        object.serialize(serializer)
     }
 }
 
@@ -2038,9 +2038,9 @@ pub struct BlockJobChangeMirror {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockJobChangeMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("copy-mode", &self.copy_mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("copy-mode", &self.copy_mode);
+        object.serialize(serializer)
     }
 }
 
@@ -2925,23 +2925,23 @@ pub struct BlockdevBackupArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevBackupArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put("sync", &self.sync);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("bitmap", &self.bitmap);
-        members.put_optional("bitmap-mode", &self.bitmap_mode);
-        members.put_optional("compress", &self.compress);
-        members.put_optional("on-source-error", &self.on_source_error);
-        members.put_optional("on-target-error", &self.on_target_error);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.put_optional("filter-node-name", &self.filter_node_name);
-        members.put_optional("x-perf", &self.x_perf);
-        members.put("target", &self.target);
-        members.put_optional("discard-source", &self.discard_source);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put("sync", &self.sync);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("bitmap", &self.bitmap);
+        object.put_optional("bitmap-mode", &self.bitmap_mode);
+        object.put_optional("compress", &self.compress);
+        object.put_optional("on-source-error", &self.on_source_error);
+        object.put_optional("on-target-error", &self.on_target_error);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.put_optional("filter-node-name", &self.filter_node_name);
+        object.put_optional("x-perf", &self.x_perf);
+        object.put("target", &self.target);
+        object.put_optional("discard-source", &self.discard_source);
+        object.serialize(serializer)
     }
 }
 
@@ -3026,12 +3026,12 @@ pub struct BlockdevBackupArgumentsXPerf {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevBackupArgumentsXPerf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("use-copy-range", &self.use_copy_range);
-        members.put_optional("max-workers", &self.max_workers);
-        members.put_optional("max-chunk", &self.max_chunk);
-        members.put_optional("min-cluster-size", &self.min_cluster_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("use-copy-range", &self.use_copy_range);
+        object.put_optional("max-workers", &self.max_workers);
+        object.put_optional("max-chunk", &self.max_chunk);
+        object.put_optional("min-cluster-size", &self.min_cluster_size);
+        object.serialize(serializer)
     }
 }
 
@@ -3104,10 +3104,10 @@ pub struct BlockdevCacheOptions {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCacheOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("direct", &self.direct);
-        members.put_optional("no-flush", &self.no_flush);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("direct", &self.direct);
+        object.put_optional("no-flush", &self.no_flush);
+        object.serialize(serializer)
     }
 }
 
@@ -3167,9 +3167,9 @@ pub struct BlockdevCreateOptionsBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("driver", &self.driver);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("driver", &self.driver);
+        object.serialize(serializer)
     }
 }
 
@@ -3344,13 +3344,13 @@ pub struct BlockdevCreateOptionsFile {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put("size", &self.size);
-        members.put_optional("preallocation", &self.preallocation);
-        members.put_optional("nocow", &self.nocow);
-        members.put_optional("extent-size-hint", &self.extent_size_hint);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put("size", &self.size);
+        object.put_optional("preallocation", &self.preallocation);
+        object.put_optional("nocow", &self.nocow);
+        object.put_optional("extent-size-hint", &self.extent_size_hint);
+        object.serialize(serializer)
     }
 }
 
@@ -3407,11 +3407,11 @@ pub struct BlockdevCreateOptionsGluster {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsGluster {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("location", &self.location);
-        members.put("size", &self.size);
-        members.put_optional("preallocation", &self.preallocation);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("location", &self.location);
+        object.put("size", &self.size);
+        object.put_optional("preallocation", &self.preallocation);
+        object.serialize(serializer)
     }
 }
 
@@ -3463,19 +3463,19 @@ pub struct BlockdevCreateOptionsLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("key-secret", &self.key_secret);
-        members.put_optional("cipher-alg", &self.cipher_alg);
-        members.put_optional("cipher-mode", &self.cipher_mode);
-        members.put_optional("ivgen-alg", &self.ivgen_alg);
-        members.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
-        members.put_optional("hash-alg", &self.hash_alg);
-        members.put_optional("iter-time", &self.iter_time);
-        members.put_optional("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("preallocation", &self.preallocation);
-        members.put_optional("header", &self.header);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("key-secret", &self.key_secret);
+        object.put_optional("cipher-alg", &self.cipher_alg);
+        object.put_optional("cipher-mode", &self.cipher_mode);
+        object.put_optional("ivgen-alg", &self.ivgen_alg);
+        object.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
+        object.put_optional("hash-alg", &self.hash_alg);
+        object.put_optional("iter-time", &self.iter_time);
+        object.put_optional("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("preallocation", &self.preallocation);
+        object.put_optional("header", &self.header);
+        object.serialize(serializer)
     }
 }
 
@@ -3647,10 +3647,10 @@ pub struct BlockdevCreateOptionsNfs {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsNfs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("location", &self.location);
-        members.put("size", &self.size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("location", &self.location);
+        object.put("size", &self.size);
+        object.serialize(serializer)
     }
 }
 
@@ -3682,11 +3682,11 @@ pub struct BlockdevCreateOptionsParallels {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsParallels {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("cluster-size", &self.cluster_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("cluster-size", &self.cluster_size);
+        object.serialize(serializer)
     }
 }
 
@@ -3735,12 +3735,12 @@ pub struct BlockdevCreateOptionsQcow {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("encrypt", &self.encrypt);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("encrypt", &self.encrypt);
+        object.serialize(serializer)
     }
 }
 
@@ -3813,22 +3813,22 @@ pub struct BlockdevCreateOptionsQcow2 {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("data-file", &self.data_file);
-        members.put_optional("data-file-raw", &self.data_file_raw);
-        members.put_optional("extended-l2", &self.extended_l2);
-        members.put("size", &self.size);
-        members.put_optional("version", &self.version);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("backing-fmt", &self.backing_fmt);
-        members.put_optional("encrypt", &self.encrypt);
-        members.put_optional("cluster-size", &self.cluster_size);
-        members.put_optional("preallocation", &self.preallocation);
-        members.put_optional("lazy-refcounts", &self.lazy_refcounts);
-        members.put_optional("refcount-bits", &self.refcount_bits);
-        members.put_optional("compression-type", &self.compression_type);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("data-file", &self.data_file);
+        object.put_optional("data-file-raw", &self.data_file_raw);
+        object.put_optional("extended-l2", &self.extended_l2);
+        object.put("size", &self.size);
+        object.put_optional("version", &self.version);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("backing-fmt", &self.backing_fmt);
+        object.put_optional("encrypt", &self.encrypt);
+        object.put_optional("cluster-size", &self.cluster_size);
+        object.put_optional("preallocation", &self.preallocation);
+        object.put_optional("lazy-refcounts", &self.lazy_refcounts);
+        object.put_optional("refcount-bits", &self.refcount_bits);
+        object.put_optional("compression-type", &self.compression_type);
+        object.serialize(serializer)
     }
 }
 
@@ -3944,9 +3944,9 @@ pub struct BlockdevCreateOptionsQcowEncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcowEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -4038,15 +4038,15 @@ pub struct BlockdevCreateOptionsQcowEncryptLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQcowEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("key-secret", &self.key_secret);
-        members.put_optional("cipher-alg", &self.cipher_alg);
-        members.put_optional("cipher-mode", &self.cipher_mode);
-        members.put_optional("ivgen-alg", &self.ivgen_alg);
-        members.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
-        members.put_optional("hash-alg", &self.hash_alg);
-        members.put_optional("iter-time", &self.iter_time);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("key-secret", &self.key_secret);
+        object.put_optional("cipher-alg", &self.cipher_alg);
+        object.put_optional("cipher-mode", &self.cipher_mode);
+        object.put_optional("ivgen-alg", &self.ivgen_alg);
+        object.put_optional("ivgen-hash-alg", &self.ivgen_hash_alg);
+        object.put_optional("hash-alg", &self.hash_alg);
+        object.put_optional("iter-time", &self.iter_time);
+        object.serialize(serializer)
     }
 }
 
@@ -4092,14 +4092,14 @@ pub struct BlockdevCreateOptionsQed {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsQed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("backing-fmt", &self.backing_fmt);
-        members.put_optional("cluster-size", &self.cluster_size);
-        members.put_optional("table-size", &self.table_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("backing-fmt", &self.backing_fmt);
+        object.put_optional("cluster-size", &self.cluster_size);
+        object.put_optional("table-size", &self.table_size);
+        object.serialize(serializer)
     }
 }
 
@@ -4151,12 +4151,12 @@ pub struct BlockdevCreateOptionsRbd {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("location", &self.location);
-        members.put("size", &self.size);
-        members.put_optional("cluster-size", &self.cluster_size);
-        members.put_optional("encrypt", &self.encrypt);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("location", &self.location);
+        object.put("size", &self.size);
+        object.put_optional("cluster-size", &self.cluster_size);
+        object.put_optional("encrypt", &self.encrypt);
+        object.serialize(serializer)
     }
 }
 
@@ -4229,9 +4229,9 @@ pub struct BlockdevCreateOptionsRbdEncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -4314,10 +4314,10 @@ pub struct BlockdevCreateOptionsRbdEncryptLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key-secret", &self.key_secret);
-        members.put_optional("cipher-alg", &self.cipher_alg);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key-secret", &self.key_secret);
+        object.put_optional("cipher-alg", &self.cipher_alg);
+        object.serialize(serializer)
     }
 }
 
@@ -4360,10 +4360,10 @@ pub struct BlockdevCreateOptionsRbdEncryptLuks2 {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsRbdEncryptLuks2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key-secret", &self.key_secret);
-        members.put_optional("cipher-alg", &self.cipher_alg);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key-secret", &self.key_secret);
+        object.put_optional("cipher-alg", &self.cipher_alg);
+        object.serialize(serializer)
     }
 }
 
@@ -4406,10 +4406,10 @@ pub struct BlockdevCreateOptionsSsh {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsSsh {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("location", &self.location);
-        members.put("size", &self.size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("location", &self.location);
+        object.put("size", &self.size);
+        object.serialize(serializer)
     }
 }
 
@@ -4441,11 +4441,11 @@ pub struct BlockdevCreateOptionsVdi {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVdi {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("preallocation", &self.preallocation);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("preallocation", &self.preallocation);
+        object.serialize(serializer)
     }
 }
 
@@ -4498,14 +4498,14 @@ pub struct BlockdevCreateOptionsVhdx {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVhdx {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("log-size", &self.log_size);
-        members.put_optional("block-size", &self.block_size);
-        members.put_optional("subformat", &self.subformat);
-        members.put_optional("block-state-zero", &self.block_state_zero);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("log-size", &self.log_size);
+        object.put_optional("block-size", &self.block_size);
+        object.put_optional("subformat", &self.subformat);
+        object.put_optional("block-state-zero", &self.block_state_zero);
+        object.serialize(serializer)
     }
 }
 
@@ -4582,17 +4582,17 @@ pub struct BlockdevCreateOptionsVmdk {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVmdk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("extents", &self.extents);
-        members.put_optional("subformat", &self.subformat);
-        members.put_optional("backing-file", &self.backing_file);
-        members.put_optional("adapter-type", &self.adapter_type);
-        members.put_optional("hwversion", &self.hwversion);
-        members.put_optional("toolsversion", &self.toolsversion);
-        members.put_optional("zeroed-grain", &self.zeroed_grain);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("extents", &self.extents);
+        object.put_optional("subformat", &self.subformat);
+        object.put_optional("backing-file", &self.backing_file);
+        object.put_optional("adapter-type", &self.adapter_type);
+        object.put_optional("hwversion", &self.hwversion);
+        object.put_optional("toolsversion", &self.toolsversion);
+        object.put_optional("zeroed-grain", &self.zeroed_grain);
+        object.serialize(serializer)
     }
 }
 
@@ -4692,12 +4692,12 @@ pub struct BlockdevCreateOptionsVpc {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevCreateOptionsVpc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("size", &self.size);
-        members.put_optional("subformat", &self.subformat);
-        members.put_optional("force-size", &self.force_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("size", &self.size);
+        object.put_optional("subformat", &self.subformat);
+        object.put_optional("force-size", &self.force_size);
+        object.serialize(serializer)
     }
 }
 
@@ -4940,17 +4940,17 @@ pub struct BlockdevOptionsBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("driver", &self.driver);
-        members.put_optional("node-name", &self.node_name);
-        members.put_optional("discard", &self.discard);
-        members.put_optional("cache", &self.cache);
-        members.put_optional("read-only", &self.read_only);
-        members.put_optional("auto-read-only", &self.auto_read_only);
-        members.put_optional("force-share", &self.force_share);
-        members.put_optional("detect-zeroes", &self.detect_zeroes);
-        members.put_optional("active", &self.active);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("driver", &self.driver);
+        object.put_optional("node-name", &self.node_name);
+        object.put_optional("discard", &self.discard);
+        object.put_optional("cache", &self.cache);
+        object.put_optional("read-only", &self.read_only);
+        object.put_optional("auto-read-only", &self.auto_read_only);
+        object.put_optional("force-share", &self.force_share);
+        object.put_optional("detect-zeroes", &self.detect_zeroes);
+        object.put_optional("active", &self.active);
+        object.serialize(serializer)
     }
 }
 
@@ -5208,20 +5208,20 @@ pub struct BlockdevOptionsBlkdebug {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebug {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("image", &self.image);
-        members.put_optional("config", &self.config);
-        members.put_optional("align", &self.align);
-        members.put_optional("max-transfer", &self.max_transfer);
-        members.put_optional("opt-write-zero", &self.opt_write_zero);
-        members.put_optional("max-write-zero", &self.max_write_zero);
-        members.put_optional("opt-discard", &self.opt_discard);
-        members.put_optional("max-discard", &self.max_discard);
-        members.put_optional("inject-error", &self.inject_error);
-        members.put_optional("set-state", &self.set_state);
-        members.put_optional("take-child-perms", &self.take_child_perms);
-        members.put_optional("unshare-child-perms", &self.unshare_child_perms);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("image", &self.image);
+        object.put_optional("config", &self.config);
+        object.put_optional("align", &self.align);
+        object.put_optional("max-transfer", &self.max_transfer);
+        object.put_optional("opt-write-zero", &self.opt_write_zero);
+        object.put_optional("max-write-zero", &self.max_write_zero);
+        object.put_optional("opt-discard", &self.opt_discard);
+        object.put_optional("max-discard", &self.max_discard);
+        object.put_optional("inject-error", &self.inject_error);
+        object.put_optional("set-state", &self.set_state);
+        object.put_optional("take-child-perms", &self.take_child_perms);
+        object.put_optional("unshare-child-perms", &self.unshare_child_perms);
+        object.serialize(serializer)
     }
 }
 
@@ -5285,15 +5285,15 @@ pub struct BlockdevOptionsBlkdebugInjectError {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebugInjectError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("event", &self.event);
-        members.put_optional("state", &self.state);
-        members.put_optional("iotype", &self.iotype);
-        members.put_optional("errno", &self.errno);
-        members.put_optional("sector", &self.sector);
-        members.put_optional("once", &self.once);
-        members.put_optional("immediately", &self.immediately);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("event", &self.event);
+        object.put_optional("state", &self.state);
+        object.put_optional("iotype", &self.iotype);
+        object.put_optional("errno", &self.errno);
+        object.put_optional("sector", &self.sector);
+        object.put_optional("once", &self.once);
+        object.put_optional("immediately", &self.immediately);
+        object.serialize(serializer)
     }
 }
 
@@ -5463,11 +5463,11 @@ pub struct BlockdevOptionsBlkdebugSetState {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkdebugSetState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("event", &self.event);
-        members.put_optional("state", &self.state);
-        members.put("new_state", &self.new_state);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("event", &self.event);
+        object.put_optional("state", &self.state);
+        object.put("new_state", &self.new_state);
+        object.serialize(serializer)
     }
 }
 
@@ -5526,13 +5526,13 @@ pub struct BlockdevOptionsBlklogwrites {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlklogwrites {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("log", &self.log);
-        members.put_optional("log-sector-size", &self.log_sector_size);
-        members.put_optional("log-append", &self.log_append);
-        members.put_optional("log-super-update-interval", &self.log_super_update_interval);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("log", &self.log);
+        object.put_optional("log-sector-size", &self.log_sector_size);
+        object.put_optional("log-append", &self.log_append);
+        object.put_optional("log-super-update-interval", &self.log_super_update_interval);
+        object.serialize(serializer)
     }
 }
 
@@ -5581,9 +5581,9 @@ pub struct BlockdevOptionsBlkreplay {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkreplay {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("image", &self.image);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("image", &self.image);
+        object.serialize(serializer)
     }
 }
 
@@ -5624,10 +5624,10 @@ pub struct BlockdevOptionsBlkverify {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBlkverify {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("test", &self.test);
-        members.put("raw", &self.raw);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("test", &self.test);
+        object.put("raw", &self.raw);
+        object.serialize(serializer)
     }
 }
 
@@ -5670,9 +5670,9 @@ pub struct BlockdevOptionsBochs {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsBochs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.serialize(serializer)
     }
 }
 
@@ -5721,14 +5721,14 @@ pub struct BlockdevOptionsCopyBeforeWrite {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsCopyBeforeWrite {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("target", &self.target);
-        members.put_optional("bitmap", &self.bitmap);
-        members.put_optional("on-cbw-error", &self.on_cbw_error);
-        members.put_optional("cbw-timeout", &self.cbw_timeout);
-        members.put_optional("min-cluster-size", &self.min_cluster_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("target", &self.target);
+        object.put_optional("bitmap", &self.bitmap);
+        object.put_optional("on-cbw-error", &self.on_cbw_error);
+        object.put_optional("cbw-timeout", &self.cbw_timeout);
+        object.put_optional("min-cluster-size", &self.min_cluster_size);
+        object.serialize(serializer)
     }
 }
 
@@ -5803,10 +5803,10 @@ pub struct BlockdevOptionsCopyOnRead {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsCopyOnRead {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("bottom", &self.bottom);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("bottom", &self.bottom);
+        object.serialize(serializer)
     }
 }
 
@@ -5857,15 +5857,15 @@ pub struct BlockdevOptionsFile {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put_optional("pr-manager", &self.pr_manager);
-        members.put_optional("locking", &self.locking);
-        members.put_optional("aio", &self.aio);
-        members.put_optional("aio-max-batch", &self.aio_max_batch);
-        members.put_optional("drop-cache", &self.drop_cache);
-        members.put_optional("x-check-cache-dropped", &self.x_check_cache_dropped);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put_optional("pr-manager", &self.pr_manager);
+        object.put_optional("locking", &self.locking);
+        object.put_optional("aio", &self.aio);
+        object.put_optional("aio-max-batch", &self.aio_max_batch);
+        object.put_optional("drop-cache", &self.drop_cache);
+        object.put_optional("x-check-cache-dropped", &self.x_check_cache_dropped);
+        object.serialize(serializer)
     }
 }
 
@@ -5930,15 +5930,15 @@ pub struct BlockdevOptionsFtp {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFtp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("url", &self.url);
-        members.put_optional("readahead", &self.readahead);
-        members.put_optional("timeout", &self.timeout);
-        members.put_optional("username", &self.username);
-        members.put_optional("password-secret", &self.password_secret);
-        members.put_optional("proxy-username", &self.proxy_username);
-        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("url", &self.url);
+        object.put_optional("readahead", &self.readahead);
+        object.put_optional("timeout", &self.timeout);
+        object.put_optional("username", &self.username);
+        object.put_optional("password-secret", &self.password_secret);
+        object.put_optional("proxy-username", &self.proxy_username);
+        object.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -5988,16 +5988,16 @@ pub struct BlockdevOptionsFtps {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsFtps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("url", &self.url);
-        members.put_optional("readahead", &self.readahead);
-        members.put_optional("timeout", &self.timeout);
-        members.put_optional("username", &self.username);
-        members.put_optional("password-secret", &self.password_secret);
-        members.put_optional("proxy-username", &self.proxy_username);
-        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
-        members.put_optional("sslverify", &self.sslverify);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("url", &self.url);
+        object.put_optional("readahead", &self.readahead);
+        object.put_optional("timeout", &self.timeout);
+        object.put_optional("username", &self.username);
+        object.put_optional("password-secret", &self.password_secret);
+        object.put_optional("proxy-username", &self.proxy_username);
+        object.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        object.put_optional("sslverify", &self.sslverify);
+        object.serialize(serializer)
     }
 }
 
@@ -6042,13 +6042,13 @@ pub struct BlockdevOptionsGluster {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsGluster {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("volume", &self.volume);
-        members.put("path", &self.path);
-        members.put("server", &self.server);
-        members.put_optional("debug", &self.debug);
-        members.put_optional("logfile", &self.logfile);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("volume", &self.volume);
+        object.put("path", &self.path);
+        object.put("server", &self.server);
+        object.put_optional("debug", &self.debug);
+        object.put_optional("logfile", &self.logfile);
+        object.serialize(serializer)
     }
 }
 
@@ -6102,17 +6102,17 @@ pub struct BlockdevOptionsHttp {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsHttp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("url", &self.url);
-        members.put_optional("readahead", &self.readahead);
-        members.put_optional("timeout", &self.timeout);
-        members.put_optional("username", &self.username);
-        members.put_optional("password-secret", &self.password_secret);
-        members.put_optional("proxy-username", &self.proxy_username);
-        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
-        members.put_optional("cookie", &self.cookie);
-        members.put_optional("cookie-secret", &self.cookie_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("url", &self.url);
+        object.put_optional("readahead", &self.readahead);
+        object.put_optional("timeout", &self.timeout);
+        object.put_optional("username", &self.username);
+        object.put_optional("password-secret", &self.password_secret);
+        object.put_optional("proxy-username", &self.proxy_username);
+        object.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        object.put_optional("cookie", &self.cookie);
+        object.put_optional("cookie-secret", &self.cookie_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -6168,18 +6168,18 @@ pub struct BlockdevOptionsHttps {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsHttps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("url", &self.url);
-        members.put_optional("readahead", &self.readahead);
-        members.put_optional("timeout", &self.timeout);
-        members.put_optional("username", &self.username);
-        members.put_optional("password-secret", &self.password_secret);
-        members.put_optional("proxy-username", &self.proxy_username);
-        members.put_optional("proxy-password-secret", &self.proxy_password_secret);
-        members.put_optional("cookie", &self.cookie);
-        members.put_optional("sslverify", &self.sslverify);
-        members.put_optional("cookie-secret", &self.cookie_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("url", &self.url);
+        object.put_optional("readahead", &self.readahead);
+        object.put_optional("timeout", &self.timeout);
+        object.put_optional("username", &self.username);
+        object.put_optional("password-secret", &self.password_secret);
+        object.put_optional("proxy-username", &self.proxy_username);
+        object.put_optional("proxy-password-secret", &self.proxy_password_secret);
+        object.put_optional("cookie", &self.cookie);
+        object.put_optional("sslverify", &self.sslverify);
+        object.put_optional("cookie-secret", &self.cookie_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -6234,17 +6234,17 @@ pub struct BlockdevOptionsIscsi {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsIscsi {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("transport", &self.transport);
-        members.put("portal", &self.portal);
-        members.put("target", &self.target);
-        members.put_optional("lun", &self.lun);
-        members.put_optional("user", &self.user);
-        members.put_optional("password-secret", &self.password_secret);
-        members.put_optional("initiator-name", &self.initiator_name);
-        members.put_optional("header-digest", &self.header_digest);
-        members.put_optional("timeout", &self.timeout);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("transport", &self.transport);
+        object.put("portal", &self.portal);
+        object.put("target", &self.target);
+        object.put_optional("lun", &self.lun);
+        object.put_optional("user", &self.user);
+        object.put_optional("password-secret", &self.password_secret);
+        object.put_optional("initiator-name", &self.initiator_name);
+        object.put_optional("header-digest", &self.header_digest);
+        object.put_optional("timeout", &self.timeout);
+        object.serialize(serializer)
     }
 }
 
@@ -6324,11 +6324,11 @@ pub struct BlockdevOptionsLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("key-secret", &self.key_secret);
-        members.put_optional("header", &self.header);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("key-secret", &self.key_secret);
+        object.put_optional("header", &self.header);
+        object.serialize(serializer)
     }
 }
 
@@ -6394,15 +6394,15 @@ pub struct BlockdevOptionsNbd {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("server", &self.server);
-        members.put_optional("export", &self.export);
-        members.put_optional("tls-creds", &self.tls_creds);
-        members.put_optional("tls-hostname", &self.tls_hostname);
-        members.put_optional("x-dirty-bitmap", &self.x_dirty_bitmap);
-        members.put_optional("reconnect-delay", &self.reconnect_delay);
-        members.put_optional("open-timeout", &self.open_timeout);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("server", &self.server);
+        object.put_optional("export", &self.export);
+        object.put_optional("tls-creds", &self.tls_creds);
+        object.put_optional("tls-hostname", &self.tls_hostname);
+        object.put_optional("x-dirty-bitmap", &self.x_dirty_bitmap);
+        object.put_optional("reconnect-delay", &self.reconnect_delay);
+        object.put_optional("open-timeout", &self.open_timeout);
+        object.serialize(serializer)
     }
 }
 
@@ -6452,16 +6452,16 @@ pub struct BlockdevOptionsNfs {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNfs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("server", &self.server);
-        members.put("path", &self.path);
-        members.put_optional("user", &self.user);
-        members.put_optional("group", &self.group);
-        members.put_optional("tcp-syn-count", &self.tcp_syn_count);
-        members.put_optional("readahead-size", &self.readahead_size);
-        members.put_optional("page-cache-size", &self.page_cache_size);
-        members.put_optional("debug", &self.debug);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("server", &self.server);
+        object.put("path", &self.path);
+        object.put_optional("user", &self.user);
+        object.put_optional("group", &self.group);
+        object.put_optional("tcp-syn-count", &self.tcp_syn_count);
+        object.put_optional("readahead-size", &self.readahead_size);
+        object.put_optional("page-cache-size", &self.page_cache_size);
+        object.put_optional("debug", &self.debug);
+        object.serialize(serializer)
     }
 }
 
@@ -6500,10 +6500,10 @@ pub struct BlockdevOptionsNfsServer {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNfsServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("host", &self.host);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("host", &self.host);
+        object.serialize(serializer)
     }
 }
 
@@ -6551,11 +6551,11 @@ pub struct BlockdevOptionsNull {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNull {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("size", &self.size);
-        members.put_optional("latency-ns", &self.latency_ns);
-        members.put_optional("read-zeroes", &self.read_zeroes);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("size", &self.size);
+        object.put_optional("latency-ns", &self.latency_ns);
+        object.put_optional("read-zeroes", &self.read_zeroes);
+        object.serialize(serializer)
     }
 }
 
@@ -6577,10 +6577,10 @@ pub struct BlockdevOptionsNvme {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsNvme {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("namespace", &self.namespace);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("namespace", &self.namespace);
+        object.serialize(serializer)
     }
 }
 
@@ -6615,11 +6615,11 @@ pub struct BlockdevOptionsPreallocate {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsPreallocate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("prealloc-align", &self.prealloc_align);
-        members.put_optional("prealloc-size", &self.prealloc_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("prealloc-align", &self.prealloc_align);
+        object.put_optional("prealloc-size", &self.prealloc_size);
+        object.serialize(serializer)
     }
 }
 
@@ -6666,11 +6666,11 @@ pub struct BlockdevOptionsQcow {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("backing", &self.backing);
-        members.put_optional("encrypt", &self.encrypt);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("backing", &self.backing);
+        object.put_optional("encrypt", &self.encrypt);
+        object.serialize(serializer)
     }
 }
 
@@ -6744,23 +6744,23 @@ pub struct BlockdevOptionsQcow2 {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("backing", &self.backing);
-        members.put_optional("lazy-refcounts", &self.lazy_refcounts);
-        members.put_optional("pass-discard-request", &self.pass_discard_request);
-        members.put_optional("pass-discard-snapshot", &self.pass_discard_snapshot);
-        members.put_optional("pass-discard-other", &self.pass_discard_other);
-        members.put_optional("overlap-check", &self.overlap_check);
-        members.put_optional("cache-size", &self.cache_size);
-        members.put_optional("l2-cache-size", &self.l2_cache_size);
-        members.put_optional("l2-cache-entry-size", &self.l2_cache_entry_size);
-        members.put_optional("refcount-cache-size", &self.refcount_cache_size);
-        members.put_optional("cache-clean-interval", &self.cache_clean_interval);
-        members.put_optional("encrypt", &self.encrypt);
-        members.put_optional("data-file", &self.data_file);
-        members.put_optional("discard-no-unref", &self.discard_no_unref);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("backing", &self.backing);
+        object.put_optional("lazy-refcounts", &self.lazy_refcounts);
+        object.put_optional("pass-discard-request", &self.pass_discard_request);
+        object.put_optional("pass-discard-snapshot", &self.pass_discard_snapshot);
+        object.put_optional("pass-discard-other", &self.pass_discard_other);
+        object.put_optional("overlap-check", &self.overlap_check);
+        object.put_optional("cache-size", &self.cache_size);
+        object.put_optional("l2-cache-size", &self.l2_cache_size);
+        object.put_optional("l2-cache-entry-size", &self.l2_cache_entry_size);
+        object.put_optional("refcount-cache-size", &self.refcount_cache_size);
+        object.put_optional("cache-clean-interval", &self.cache_clean_interval);
+        object.put_optional("encrypt", &self.encrypt);
+        object.put_optional("data-file", &self.data_file);
+        object.put_optional("discard-no-unref", &self.discard_no_unref);
+        object.serialize(serializer)
     }
 }
 
@@ -6855,9 +6855,9 @@ pub struct BlockdevOptionsQcow2EncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -6912,9 +6912,9 @@ pub struct BlockdevOptionsQcow2EncryptAes {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptAes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("key-secret", &self.key_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("key-secret", &self.key_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -6949,9 +6949,9 @@ pub struct BlockdevOptionsQcow2EncryptLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2EncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("key-secret", &self.key_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("key-secret", &self.key_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -7026,18 +7026,18 @@ pub struct BlockdevOptionsQcow2OverlapCheckObject {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcow2OverlapCheckObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("template", &self.template);
-        members.put_optional("main-header", &self.main_header);
-        members.put_optional("active-l1", &self.active_l1);
-        members.put_optional("active-l2", &self.active_l2);
-        members.put_optional("refcount-table", &self.refcount_table);
-        members.put_optional("refcount-block", &self.refcount_block);
-        members.put_optional("snapshot-table", &self.snapshot_table);
-        members.put_optional("inactive-l1", &self.inactive_l1);
-        members.put_optional("inactive-l2", &self.inactive_l2);
-        members.put_optional("bitmap-directory", &self.bitmap_directory);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("template", &self.template);
+        object.put_optional("main-header", &self.main_header);
+        object.put_optional("active-l1", &self.active_l1);
+        object.put_optional("active-l2", &self.active_l2);
+        object.put_optional("refcount-table", &self.refcount_table);
+        object.put_optional("refcount-block", &self.refcount_block);
+        object.put_optional("snapshot-table", &self.snapshot_table);
+        object.put_optional("inactive-l1", &self.inactive_l1);
+        object.put_optional("inactive-l2", &self.inactive_l2);
+        object.put_optional("bitmap-directory", &self.bitmap_directory);
+        object.serialize(serializer)
     }
 }
 
@@ -7083,9 +7083,9 @@ pub struct BlockdevOptionsQcowEncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQcowEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -7152,10 +7152,10 @@ pub struct BlockdevOptionsQed {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQed {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("backing", &self.backing);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("backing", &self.backing);
+        object.serialize(serializer)
     }
 }
 
@@ -7208,13 +7208,13 @@ pub struct BlockdevOptionsQuorum {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsQuorum {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("blkverify", &self.blkverify);
-        members.put("children", &self.children);
-        members.put("vote-threshold", &self.vote_threshold);
-        members.put_optional("rewrite-corrupted", &self.rewrite_corrupted);
-        members.put_optional("read-pattern", &self.read_pattern);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("blkverify", &self.blkverify);
+        object.put("children", &self.children);
+        object.put("vote-threshold", &self.vote_threshold);
+        object.put_optional("rewrite-corrupted", &self.rewrite_corrupted);
+        object.put_optional("read-pattern", &self.read_pattern);
+        object.serialize(serializer)
     }
 }
 
@@ -7280,11 +7280,11 @@ pub struct BlockdevOptionsRaw {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRaw {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put_optional("offset", &self.offset);
-        members.put_optional("size", &self.size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put_optional("offset", &self.offset);
+        object.put_optional("size", &self.size);
+        object.serialize(serializer)
     }
 }
 
@@ -7345,18 +7345,18 @@ pub struct BlockdevOptionsRbd {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("pool", &self.pool);
-        members.put_optional("namespace", &self.namespace);
-        members.put("image", &self.image);
-        members.put_optional("conf", &self.conf);
-        members.put_optional("snapshot", &self.snapshot);
-        members.put_optional("encrypt", &self.encrypt);
-        members.put_optional("user", &self.user);
-        members.put_optional("auth-client-required", &self.auth_client_required);
-        members.put_optional("key-secret", &self.key_secret);
-        members.put_optional("server", &self.server);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("pool", &self.pool);
+        object.put_optional("namespace", &self.namespace);
+        object.put("image", &self.image);
+        object.put_optional("conf", &self.conf);
+        object.put_optional("snapshot", &self.snapshot);
+        object.put_optional("encrypt", &self.encrypt);
+        object.put_optional("user", &self.user);
+        object.put_optional("auth-client-required", &self.auth_client_required);
+        object.put_optional("key-secret", &self.key_secret);
+        object.put_optional("server", &self.server);
+        object.serialize(serializer)
     }
 }
 
@@ -7448,10 +7448,10 @@ pub struct BlockdevOptionsRbdEncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.put_optional("parent", &self.parent);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.put_optional("parent", &self.parent);
+        object.serialize(serializer)
     }
 }
 
@@ -7559,9 +7559,9 @@ pub struct BlockdevOptionsRbdEncryptLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key-secret", &self.key_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key-secret", &self.key_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -7591,9 +7591,9 @@ pub struct BlockdevOptionsRbdEncryptLuks2 {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuks2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key-secret", &self.key_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key-secret", &self.key_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -7623,9 +7623,9 @@ pub struct BlockdevOptionsRbdEncryptLuksAny {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdEncryptLuksAny {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key-secret", &self.key_secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key-secret", &self.key_secret);
+        object.serialize(serializer)
     }
 }
 
@@ -7657,10 +7657,10 @@ pub struct BlockdevOptionsRbdServer {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsRbdServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("host", &self.host);
-        members.put("port", &self.port);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("host", &self.host);
+        object.put("port", &self.port);
+        object.serialize(serializer)
     }
 }
 
@@ -7695,11 +7695,11 @@ pub struct BlockdevOptionsReplication {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsReplication {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("file", &self.file);
-        members.put("mode", &self.mode);
-        members.put_optional("top-id", &self.top_id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("file", &self.file);
+        object.put("mode", &self.mode);
+        object.put_optional("top-id", &self.top_id);
+        object.serialize(serializer)
     }
 }
 
@@ -7763,12 +7763,12 @@ pub struct BlockdevOptionsSsh {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSsh {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("server", &self.server);
-        members.put("path", &self.path);
-        members.put_optional("user", &self.user);
-        members.put_optional("host-key-check", &self.host_key_check);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("server", &self.server);
+        object.put("path", &self.path);
+        object.put_optional("user", &self.user);
+        object.put_optional("host-key-check", &self.host_key_check);
+        object.serialize(serializer)
     }
 }
 
@@ -7827,9 +7827,9 @@ pub struct BlockdevOptionsSshHostKeyCheckBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSshHostKeyCheckBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("mode", &self.mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("mode", &self.mode);
+        object.serialize(serializer)
     }
 }
 
@@ -7888,10 +7888,10 @@ pub struct BlockdevOptionsSshHostKeyCheckHash {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsSshHostKeyCheckHash {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("hash", &self.hash);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("hash", &self.hash);
+        object.serialize(serializer)
     }
 }
 
@@ -7958,10 +7958,10 @@ pub struct BlockdevOptionsThrottle {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsThrottle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("throttle-group", &self.throttle_group);
-        members.put("file", &self.file);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("throttle-group", &self.throttle_group);
+        object.put("file", &self.file);
+        object.serialize(serializer)
     }
 }
 
@@ -8011,13 +8011,13 @@ pub struct BlockdevOptionsVvfat {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for BlockdevOptionsVvfat {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("dir", &self.dir);
-        members.put_optional("fat-type", &self.fat_type);
-        members.put_optional("floppy", &self.floppy);
-        members.put_optional("label", &self.label);
-        members.put_optional("rw", &self.rw);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("dir", &self.dir);
+        object.put_optional("fat-type", &self.fat_type);
+        object.put_optional("floppy", &self.floppy);
+        object.put_optional("label", &self.label);
+        object.put_optional("rw", &self.rw);
+        object.serialize(serializer)
     }
 }
 
@@ -8111,10 +8111,10 @@ pub struct BlockdevSnapshotArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node", &self.node);
-        members.put("overlay", &self.overlay);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node", &self.node);
+        object.put("overlay", &self.overlay);
+        object.serialize(serializer)
     }
 }
 
@@ -8198,10 +8198,10 @@ pub struct BlockdevSnapshotInternalSyncArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotInternalSyncArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("device", &self.device);
-        members.put("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("device", &self.device);
+        object.put("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -8242,14 +8242,14 @@ pub struct BlockdevSnapshotSyncArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for BlockdevSnapshotSyncArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("device", &self.device);
-        members.put_optional("node-name", &self.node_name);
-        members.put("snapshot-file", &self.snapshot_file);
-        members.put_optional("snapshot-node-name", &self.snapshot_node_name);
-        members.put_optional("format", &self.format);
-        members.put_optional("mode", &self.mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("device", &self.device);
+        object.put_optional("node-name", &self.node_name);
+        object.put("snapshot-file", &self.snapshot_file);
+        object.put_optional("snapshot-node-name", &self.snapshot_node_name);
+        object.put_optional("format", &self.format);
+        object.put_optional("mode", &self.mode);
+        object.serialize(serializer)
     }
 }
 
@@ -8354,9 +8354,9 @@ pub struct ChardevBackendBase {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -8503,9 +8503,9 @@ pub struct ChardevBackendDbus {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendDbus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8537,11 +8537,11 @@ pub struct ChardevBackendDbusData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendDbusData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("name", &self.name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("name", &self.name);
+        object.serialize(serializer)
     }
 }
 
@@ -8573,9 +8573,9 @@ pub struct ChardevBackendFile {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8611,13 +8611,13 @@ pub struct ChardevBackendFileData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendFileData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("in", &self.r#in);
-        members.put("out", &self.out);
-        members.put_optional("append", &self.append);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("in", &self.r#in);
+        object.put("out", &self.out);
+        object.put_optional("append", &self.append);
+        object.serialize(serializer)
     }
 }
 
@@ -8651,9 +8651,9 @@ pub struct ChardevBackendHub {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendHub {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8685,11 +8685,11 @@ pub struct ChardevBackendHubData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendHubData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("chardevs", &self.chardevs);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("chardevs", &self.chardevs);
+        object.serialize(serializer)
     }
 }
 
@@ -8778,9 +8778,9 @@ pub struct ChardevBackendMux {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendMux {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8812,11 +8812,11 @@ pub struct ChardevBackendMuxData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendMuxData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("chardev", &self.chardev);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("chardev", &self.chardev);
+        object.serialize(serializer)
     }
 }
 
@@ -8848,9 +8848,9 @@ pub struct ChardevBackendPty {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendPty {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8893,11 +8893,11 @@ pub struct ChardevBackendPtyData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendPtyData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("path", &self.path);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("path", &self.path);
+        object.serialize(serializer)
     }
 }
 
@@ -8932,9 +8932,9 @@ pub struct ChardevBackendQemuVdagent {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendQemuVdagent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -8968,12 +8968,12 @@ pub struct ChardevBackendQemuVdagentData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendQemuVdagentData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("mouse", &self.mouse);
-        members.put_optional("clipboard", &self.clipboard);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("mouse", &self.mouse);
+        object.put_optional("clipboard", &self.clipboard);
+        object.serialize(serializer)
     }
 }
 
@@ -8993,9 +8993,9 @@ pub struct ChardevBackendRingbuf {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendRingbuf {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9027,11 +9027,11 @@ pub struct ChardevBackendRingbufData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendRingbufData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("size", &self.size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("size", &self.size);
+        object.serialize(serializer)
     }
 }
 
@@ -9051,9 +9051,9 @@ pub struct ChardevBackendSerial {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSerial {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9085,11 +9085,11 @@ pub struct ChardevBackendSerialData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSerialData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("device", &self.device);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("device", &self.device);
+        object.serialize(serializer)
     }
 }
 
@@ -9121,9 +9121,9 @@ pub struct ChardevBackendSocket {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSocket {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9186,21 +9186,21 @@ pub struct ChardevBackendSocketData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSocketData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("addr", &self.addr);
-        members.put_optional("tls-creds", &self.tls_creds);
-        members.put_optional("tls-authz", &self.tls_authz);
-        members.put_optional("server", &self.server);
-        members.put_optional("wait", &self.wait);
-        members.put_optional("nodelay", &self.nodelay);
-        members.put_optional("telnet", &self.telnet);
-        members.put_optional("tn3270", &self.tn3270);
-        members.put_optional("websocket", &self.websocket);
-        members.put_optional("reconnect", &self.reconnect);
-        members.put_optional("reconnect-ms", &self.reconnect_ms);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("addr", &self.addr);
+        object.put_optional("tls-creds", &self.tls_creds);
+        object.put_optional("tls-authz", &self.tls_authz);
+        object.put_optional("server", &self.server);
+        object.put_optional("wait", &self.wait);
+        object.put_optional("nodelay", &self.nodelay);
+        object.put_optional("telnet", &self.telnet);
+        object.put_optional("tn3270", &self.tn3270);
+        object.put_optional("websocket", &self.websocket);
+        object.put_optional("reconnect", &self.reconnect);
+        object.put_optional("reconnect-ms", &self.reconnect_ms);
+        object.serialize(serializer)
     }
 }
 
@@ -9283,9 +9283,9 @@ pub struct ChardevBackendSocketDataAddrBase {
 #[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -9346,9 +9346,9 @@ pub struct ChardevBackendSocketDataAddrFd {
 #[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrFd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9376,9 +9376,9 @@ pub struct ChardevBackendSocketDataAddrInet {
 #[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrInet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9406,9 +9406,9 @@ pub struct ChardevBackendSocketDataAddrUnix {
 #[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrUnix {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9436,9 +9436,9 @@ pub struct ChardevBackendSocketDataAddrVsock {
 #[cfg(any(feature = "block-export", feature = "char"))]
 impl serde::Serialize for ChardevBackendSocketDataAddrVsock {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9466,9 +9466,9 @@ pub struct ChardevBackendSpiceport {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpiceport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9500,11 +9500,11 @@ pub struct ChardevBackendSpiceportData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpiceportData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("fqdn", &self.fqdn);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("fqdn", &self.fqdn);
+        object.serialize(serializer)
     }
 }
 
@@ -9536,9 +9536,9 @@ pub struct ChardevBackendSpicevmc {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpicevmc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9570,11 +9570,11 @@ pub struct ChardevBackendSpicevmcData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendSpicevmcData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -9606,9 +9606,9 @@ pub struct ChardevBackendStdio {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendStdio {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9640,11 +9640,11 @@ pub struct ChardevBackendStdioData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendStdioData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("signal", &self.signal);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("signal", &self.signal);
+        object.serialize(serializer)
     }
 }
 
@@ -9664,9 +9664,9 @@ pub struct ChardevBackendUdp {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendUdp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9700,12 +9700,12 @@ pub struct ChardevBackendUdpData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendUdpData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put("remote", &self.remote);
-        members.put_optional("local", &self.local);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put("remote", &self.remote);
+        object.put_optional("local", &self.local);
+        object.serialize(serializer)
     }
 }
 
@@ -9738,9 +9738,9 @@ pub struct ChardevBackendVc {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendVc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -9778,14 +9778,14 @@ pub struct ChardevBackendVcData {
 #[cfg(feature = "char")]
 impl serde::Serialize for ChardevBackendVcData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("logfile", &self.logfile);
-        members.put_optional("logappend", &self.logappend);
-        members.put_optional("width", &self.width);
-        members.put_optional("height", &self.height);
-        members.put_optional("cols", &self.cols);
-        members.put_optional("rows", &self.rows);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("logfile", &self.logfile);
+        object.put_optional("logappend", &self.logappend);
+        object.put_optional("width", &self.width);
+        object.put_optional("height", &self.height);
+        object.put_optional("cols", &self.cols);
+        object.put_optional("rows", &self.rows);
+        object.serialize(serializer)
     }
 }
 
@@ -10598,10 +10598,10 @@ pub struct CpuModelInfo {
 #[cfg(feature = "machine-target")]
 impl serde::Serialize for CpuModelInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("props", &self.props);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("props", &self.props);
+        object.serialize(serializer)
     }
 }
 
@@ -10789,10 +10789,10 @@ pub struct CxlAddDynamicCapacityExtents {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlAddDynamicCapacityExtents {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("offset", &self.offset);
-        members.put("len", &self.len);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("offset", &self.offset);
+        object.put("len", &self.len);
+        object.serialize(serializer)
     }
 }
 
@@ -10885,10 +10885,10 @@ pub struct CxlInjectUncorrectableErrorsErrors {
 #[cfg(feature = "cxl")]
 impl serde::Serialize for CxlInjectUncorrectableErrorsErrors {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("header", &self.header);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("header", &self.header);
+        object.serialize(serializer)
     }
 }
 
@@ -11440,9 +11440,9 @@ pub struct DisplayReloadVnc {
 #[cfg(feature = "ui")]
 impl serde::Serialize for DisplayReloadVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("tls-certs", &self.tls_certs);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("tls-certs", &self.tls_certs);
+        object.serialize(serializer)
     }
 }
 
@@ -11475,9 +11475,9 @@ pub struct DisplayUpdateVnc {
 #[cfg(feature = "ui")]
 impl serde::Serialize for DisplayUpdateVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("addresses", &self.addresses);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("addresses", &self.addresses);
+        object.serialize(serializer)
     }
 }
 
@@ -11529,25 +11529,25 @@ pub struct DriveBackupArguments {
 #[cfg(any(feature = "block-core", feature = "transaction"))]
 impl serde::Serialize for DriveBackupArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("job-id", &self.job_id);
-        members.put("device", &self.device);
-        members.put("sync", &self.sync);
-        members.put_optional("speed", &self.speed);
-        members.put_optional("bitmap", &self.bitmap);
-        members.put_optional("bitmap-mode", &self.bitmap_mode);
-        members.put_optional("compress", &self.compress);
-        members.put_optional("on-source-error", &self.on_source_error);
-        members.put_optional("on-target-error", &self.on_target_error);
-        members.put_optional("auto-finalize", &self.auto_finalize);
-        members.put_optional("auto-dismiss", &self.auto_dismiss);
-        members.put_optional("filter-node-name", &self.filter_node_name);
-        members.put_optional("x-perf", &self.x_perf);
-        members.put("target", &self.target);
-        members.put_optional("format", &self.format);
-        members.put_optional("mode", &self.mode);
-        members.put_optional("discard-source", &self.discard_source);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("job-id", &self.job_id);
+        object.put("device", &self.device);
+        object.put("sync", &self.sync);
+        object.put_optional("speed", &self.speed);
+        object.put_optional("bitmap", &self.bitmap);
+        object.put_optional("bitmap-mode", &self.bitmap_mode);
+        object.put_optional("compress", &self.compress);
+        object.put_optional("on-source-error", &self.on_source_error);
+        object.put_optional("on-target-error", &self.on_target_error);
+        object.put_optional("auto-finalize", &self.auto_finalize);
+        object.put_optional("auto-dismiss", &self.auto_dismiss);
+        object.put_optional("filter-node-name", &self.filter_node_name);
+        object.put_optional("x-perf", &self.x_perf);
+        object.put("target", &self.target);
+        object.put_optional("format", &self.format);
+        object.put_optional("mode", &self.mode);
+        object.put_optional("discard-source", &self.discard_source);
+        object.serialize(serializer)
     }
 }
 
@@ -11730,9 +11730,9 @@ pub struct ExpirePasswordVnc {
 #[cfg(feature = "ui")]
 impl serde::Serialize for ExpirePasswordVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("display", &self.display);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("display", &self.display);
+        object.serialize(serializer)
     }
 }
 
@@ -12896,9 +12896,9 @@ pub struct InputEventBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -12985,9 +12985,9 @@ pub struct InputEventBtn {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBtn {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -13028,10 +13028,10 @@ pub struct InputEventBtnData {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventBtnData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("button", &self.button);
-        members.put("down", &self.down);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("button", &self.button);
+        object.put("down", &self.down);
+        object.serialize(serializer)
     }
 }
 
@@ -13101,9 +13101,9 @@ pub struct InputEventMtt {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventMtt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -13139,13 +13139,13 @@ pub struct InputEventMttData {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventMttData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.put("slot", &self.slot);
-        members.put("tracking-id", &self.tracking_id);
-        members.put("axis", &self.axis);
-        members.put("value", &self.value);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.put("slot", &self.slot);
+        object.put("tracking-id", &self.tracking_id);
+        object.put("axis", &self.axis);
+        object.put("value", &self.value);
+        object.serialize(serializer)
     }
 }
 
@@ -13206,9 +13206,9 @@ pub struct InputEventRel {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventRel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -13238,10 +13238,10 @@ pub struct InputEventRelData {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputEventRelData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("axis", &self.axis);
-        members.put("value", &self.value);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("axis", &self.axis);
+        object.put("value", &self.value);
+        object.serialize(serializer)
     }
 }
 
@@ -13307,10 +13307,10 @@ pub struct InputKeyEvent {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputKeyEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("key", &self.key);
-        members.put("down", &self.down);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("key", &self.key);
+        object.put("down", &self.down);
+        object.serialize(serializer)
     }
 }
 
@@ -13349,9 +13349,9 @@ pub struct InputKeyEventWrapper {
 #[cfg(feature = "ui")]
 impl serde::Serialize for InputKeyEventWrapper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -13509,9 +13509,9 @@ pub struct KeyValueBase {
 #[cfg(feature = "ui")]
 impl serde::Serialize for KeyValueBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -13576,9 +13576,9 @@ pub struct KeyValueNumber {
 #[cfg(feature = "ui")]
 impl serde::Serialize for KeyValueNumber {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -14382,10 +14382,10 @@ pub struct MigrateChannels {
 
 impl serde::Serialize for MigrateChannels {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("channel-type", &self.channel_type);
-        members.put("addr", &self.addr);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("channel-type", &self.channel_type);
+        object.put("addr", &self.addr);
+        object.serialize(serializer)
     }
 }
 
@@ -14427,9 +14427,9 @@ pub struct MigrateChannelsAddrBase {
 
 impl serde::Serialize for MigrateChannelsAddrBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("transport", &self.transport);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("transport", &self.transport);
+        object.serialize(serializer)
     }
 }
 
@@ -14481,9 +14481,9 @@ pub struct MigrateChannelsAddrExec {
 
 impl serde::Serialize for MigrateChannelsAddrExec {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("args", &self.args);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("args", &self.args);
+        object.serialize(serializer)
     }
 }
 
@@ -14508,10 +14508,10 @@ pub struct MigrateChannelsAddrFile {
 
 impl serde::Serialize for MigrateChannelsAddrFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put("offset", &self.offset);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put("offset", &self.offset);
+        object.serialize(serializer)
     }
 }
 
@@ -14573,11 +14573,11 @@ pub struct MigrateSetParametersBlockBitmapMapping {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMapping {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-name", &self.node_name);
-        members.put("alias", &self.alias);
-        members.put("bitmaps", &self.bitmaps);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-name", &self.node_name);
+        object.put("alias", &self.alias);
+        object.put("bitmaps", &self.bitmaps);
+        object.serialize(serializer)
     }
 }
 
@@ -14636,11 +14636,11 @@ pub struct MigrateSetParametersBlockBitmapMappingBitmaps {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmaps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put("alias", &self.alias);
-        members.put_optional("transform", &self.transform);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put("alias", &self.alias);
+        object.put_optional("transform", &self.transform);
+        object.serialize(serializer)
     }
 }
 
@@ -14691,9 +14691,9 @@ pub struct MigrateSetParametersBlockBitmapMappingBitmapsTransform {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrateSetParametersBlockBitmapMappingBitmapsTransform {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("persistent", &self.persistent);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("persistent", &self.persistent);
+        object.serialize(serializer)
     }
 }
 
@@ -14843,10 +14843,10 @@ pub struct MigrationCapabilityStatus {
 #[cfg(feature = "migration")]
 impl serde::Serialize for MigrationCapabilityStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("capability", &self.capability);
-        members.put("state", &self.state);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("capability", &self.capability);
+        object.put("state", &self.state);
+        object.serialize(serializer)
     }
 }
 
@@ -15474,10 +15474,10 @@ pub struct NetdevAddBridge {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddBridge {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("br", &self.br);
-        members.put_optional("helper", &self.helper);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("br", &self.br);
+        object.put_optional("helper", &self.helper);
+        object.serialize(serializer)
     }
 }
 
@@ -15499,10 +15499,10 @@ pub struct NetdevAddDgram {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddDgram {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("local", &self.local);
-        members.put_optional("remote", &self.remote);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("local", &self.local);
+        object.put_optional("remote", &self.remote);
+        object.serialize(serializer)
     }
 }
 
@@ -15524,10 +15524,10 @@ pub struct NetdevAddHubport {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddHubport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("hubid", &self.hubid);
-        members.put_optional("netdev", &self.netdev);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("hubid", &self.hubid);
+        object.put_optional("netdev", &self.netdev);
+        object.serialize(serializer)
     }
 }
 
@@ -15584,22 +15584,22 @@ pub struct NetdevAddL2tpv3 {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddL2tpv3 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("src", &self.src);
-        members.put("dst", &self.dst);
-        members.put_optional("srcport", &self.srcport);
-        members.put_optional("dstport", &self.dstport);
-        members.put_optional("ipv6", &self.ipv6);
-        members.put_optional("udp", &self.udp);
-        members.put_optional("cookie64", &self.cookie64);
-        members.put_optional("counter", &self.counter);
-        members.put_optional("pincounter", &self.pincounter);
-        members.put_optional("txcookie", &self.txcookie);
-        members.put_optional("rxcookie", &self.rxcookie);
-        members.put("txsession", &self.txsession);
-        members.put_optional("rxsession", &self.rxsession);
-        members.put_optional("offset", &self.offset);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("src", &self.src);
+        object.put("dst", &self.dst);
+        object.put_optional("srcport", &self.srcport);
+        object.put_optional("dstport", &self.dstport);
+        object.put_optional("ipv6", &self.ipv6);
+        object.put_optional("udp", &self.udp);
+        object.put_optional("cookie64", &self.cookie64);
+        object.put_optional("counter", &self.counter);
+        object.put_optional("pincounter", &self.pincounter);
+        object.put_optional("txcookie", &self.txcookie);
+        object.put_optional("rxcookie", &self.rxcookie);
+        object.put("txsession", &self.txsession);
+        object.put_optional("rxsession", &self.rxsession);
+        object.put_optional("offset", &self.offset);
+        object.serialize(serializer)
     }
 }
 
@@ -15644,10 +15644,10 @@ pub struct NetdevAddNetmap {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddNetmap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("ifname", &self.ifname);
-        members.put_optional("devname", &self.devname);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("ifname", &self.ifname);
+        object.put_optional("devname", &self.devname);
+        object.serialize(serializer)
     }
 }
 
@@ -15686,13 +15686,13 @@ pub struct NetdevAddNic {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddNic {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("netdev", &self.netdev);
-        members.put_optional("macaddr", &self.macaddr);
-        members.put_optional("model", &self.model);
-        members.put_optional("addr", &self.addr);
-        members.put_optional("vectors", &self.vectors);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("netdev", &self.netdev);
+        object.put_optional("macaddr", &self.macaddr);
+        object.put_optional("model", &self.model);
+        object.put_optional("addr", &self.addr);
+        object.put_optional("vectors", &self.vectors);
+        object.serialize(serializer)
     }
 }
 
@@ -15722,14 +15722,14 @@ pub struct NetdevAddSocket {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddSocket {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("fd", &self.fd);
-        members.put_optional("listen", &self.listen);
-        members.put_optional("connect", &self.connect);
-        members.put_optional("mcast", &self.mcast);
-        members.put_optional("localaddr", &self.localaddr);
-        members.put_optional("udp", &self.udp);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("fd", &self.fd);
+        object.put_optional("listen", &self.listen);
+        object.put_optional("connect", &self.connect);
+        object.put_optional("mcast", &self.mcast);
+        object.put_optional("localaddr", &self.localaddr);
+        object.put_optional("udp", &self.udp);
+        object.serialize(serializer)
     }
 }
 
@@ -15755,12 +15755,12 @@ pub struct NetdevAddStream {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddStream {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("addr", &self.addr);
-        members.put_optional("server", &self.server);
-        members.put_optional("reconnect", &self.reconnect);
-        members.put_optional("reconnect-ms", &self.reconnect_ms);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("addr", &self.addr);
+        object.put_optional("server", &self.server);
+        object.put_optional("reconnect", &self.reconnect);
+        object.put_optional("reconnect-ms", &self.reconnect_ms);
+        object.serialize(serializer)
     }
 }
 
@@ -15844,23 +15844,23 @@ pub struct NetdevAddTap {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddTap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("ifname", &self.ifname);
-        members.put_optional("fd", &self.fd);
-        members.put_optional("fds", &self.fds);
-        members.put_optional("script", &self.script);
-        members.put_optional("downscript", &self.downscript);
-        members.put_optional("br", &self.br);
-        members.put_optional("helper", &self.helper);
-        members.put_optional("sndbuf", &self.sndbuf);
-        members.put_optional("vnet_hdr", &self.vnet_hdr);
-        members.put_optional("vhost", &self.vhost);
-        members.put_optional("vhostfd", &self.vhostfd);
-        members.put_optional("vhostfds", &self.vhostfds);
-        members.put_optional("vhostforce", &self.vhostforce);
-        members.put_optional("queues", &self.queues);
-        members.put_optional("poll-us", &self.poll_us);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("ifname", &self.ifname);
+        object.put_optional("fd", &self.fd);
+        object.put_optional("fds", &self.fds);
+        object.put_optional("script", &self.script);
+        object.put_optional("downscript", &self.downscript);
+        object.put_optional("br", &self.br);
+        object.put_optional("helper", &self.helper);
+        object.put_optional("sndbuf", &self.sndbuf);
+        object.put_optional("vnet_hdr", &self.vnet_hdr);
+        object.put_optional("vhost", &self.vhost);
+        object.put_optional("vhostfd", &self.vhostfd);
+        object.put_optional("vhostfds", &self.vhostfds);
+        object.put_optional("vhostforce", &self.vhostforce);
+        object.put_optional("queues", &self.queues);
+        object.put_optional("poll-us", &self.poll_us);
+        object.serialize(serializer)
     }
 }
 
@@ -15961,30 +15961,30 @@ pub struct NetdevAddUser {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("hostname", &self.hostname);
-        members.put_optional("restrict", &self.restrict);
-        members.put_optional("ipv4", &self.ipv4);
-        members.put_optional("ipv6", &self.ipv6);
-        members.put_optional("ip", &self.ip);
-        members.put_optional("net", &self.net);
-        members.put_optional("host", &self.host);
-        members.put_optional("tftp", &self.tftp);
-        members.put_optional("bootfile", &self.bootfile);
-        members.put_optional("dhcpstart", &self.dhcpstart);
-        members.put_optional("dns", &self.dns);
-        members.put_optional("dnssearch", &self.dnssearch);
-        members.put_optional("domainname", &self.domainname);
-        members.put_optional("ipv6-prefix", &self.ipv6_prefix);
-        members.put_optional("ipv6-prefixlen", &self.ipv6_prefixlen);
-        members.put_optional("ipv6-host", &self.ipv6_host);
-        members.put_optional("ipv6-dns", &self.ipv6_dns);
-        members.put_optional("smb", &self.smb);
-        members.put_optional("smbserver", &self.smbserver);
-        members.put_optional("hostfwd", &self.hostfwd);
-        members.put_optional("guestfwd", &self.guestfwd);
-        members.put_optional("tftp-server-name", &self.tftp_server_name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("hostname", &self.hostname);
+        object.put_optional("restrict", &self.restrict);
+        object.put_optional("ipv4", &self.ipv4);
+        object.put_optional("ipv6", &self.ipv6);
+        object.put_optional("ip", &self.ip);
+        object.put_optional("net", &self.net);
+        object.put_optional("host", &self.host);
+        object.put_optional("tftp", &self.tftp);
+        object.put_optional("bootfile", &self.bootfile);
+        object.put_optional("dhcpstart", &self.dhcpstart);
+        object.put_optional("dns", &self.dns);
+        object.put_optional("dnssearch", &self.dnssearch);
+        object.put_optional("domainname", &self.domainname);
+        object.put_optional("ipv6-prefix", &self.ipv6_prefix);
+        object.put_optional("ipv6-prefixlen", &self.ipv6_prefixlen);
+        object.put_optional("ipv6-host", &self.ipv6_host);
+        object.put_optional("ipv6-dns", &self.ipv6_dns);
+        object.put_optional("smb", &self.smb);
+        object.put_optional("smbserver", &self.smbserver);
+        object.put_optional("hostfwd", &self.hostfwd);
+        object.put_optional("guestfwd", &self.guestfwd);
+        object.put_optional("tftp-server-name", &self.tftp_server_name);
+        object.serialize(serializer)
     }
 }
 
@@ -16010,12 +16010,12 @@ pub struct NetdevAddVde {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVde {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("sock", &self.sock);
-        members.put_optional("port", &self.port);
-        members.put_optional("group", &self.group);
-        members.put_optional("mode", &self.mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("sock", &self.sock);
+        object.put_optional("port", &self.port);
+        object.put_optional("group", &self.group);
+        object.put_optional("mode", &self.mode);
+        object.serialize(serializer)
     }
 }
 
@@ -16039,11 +16039,11 @@ pub struct NetdevAddVhostUser {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVhostUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("chardev", &self.chardev);
-        members.put_optional("vhostforce", &self.vhostforce);
-        members.put_optional("queues", &self.queues);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("chardev", &self.chardev);
+        object.put_optional("vhostforce", &self.vhostforce);
+        object.put_optional("queues", &self.queues);
+        object.serialize(serializer)
     }
 }
 
@@ -16081,12 +16081,12 @@ pub struct NetdevAddVhostVdpa {
 #[cfg(feature = "net")]
 impl serde::Serialize for NetdevAddVhostVdpa {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("vhostdev", &self.vhostdev);
-        members.put_optional("vhostfd", &self.vhostfd);
-        members.put_optional("queues", &self.queues);
-        members.put_optional("x-svq", &self.x_svq);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("vhostdev", &self.vhostdev);
+        object.put_optional("vhostfd", &self.vhostfd);
+        object.put_optional("queues", &self.queues);
+        object.put_optional("x-svq", &self.x_svq);
+        object.serialize(serializer)
     }
 }
 
@@ -16108,10 +16108,10 @@ pub struct ObjectAddAcpiGenericInitiator {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAcpiGenericInitiator {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("pci-dev", &self.pci_dev);
-        members.put("node", &self.node);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("pci-dev", &self.pci_dev);
+        object.put("node", &self.node);
+        object.serialize(serializer)
     }
 }
 
@@ -16144,10 +16144,10 @@ pub struct ObjectAddAcpiGenericPort {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAcpiGenericPort {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("pci-bus", &self.pci_bus);
-        members.put("node", &self.node);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("pci-bus", &self.pci_bus);
+        object.put("node", &self.node);
+        object.serialize(serializer)
     }
 }
 
@@ -16180,10 +16180,10 @@ pub struct ObjectAddAuthzList {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("policy", &self.policy);
-        members.put_optional("rules", &self.rules);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("policy", &self.policy);
+        object.put_optional("rules", &self.rules);
+        object.serialize(serializer)
     }
 }
 
@@ -16222,11 +16222,11 @@ pub struct ObjectAddAuthzListRules {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzListRules {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("match", &self.r#match);
-        members.put("policy", &self.policy);
-        members.put_optional("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("match", &self.r#match);
+        object.put("policy", &self.policy);
+        object.put_optional("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -16275,10 +16275,10 @@ pub struct ObjectAddAuthzListfile {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzListfile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("filename", &self.filename);
-        members.put_optional("refresh", &self.refresh);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("filename", &self.filename);
+        object.put_optional("refresh", &self.refresh);
+        object.serialize(serializer)
     }
 }
 
@@ -16309,9 +16309,9 @@ pub struct ObjectAddAuthzPam {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzPam {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("service", &self.service);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("service", &self.service);
+        object.serialize(serializer)
     }
 }
 
@@ -16341,9 +16341,9 @@ pub struct ObjectAddAuthzSimple {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddAuthzSimple {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("identity", &self.identity);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("identity", &self.identity);
+        object.serialize(serializer)
     }
 }
 
@@ -16375,10 +16375,10 @@ pub struct ObjectAddCanHostSocketcan {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCanHostSocketcan {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("if", &self.r#if);
-        members.put("canbus", &self.canbus);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("if", &self.r#if);
+        object.put("canbus", &self.canbus);
+        object.serialize(serializer)
     }
 }
 
@@ -16425,17 +16425,17 @@ pub struct ObjectAddColoCompare {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddColoCompare {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("primary_in", &self.primary_in);
-        members.put("secondary_in", &self.secondary_in);
-        members.put("outdev", &self.outdev);
-        members.put("iothread", &self.iothread);
-        members.put_optional("notify_dev", &self.notify_dev);
-        members.put_optional("compare_timeout", &self.compare_timeout);
-        members.put_optional("expired_scan_cycle", &self.expired_scan_cycle);
-        members.put_optional("max_queue_size", &self.max_queue_size);
-        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("primary_in", &self.primary_in);
+        object.put("secondary_in", &self.secondary_in);
+        object.put("outdev", &self.outdev);
+        object.put("iothread", &self.iothread);
+        object.put_optional("notify_dev", &self.notify_dev);
+        object.put_optional("compare_timeout", &self.compare_timeout);
+        object.put_optional("expired_scan_cycle", &self.expired_scan_cycle);
+        object.put_optional("max_queue_size", &self.max_queue_size);
+        object.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        object.serialize(serializer)
     }
 }
 
@@ -16482,11 +16482,11 @@ pub struct ObjectAddCryptodevBackend {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCryptodevBackend {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("queues", &self.queues);
-        members.put_optional("throttle-bps", &self.throttle_bps);
-        members.put_optional("throttle-ops", &self.throttle_ops);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("queues", &self.queues);
+        object.put_optional("throttle-bps", &self.throttle_bps);
+        object.put_optional("throttle-ops", &self.throttle_ops);
+        object.serialize(serializer)
     }
 }
 
@@ -16535,12 +16535,12 @@ pub struct ObjectAddCryptodevVhostUser {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddCryptodevVhostUser {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("queues", &self.queues);
-        members.put("chardev", &self.chardev);
-        members.put_optional("throttle-bps", &self.throttle_bps);
-        members.put_optional("throttle-ops", &self.throttle_ops);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("queues", &self.queues);
+        object.put("chardev", &self.chardev);
+        object.put_optional("throttle-bps", &self.throttle_bps);
+        object.put_optional("throttle-ops", &self.throttle_ops);
+        object.serialize(serializer)
     }
 }
 
@@ -16598,10 +16598,10 @@ pub struct ObjectAddDbusVmstate {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddDbusVmstate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("addr", &self.addr);
-        members.put_optional("id-list", &self.id_list);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("addr", &self.addr);
+        object.put_optional("id-list", &self.id_list);
+        object.serialize(serializer)
     }
 }
 
@@ -16642,14 +16642,14 @@ pub struct ObjectAddFilterBuffer {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterBuffer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.put("interval", &self.interval);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.put("interval", &self.interval);
+        object.serialize(serializer)
     }
 }
 
@@ -16728,15 +16728,15 @@ pub struct ObjectAddFilterDump {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterDump {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.put("file", &self.file);
-        members.put_optional("maxlen", &self.maxlen);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.put("file", &self.file);
+        object.put_optional("maxlen", &self.maxlen);
+        object.serialize(serializer)
     }
 }
 
@@ -16784,15 +16784,15 @@ pub struct ObjectAddFilterMirror {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterMirror {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.put("outdev", &self.outdev);
-        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.put("outdev", &self.outdev);
+        object.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        object.serialize(serializer)
     }
 }
 
@@ -16842,16 +16842,16 @@ pub struct ObjectAddFilterRedirector {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterRedirector {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.put_optional("indev", &self.indev);
-        members.put_optional("outdev", &self.outdev);
-        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.put_optional("indev", &self.indev);
+        object.put_optional("outdev", &self.outdev);
+        object.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        object.serialize(serializer)
     }
 }
 
@@ -16896,13 +16896,13 @@ pub struct ObjectAddFilterReplay {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterReplay {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.serialize(serializer)
     }
 }
 
@@ -16946,14 +16946,14 @@ pub struct ObjectAddFilterRewriter {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddFilterRewriter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("netdev", &self.netdev);
-        members.put_optional("queue", &self.queue);
-        members.put_optional("status", &self.status);
-        members.put_optional("position", &self.position);
-        members.put_optional("insert", &self.insert);
-        members.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("netdev", &self.netdev);
+        object.put_optional("queue", &self.queue);
+        object.put_optional("status", &self.status);
+        object.put_optional("position", &self.position);
+        object.put_optional("insert", &self.insert);
+        object.put_optional("vnet_hdr_support", &self.vnet_hdr_support);
+        object.serialize(serializer)
     }
 }
 
@@ -17000,15 +17000,15 @@ pub struct ObjectAddInputBarrier {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddInputBarrier {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("name", &self.name);
-        members.put_optional("server", &self.server);
-        members.put_optional("port", &self.port);
-        members.put_optional("x-origin", &self.x_origin);
-        members.put_optional("y-origin", &self.y_origin);
-        members.put_optional("width", &self.width);
-        members.put_optional("height", &self.height);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("name", &self.name);
+        object.put_optional("server", &self.server);
+        object.put_optional("port", &self.port);
+        object.put_optional("x-origin", &self.x_origin);
+        object.put_optional("y-origin", &self.y_origin);
+        object.put_optional("width", &self.width);
+        object.put_optional("height", &self.height);
+        object.serialize(serializer)
     }
 }
 
@@ -17050,12 +17050,12 @@ pub struct ObjectAddInputLinux {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddInputLinux {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("evdev", &self.evdev);
-        members.put_optional("grab_all", &self.grab_all);
-        members.put_optional("repeat", &self.repeat);
-        members.put_optional("grab-toggle", &self.grab_toggle);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("evdev", &self.evdev);
+        object.put_optional("grab_all", &self.grab_all);
+        object.put_optional("repeat", &self.repeat);
+        object.put_optional("grab-toggle", &self.grab_toggle);
+        object.serialize(serializer)
     }
 }
 
@@ -17111,9 +17111,9 @@ pub struct ObjectAddIommufd {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddIommufd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("fd", &self.fd);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("fd", &self.fd);
+        object.serialize(serializer)
     }
 }
 
@@ -17143,14 +17143,14 @@ pub struct ObjectAddIothread {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddIothread {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("aio-max-batch", &self.aio_max_batch);
-        members.put_optional("thread-pool-min", &self.thread_pool_min);
-        members.put_optional("thread-pool-max", &self.thread_pool_max);
-        members.put_optional("poll-max-ns", &self.poll_max_ns);
-        members.put_optional("poll-grow", &self.poll_grow);
-        members.put_optional("poll-shrink", &self.poll_shrink);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("aio-max-batch", &self.aio_max_batch);
+        object.put_optional("thread-pool-min", &self.thread_pool_min);
+        object.put_optional("thread-pool-max", &self.thread_pool_max);
+        object.put_optional("poll-max-ns", &self.poll_max_ns);
+        object.put_optional("poll-grow", &self.poll_grow);
+        object.put_optional("poll-shrink", &self.poll_shrink);
+        object.serialize(serializer)
     }
 }
 
@@ -17174,11 +17174,11 @@ pub struct ObjectAddMainLoop {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMainLoop {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("aio-max-batch", &self.aio_max_batch);
-        members.put_optional("thread-pool-min", &self.thread_pool_min);
-        members.put_optional("thread-pool-max", &self.thread_pool_max);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("aio-max-batch", &self.aio_max_batch);
+        object.put_optional("thread-pool-min", &self.thread_pool_min);
+        object.put_optional("thread-pool-max", &self.thread_pool_max);
+        object.serialize(serializer)
     }
 }
 
@@ -17218,22 +17218,22 @@ pub struct ObjectAddMemoryBackendEpc {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendEpc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("dump", &self.dump);
-        members.put_optional("host-nodes", &self.host_nodes);
-        members.put_optional("merge", &self.merge);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("prealloc", &self.prealloc);
-        members.put_optional("prealloc-threads", &self.prealloc_threads);
-        members.put_optional("prealloc-context", &self.prealloc_context);
-        members.put_optional("share", &self.share);
-        members.put_optional("reserve", &self.reserve);
-        members.put("size", &self.size);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("dump", &self.dump);
+        object.put_optional("host-nodes", &self.host_nodes);
+        object.put_optional("merge", &self.merge);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("prealloc", &self.prealloc);
+        object.put_optional("prealloc-threads", &self.prealloc_threads);
+        object.put_optional("prealloc-context", &self.prealloc_context);
+        object.put_optional("share", &self.share);
+        object.put_optional("reserve", &self.reserve);
+        object.put("size", &self.size);
+        object.put_optional(
             "x-use-canonical-path-for-ramblock-id",
             &self.x_use_canonical_path_for_ramblock_id,
         );
-        members.serialize(serializer)
+        object.serialize(serializer)
     }
 }
 
@@ -17326,29 +17326,29 @@ pub struct ObjectAddMemoryBackendFile {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendFile {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("dump", &self.dump);
-        members.put_optional("host-nodes", &self.host_nodes);
-        members.put_optional("merge", &self.merge);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("prealloc", &self.prealloc);
-        members.put_optional("prealloc-threads", &self.prealloc_threads);
-        members.put_optional("prealloc-context", &self.prealloc_context);
-        members.put_optional("share", &self.share);
-        members.put_optional("reserve", &self.reserve);
-        members.put("size", &self.size);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("dump", &self.dump);
+        object.put_optional("host-nodes", &self.host_nodes);
+        object.put_optional("merge", &self.merge);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("prealloc", &self.prealloc);
+        object.put_optional("prealloc-threads", &self.prealloc_threads);
+        object.put_optional("prealloc-context", &self.prealloc_context);
+        object.put_optional("share", &self.share);
+        object.put_optional("reserve", &self.reserve);
+        object.put("size", &self.size);
+        object.put_optional(
             "x-use-canonical-path-for-ramblock-id",
             &self.x_use_canonical_path_for_ramblock_id,
         );
-        members.put_optional("align", &self.align);
-        members.put_optional("discard-data", &self.discard_data);
-        members.put("mem-path", &self.mem_path);
-        members.put_optional("pmem", &self.pmem);
-        members.put_optional("readonly", &self.readonly);
-        members.put_optional("offset", &self.offset);
-        members.put_optional("rom", &self.rom);
-        members.serialize(serializer)
+        object.put_optional("align", &self.align);
+        object.put_optional("discard-data", &self.discard_data);
+        object.put("mem-path", &self.mem_path);
+        object.put_optional("pmem", &self.pmem);
+        object.put_optional("readonly", &self.readonly);
+        object.put_optional("offset", &self.offset);
+        object.put_optional("rom", &self.rom);
+        object.serialize(serializer)
     }
 }
 
@@ -17444,25 +17444,25 @@ pub struct ObjectAddMemoryBackendMemfd {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendMemfd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("dump", &self.dump);
-        members.put_optional("host-nodes", &self.host_nodes);
-        members.put_optional("merge", &self.merge);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("prealloc", &self.prealloc);
-        members.put_optional("prealloc-threads", &self.prealloc_threads);
-        members.put_optional("prealloc-context", &self.prealloc_context);
-        members.put_optional("share", &self.share);
-        members.put_optional("reserve", &self.reserve);
-        members.put("size", &self.size);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("dump", &self.dump);
+        object.put_optional("host-nodes", &self.host_nodes);
+        object.put_optional("merge", &self.merge);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("prealloc", &self.prealloc);
+        object.put_optional("prealloc-threads", &self.prealloc_threads);
+        object.put_optional("prealloc-context", &self.prealloc_context);
+        object.put_optional("share", &self.share);
+        object.put_optional("reserve", &self.reserve);
+        object.put("size", &self.size);
+        object.put_optional(
             "x-use-canonical-path-for-ramblock-id",
             &self.x_use_canonical_path_for_ramblock_id,
         );
-        members.put_optional("hugetlb", &self.hugetlb);
-        members.put_optional("hugetlbsize", &self.hugetlbsize);
-        members.put_optional("seal", &self.seal);
-        members.serialize(serializer)
+        object.put_optional("hugetlb", &self.hugetlb);
+        object.put_optional("hugetlbsize", &self.hugetlbsize);
+        object.put_optional("seal", &self.seal);
+        object.serialize(serializer)
     }
 }
 
@@ -17525,22 +17525,22 @@ pub struct ObjectAddMemoryBackendRam {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendRam {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("dump", &self.dump);
-        members.put_optional("host-nodes", &self.host_nodes);
-        members.put_optional("merge", &self.merge);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("prealloc", &self.prealloc);
-        members.put_optional("prealloc-threads", &self.prealloc_threads);
-        members.put_optional("prealloc-context", &self.prealloc_context);
-        members.put_optional("share", &self.share);
-        members.put_optional("reserve", &self.reserve);
-        members.put("size", &self.size);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("dump", &self.dump);
+        object.put_optional("host-nodes", &self.host_nodes);
+        object.put_optional("merge", &self.merge);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("prealloc", &self.prealloc);
+        object.put_optional("prealloc-threads", &self.prealloc_threads);
+        object.put_optional("prealloc-context", &self.prealloc_context);
+        object.put_optional("share", &self.share);
+        object.put_optional("reserve", &self.reserve);
+        object.put("size", &self.size);
+        object.put_optional(
             "x-use-canonical-path-for-ramblock-id",
             &self.x_use_canonical_path_for_ramblock_id,
         );
-        members.serialize(serializer)
+        object.serialize(serializer)
     }
 }
 
@@ -17600,22 +17600,22 @@ pub struct ObjectAddMemoryBackendShm {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddMemoryBackendShm {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("dump", &self.dump);
-        members.put_optional("host-nodes", &self.host_nodes);
-        members.put_optional("merge", &self.merge);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("prealloc", &self.prealloc);
-        members.put_optional("prealloc-threads", &self.prealloc_threads);
-        members.put_optional("prealloc-context", &self.prealloc_context);
-        members.put_optional("share", &self.share);
-        members.put_optional("reserve", &self.reserve);
-        members.put("size", &self.size);
-        members.put_optional(
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("dump", &self.dump);
+        object.put_optional("host-nodes", &self.host_nodes);
+        object.put_optional("merge", &self.merge);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("prealloc", &self.prealloc);
+        object.put_optional("prealloc-threads", &self.prealloc_threads);
+        object.put_optional("prealloc-context", &self.prealloc_context);
+        object.put_optional("share", &self.share);
+        object.put_optional("reserve", &self.reserve);
+        object.put("size", &self.size);
+        object.put_optional(
             "x-use-canonical-path-for-ramblock-id",
             &self.x_use_canonical_path_for_ramblock_id,
         );
-        members.serialize(serializer)
+        object.serialize(serializer)
     }
 }
 
@@ -17655,9 +17655,9 @@ pub struct ObjectAddPrManagerHelper {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddPrManagerHelper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("path", &self.path);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("path", &self.path);
+        object.serialize(serializer)
     }
 }
 
@@ -17796,10 +17796,10 @@ pub struct ObjectAddQtest {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddQtest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("chardev", &self.chardev);
-        members.put_optional("log", &self.log);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("chardev", &self.chardev);
+        object.put_optional("log", &self.log);
+        object.serialize(serializer)
     }
 }
 
@@ -17830,9 +17830,9 @@ pub struct ObjectAddRngBuiltin {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngBuiltin {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("opened", &self.opened);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("opened", &self.opened);
+        object.serialize(serializer)
     }
 }
 
@@ -17854,10 +17854,10 @@ pub struct ObjectAddRngEgd {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngEgd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("opened", &self.opened);
-        members.put("chardev", &self.chardev);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("opened", &self.opened);
+        object.put("chardev", &self.chardev);
+        object.serialize(serializer)
     }
 }
 
@@ -17890,10 +17890,10 @@ pub struct ObjectAddRngRandom {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddRngRandom {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("opened", &self.opened);
-        members.put_optional("filename", &self.filename);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("opened", &self.opened);
+        object.put_optional("filename", &self.filename);
+        object.serialize(serializer)
     }
 }
 
@@ -17923,14 +17923,14 @@ pub struct ObjectAddSecret {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSecret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("loaded", &self.loaded);
-        members.put_optional("format", &self.format);
-        members.put_optional("keyid", &self.keyid);
-        members.put_optional("iv", &self.iv);
-        members.put_optional("data", &self.data);
-        members.put_optional("file", &self.file);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("loaded", &self.loaded);
+        object.put_optional("format", &self.format);
+        object.put_optional("keyid", &self.keyid);
+        object.put_optional("iv", &self.iv);
+        object.put_optional("data", &self.data);
+        object.put_optional("file", &self.file);
+        object.serialize(serializer)
     }
 }
 
@@ -17988,13 +17988,13 @@ pub struct ObjectAddSecretKeyring {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSecretKeyring {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("loaded", &self.loaded);
-        members.put_optional("format", &self.format);
-        members.put_optional("keyid", &self.keyid);
-        members.put_optional("iv", &self.iv);
-        members.put("serial", &self.serial);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("loaded", &self.loaded);
+        object.put_optional("format", &self.format);
+        object.put_optional("keyid", &self.keyid);
+        object.put_optional("iv", &self.iv);
+        object.put("serial", &self.serial);
+        object.serialize(serializer)
     }
 }
 
@@ -18059,17 +18059,17 @@ pub struct ObjectAddSevGuest {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSevGuest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("sev-device", &self.sev_device);
-        members.put_optional("dh-cert-file", &self.dh_cert_file);
-        members.put_optional("session-file", &self.session_file);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("handle", &self.handle);
-        members.put_optional("cbitpos", &self.cbitpos);
-        members.put("reduced-phys-bits", &self.reduced_phys_bits);
-        members.put_optional("kernel-hashes", &self.kernel_hashes);
-        members.put_optional("legacy-vm-type", &self.legacy_vm_type);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("sev-device", &self.sev_device);
+        object.put_optional("dh-cert-file", &self.dh_cert_file);
+        object.put_optional("session-file", &self.session_file);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("handle", &self.handle);
+        object.put_optional("cbitpos", &self.cbitpos);
+        object.put("reduced-phys-bits", &self.reduced_phys_bits);
+        object.put_optional("kernel-hashes", &self.kernel_hashes);
+        object.put_optional("legacy-vm-type", &self.legacy_vm_type);
+        object.serialize(serializer)
     }
 }
 
@@ -18142,19 +18142,19 @@ pub struct ObjectAddSevSnpGuest {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddSevSnpGuest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("sev-device", &self.sev_device);
-        members.put_optional("cbitpos", &self.cbitpos);
-        members.put("reduced-phys-bits", &self.reduced_phys_bits);
-        members.put_optional("kernel-hashes", &self.kernel_hashes);
-        members.put_optional("policy", &self.policy);
-        members.put_optional("guest-visible-workarounds", &self.guest_visible_workarounds);
-        members.put_optional("id-block", &self.id_block);
-        members.put_optional("id-auth", &self.id_auth);
-        members.put_optional("author-key-enabled", &self.author_key_enabled);
-        members.put_optional("host-data", &self.host_data);
-        members.put_optional("vcek-disabled", &self.vcek_disabled);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("sev-device", &self.sev_device);
+        object.put_optional("cbitpos", &self.cbitpos);
+        object.put("reduced-phys-bits", &self.reduced_phys_bits);
+        object.put_optional("kernel-hashes", &self.kernel_hashes);
+        object.put_optional("policy", &self.policy);
+        object.put_optional("guest-visible-workarounds", &self.guest_visible_workarounds);
+        object.put_optional("id-block", &self.id_block);
+        object.put_optional("id-auth", &self.id_auth);
+        object.put_optional("author-key-enabled", &self.author_key_enabled);
+        object.put_optional("host-data", &self.host_data);
+        object.put_optional("vcek-disabled", &self.vcek_disabled);
+        object.serialize(serializer)
     }
 }
 
@@ -18196,10 +18196,10 @@ pub struct ObjectAddThreadContext {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThreadContext {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("cpu-affinity", &self.cpu_affinity);
-        members.put_optional("node-affinity", &self.node_affinity);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("cpu-affinity", &self.cpu_affinity);
+        object.put_optional("node-affinity", &self.node_affinity);
+        object.serialize(serializer)
     }
 }
 
@@ -18257,28 +18257,28 @@ pub struct ObjectAddThrottleGroup {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThrottleGroup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("limits", &self.limits);
-        members.put_optional("x-iops-total", &self.x_iops_total);
-        members.put_optional("x-iops-total-max", &self.x_iops_total_max);
-        members.put_optional("x-iops-total-max-length", &self.x_iops_total_max_length);
-        members.put_optional("x-iops-read", &self.x_iops_read);
-        members.put_optional("x-iops-read-max", &self.x_iops_read_max);
-        members.put_optional("x-iops-read-max-length", &self.x_iops_read_max_length);
-        members.put_optional("x-iops-write", &self.x_iops_write);
-        members.put_optional("x-iops-write-max", &self.x_iops_write_max);
-        members.put_optional("x-iops-write-max-length", &self.x_iops_write_max_length);
-        members.put_optional("x-bps-total", &self.x_bps_total);
-        members.put_optional("x-bps-total-max", &self.x_bps_total_max);
-        members.put_optional("x-bps-total-max-length", &self.x_bps_total_max_length);
-        members.put_optional("x-bps-read", &self.x_bps_read);
-        members.put_optional("x-bps-read-max", &self.x_bps_read_max);
-        members.put_optional("x-bps-read-max-length", &self.x_bps_read_max_length);
-        members.put_optional("x-bps-write", &self.x_bps_write);
-        members.put_optional("x-bps-write-max", &self.x_bps_write_max);
-        members.put_optional("x-bps-write-max-length", &self.x_bps_write_max_length);
-        members.put_optional("x-iops-size", &self.x_iops_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("limits", &self.limits);
+        object.put_optional("x-iops-total", &self.x_iops_total);
+        object.put_optional("x-iops-total-max", &self.x_iops_total_max);
+        object.put_optional("x-iops-total-max-length", &self.x_iops_total_max_length);
+        object.put_optional("x-iops-read", &self.x_iops_read);
+        object.put_optional("x-iops-read-max", &self.x_iops_read_max);
+        object.put_optional("x-iops-read-max-length", &self.x_iops_read_max_length);
+        object.put_optional("x-iops-write", &self.x_iops_write);
+        object.put_optional("x-iops-write-max", &self.x_iops_write_max);
+        object.put_optional("x-iops-write-max-length", &self.x_iops_write_max_length);
+        object.put_optional("x-bps-total", &self.x_bps_total);
+        object.put_optional("x-bps-total-max", &self.x_bps_total_max);
+        object.put_optional("x-bps-total-max-length", &self.x_bps_total_max_length);
+        object.put_optional("x-bps-read", &self.x_bps_read);
+        object.put_optional("x-bps-read-max", &self.x_bps_read_max);
+        object.put_optional("x-bps-read-max-length", &self.x_bps_read_max_length);
+        object.put_optional("x-bps-write", &self.x_bps_write);
+        object.put_optional("x-bps-write-max", &self.x_bps_write_max);
+        object.put_optional("x-bps-write-max-length", &self.x_bps_write_max_length);
+        object.put_optional("x-iops-size", &self.x_iops_size);
+        object.serialize(serializer)
     }
 }
 
@@ -18334,27 +18334,27 @@ pub struct ObjectAddThrottleGroupLimits {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddThrottleGroupLimits {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("iops-total", &self.iops_total);
-        members.put_optional("iops-total-max", &self.iops_total_max);
-        members.put_optional("iops-total-max-length", &self.iops_total_max_length);
-        members.put_optional("iops-read", &self.iops_read);
-        members.put_optional("iops-read-max", &self.iops_read_max);
-        members.put_optional("iops-read-max-length", &self.iops_read_max_length);
-        members.put_optional("iops-write", &self.iops_write);
-        members.put_optional("iops-write-max", &self.iops_write_max);
-        members.put_optional("iops-write-max-length", &self.iops_write_max_length);
-        members.put_optional("bps-total", &self.bps_total);
-        members.put_optional("bps-total-max", &self.bps_total_max);
-        members.put_optional("bps-total-max-length", &self.bps_total_max_length);
-        members.put_optional("bps-read", &self.bps_read);
-        members.put_optional("bps-read-max", &self.bps_read_max);
-        members.put_optional("bps-read-max-length", &self.bps_read_max_length);
-        members.put_optional("bps-write", &self.bps_write);
-        members.put_optional("bps-write-max", &self.bps_write_max);
-        members.put_optional("bps-write-max-length", &self.bps_write_max_length);
-        members.put_optional("iops-size", &self.iops_size);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("iops-total", &self.iops_total);
+        object.put_optional("iops-total-max", &self.iops_total_max);
+        object.put_optional("iops-total-max-length", &self.iops_total_max_length);
+        object.put_optional("iops-read", &self.iops_read);
+        object.put_optional("iops-read-max", &self.iops_read_max);
+        object.put_optional("iops-read-max-length", &self.iops_read_max_length);
+        object.put_optional("iops-write", &self.iops_write);
+        object.put_optional("iops-write-max", &self.iops_write_max);
+        object.put_optional("iops-write-max-length", &self.iops_write_max_length);
+        object.put_optional("bps-total", &self.bps_total);
+        object.put_optional("bps-total-max", &self.bps_total_max);
+        object.put_optional("bps-total-max-length", &self.bps_total_max_length);
+        object.put_optional("bps-read", &self.bps_read);
+        object.put_optional("bps-read-max", &self.bps_read_max);
+        object.put_optional("bps-read-max-length", &self.bps_read_max_length);
+        object.put_optional("bps-write", &self.bps_write);
+        object.put_optional("bps-write-max", &self.bps_write_max);
+        object.put_optional("bps-write-max-length", &self.bps_write_max_length);
+        object.put_optional("iops-size", &self.iops_size);
+        object.serialize(serializer)
     }
 }
 
@@ -18380,12 +18380,12 @@ pub struct ObjectAddTlsCipherSuites {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCipherSuites {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("verify-peer", &self.verify_peer);
-        members.put_optional("dir", &self.dir);
-        members.put_optional("endpoint", &self.endpoint);
-        members.put_optional("priority", &self.priority);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("verify-peer", &self.verify_peer);
+        object.put_optional("dir", &self.dir);
+        object.put_optional("endpoint", &self.endpoint);
+        object.put_optional("priority", &self.priority);
+        object.serialize(serializer)
     }
 }
 
@@ -18413,13 +18413,13 @@ pub struct ObjectAddTlsCredsAnon {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsAnon {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("verify-peer", &self.verify_peer);
-        members.put_optional("dir", &self.dir);
-        members.put_optional("endpoint", &self.endpoint);
-        members.put_optional("priority", &self.priority);
-        members.put_optional("loaded", &self.loaded);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("verify-peer", &self.verify_peer);
+        object.put_optional("dir", &self.dir);
+        object.put_optional("endpoint", &self.endpoint);
+        object.put_optional("priority", &self.priority);
+        object.put_optional("loaded", &self.loaded);
+        object.serialize(serializer)
     }
 }
 
@@ -18479,14 +18479,14 @@ pub struct ObjectAddTlsCredsPsk {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsPsk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("verify-peer", &self.verify_peer);
-        members.put_optional("dir", &self.dir);
-        members.put_optional("endpoint", &self.endpoint);
-        members.put_optional("priority", &self.priority);
-        members.put_optional("loaded", &self.loaded);
-        members.put_optional("username", &self.username);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("verify-peer", &self.verify_peer);
+        object.put_optional("dir", &self.dir);
+        object.put_optional("endpoint", &self.endpoint);
+        object.put_optional("priority", &self.priority);
+        object.put_optional("loaded", &self.loaded);
+        object.put_optional("username", &self.username);
+        object.serialize(serializer)
     }
 }
 
@@ -18533,15 +18533,15 @@ pub struct ObjectAddTlsCredsX509 {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddTlsCredsX509 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("verify-peer", &self.verify_peer);
-        members.put_optional("dir", &self.dir);
-        members.put_optional("endpoint", &self.endpoint);
-        members.put_optional("priority", &self.priority);
-        members.put_optional("loaded", &self.loaded);
-        members.put_optional("sanity-check", &self.sanity_check);
-        members.put_optional("passwordid", &self.passwordid);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("verify-peer", &self.verify_peer);
+        object.put_optional("dir", &self.dir);
+        object.put_optional("endpoint", &self.endpoint);
+        object.put_optional("priority", &self.priority);
+        object.put_optional("loaded", &self.loaded);
+        object.put_optional("sanity-check", &self.sanity_check);
+        object.put_optional("passwordid", &self.passwordid);
+        object.serialize(serializer)
     }
 }
 
@@ -18578,10 +18578,10 @@ pub struct ObjectAddXRemoteObject {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddXRemoteObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("fd", &self.fd);
-        members.put("devid", &self.devid);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("fd", &self.fd);
+        object.put("devid", &self.devid);
+        object.serialize(serializer)
     }
 }
 
@@ -18614,10 +18614,10 @@ pub struct ObjectAddXVfioUserServer {
 #[cfg(feature = "qom")]
 impl serde::Serialize for ObjectAddXVfioUserServer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("socket", &self.socket);
-        members.put("device", &self.device);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("socket", &self.socket);
+        object.put("device", &self.device);
+        object.serialize(serializer)
     }
 }
 
@@ -19404,9 +19404,9 @@ pub struct QKeyCodeWrapper {
 #[cfg(feature = "ui")]
 impl serde::Serialize for QKeyCodeWrapper {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -19460,10 +19460,10 @@ pub struct QueryStatsProviders {
 #[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsProviders {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("provider", &self.provider);
-        members.put_optional("names", &self.names);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("provider", &self.provider);
+        object.put_optional("names", &self.names);
+        object.serialize(serializer)
     }
 }
 
@@ -19537,9 +19537,9 @@ pub struct QueryStatsVcpu {
 #[cfg(feature = "stats")]
 impl serde::Serialize for QueryStatsVcpu {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("vcpus", &self.vcpus);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("vcpus", &self.vcpus);
+        object.serialize(serializer)
     }
 }
 
@@ -20787,17 +20787,17 @@ pub struct SetNumaNodeCpu {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeCpu {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("node-id", &self.node_id);
-        members.put_optional("socket-id", &self.socket_id);
-        members.put_optional("die-id", &self.die_id);
-        members.put_optional("cluster-id", &self.cluster_id);
-        members.put_optional("core-id", &self.core_id);
-        members.put_optional("thread-id", &self.thread_id);
-        members.put_optional("drawer-id", &self.drawer_id);
-        members.put_optional("book-id", &self.book_id);
-        members.put_optional("module-id", &self.module_id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("node-id", &self.node_id);
+        object.put_optional("socket-id", &self.socket_id);
+        object.put_optional("die-id", &self.die_id);
+        object.put_optional("cluster-id", &self.cluster_id);
+        object.put_optional("core-id", &self.core_id);
+        object.put_optional("thread-id", &self.thread_id);
+        object.put_optional("drawer-id", &self.drawer_id);
+        object.put_optional("book-id", &self.book_id);
+        object.put_optional("module-id", &self.module_id);
+        object.serialize(serializer)
     }
 }
 
@@ -20852,11 +20852,11 @@ pub struct SetNumaNodeDist {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeDist {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("src", &self.src);
-        members.put("dst", &self.dst);
-        members.put("val", &self.val);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("src", &self.src);
+        object.put("dst", &self.dst);
+        object.put("val", &self.val);
+        object.serialize(serializer)
     }
 }
 
@@ -20894,14 +20894,14 @@ pub struct SetNumaNodeHmatCache {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeHmatCache {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-id", &self.node_id);
-        members.put("size", &self.size);
-        members.put("level", &self.level);
-        members.put("associativity", &self.associativity);
-        members.put("policy", &self.policy);
-        members.put("line", &self.line);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-id", &self.node_id);
+        object.put("size", &self.size);
+        object.put("level", &self.level);
+        object.put("associativity", &self.associativity);
+        object.put("policy", &self.policy);
+        object.put("line", &self.line);
+        object.serialize(serializer)
     }
 }
 
@@ -20987,14 +20987,14 @@ pub struct SetNumaNodeHmatLb {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeHmatLb {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("initiator", &self.initiator);
-        members.put("target", &self.target);
-        members.put("hierarchy", &self.hierarchy);
-        members.put("data-type", &self.data_type);
-        members.put_optional("latency", &self.latency);
-        members.put_optional("bandwidth", &self.bandwidth);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("initiator", &self.initiator);
+        object.put("target", &self.target);
+        object.put("hierarchy", &self.hierarchy);
+        object.put("data-type", &self.data_type);
+        object.put_optional("latency", &self.latency);
+        object.put_optional("bandwidth", &self.bandwidth);
+        object.serialize(serializer)
     }
 }
 
@@ -21084,13 +21084,13 @@ pub struct SetNumaNodeNode {
 #[cfg(feature = "machine")]
 impl serde::Serialize for SetNumaNodeNode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("nodeid", &self.nodeid);
-        members.put_optional("cpus", &self.cpus);
-        members.put_optional("mem", &self.mem);
-        members.put_optional("memdev", &self.memdev);
-        members.put_optional("initiator", &self.initiator);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("nodeid", &self.nodeid);
+        object.put_optional("cpus", &self.cpus);
+        object.put_optional("mem", &self.mem);
+        object.put_optional("memdev", &self.memdev);
+        object.put_optional("initiator", &self.initiator);
+        object.serialize(serializer)
     }
 }
 
@@ -21148,9 +21148,9 @@ pub struct SetPasswordVnc {
 #[cfg(feature = "ui")]
 impl serde::Serialize for SetPasswordVnc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("display", &self.display);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("display", &self.display);
+        object.serialize(serializer)
     }
 }
 
@@ -22423,9 +22423,9 @@ pub struct TransactionActionBase {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -22533,9 +22533,9 @@ pub struct TransactionActionAbort {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionAbort {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22563,9 +22563,9 @@ pub struct TransactionActionBlockDirtyBitmapAdd {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapAdd {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22593,9 +22593,9 @@ pub struct TransactionActionBlockDirtyBitmapMerge {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapMerge {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22623,9 +22623,9 @@ pub struct TransactionActionBlockDirtyBitmapRemove {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockDirtyBitmapRemove {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22653,9 +22653,9 @@ pub struct TransactionActionBlockdevBackup {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevBackup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22694,9 +22694,9 @@ pub struct TransactionActionBlockdevSnapshot {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshot {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22724,9 +22724,9 @@ pub struct TransactionActionBlockdevSnapshotInternalSync {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshotInternalSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22754,9 +22754,9 @@ pub struct TransactionActionBlockdevSnapshotSync {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionBlockdevSnapshotSync {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22784,9 +22784,9 @@ pub struct TransactionActionDriveBackup {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionActionDriveBackup {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("data", &self.data);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("data", &self.data);
+        object.serialize(serializer)
     }
 }
 
@@ -22860,9 +22860,9 @@ pub struct TransactionProperties {
 #[cfg(feature = "transaction")]
 impl serde::Serialize for TransactionProperties {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("completion-mode", &self.completion_mode);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("completion-mode", &self.completion_mode);
+        object.serialize(serializer)
     }
 }
 
@@ -23411,9 +23411,9 @@ pub struct XBlockdevAmendOptionsBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("driver", &self.driver);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("driver", &self.driver);
+        object.serialize(serializer)
     }
 }
 
@@ -23559,14 +23559,14 @@ pub struct XBlockdevAmendOptionsLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("state", &self.state);
-        members.put_optional("new-secret", &self.new_secret);
-        members.put_optional("old-secret", &self.old_secret);
-        members.put_optional("keyslot", &self.keyslot);
-        members.put_optional("iter-time", &self.iter_time);
-        members.put_optional("secret", &self.secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("state", &self.state);
+        object.put_optional("new-secret", &self.new_secret);
+        object.put_optional("old-secret", &self.old_secret);
+        object.put_optional("keyslot", &self.keyslot);
+        object.put_optional("iter-time", &self.iter_time);
+        object.put_optional("secret", &self.secret);
+        object.serialize(serializer)
     }
 }
 
@@ -23616,9 +23616,9 @@ pub struct XBlockdevAmendOptionsQcow2 {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put_optional("encrypt", &self.encrypt);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put_optional("encrypt", &self.encrypt);
+        object.serialize(serializer)
     }
 }
 
@@ -23664,9 +23664,9 @@ pub struct XBlockdevAmendOptionsQcow2EncryptBase {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("format", &self.format);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("format", &self.format);
+        object.serialize(serializer)
     }
 }
 
@@ -23731,14 +23731,14 @@ pub struct XBlockdevAmendOptionsQcow2EncryptLuks {
 #[cfg(feature = "block-core")]
 impl serde::Serialize for XBlockdevAmendOptionsQcow2EncryptLuks {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("state", &self.state);
-        members.put_optional("new-secret", &self.new_secret);
-        members.put_optional("old-secret", &self.old_secret);
-        members.put_optional("keyslot", &self.keyslot);
-        members.put_optional("iter-time", &self.iter_time);
-        members.put_optional("secret", &self.secret);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("state", &self.state);
+        object.put_optional("new-secret", &self.new_secret);
+        object.put_optional("old-secret", &self.old_secret);
+        object.put_optional("keyslot", &self.keyslot);
+        object.put_optional("iter-time", &self.iter_time);
+        object.put_optional("secret", &self.secret);
+        object.serialize(serializer)
     }
 }
 
@@ -24628,9 +24628,9 @@ pub struct YankInfoBase {
 #[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoBase {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("type", &self.kind);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("type", &self.kind);
+        object.serialize(serializer)
     }
 }
 
@@ -24732,9 +24732,9 @@ pub struct YankInfoBlockNode {
 #[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoBlockNode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("node-name", &self.node_name);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("node-name", &self.node_name);
+        object.serialize(serializer)
     }
 }
 
@@ -24781,9 +24781,9 @@ pub struct YankInfoChardev {
 #[cfg(feature = "yank")]
 impl serde::Serialize for YankInfoChardev {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = super::support::Members::default();
-        members.put("id", &self.id);
-        members.serialize(serializer)
+        let mut object = super::support::ObjectWriter::default();
+        object.put("id", &self.id);
+        object.serialize(serializer)
     }
 }
 

@@ -434,19 +434,16 @@ impl<'a> Emitter<'a> {
             derives.push("Default");
         }
         // `Serialize` and `Deserialize` are written below in a few lines
-        // per struct over `support::Members`: serde's derives are most of
-        // what this crate costs to compile.
+        // per struct (`support::ObjectWriter`, `support::Members`): serde's
+        // derives are most of what this crate costs to compile.
         let _ = writeln!(
             out,
             "#[derive({})]\n#[non_exhaustive]\npub struct {name} {{",
             derives.join(", ")
         );
-        let mut idents = HashSet::new();
-        let mut names: HashMap<&str, String> = HashMap::new();
+        let names = field_idents(fields);
         for f in fields {
-            let ident = unique(field(&f.wire), |n| idents.contains(n));
-            idents.insert(ident.clone());
-            names.insert(&f.wire, ident.clone());
+            let ident = &names[f.wire.as_str()];
             let required = f.required == def.present;
             let ty = self.field_ty(name, f);
             let ty = if required {
@@ -475,7 +472,7 @@ impl<'a> Emitter<'a> {
                         "put_optional"
                     };
                     format!(
-                        "members.{put}(\"{}\", &self.{});",
+                        "object.{put}(\"{}\", &self.{});",
                         f.wire,
                         names[f.wire.as_str()]
                     )
@@ -485,8 +482,8 @@ impl<'a> Emitter<'a> {
                 out,
                 "impl serde::Serialize for {name} {{\n\
                  fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {{\n\
-                 let {}members = super::support::Members::default();\n{}\n\
-                 members.serialize(serializer)\n}}\n}}",
+                 let {}object = super::support::ObjectWriter::default();\n{}\n\
+                 object.serialize(serializer)\n}}\n}}",
                 if fields.is_empty() { "" } else { "mut " },
                 puts.join("\n")
             );
@@ -579,12 +576,11 @@ impl<'a> Emitter<'a> {
     /// `ident: members.required("wire")?,` for each field, as a generated
     /// `Deserialize` builds the struct.
     fn reads(&self, def: &TypeDef, fields: &[Field]) -> Vec<String> {
-        let mut idents = HashSet::new();
+        let names = field_idents(fields);
         fields
             .iter()
             .map(|f| {
-                let ident = unique(field(&f.wire), |n| idents.contains(n));
-                idents.insert(ident.clone());
+                let ident = &names[f.wire.as_str()];
                 let read = if f.required == def.present {
                     "required"
                 } else {
@@ -727,6 +723,18 @@ impl<'a> Emitter<'a> {
             "impl crate::EventPayload for {name} {{\nconst NAME: &'static str = \"{wire}\";\n}}"
         );
     }
+}
+
+/// The Rust name of each field, by wire name: unique within the struct.
+fn field_idents(fields: &[Field]) -> HashMap<&str, String> {
+    let mut idents = HashSet::new();
+    let mut names = HashMap::new();
+    for f in fields {
+        let ident = unique(field(&f.wire), |n| idents.contains(n));
+        idents.insert(ident.clone());
+        names.insert(f.wire.as_str(), ident);
+    }
+    names
 }
 
 /// A `Deserialize` that reads a `Value` and hands it to `FromValue`.
